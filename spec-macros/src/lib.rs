@@ -1,0 +1,1 @@
+//! Proc-macros that compile the book into the crates.
