@@ -1,1 +1,45 @@
-//! suite
+//! The conformance suite of the dma-buf revoke contract.
+//!
+//! Cases are written in the book next to the rules they check; `spec_macros::conformance!`
+//! compiles them into [`cases`]. A case builds a [`Scenario`] (steps as data, checks over the
+//! trace); a backend runs the steps and returns a trace; the checks judge it here, on the
+//! host, whatever the backend.
+
+pub mod check;
+pub mod cli;
+mod defs;
+pub mod outcome;
+pub mod report;
+pub mod scenario;
+
+pub use defs::{CaseDef, CaseVariant, RuleDef, Strength};
+pub use scenario::{Scenario, StepRef};
+
+/// What a case in the book sees.
+pub mod prelude {
+    pub use crate::check::*;
+    pub use crate::defs::{CaseDef, CaseVariant, RuleDef, Strength};
+    pub use crate::scenario::{Scenario, StepRef};
+    pub use reference_impl::Errno::*;
+    pub use reference_impl::{AccessOutcome, DmaResvUsage, Errno, ExporterKind, ImporterKind, Ret};
+}
+
+/// Every case and rule of the book.
+pub mod cases {
+    #[allow(unused_imports)]
+    use crate::prelude::*;
+    spec_macros::conformance!();
+}
+
+pub use cases::{CASES, RULE_ALIASES, RULES};
+
+/// The rule with this ID (or former ID).
+pub fn rule(id: &str) -> Option<&'static RuleDef> {
+    let id = RULE_ALIASES.iter().find(|(old, _)| *old == id).map_or(id, |(_, new)| *new);
+    RULES.iter().find(|r| r.id == id)
+}
+
+/// The case with this name.
+pub fn case(name: &str) -> Option<&'static CaseDef> {
+    CASES.iter().find(|c| c.name == name)
+}

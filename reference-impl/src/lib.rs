@@ -1,1 +1,67 @@
-//! model
+//! A deterministic model of the Linux dma-buf core (as merged for Linux 7.1) with reference
+//! exporters and importers.
+//!
+//! The infrastructure (trace recording, the simulated machine, scenario data) is ordinary
+//! source in this crate. Everything normative, the core's functions and the reference
+//! drivers, is the Rust shown in the book: `spec_macros::reference!` compiles each chapter's
+//! `rust,reference` blocks into the module of the same name below.
+
+mod errno;
+mod ids;
+mod kernel;
+mod ops;
+mod run;
+mod scenario;
+mod trace;
+
+pub use errno::Errno;
+pub use ids::{AttId, BufId, FenceId, JobId, SgtId};
+pub use kernel::{Attachment, Kernel, Traced};
+pub use ops::{DmaBufAttachOps, DmaBufOps, Exporter, Importer, OpsTable};
+pub use run::{Roles, run_reference, run_with};
+pub use scenario::{ExporterKind, ImporterKind, Step};
+pub use trace::{AccessOutcome, Actor, Call, DmaResvUsage, Event, Ret, Timeout, Trace};
+
+/// What every chapter's reference code sees.
+pub mod prelude {
+    pub use crate::Errno::*;
+    pub use crate::{
+        AccessOutcome, Actor, AttId, BufId, Call, DmaBufAttachOps, DmaBufOps, DmaResvUsage, Errno,
+        Exporter, FenceId, Importer, Kernel, OpsTable, SgtId, Timeout,
+    };
+    pub use std::cell::{Cell, RefCell};
+}
+
+/// The normative code of the book, one module per chapter.
+pub mod book {
+    /// Chapter "Attaching and capability negotiation".
+    pub mod attach {
+        #[allow(unused_imports)]
+        use crate::prelude::*;
+        spec_macros::reference!("attach.md");
+    }
+    /// Chapter "Mapping and pinning".
+    pub mod map_pin {
+        #[allow(unused_imports)]
+        use crate::prelude::*;
+        spec_macros::reference!("map-pin.md");
+    }
+    /// Chapter "Invalidation of dynamic attachments".
+    pub mod invalidation {
+        #[allow(unused_imports)]
+        use crate::prelude::*;
+        spec_macros::reference!("invalidation.md");
+    }
+    /// Chapter "Revocation of pinned attachments".
+    pub mod revocation {
+        #[allow(unused_imports)]
+        use crate::prelude::*;
+        spec_macros::reference!("revocation.md");
+    }
+    /// Chapter "CPU access and teardown".
+    pub mod teardown {
+        #[allow(unused_imports)]
+        use crate::prelude::*;
+        spec_macros::reference!("teardown.md");
+    }
+}

@@ -313,3 +313,13 @@ impl<'ast> Visit<'ast> for CheckVisitor<'_> {
         syn::visit::visit_expr_method_call(self, call);
     }
 }
+
+/// Reports a syntax error in a `rust,reference` block at its chapter line.
+pub(crate) fn check_syntax(block: &CodeBlock, diags: &mut Vec<Diagnostic>) {
+    proc_macro2::fallback::force();
+    if let Err(e) = syn::parse_file(&block.code) {
+        let line = block.line + e.span().start().line.saturating_sub(1);
+        diags.push(Diagnostic::new(&block.chapter, line, format!("malformed block: {e}")));
+    }
+    proc_macro2::fallback::unforce();
+}

@@ -123,6 +123,9 @@ impl Spec {
             self.rules.insert(rule.id.clone(), rule);
         }
         let blocks = blocks::extract(&path, &source, diags);
+        for block in blocks.iter().filter(|b| b.kind == BlockKind::Reference) {
+            cases::check_syntax(block, diags);
+        }
         for block in blocks.iter().filter(|b| b.kind == BlockKind::Case) {
             for case in cases::parse_block(block, diags) {
                 if let Some(prev) = self.cases.get(&case.name) {

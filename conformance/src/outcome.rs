@@ -1,0 +1,131 @@
+//! Running one case variant on a backend and judging its trace.
+
+use std::fmt::Write as _;
+
+use reference_impl::{Step, Trace};
+
+use crate::defs::CaseDef;
+use crate::rule;
+use crate::scenario::Scenario;
+
+/// The result of one check.
+#[derive(Debug, Clone)]
+pub struct CheckOutcome {
+    /// The rule it enforces.
+    pub rule: &'static str,
+    /// What it expects.
+    pub describe: String,
+    /// `Err` says what happened instead.
+    pub result: Result<(), String>,
+}
+
+/// The result of one case variant.
+#[derive(Debug, Clone)]
+pub struct CaseOutcome {
+    /// The case.
+    pub case: &'static CaseDef,
+    /// The variant label (empty if unparameterised).
+    pub variant: &'static str,
+    /// The scenario's steps.
+    pub steps: Vec<Step>,
+    /// The trace, or why the backend could not run the scenario.
+    pub trace: Result<Trace, String>,
+    /// Every check's result, in the order the case added them.
+    pub checks: Vec<CheckOutcome>,
+}
+
+/// Builds the scenario of a case variant.
+pub fn scenario_of(case: &CaseDef, variant: &str) -> Option<Scenario> {
+    let v = case.variants.iter().find(|v| v.label == variant)?;
+    let mut s = Scenario::new();
+    (v.build)(&mut s);
+    Some(s)
+}
+
+/// Runs a case variant's steps with `backend` and evaluates its checks on the trace.
+pub fn run_case(
+    case: &'static CaseDef,
+    variant: &'static str,
+    backend: &dyn Fn(&[Step]) -> Result<Trace, String>,
+) -> CaseOutcome {
+    let scenario = scenario_of(case, variant).unwrap_or_default();
+    let trace = backend(&scenario.steps);
+    let checks = scenario
+        .checks
+        .iter()
+        .map(|c| CheckOutcome {
+            rule: c.rule,
+            describe: c.check.describe.clone(),
+            result: match &trace {
+                Ok(t) => c.check.eval(t),
+                Err(e) => Err(format!("the scenario could not run: {e}")),
+            },
+        })
+        .collect();
+    CaseOutcome {
+        case,
+        variant,
+        steps: scenario.steps,
+        trace,
+        checks,
+    }
+}
+
+impl CaseOutcome {
+    /// `name` or `name[variant]`.
+    pub fn name(&self) -> String {
+        self.case.variant_name(self.variant)
+    }
+
+    /// True when every check passed.
+    pub fn passed(&self) -> bool {
+        self.trace.is_ok() && self.checks.iter().all(|c| c.result.is_ok())
+    }
+
+    /// The step titles, for rendering the trace.
+    pub fn step_titles(&self) -> Vec<String> {
+        self.steps.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// The blessed text: rules with the hash of their text, steps, trace and checks.
+    pub fn snapshot(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "case: {}", self.name());
+        let _ = writeln!(out, "title: {}", self.case.title);
+        let _ = writeln!(out, "chapter: {}:{}", self.case.chapter, self.case.line);
+        let _ = writeln!(out, "rules:");
+        for id in self.case.rules {
+            match rule(id) {
+                Some(r) => {
+                    let _ = writeln!(out, "  {id} {} #{}", r.strength.as_str(), r.hash);
+                }
+                None => {
+                    let _ = writeln!(out, "  {id} (unknown)");
+                }
+            }
+        }
+        let _ = writeln!(out, "steps:");
+        for (i, s) in self.steps.iter().enumerate() {
+            let _ = writeln!(out, "  {i}: {s}");
+        }
+        let _ = writeln!(out, "trace:");
+        match &self.trace {
+            Ok(t) => out.push_str(&t.render(&self.step_titles())),
+            Err(e) => {
+                let _ = writeln!(out, "  (not run: {e})");
+            }
+        }
+        let _ = writeln!(out, "checks:");
+        for c in &self.checks {
+            match &c.result {
+                Ok(()) => {
+                    let _ = writeln!(out, "  pass {}: {}", c.rule, c.describe);
+                }
+                Err(e) => {
+                    let _ = writeln!(out, "  FAIL {}: {}\n       {e}", c.rule, c.describe);
+                }
+            }
+        }
+        out
+    }
+}

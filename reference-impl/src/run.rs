@@ -1,0 +1,150 @@
+//! Runs a scenario's steps on the model, with each role played by a driver.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use crate::book::{invalidation, map_pin, revocation};
+use crate::{Actor, AttId, BufId, Exporter, ExporterKind, Importer, ImporterKind, Kernel, Step, Trace};
+
+/// Who plays each role: a factory per role, so a shim can replace one of them.
+pub struct Roles {
+    /// Builds the exporter of `buf`.
+    pub exporter: Box<dyn Fn(ExporterKind, BufId) -> Rc<dyn Exporter>>,
+    /// Builds the importer owning `att`.
+    pub importer: Box<dyn Fn(ImporterKind, AttId) -> Rc<dyn Importer>>,
+}
+
+impl Roles {
+    /// Every role played by the book's reference drivers.
+    pub fn reference() -> Roles {
+        Roles {
+            exporter: Box::new(|kind, buf| -> Rc<dyn Exporter> {
+                match kind {
+                    ExporterKind::Vfio => Rc::new(revocation::VfioExporter::new(buf)),
+                    ExporterKind::Gpu => Rc::new(invalidation::GpuExporter::new(buf)),
+                }
+            }),
+            importer: Box::new(|kind, att| -> Rc<dyn Importer> {
+                match kind {
+                    ImporterKind::Static => Rc::new(map_pin::StaticImporter::new(att)),
+                    ImporterKind::Dynamic => Rc::new(invalidation::GpuImporter::new(att)),
+                    ImporterKind::Iommufd => Rc::new(revocation::IommufdImporter::new(att)),
+                    ImporterKind::Rdma => Rc::new(revocation::RdmaPinnedImporter::new(att)),
+                }
+            }),
+        }
+    }
+}
+
+/// Runs `steps` with the reference drivers.
+pub fn run_reference(steps: &[Step]) -> Result<Trace, String> {
+    run_with(&Roles::reference(), steps)
+}
+
+/// Runs `steps` with the given roles. A scenario that names a buffer or attachment before
+/// creating it is an error; a call that never returns stops the run (see [`Trace::hung_at`]).
+pub fn run_with(roles: &Roles, steps: &[Step]) -> Result<Trace, String> {
+    let k = Kernel::new();
+    let mut exporters: BTreeMap<BufId, Rc<dyn Exporter>> = BTreeMap::new();
+    let mut importers: BTreeMap<AttId, Rc<dyn Importer>> = BTreeMap::new();
+    for (i, step) in steps.iter().enumerate() {
+        let exp = |buf: &BufId| {
+            exporters
+                .get(buf)
+                .cloned()
+                .ok_or_else(|| format!("step {i} ({step}): {buf} was never exported"))
+        };
+        let imp = |att: &AttId| {
+            importers
+                .get(att)
+                .cloned()
+                .ok_or_else(|| format!("step {i} ({step}): {att} was never attached"))
+        };
+        let completed = match step {
+            Step::Export { buf, exporter } => {
+                if exporters.contains_key(buf) {
+                    return Err(format!("step {i}: {buf} is exported twice"));
+                }
+                let e = (roles.exporter)(*exporter, *buf);
+                k.register_exporter(*buf, e.clone());
+                exporters.insert(*buf, e.clone());
+                k.run_step(i, step.actor(), || {
+                    let _ = e.export(&k);
+                })
+            }
+            Step::Attach { att, buf, importer } => {
+                if importers.contains_key(att) {
+                    return Err(format!("step {i}: {att} is attached twice"));
+                }
+                exp(buf)?;
+                let d = (roles.importer)(*importer, *att);
+                k.register_importer(*att, d.clone());
+                importers.insert(*att, d.clone());
+                k.run_step(i, step.actor(), || {
+                    let _ = d.attach(&k, *buf);
+                })
+            }
+            Step::Map { att } => {
+                let d = imp(att)?;
+                k.run_step(i, step.actor(), || {
+                    let _ = d.map(&k);
+                })
+            }
+            Step::Access { att, write } => {
+                let d = imp(att)?;
+                k.run_step(i, step.actor(), || d.access(&k, *write))
+            }
+            Step::Submit { att, write } => {
+                let d = imp(att)?;
+                k.run_step(i, step.actor(), || d.submit(&k, *write))
+            }
+            Step::Unmap { att } => {
+                let d = imp(att)?;
+                k.run_step(i, step.actor(), || d.unmap(&k))
+            }
+            Step::Detach { att } => {
+                let d = imp(att)?;
+                k.run_step(i, step.actor(), || d.detach(&k))
+            }
+            Step::Vmap { att } => {
+                let d = imp(att)?;
+                k.run_step(i, step.actor(), || d.vmap(&k))
+            }
+            Step::Mmap { buf } => {
+                exp(buf)?;
+                k.run_step(i, step.actor(), || {
+                    let _ = k.dma_buf_mmap(*buf);
+                })
+            }
+            Step::Revoke { buf } => {
+                let e = exp(buf)?;
+                k.run_step(i, step.actor(), || e.revoke(&k))
+            }
+            Step::Restore { buf } => {
+                let e = exp(buf)?;
+                k.run_step(i, step.actor(), || e.restore(&k))
+            }
+            Step::Move { buf } => {
+                let e = exp(buf)?;
+                k.run_step(i, step.actor(), || e.move_buffer(&k))
+            }
+            Step::Reclaim { buf } => {
+                let e = exp(buf)?;
+                k.run_step(i, step.actor(), || e.reclaim(&k))
+            }
+            Step::ExporterFence { buf, usage, stuck } => {
+                let e = exp(buf)?;
+                k.run_step(i, step.actor(), || e.add_own_fence(&k, *usage, !*stuck))
+            }
+            Step::Put { buf } => {
+                let e = exp(buf)?;
+                k.run_step(i, step.actor(), || e.put(&k))
+            }
+            Step::Complete => k.run_step(i, Actor::Harness, || k.complete_all()),
+        };
+        if !completed {
+            break;
+        }
+    }
+    Ok(k.trace())
+}

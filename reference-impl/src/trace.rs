@@ -1,0 +1,366 @@
+//! The trace: every call that crosses a role boundary (core, exporter, importer, device,
+//! memory), with the reservation lock's state at the call and the value it returned.
+//!
+//! A trace is plain data with a JSON Schema, so a backend in another process or language
+//! (or the Linux kernel itself) can produce one and have it judged by the same checks.
+
+use std::fmt::{self, Write as _};
+
+use crate::{AttId, BufId, Errno, FenceId, JobId, SgtId};
+
+/// Who makes or receives a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case", tag = "role", content = "id")]
+pub enum Actor {
+    /// The scenario itself, starting a step.
+    Harness,
+    /// The dma-buf core (`drivers/dma-buf/dma-buf.c`, `dma-resv.c`).
+    Core,
+    /// The exporter of a buffer.
+    Exporter(BufId),
+    /// The importer owning an attachment.
+    Importer(AttId),
+    /// The importer's device, doing DMA through its mapping.
+    Device(AttId),
+    /// The buffer's backing memory.
+    Memory(BufId),
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::Harness => write!(f, "harness"),
+            Actor::Core => write!(f, "core"),
+            Actor::Exporter(b) => write!(f, "exporter.{b}"),
+            Actor::Importer(a) => write!(f, "importer.{a}"),
+            Actor::Device(a) => write!(f, "device.{a}"),
+            Actor::Memory(b) => write!(f, "memory.{b}"),
+        }
+    }
+}
+
+/// `enum dma_resv_usage`: waiting for a usage waits for every fence of that usage and below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DmaResvUsage {
+    /// `DMA_RESV_USAGE_KERNEL`: memory management (moves, clears).
+    Kernel,
+    /// `DMA_RESV_USAGE_WRITE`: implicit-sync writers.
+    Write,
+    /// `DMA_RESV_USAGE_READ`: implicit-sync readers.
+    Read,
+    /// `DMA_RESV_USAGE_BOOKKEEP`: everything else; waiting for it waits for every fence.
+    Bookkeep,
+}
+
+impl fmt::Display for DmaResvUsage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DmaResvUsage::Kernel => "KERNEL",
+            DmaResvUsage::Write => "WRITE",
+            DmaResvUsage::Read => "READ",
+            DmaResvUsage::Bookkeep => "BOOKKEEP",
+        })
+    }
+}
+
+/// A wait's timeout: a finite number of jiffies or `MAX_SCHEDULE_TIMEOUT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Timeout {
+    /// A bounded wait of this many jiffies.
+    Jiffies(u32),
+    /// `MAX_SCHEDULE_TIMEOUT`: wait forever.
+    Max,
+}
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Timeout::Jiffies(j) => write!(f, "{j}"),
+            Timeout::Max => f.write_str("MAX_SCHEDULE_TIMEOUT"),
+        }
+    }
+}
+
+/// A call across a role boundary, named after the kernel function or op it models.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case", tag = "fn")]
+#[allow(missing_docs)] // Fields are named after the kernel functions' arguments.
+pub enum Call {
+    /// `dma_buf_export()`.
+    DmaBufExport { buf: BufId },
+    /// `dma_buf_attach()`: a static attachment (no importer ops).
+    DmaBufAttach { buf: BufId, att: AttId },
+    /// `dma_buf_dynamic_attach()` with importer ops.
+    DmaBufDynamicAttach {
+        buf: BufId,
+        att: AttId,
+        /// `importer_ops->allow_peer2peer`.
+        allow_peer2peer: bool,
+        /// `importer_ops->invalidate_mappings != NULL`.
+        invalidate_mappings: bool,
+    },
+    /// `dma_buf_detach()`, with what the attachment still held when it was called.
+    DmaBufDetach { buf: BufId, att: AttId, pins: u32, mappings: u32 },
+    /// `dma_buf_pin()`.
+    DmaBufPin { att: AttId },
+    /// `dma_buf_unpin()`.
+    DmaBufUnpin { att: AttId },
+    /// `dma_buf_map_attachment()`.
+    DmaBufMapAttachment { att: AttId },
+    /// `dma_buf_unmap_attachment()`.
+    DmaBufUnmapAttachment { att: AttId, sgt: SgtId },
+    /// `dma_buf_map_attachment_unlocked()`.
+    DmaBufMapAttachmentUnlocked { att: AttId },
+    /// `dma_buf_unmap_attachment_unlocked()`.
+    DmaBufUnmapAttachmentUnlocked { att: AttId, sgt: SgtId },
+    /// `dma_buf_invalidate_mappings()` (`dma_buf_move_notify()` before Linux 7.1).
+    DmaBufInvalidateMappings { buf: BufId },
+    /// `dma_buf_attach_revocable()`.
+    DmaBufAttachRevocable { att: AttId },
+    /// `dma_buf_vmap()`.
+    DmaBufVmap { buf: BufId },
+    /// `dma_buf_vunmap()`.
+    DmaBufVunmap { buf: BufId },
+    /// `dma_buf_mmap()`.
+    DmaBufMmap { buf: BufId },
+    /// `dma_buf_put()` dropping the last reference.
+    DmaBufPut { buf: BufId, attachments: u32, vmaps: u32 },
+    /// `dma_resv_lock()`.
+    DmaResvLock { buf: BufId },
+    /// `dma_resv_unlock()`.
+    DmaResvUnlock { buf: BufId },
+    /// `dma_resv_add_fence()`.
+    DmaResvAddFence { buf: BufId, fence: FenceId, usage: DmaResvUsage },
+    /// `dma_resv_wait_timeout()`.
+    DmaResvWaitTimeout { buf: BufId, usage: DmaResvUsage, intr: bool, timeout: Timeout },
+    /// `dma_fence_signal()`: work behind a fence completed.
+    DmaFenceSignal { fence: FenceId },
+    /// The exporter waits until every importer has unmapped (VFIO's completion).
+    WaitForUnmap { buf: BufId },
+    /// `dma_buf_ops.attach`.
+    OpsAttach { att: AttId },
+    /// `dma_buf_ops.detach`.
+    OpsDetach { att: AttId },
+    /// `dma_buf_ops.pin`.
+    OpsPin { att: AttId },
+    /// `dma_buf_ops.unpin`.
+    OpsUnpin { att: AttId },
+    /// `dma_buf_ops.map_dma_buf`.
+    OpsMapDmaBuf { att: AttId },
+    /// `dma_buf_ops.unmap_dma_buf`.
+    OpsUnmapDmaBuf { att: AttId, sgt: SgtId },
+    /// `dma_buf_ops.vmap`.
+    OpsVmap { buf: BufId },
+    /// `dma_buf_ops.vunmap`.
+    OpsVunmap { buf: BufId },
+    /// `dma_buf_ops.mmap`.
+    OpsMmap { buf: BufId },
+    /// `dma_buf_ops.release`.
+    OpsRelease { buf: BufId },
+    /// `dma_buf_attach_ops.invalidate_mappings` (`move_notify` before Linux 7.1).
+    InvalidateMappings { att: AttId },
+    /// The importer queues device work on a mapping; its completion is `fence`.
+    DeviceSubmit { att: AttId, job: JobId, sgt: SgtId, write: bool, fence: FenceId },
+    /// The device reads or writes the buffer through a mapping (`job` if queued work).
+    DmaAccess { att: AttId, sgt: Option<SgtId>, write: bool, job: Option<JobId> },
+    /// The exporter reuses the buffer's backing memory (after a reset, a move or a free).
+    ReclaimMemory { buf: BufId },
+    /// A kernel warning (`WARN_ON`, lockdep) the core would print.
+    Warn { what: String },
+}
+
+/// What a device access found, judged by the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessOutcome {
+    /// The mapping is current and the memory is the buffer's.
+    Ok,
+    /// The importer was told to invalidate this mapping and has not unmapped it yet.
+    AfterInvalidate,
+    /// The mapping was already unmapped (an IOMMU fault at best).
+    Unmapped,
+    /// There is no mapping at all: the device faults, no memory is touched.
+    NoMapping,
+    /// The memory behind the mapping was reclaimed by the exporter: a use-after-free.
+    Reclaimed,
+    /// A KERNEL fence (move or clear) on the buffer had not signalled: the content is not ready.
+    NotReady,
+}
+
+/// What a call returned.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Ret {
+    /// A `void` function returned.
+    Void,
+    /// A non-negative integer (0 for success, or a remaining timeout).
+    Int(i64),
+    /// A negative error number.
+    Err(Errno),
+    /// A boolean.
+    Bool(bool),
+    /// A mapping.
+    Sgt(SgtId),
+    /// The outcome of a device access.
+    Access(AccessOutcome),
+    /// The call never returns: the thread would block forever (deadlock or endless wait).
+    Hang,
+}
+
+impl fmt::Display for Ret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ret::Void => Ok(()),
+            Ret::Int(i) if *i == i64::MAX => f.write_str("MAX_SCHEDULE_TIMEOUT"),
+            Ret::Int(i) => write!(f, "{i}"),
+            Ret::Err(e) => write!(f, "{e}"),
+            Ret::Bool(b) => write!(f, "{b}"),
+            Ret::Sgt(s) => write!(f, "{s}"),
+            Ret::Access(a) => f.write_str(match a {
+                AccessOutcome::Ok => "ok",
+                AccessOutcome::AfterInvalidate => "AFTER_INVALIDATE (mapping invalidated, not yet unmapped)",
+                AccessOutcome::Unmapped => "UNMAPPED (mapping already unmapped)",
+                AccessOutcome::NoMapping => "fault (no mapping)",
+                AccessOutcome::Reclaimed => "RECLAIMED (use after free)",
+                AccessOutcome::NotReady => "NOT_READY (KERNEL fence pending)",
+            }),
+            Ret::Hang => f.write_str("HANG (never returns)"),
+        }
+    }
+}
+
+/// One call in a trace.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct Event {
+    /// Index of the scenario step during which the call was made.
+    pub step: usize,
+    /// Nesting depth: a call made from inside another call is one deeper.
+    pub depth: u32,
+    /// The caller.
+    pub from: Actor,
+    /// The callee.
+    pub to: Actor,
+    /// The call and its arguments.
+    pub call: Call,
+    /// Whether the buffer's reservation lock was held when the call was made.
+    pub locked: bool,
+    /// What it returned; `None` only if the scenario stopped inside it.
+    pub ret: Option<Ret>,
+}
+
+/// A whole trace: the events of every step, and where the scenario stopped if it hung.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct Trace {
+    /// Events in call order.
+    pub events: Vec<Event>,
+    /// The step at which a call never returned; later steps did not run.
+    pub hung_at: Option<usize>,
+}
+
+impl Call {
+    /// The kernel-style spelling: `dma_buf_pin(att0)`.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = match self {
+            Call::DmaBufExport { buf } => write!(s, "dma_buf_export({buf})"),
+            Call::DmaBufAttach { buf, att } => write!(s, "dma_buf_attach({buf}) -> {att}"),
+            Call::DmaBufDynamicAttach { buf, att, allow_peer2peer, invalidate_mappings } => write!(
+                s,
+                "dma_buf_dynamic_attach({buf}, {{ allow_peer2peer: {allow_peer2peer}, invalidate_mappings: {} }}) -> {att}",
+                if *invalidate_mappings { "set" } else { "NULL" }
+            ),
+            Call::DmaBufDetach { buf, att, pins, mappings } => {
+                write!(s, "dma_buf_detach({buf}, {att}) [pins={pins} mappings={mappings}]")
+            }
+            Call::DmaBufPin { att } => write!(s, "dma_buf_pin({att})"),
+            Call::DmaBufUnpin { att } => write!(s, "dma_buf_unpin({att})"),
+            Call::DmaBufMapAttachment { att } => write!(s, "dma_buf_map_attachment({att})"),
+            Call::DmaBufUnmapAttachment { att, sgt } => write!(s, "dma_buf_unmap_attachment({att}, {sgt})"),
+            Call::DmaBufMapAttachmentUnlocked { att } => write!(s, "dma_buf_map_attachment_unlocked({att})"),
+            Call::DmaBufUnmapAttachmentUnlocked { att, sgt } => {
+                write!(s, "dma_buf_unmap_attachment_unlocked({att}, {sgt})")
+            }
+            Call::DmaBufInvalidateMappings { buf } => write!(s, "dma_buf_invalidate_mappings({buf})"),
+            Call::DmaBufAttachRevocable { att } => write!(s, "dma_buf_attach_revocable({att})"),
+            Call::DmaBufVmap { buf } => write!(s, "dma_buf_vmap({buf})"),
+            Call::DmaBufVunmap { buf } => write!(s, "dma_buf_vunmap({buf})"),
+            Call::DmaBufMmap { buf } => write!(s, "dma_buf_mmap({buf})"),
+            Call::DmaBufPut { buf, attachments, vmaps } => {
+                write!(s, "dma_buf_put({buf}) [attachments={attachments} vmaps={vmaps}]")
+            }
+            Call::DmaResvLock { buf } => write!(s, "dma_resv_lock({buf}.resv)"),
+            Call::DmaResvUnlock { buf } => write!(s, "dma_resv_unlock({buf}.resv)"),
+            Call::DmaResvAddFence { buf, fence, usage } => {
+                write!(s, "dma_resv_add_fence({buf}.resv, {fence}, {usage})")
+            }
+            Call::DmaResvWaitTimeout { buf, usage, intr, timeout } => {
+                write!(s, "dma_resv_wait_timeout({buf}.resv, {usage}, intr={intr}, {timeout})")
+            }
+            Call::DmaFenceSignal { fence } => write!(s, "dma_fence_signal({fence})"),
+            Call::WaitForUnmap { buf } => write!(s, "wait_for_unmap({buf})"),
+            Call::OpsAttach { att } => write!(s, "ops.attach({att})"),
+            Call::OpsDetach { att } => write!(s, "ops.detach({att})"),
+            Call::OpsPin { att } => write!(s, "ops.pin({att})"),
+            Call::OpsUnpin { att } => write!(s, "ops.unpin({att})"),
+            Call::OpsMapDmaBuf { att } => write!(s, "ops.map_dma_buf({att})"),
+            Call::OpsUnmapDmaBuf { att, sgt } => write!(s, "ops.unmap_dma_buf({att}, {sgt})"),
+            Call::OpsVmap { buf } => write!(s, "ops.vmap({buf})"),
+            Call::OpsVunmap { buf } => write!(s, "ops.vunmap({buf})"),
+            Call::OpsMmap { buf } => write!(s, "ops.mmap({buf})"),
+            Call::OpsRelease { buf } => write!(s, "ops.release({buf})"),
+            Call::InvalidateMappings { att } => write!(s, "importer_ops.invalidate_mappings({att})"),
+            Call::DeviceSubmit { att, job, sgt, write, fence } => write!(
+                s,
+                "submit({job}: {} via {sgt}, {att}) -> {fence}",
+                if *write { "write" } else { "read" }
+            ),
+            Call::DmaAccess { sgt, write, job, .. } => write!(
+                s,
+                "dma_{}({}){}",
+                if *write { "write" } else { "read" },
+                sgt.map(|s| s.to_string()).unwrap_or_else(|| "no mapping".into()),
+                job.map(|j| format!(" [{j}]")).unwrap_or_default()
+            ),
+            Call::ReclaimMemory { buf } => write!(s, "reclaim_memory({buf})"),
+            Call::Warn { what } => write!(s, "WARN: {what}"),
+        };
+        s
+    }
+
+    /// The kernel function or op name alone (`dma_buf_pin`, `ops.map_dma_buf`).
+    pub fn name(&self) -> String {
+        let r = self.render();
+        r.split(['(', ':']).next().unwrap_or_default().trim().to_string()
+    }
+}
+
+impl Trace {
+    /// Renders the trace as indented text, one call a line, grouped by step.
+    ///
+    /// `step_titles[i]` heads the calls of step `i`.
+    pub fn render(&self, step_titles: &[String]) -> String {
+        let mut out = String::new();
+        let mut current = None;
+        for (i, ev) in self.events.iter().enumerate() {
+            if current != Some(ev.step) {
+                current = Some(ev.step);
+                let title = step_titles.get(ev.step).map(String::as_str).unwrap_or("?");
+                let _ = writeln!(out, "step {}: {title}", ev.step);
+            }
+            let indent = "  ".repeat(ev.depth as usize + 1);
+            let lock = if ev.locked { " [locked]" } else { "" };
+            let ret = match &ev.ret {
+                Some(Ret::Void) => String::new(),
+                Some(r) => format!(" = {r}"),
+                None => " = (did not return)".into(),
+            };
+            let _ = writeln!(out, "#{i:<3}{indent}{} -> {}: {}{lock}{ret}", ev.from, ev.to, ev.call.render());
+        }
+        if let Some(step) = self.hung_at {
+            let _ = writeln!(out, "scenario stopped: a call in step {step} never returns");
+        }
+        out
+    }
+}
