@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 use reference_impl::{Step, Trace, run_reference};
 
-use crate::outcome::{CaseOutcome, run_case, scenario_of};
+use crate::outcome::{CaseOutcome, run_case};
 use crate::{CASES, RULES, report};
 
 /// Exit status: every case passed.
@@ -167,10 +167,7 @@ pub fn main() -> i32 {
             }
             let mut n = 0;
             for (c, v) in selected(None) {
-                let s = scenario_of(c, v).unwrap_or_default();
-                let doc = serde_json::json!({
-                    "case": c.name, "variant": v, "rules": c.rules, "steps": s.steps,
-                });
+                let doc = crate::ScenarioDoc::of(c, v);
                 let path = out.join(format!("{}.json", c.variant_name(v)));
                 let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
                 if let Err(e) = std::fs::write(&path, text + "\n") {

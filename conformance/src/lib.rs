@@ -33,6 +33,40 @@ pub mod cases {
 
 pub use cases::{CASES, RULE_ALIASES, RULES};
 
+/// A case variant's scenario as exported: what a foreign backend runs.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct ScenarioDoc {
+    /// The case's name.
+    pub case: String,
+    /// The variant label (empty if the case is not parameterised).
+    pub variant: String,
+    /// The rules the case checks.
+    pub rules: Vec<String>,
+    /// The steps, in order.
+    pub steps: Vec<reference_impl::Step>,
+}
+
+impl ScenarioDoc {
+    /// The scenario of a case variant.
+    pub fn of(case: &CaseDef, variant: &str) -> Option<ScenarioDoc> {
+        let s = outcome::scenario_of(case, variant)?;
+        Some(ScenarioDoc {
+            case: case.name.to_string(),
+            variant: variant.to_string(),
+            rules: case.rules.iter().map(|r| r.to_string()).collect(),
+            steps: s.steps,
+        })
+    }
+}
+
+/// The JSON Schemas of the portable data: `(file name, schema)`.
+pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        ("scenario.schema.json", serde_json::to_value(schemars::schema_for!(ScenarioDoc)).unwrap_or_default()),
+        ("trace.schema.json", serde_json::to_value(schemars::schema_for!(reference_impl::Trace)).unwrap_or_default()),
+    ]
+}
+
 /// The rule with this ID (or former ID).
 pub fn rule(id: &str) -> Option<&'static RuleDef> {
     let id = RULE_ALIASES.iter().find(|(old, _)| *old == id).map_or(id, |(_, new)| *new);

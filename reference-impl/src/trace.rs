@@ -342,24 +342,27 @@ impl Trace {
     /// `step_titles[i]` heads the calls of step `i`.
     pub fn render(&self, step_titles: &[String]) -> String {
         let mut out = String::new();
-        let mut current = None;
-        for (i, ev) in self.events.iter().enumerate() {
-            if current != Some(ev.step) {
-                current = Some(ev.step);
-                let title = step_titles.get(ev.step).map(String::as_str).unwrap_or("?");
-                let _ = writeln!(out, "step {}: {title}", ev.step);
+        let last = self.hung_at.unwrap_or(step_titles.len().saturating_sub(1));
+        for (step, title) in step_titles.iter().enumerate().take(last + 1) {
+            let _ = writeln!(out, "step {step}: {title}");
+            let mut any = false;
+            for (i, ev) in self.events.iter().enumerate().filter(|(_, e)| e.step == step) {
+                any = true;
+                let indent = "  ".repeat(ev.depth as usize + 1);
+                let lock = if ev.locked { " [locked]" } else { "" };
+                let ret = match &ev.ret {
+                    Some(Ret::Void) => String::new(),
+                    Some(r) => format!(" = {r}"),
+                    None => " = (did not return)".into(),
+                };
+                let _ = writeln!(out, "#{i:<3}{indent}{} -> {}: {}{lock}{ret}", ev.from, ev.to, ev.call.render());
             }
-            let indent = "  ".repeat(ev.depth as usize + 1);
-            let lock = if ev.locked { " [locked]" } else { "" };
-            let ret = match &ev.ret {
-                Some(Ret::Void) => String::new(),
-                Some(r) => format!(" = {r}"),
-                None => " = (did not return)".into(),
-            };
-            let _ = writeln!(out, "#{i:<3}{indent}{} -> {}: {}{lock}{ret}", ev.from, ev.to, ev.call.render());
+            if !any {
+                let _ = writeln!(out, "      (no call crosses a role boundary)");
+            }
         }
         if let Some(step) = self.hung_at {
-            let _ = writeln!(out, "scenario stopped: a call in step {step} never returns");
+            let _ = writeln!(out, "scenario stopped: a call in step {step} never returns; later steps did not run");
         }
         out
     }

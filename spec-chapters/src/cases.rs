@@ -134,10 +134,11 @@ fn parse_forced(block: &CodeBlock, diags: &mut Vec<Diagnostic>) -> Vec<CaseInfo>
 }
 
 fn doc_title(attrs: &[syn::Attribute]) -> String {
-    attrs
+    // The doc comment's first paragraph, joined into one line.
+    let lines: Vec<String> = attrs
         .iter()
         .filter(|a| a.path().is_ident("doc"))
-        .find_map(|a| match &a.meta {
+        .filter_map(|a| match &a.meta {
             syn::Meta::NameValue(nv) => match &nv.value {
                 syn::Expr::Lit(syn::ExprLit {
                     lit: syn::Lit::Str(s),
@@ -147,7 +148,13 @@ fn doc_title(attrs: &[syn::Attribute]) -> String {
             },
             _ => None,
         })
-        .unwrap_or_default()
+        .collect();
+    lines
+        .iter()
+        .take_while(|l| !l.is_empty())
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn parse_case_attr(

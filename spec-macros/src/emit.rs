@@ -154,7 +154,8 @@ pub(crate) fn case_tests(runner: &syn::Path) -> TokenStream {
             });
         } else {
             let attrs = variants.iter().map(|(label, _)| {
-                let l = format_ident!("{}", label);
+                // A label that is a keyword (`static`) gets a trailing underscore.
+                let l = syn::parse_str::<syn::Ident>(label).unwrap_or_else(|_| format_ident!("{}_", label));
                 quote!(#[case::#l(#label)])
             });
             out.extend(quote! {
