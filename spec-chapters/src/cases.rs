@@ -86,7 +86,7 @@ fn parse_forced(block: &CodeBlock, diags: &mut Vec<Diagnostic>) -> Vec<CaseInfo>
             diags.push(Diagnostic::new(
                 &block.chapter,
                 at(e.span()),
-                format!("malformed block: {e}"),
+                format!("malformed block: {}", explain(&e)),
             ));
             return Vec::new();
         }
@@ -326,7 +326,17 @@ pub(crate) fn check_syntax(block: &CodeBlock, diags: &mut Vec<Diagnostic>) {
     proc_macro2::fallback::force();
     if let Err(e) = syn::parse_file(&block.code) {
         let line = block.line + e.span().start().line.saturating_sub(1);
-        diags.push(Diagnostic::new(&block.chapter, line, format!("malformed block: {e}")));
+        diags.push(Diagnostic::new(&block.chapter, line, format!("malformed block: {}", explain(&e))));
     }
     proc_macro2::fallback::unforce();
+}
+
+/// syn's message, with the lexer's terse one made useful.
+fn explain(e: &syn::Error) -> String {
+    let msg = e.to_string();
+    if msg == "cannot parse string into token stream" {
+        "unbalanced delimiters or an invalid token (is a `(`, `[` or `{` never closed?)".to_string()
+    } else {
+        msg
+    }
 }

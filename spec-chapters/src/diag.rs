@@ -7,6 +7,8 @@ use std::fmt;
 pub struct Diagnostic {
     /// Chapter path relative to the book's `src` folder.
     pub file: String,
+    /// The `src` folder as shown to the author (relative to the workspace root).
+    pub src: String,
     /// 1-based line number.
     pub line: usize,
     /// What is wrong, lower-case, quoting the text the author wrote.
@@ -18,6 +20,7 @@ impl Diagnostic {
     pub fn new(file: &str, line: usize, message: impl Into<String>) -> Self {
         Diagnostic {
             file: file.to_string(),
+            src: "book/src".to_string(),
             line,
             message: message.into(),
         }
@@ -26,6 +29,6 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "book/src/{}:{}: {}", self.file, self.line, self.message)
+        write!(f, "{}/{}:{}: {}", self.src, self.file, self.line, self.message)
     }
 }

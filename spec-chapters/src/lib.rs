@@ -82,6 +82,15 @@ impl Spec {
         }
         spec.check_cases(&mut diags);
         diags.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        let shown = src_dir
+            .ancestors()
+            .find(|d| d.join("book.toml").is_file())
+            .and_then(|root| src_dir.strip_prefix(root).ok())
+            .map(|p| p.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_else(|| src_dir.to_string_lossy().into_owned());
+        for d in &mut diags {
+            d.src.clone_from(&shown);
+        }
         (spec, diags)
     }
 

@@ -1,0 +1,3 @@
+spec_macros::reference!("no-such-chapter.md");
+
+fn main() {}
