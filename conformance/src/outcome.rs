@@ -92,7 +92,7 @@ impl CaseOutcome {
         let mut out = String::new();
         let _ = writeln!(out, "case: {}", self.name());
         let _ = writeln!(out, "title: {}", self.case.title);
-        let _ = writeln!(out, "chapter: {}:{}", self.case.chapter, self.case.line);
+        let _ = writeln!(out, "chapter: {}", self.case.chapter);
         let _ = writeln!(out, "rules:");
         for id in self.case.rules {
             match rule(id) {

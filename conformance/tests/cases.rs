@@ -17,7 +17,7 @@ fn run_snapshot(name: &str, variant: &str) {
         snapshot_path => "snapshots",
         prepend_module_to_snapshot => false,
         omit_expression => true,
-        description => format!("{} ({}:{})", case.title, case.chapter, case.line),
+        description => format!("{} ({})", case.title, case.chapter),
     }, {
         insta::assert_snapshot!(snapshot, outcome.snapshot());
     });
