@@ -123,3 +123,18 @@ fn parameterised_cases_expand_to_named_variants() {
     let labels: Vec<String> = spec.cases["c4"].variants().into_iter().map(|v| v.0).collect();
     assert_eq!(labels, ["pinned_importer", "dynamic"]);
 }
+
+#[test]
+fn aliases_resolve_and_retired_ids_are_never_reused() {
+    let mut spec = Spec::default();
+    spec.history.aliases.insert("a.old".into(), "a.b".into());
+    spec.history.retired.insert("a.gone".into(), "merged into a.b".into());
+    let mut diags = Vec::new();
+    let text = format!("r[a.b]\nMUST.\n\nr[a.gone]\nMUST.\n\n{}", CASE.replace("\"a.b\"", "\"a.old\""));
+    spec.add_chapter("x.md".into(), text, &mut diags);
+    spec.check_cases(&mut diags);
+    let m = messages(&diags);
+    assert_eq!(m, ["book/src/x.md:4: rule ID `a.gone` was retired and is never reused (merged into a.b)"]);
+    assert_eq!(spec.cases["c1"].rules[0].id, "a.b", "the old ID resolves to the new one");
+    assert_eq!(spec.rule("a.old").map(|r| r.id.as_str()), Some("a.b"));
+}
