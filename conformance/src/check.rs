@@ -27,7 +27,10 @@ pub struct RuleCheck {
 
 impl Check {
     /// A check from a description and a predicate that explains a failure.
-    pub fn new(describe: impl Into<String>, eval: impl Fn(&Trace) -> Result<(), String> + 'static) -> Check {
+    pub fn new(
+        describe: impl Into<String>,
+        eval: impl Fn(&Trace) -> Result<(), String> + 'static,
+    ) -> Check {
         Check {
             describe: describe.into(),
             eval: Box::new(eval),
@@ -45,7 +48,11 @@ fn is(ev: &Event, name: &str) -> bool {
 }
 
 fn in_step(trace: &Trace, step: StepRef) -> impl Iterator<Item = (usize, &Event)> {
-    trace.events.iter().enumerate().filter(move |(_, e)| e.step == step.0)
+    trace
+        .events
+        .iter()
+        .enumerate()
+        .filter(move |(_, e)| e.step == step.0)
 }
 
 fn show(ret: &Option<Ret>) -> String {
@@ -74,21 +81,27 @@ fn ancestors(trace: &Trace, i: usize) -> Vec<usize> {
 
 fn step_ran(trace: &Trace, step: StepRef) -> Result<(), String> {
     match trace.hung_at {
-        Some(h) if h < step.0 => Err(format!("step {} never ran: the scenario stopped in step {h}", step.0)),
+        Some(h) if h < step.0 => Err(format!(
+            "step {} never ran: the scenario stopped in step {h}",
+            step.0
+        )),
         _ => Ok(()),
     }
 }
 
 /// The first call `name` made during `step` returns `expected`.
 pub fn returns(step: StepRef, name: &'static str, expected: Ret) -> Check {
-    Check::new(format!("step {}: `{name}` returns {expected}", step.0), move |t| {
-        step_ran(t, step)?;
-        match in_step(t, step).find(|(_, e)| is(e, name)) {
-            None => Err(format!("`{name}` was never called in step {}", step.0)),
-            Some((_, e)) if e.ret.as_ref() == Some(&expected) => Ok(()),
-            Some((i, e)) => Err(format!("event #{i}: `{name}` returned {}", show(&e.ret))),
-        }
-    })
+    Check::new(
+        format!("step {}: `{name}` returns {expected}", step.0),
+        move |t| {
+            step_ran(t, step)?;
+            match in_step(t, step).find(|(_, e)| is(e, name)) {
+                None => Err(format!("`{name}` was never called in step {}", step.0)),
+                Some((_, e)) if e.ret.as_ref() == Some(&expected) => Ok(()),
+                Some((i, e)) => Err(format!("event #{i}: `{name}` returned {}", show(&e.ret))),
+            }
+        },
+    )
 }
 
 /// `name` is called during `step`.
@@ -104,195 +117,331 @@ pub fn called(step: StepRef, name: &'static str) -> Check {
 
 /// `name` is not called during `step`.
 pub fn not_called(step: StepRef, name: &'static str) -> Check {
-    Check::new(format!("step {}: `{name}` is not called", step.0), move |t| {
-        step_ran(t, step)?;
-        match in_step(t, step).find(|(_, e)| is(e, name)) {
-            Some((i, _)) => Err(format!("event #{i}: `{name}` was called")),
-            None => Ok(()),
-        }
-    })
+    Check::new(
+        format!("step {}: `{name}` is not called", step.0),
+        move |t| {
+            step_ran(t, step)?;
+            match in_step(t, step).find(|(_, e)| is(e, name)) {
+                Some((i, _)) => Err(format!("event #{i}: `{name}` was called")),
+                None => Ok(()),
+            }
+        },
+    )
 }
 
 /// Every call `name` in the whole trace is made with (or without) the reservation lock.
 pub fn always_locked(name: &'static str, locked: bool) -> Check {
     let held = if locked { "held" } else { "not held" };
-    Check::new(format!("every `{name}` is called with the reservation lock {held}"), move |t| {
-        let mut seen = false;
-        for (i, e) in t.events.iter().enumerate().filter(|(_, e)| is(e, name)) {
-            seen = true;
-            if e.locked != locked {
-                return Err(format!("event #{i}: `{name}` was called with the lock {}", if e.locked { "held" } else { "not held" }));
+    Check::new(
+        format!("every `{name}` is called with the reservation lock {held}"),
+        move |t| {
+            let mut seen = false;
+            for (i, e) in t.events.iter().enumerate().filter(|(_, e)| is(e, name)) {
+                seen = true;
+                if e.locked != locked {
+                    return Err(format!(
+                        "event #{i}: `{name}` was called with the lock {}",
+                        if e.locked { "held" } else { "not held" }
+                    ));
+                }
             }
-        }
-        seen.then_some(()).ok_or_else(|| format!("`{name}` was never called"))
-    })
+            seen.then_some(())
+                .ok_or_else(|| format!("`{name}` was never called"))
+        },
+    )
 }
 
 /// During `step`, every `inner` is called from inside an `outer` (at any depth), and there is
 /// at least one `inner`.
 pub fn inside(step: StepRef, inner: &'static str, outer: &'static str) -> Check {
-    Check::new(format!("step {}: `{inner}` is called from inside `{outer}`", step.0), move |t| {
-        step_ran(t, step)?;
-        let mut seen = false;
-        for (i, _) in in_step(t, step).filter(|(_, e)| is(e, inner)) {
-            seen = true;
-            if !ancestors(t, i).iter().any(|&j| is(&t.events[j], outer)) {
-                return Err(format!("event #{i}: `{inner}` was called outside `{outer}`"));
+    Check::new(
+        format!("step {}: `{inner}` is called from inside `{outer}`", step.0),
+        move |t| {
+            step_ran(t, step)?;
+            let mut seen = false;
+            for (i, _) in in_step(t, step).filter(|(_, e)| is(e, inner)) {
+                seen = true;
+                if !ancestors(t, i).iter().any(|&j| is(&t.events[j], outer)) {
+                    return Err(format!(
+                        "event #{i}: `{inner}` was called outside `{outer}`"
+                    ));
+                }
             }
-        }
-        seen.then_some(()).ok_or_else(|| format!("`{inner}` was never called in step {}", step.0))
-    })
+            seen.then_some(())
+                .ok_or_else(|| format!("`{inner}` was never called in step {}", step.0))
+        },
+    )
 }
 
 /// Anywhere in the trace, no `inner` is called from inside an `outer`.
 pub fn never_inside(inner: &'static str, outer: &'static str) -> Check {
-    Check::new(format!("`{inner}` is never called from inside `{outer}`"), move |t| {
-        for (i, _) in t.events.iter().enumerate().filter(|(_, e)| is(e, inner)) {
-            if let Some(&j) = ancestors(t, i).iter().find(|&&j| is(&t.events[j], outer)) {
-                return Err(format!("event #{i}: `{inner}` was called inside `{outer}` (event #{j})"));
+    Check::new(
+        format!("`{inner}` is never called from inside `{outer}`"),
+        move |t| {
+            for (i, _) in t.events.iter().enumerate().filter(|(_, e)| is(e, inner)) {
+                if let Some(&j) = ancestors(t, i).iter().find(|&&j| is(&t.events[j], outer)) {
+                    return Err(format!(
+                        "event #{i}: `{inner}` was called inside `{outer}` (event #{j})"
+                    ));
+                }
             }
-        }
-        Ok(())
-    })
+            Ok(())
+        },
+    )
 }
 
 /// During `step`, the calls `names` happen in this order (each after the previous one).
 pub fn in_order(step: StepRef, names: &'static [&'static str]) -> Check {
-    Check::new(format!("step {}: {} happen in this order", step.0, names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")), move |t| {
-        step_ran(t, step)?;
-        let mut from = 0;
-        for name in names {
-            match t.events.iter().enumerate().skip(from).find(|(_, e)| e.step == step.0 && is(e, name)) {
-                Some((i, _)) => from = i + 1,
-                None => return Err(format!("no `{name}` in step {} after event #{}", step.0, from.saturating_sub(1))),
+    Check::new(
+        format!(
+            "step {}: {} happen in this order",
+            step.0,
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        move |t| {
+            step_ran(t, step)?;
+            let mut from = 0;
+            for name in names {
+                match t
+                    .events
+                    .iter()
+                    .enumerate()
+                    .skip(from)
+                    .find(|(_, e)| e.step == step.0 && is(e, name))
+                {
+                    Some((i, _)) => from = i + 1,
+                    None => {
+                        return Err(format!(
+                            "no `{name}` in step {} after event #{}",
+                            step.0,
+                            from.saturating_sub(1)
+                        ));
+                    }
+                }
             }
-        }
-        Ok(())
-    })
+            Ok(())
+        },
+    )
 }
 
 /// During `step`, a `dma_resv_wait_timeout` for at least `usage` with an unbounded timeout
 /// returns a positive value.
 pub fn waits_for(step: StepRef, usage: DmaResvUsage) -> Check {
-    Check::new(format!("step {}: `dma_resv_wait_timeout` for {usage} (or wider) returns > 0", step.0), move |t| {
-        step_ran(t, step)?;
-        let waits: Vec<(usize, &Event)> = in_step(t, step)
+    Check::new(
+        format!(
+            "step {}: `dma_resv_wait_timeout` for {usage} (or wider) returns > 0",
+            step.0
+        ),
+        move |t| {
+            step_ran(t, step)?;
+            let waits: Vec<(usize, &Event)> = in_step(t, step)
             .filter(|(_, e)| matches!(e.call, Call::DmaResvWaitTimeout { usage: u, .. } if u >= usage))
             .collect();
-        match waits.iter().find(|(_, e)| matches!(e.ret, Some(Ret::Int(n)) if n > 0)) {
-            Some(_) => Ok(()),
-            None => match waits.first() {
-                None => Err(format!("no wait for {usage} fences in step {}", step.0)),
-                Some((i, e)) => Err(format!("event #{i}: the wait returned {}", show(&e.ret))),
-            },
-        }
-    })
+            match waits
+                .iter()
+                .find(|(_, e)| matches!(e.ret, Some(Ret::Int(n)) if n > 0))
+            {
+                Some(_) => Ok(()),
+                None => match waits.first() {
+                    None => Err(format!("no wait for {usage} fences in step {}", step.0)),
+                    Some((i, e)) => Err(format!("event #{i}: the wait returned {}", show(&e.ret))),
+                },
+            }
+        },
+    )
 }
 
 /// During `step`, the unbounded `dma_resv_wait_timeout` never returns.
 pub fn wait_hangs(step: StepRef) -> Check {
-    Check::new(format!("step {}: an unbounded `dma_resv_wait_timeout` never returns", step.0), move |t| {
-        match in_step(t, step).find(|(_, e)| matches!(e.call, Call::DmaResvWaitTimeout { timeout: Timeout::Max, .. })) {
+    Check::new(
+        format!(
+            "step {}: an unbounded `dma_resv_wait_timeout` never returns",
+            step.0
+        ),
+        move |t| match in_step(t, step).find(|(_, e)| {
+            matches!(
+                e.call,
+                Call::DmaResvWaitTimeout {
+                    timeout: Timeout::Max,
+                    ..
+                }
+            )
+        }) {
             Some((_, e)) if e.ret == Some(Ret::Hang) => Ok(()),
             Some((i, e)) => Err(format!("event #{i}: the wait returned {}", show(&e.ret))),
             None => Err(format!("no unbounded wait in step {}", step.0)),
-        }
-    })
+        },
+    )
 }
 
 /// No call in the trace hangs.
 pub fn no_hang() -> Check {
-    Check::new("every call returns (no deadlock, no endless wait)", |t| match t.hung_at {
-        None => Ok(()),
-        Some(s) => {
-            let i = t.events.iter().position(|e| e.ret == Some(Ret::Hang)).unwrap_or(0);
-            Err(format!("event #{i} in step {s}: `{}` never returns", t.events[i].call.name()))
-        }
-    })
+    Check::new(
+        "every call returns (no deadlock, no endless wait)",
+        |t| match t.hung_at {
+            None => Ok(()),
+            Some(s) => {
+                let i = t
+                    .events
+                    .iter()
+                    .position(|e| e.ret == Some(Ret::Hang))
+                    .unwrap_or(0);
+                Err(format!(
+                    "event #{i} in step {s}: `{}` never returns",
+                    t.events[i].call.name()
+                ))
+            }
+        },
+    )
 }
 
 fn accesses(t: &Trace) -> impl Iterator<Item = (usize, &Event, bool, AccessOutcome)> {
-    t.events.iter().enumerate().filter_map(|(i, e)| match (&e.call, &e.ret) {
-        (Call::DmaAccess { write, .. }, Some(Ret::Access(o))) => Some((i, e, *write, *o)),
-        _ => None,
-    })
+    t.events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match (&e.call, &e.ret) {
+            (Call::DmaAccess { write, .. }, Some(Ret::Access(o))) => Some((i, e, *write, *o)),
+            _ => None,
+        })
 }
 
 /// No device access in the trace finds `outcome`.
 pub fn no_access(outcome: AccessOutcome) -> Check {
     let what = Ret::Access(outcome).to_string();
-    Check::new(format!("no device access finds {what}"), move |t| {
-        match accesses(t).find(|(_, _, _, o)| *o == outcome) {
-            Some((i, e, _, _)) => Err(format!("event #{i}: {} by {} found {what}", e.call.render(), e.from)),
+    Check::new(
+        format!("no device access finds {what}"),
+        move |t| match accesses(t).find(|(_, _, _, o)| *o == outcome) {
+            Some((i, e, _, _)) => Err(format!(
+                "event #{i}: {} by {} found {what}",
+                e.call.render(),
+                e.from
+            )),
             None => Ok(()),
-        }
-    })
+        },
+    )
 }
 
 /// No device *write* in the trace goes through a mapping the importer was told to invalidate.
 pub fn no_write_after_invalidate() -> Check {
-    Check::new("no device write goes through an invalidated mapping", |t| {
-        match accesses(t).find(|(_, _, w, o)| *w && matches!(o, AccessOutcome::AfterInvalidate | AccessOutcome::Unmapped)) {
-            Some((i, e, _, o)) => Err(format!("event #{i}: {} by {} found {}", e.call.render(), e.from, Ret::Access(o))),
+    Check::new(
+        "no device write goes through an invalidated mapping",
+        |t| match accesses(t).find(|(_, _, w, o)| {
+            *w && matches!(o, AccessOutcome::AfterInvalidate | AccessOutcome::Unmapped)
+        }) {
+            Some((i, e, _, o)) => Err(format!(
+                "event #{i}: {} by {} found {}",
+                e.call.render(),
+                e.from,
+                Ret::Access(o)
+            )),
             None => Ok(()),
-        }
-    })
+        },
+    )
 }
 
 /// The device accesses made during `step` all find `outcome` (and there is at least one).
 pub fn access_is(step: StepRef, outcome: AccessOutcome) -> Check {
     let what = Ret::Access(outcome).to_string();
-    Check::new(format!("step {}: the device access finds {what}", step.0), move |t| {
-        step_ran(t, step)?;
-        let mut seen = false;
-        for (i, e, _, o) in accesses(t).filter(|(_, e, _, _)| e.step == step.0) {
-            seen = true;
-            if o != outcome {
-                return Err(format!("event #{i}: {} found {}", e.call.render(), Ret::Access(o)));
+    Check::new(
+        format!("step {}: the device access finds {what}", step.0),
+        move |t| {
+            step_ran(t, step)?;
+            let mut seen = false;
+            for (i, e, _, o) in accesses(t).filter(|(_, e, _, _)| e.step == step.0) {
+                seen = true;
+                if o != outcome {
+                    return Err(format!(
+                        "event #{i}: {} found {}",
+                        e.call.render(),
+                        Ret::Access(o)
+                    ));
+                }
             }
-        }
-        seen.then_some(()).ok_or_else(|| format!("no device access in step {}", step.0))
-    })
+            seen.then_some(())
+                .ok_or_else(|| format!("no device access in step {}", step.0))
+        },
+    )
 }
 
 /// No device access happens during `step`.
 pub fn no_access_in(step: StepRef) -> Check {
-    Check::new(format!("step {}: the device does not access the buffer", step.0), move |t| {
-        step_ran(t, step)?;
-        match accesses(t).find(|(_, e, _, o)| e.step == step.0 && *o != AccessOutcome::NoMapping) {
-            Some((i, e, _, o)) => Err(format!("event #{i}: {} found {}", e.call.render(), Ret::Access(o))),
-            None => Ok(()),
-        }
-    })
+    Check::new(
+        format!("step {}: the device does not access the buffer", step.0),
+        move |t| {
+            step_ran(t, step)?;
+            match accesses(t)
+                .find(|(_, e, _, o)| e.step == step.0 && *o != AccessOutcome::NoMapping)
+            {
+                Some((i, e, _, o)) => Err(format!(
+                    "event #{i}: {} found {}",
+                    e.call.render(),
+                    Ret::Access(o)
+                )),
+                None => Ok(()),
+            }
+        },
+    )
 }
 
 /// The `dma_buf_detach` of `step` finds the importer holding no pin and no mapping.
 pub fn detached_clean(step: StepRef) -> Check {
-    Check::new(format!("step {}: `dma_buf_detach` is called with no pin and no mapping left", step.0), move |t| {
-        step_ran(t, step)?;
-        match in_step(t, step).find(|(_, e)| matches!(e.call, Call::DmaBufDetach { .. })) {
-            Some((_, Event { call: Call::DmaBufDetach { pins: 0, mappings: 0, .. }, .. })) => Ok(()),
-            Some((i, e)) => Err(format!("event #{i}: {}", e.call.render())),
-            None => Err(format!("`dma_buf_detach` was never called in step {}", step.0)),
-        }
-    })
+    Check::new(
+        format!(
+            "step {}: `dma_buf_detach` is called with no pin and no mapping left",
+            step.0
+        ),
+        move |t| {
+            step_ran(t, step)?;
+            match in_step(t, step).find(|(_, e)| matches!(e.call, Call::DmaBufDetach { .. })) {
+                Some((
+                    _,
+                    Event {
+                        call:
+                            Call::DmaBufDetach {
+                                pins: 0,
+                                mappings: 0,
+                                ..
+                            },
+                        ..
+                    },
+                )) => Ok(()),
+                Some((i, e)) => Err(format!("event #{i}: {}", e.call.render())),
+                None => Err(format!(
+                    "`dma_buf_detach` was never called in step {}",
+                    step.0
+                )),
+            }
+        },
+    )
 }
 
 /// The core prints no warning anywhere in the trace.
 pub fn no_warning() -> Check {
-    Check::new("the core prints no warning (WARN_ON, lockdep)", |t| {
-        match t.events.iter().enumerate().find(|(_, e)| matches!(e.call, Call::Warn { .. })) {
-            Some((i, e)) => Err(format!("event #{i}: {}", e.call.render())),
-            None => Ok(()),
-        }
+    Check::new("the core prints no warning (WARN_ON, lockdep)", |t| match t
+        .events
+        .iter()
+        .enumerate()
+        .find(|(_, e)| matches!(e.call, Call::Warn { .. }))
+    {
+        Some((i, e)) => Err(format!("event #{i}: {}", e.call.render())),
+        None => Ok(()),
     })
 }
 
 /// `name` is called during `step` a given number of times.
 pub fn called_times(step: StepRef, name: &'static str, times: usize) -> Check {
-    Check::new(format!("step {}: `{name}` is called {times} time(s)", step.0), move |t| {
-        step_ran(t, step)?;
-        let n = in_step(t, step).filter(|(_, e)| is(e, name)).count();
-        (n == times).then_some(()).ok_or_else(|| format!("`{name}` was called {n} time(s)"))
-    })
+    Check::new(
+        format!("step {}: `{name}` is called {times} time(s)", step.0),
+        move |t| {
+            step_ran(t, step)?;
+            let n = in_step(t, step).filter(|(_, e)| is(e, name)).count();
+            (n == times)
+                .then_some(())
+                .ok_or_else(|| format!("`{name}` was called {n} time(s)"))
+        },
+    )
 }

@@ -99,7 +99,9 @@ pub fn run_all(filter: Option<&str>) -> Vec<CaseOutcome> {
 }
 
 fn find_variant(name: &str) -> Option<(&'static crate::CaseDef, &'static str)> {
-    selected(None).into_iter().find(|(c, v)| c.variant_name(v) == name)
+    selected(None)
+        .into_iter()
+        .find(|(c, v)| c.variant_name(v) == name)
 }
 
 /// Parses arguments, runs, prints, and returns the exit status.
@@ -108,11 +110,19 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { EXIT_ERROR } else { EXIT_PASS };
+            return if e.use_stderr() {
+                EXIT_ERROR
+            } else {
+                EXIT_PASS
+            };
         }
     };
     match cli.command {
-        Command::Run { filter, format, book_url } => {
+        Command::Run {
+            filter,
+            format,
+            book_url,
+        } => {
             let outcomes = run_all(filter.as_deref());
             if outcomes.is_empty() {
                 eprintln!("revoke-conformance: no case matches the filter {filter:?}");
@@ -122,14 +132,24 @@ pub fn main() -> i32 {
                 Format::Human => print!("{}", report::human(&outcomes, &book_url)),
                 Format::Json => println!("{}", report::json(&outcomes)),
             }
-            if outcomes.iter().all(|o| o.passed()) { EXIT_PASS } else { EXIT_FAIL }
+            if outcomes.iter().all(|o| o.passed()) {
+                EXIT_PASS
+            } else {
+                EXIT_FAIL
+            }
         }
         Command::List { format } => {
             let rows = selected(None);
             match format {
                 Format::Human => {
                     for (c, v) in rows {
-                        println!("{}  ({}:{})  {}", c.variant_name(v), c.chapter, c.line, c.rules.join(", "));
+                        println!(
+                            "{}  ({}:{})  {}",
+                            c.variant_name(v),
+                            c.chapter,
+                            c.line,
+                            c.rules.join(", ")
+                        );
                     }
                 }
                 Format::Json => {
@@ -143,11 +163,24 @@ pub fn main() -> i32 {
             EXIT_PASS
         }
         Command::Rules { format } => {
-            let cases_of = |id: &str| -> Vec<&str> { CASES.iter().filter(|c| c.rules.contains(&id)).map(|c| c.name).collect() };
+            let cases_of = |id: &str| -> Vec<&str> {
+                CASES
+                    .iter()
+                    .filter(|c| c.rules.contains(&id))
+                    .map(|c| c.name)
+                    .collect()
+            };
             match format {
                 Format::Human => {
                     for r in RULES {
-                        println!("{}  {}  ({}:{})  {}", r.id, r.strength.as_str(), r.chapter, r.line, cases_of(r.id).join(", "));
+                        println!(
+                            "{}  {}  ({}:{})  {}",
+                            r.id,
+                            r.strength.as_str(),
+                            r.chapter,
+                            r.line,
+                            cases_of(r.id).join(", ")
+                        );
                     }
                 }
                 Format::Json => {
@@ -181,7 +214,10 @@ pub fn main() -> i32 {
         }
         Command::Show { case } => match find_variant(&case) {
             Some((c, v)) => {
-                print!("{}", run_case(c, v, &|steps: &[Step]| run_reference(steps)).snapshot());
+                print!(
+                    "{}",
+                    run_case(c, v, &|steps: &[Step]| run_reference(steps)).snapshot()
+                );
                 EXIT_PASS
             }
             None => {
@@ -201,10 +237,18 @@ pub fn main() -> i32 {
                     return EXIT_ERROR;
                 }
             };
-            let parsed: Result<Trace, String> = serde_json::from_str(&text).map_err(|e| format!("not a trace: {e}"));
+            let parsed: Result<Trace, String> =
+                serde_json::from_str(&text).map_err(|e| format!("not a trace: {e}"));
             let outcome = run_case(c, v, &|_| parsed.clone());
-            print!("{}", report::human(std::slice::from_ref(&outcome), "book/build/"));
-            if outcome.passed() { EXIT_PASS } else { EXIT_FAIL }
+            print!(
+                "{}",
+                report::human(std::slice::from_ref(&outcome), "book/build/")
+            );
+            if outcome.passed() {
+                EXIT_PASS
+            } else {
+                EXIT_FAIL
+            }
         }
     }
 }

@@ -45,7 +45,11 @@ pub struct RuleDef {
 impl RuleDef {
     /// Where the rule's anchor is in the rendered book, relative to the book's root.
     pub fn anchor(&self) -> String {
-        format!("{}#r-{}", self.chapter.trim_end_matches(".md").to_owned() + ".html", self.id)
+        format!(
+            "{}#r-{}",
+            self.chapter.trim_end_matches(".md").to_owned() + ".html",
+            self.id
+        )
     }
 }
 

@@ -62,14 +62,23 @@ impl ScenarioDoc {
 /// The JSON Schemas of the portable data: `(file name, schema)`.
 pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
     vec![
-        ("scenario.schema.json", serde_json::to_value(schemars::schema_for!(ScenarioDoc)).unwrap_or_default()),
-        ("trace.schema.json", serde_json::to_value(schemars::schema_for!(reference_impl::Trace)).unwrap_or_default()),
+        (
+            "scenario.schema.json",
+            serde_json::to_value(schemars::schema_for!(ScenarioDoc)).unwrap_or_default(),
+        ),
+        (
+            "trace.schema.json",
+            serde_json::to_value(schemars::schema_for!(reference_impl::Trace)).unwrap_or_default(),
+        ),
     ]
 }
 
 /// The rule with this ID (or former ID).
 pub fn rule(id: &str) -> Option<&'static RuleDef> {
-    let id = RULE_ALIASES.iter().find(|(old, _)| *old == id).map_or(id, |(_, new)| *new);
+    let id = RULE_ALIASES
+        .iter()
+        .find(|(old, _)| *old == id)
+        .map_or(id, |(_, new)| *new);
     RULES.iter().find(|r| r.id == id)
 }
 

@@ -37,7 +37,11 @@ pub fn rule_verdicts(outcomes: &[CaseOutcome]) -> BTreeMap<&'static str, Verdict
     let mut out = BTreeMap::new();
     for rule in RULES {
         let mut verdict = Verdict::NotApplicable;
-        for check in outcomes.iter().flat_map(|o| &o.checks).filter(|c| c.rule == rule.id) {
+        for check in outcomes
+            .iter()
+            .flat_map(|o| &o.checks)
+            .filter(|c| c.rule == rule.id)
+        {
             let v = match (&check.result, rule.strength) {
                 (Ok(()), _) => Verdict::Conformant,
                 (Err(_), Strength::Must) => Verdict::Violated,
@@ -46,7 +50,9 @@ pub fn rule_verdicts(outcomes: &[CaseOutcome]) -> BTreeMap<&'static str, Verdict
             verdict = match (verdict, v) {
                 (Verdict::NotApplicable, v) => v,
                 (a, b) if b == Verdict::Violated || a == Verdict::Violated => Verdict::Violated,
-                (a, b) if b == Verdict::ViolatedShould || a == Verdict::ViolatedShould => Verdict::ViolatedShould,
+                (a, b) if b == Verdict::ViolatedShould || a == Verdict::ViolatedShould => {
+                    Verdict::ViolatedShould
+                }
                 _ => Verdict::Conformant,
             };
         }
@@ -68,7 +74,13 @@ pub fn human(outcomes: &[CaseOutcome], book_base: &str) -> String {
         let _ = writeln!(out, "{status} {}", o.name());
     }
     for o in outcomes.iter().filter(|o| !o.passed()) {
-        let _ = writeln!(out, "\n=== FAIL {} ({}:{})", o.name(), o.case.chapter, o.case.line);
+        let _ = writeln!(
+            out,
+            "\n=== FAIL {} ({}:{})",
+            o.name(),
+            o.case.chapter,
+            o.case.line
+        );
         let _ = writeln!(out, "    {}", o.case.title);
         if let Err(e) = &o.trace {
             let _ = writeln!(out, "  the scenario could not run: {e}");

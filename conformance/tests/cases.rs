@@ -12,7 +12,11 @@ fn run_snapshot(name: &str, variant: &str) {
         .expect("variant generated from the book")
         .label;
     let outcome = run_case(case, variant, &|steps| reference_impl::run_reference(steps));
-    let snapshot = if variant.is_empty() { name.to_string() } else { format!("{name}__{variant}") };
+    let snapshot = if variant.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}__{variant}")
+    };
     insta::with_settings!({
         snapshot_path => "snapshots",
         prepend_module_to_snapshot => false,
@@ -21,7 +25,11 @@ fn run_snapshot(name: &str, variant: &str) {
     }, {
         insta::assert_snapshot!(snapshot, outcome.snapshot());
     });
-    assert!(outcome.passed(), "the reference implementation fails its own case:\n{}", outcome.snapshot());
+    assert!(
+        outcome.passed(),
+        "the reference implementation fails its own case:\n{}",
+        outcome.snapshot()
+    );
 }
 
 spec_macros::case_tests!(run_snapshot);

@@ -7,7 +7,11 @@ fn every_rule_has_a_case() {
         .filter(|r| !conformance::CASES.iter().any(|c| c.rules.contains(&r.id)))
         .map(|r| format!("{} ({}:{})", r.id, r.chapter, r.line))
         .collect();
-    assert!(uncovered.is_empty(), "rules without a case:\n  {}", uncovered.join("\n  "));
+    assert!(
+        uncovered.is_empty(),
+        "rules without a case:\n  {}",
+        uncovered.join("\n  ")
+    );
 }
 
 #[test]
@@ -20,7 +24,10 @@ fn every_case_variant_checks_each_rule_it_names() {
             let s = conformance::outcome::scenario_of(case, v.label).expect("variant");
             for rule in case.rules {
                 if !s.checks.iter().any(|c| c.rule == *rule) {
-                    gaps.push(format!("{} does not check {rule}", case.variant_name(v.label)));
+                    gaps.push(format!(
+                        "{} does not check {rule}",
+                        case.variant_name(v.label)
+                    ));
                 }
             }
         }

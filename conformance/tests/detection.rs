@@ -17,21 +17,37 @@ use reference_impl::{
 /// Runs `case[variant]` with `roles` and returns the rules whose checks failed.
 fn failed_rules(case: &str, variant: &'static str, roles: Roles) -> BTreeSet<&'static str> {
     let case = conformance::case(case).expect("case exists");
-    let outcome = run_case(case, variant, &|steps| reference_impl::run_with(&roles, steps));
-    let failed: BTreeSet<&'static str> =
-        outcome.checks.iter().filter(|c| c.result.is_err()).map(|c| c.rule).collect();
-    assert!(!failed.is_empty(), "the bug went unnoticed:\n{}", outcome.snapshot());
+    let outcome = run_case(case, variant, &|steps| {
+        reference_impl::run_with(&roles, steps)
+    });
+    let failed: BTreeSet<&'static str> = outcome
+        .checks
+        .iter()
+        .filter(|c| c.result.is_err())
+        .map(|c| c.rule)
+        .collect();
+    assert!(
+        !failed.is_empty(),
+        "the bug went unnoticed:\n{}",
+        outcome.snapshot()
+    );
     failed
 }
 
 fn with_exporter(make: impl Fn(BufId) -> Rc<dyn Exporter> + 'static) -> Roles {
     let reference = Roles::reference();
-    Roles { exporter: Box::new(move |_, buf| make(buf)), importer: reference.importer }
+    Roles {
+        exporter: Box::new(move |_, buf| make(buf)),
+        importer: reference.importer,
+    }
 }
 
 fn with_importer(make: impl Fn(AttId) -> Rc<dyn Importer> + 'static) -> Roles {
     let reference = Roles::reference();
-    Roles { exporter: reference.exporter, importer: Box::new(move |_, att| make(att)) }
+    Roles {
+        exporter: reference.exporter,
+        importer: Box::new(move |_, att| make(att)),
+    }
 }
 
 /// A VFIO exporter with one bug.
@@ -57,7 +73,11 @@ impl DmaBufOps for BuggyVfio {
     }
     fn attach(&self, k: &Kernel, att: AttId) -> Result<(), Errno> {
         if self.bugs.check_in_pin {
-            return if k.attachment(att).peer2peer { Ok(()) } else { Err(Errno::EOPNOTSUPP) };
+            return if k.attachment(att).peer2peer {
+                Ok(())
+            } else {
+                Err(Errno::EOPNOTSUPP)
+            };
         }
         self.inner.attach(k, att)
     }
@@ -103,32 +123,56 @@ impl Exporter for BuggyVfio {
 }
 
 fn vfio(bugs: VfioBugs) -> Roles {
-    with_exporter(move |buf| Rc::new(BuggyVfio { inner: VfioExporter::new(buf), buf, bugs }))
+    with_exporter(move |buf| {
+        Rc::new(BuggyVfio {
+            inner: VfioExporter::new(buf),
+            buf,
+            bugs,
+        })
+    })
 }
 
 #[test]
 fn exporter_that_does_not_wait_after_invalidating_is_caught() {
-    let bugs = VfioBugs { no_waits: true, ..VfioBugs::default() };
+    let bugs = VfioBugs {
+        no_waits: true,
+        ..VfioBugs::default()
+    };
     let failed = failed_rules("revoke_waits_for_queued_work", "", vfio(bugs));
-    assert!(failed.contains("revoke.exporter.wait-bookkeep"), "{failed:?}");
-    assert!(failed.contains("revoke.exporter.reuse-after-waits"), "{failed:?}");
+    assert!(
+        failed.contains("revoke.exporter.wait-bookkeep"),
+        "{failed:?}"
+    );
+    assert!(
+        failed.contains("revoke.exporter.reuse-after-waits"),
+        "{failed:?}"
+    );
     let failed = failed_rules("revoke_around_reset", "iommufd", vfio(bugs));
     assert!(failed.contains("revoke.exporter.wait-unmap"), "{failed:?}");
 }
 
 #[test]
 fn exporter_that_maps_while_revoked_is_caught() {
-    let bugs = VfioBugs { map_while_revoked: true, ..VfioBugs::default() };
+    let bugs = VfioBugs {
+        map_while_revoked: true,
+        ..VfioBugs::default()
+    };
     let failed = failed_rules("map_after_revoke_fails", "", vfio(bugs));
     assert!(failed.contains("revoke.exporter.reject-map"), "{failed:?}");
 }
 
 #[test]
 fn exporter_that_checks_revocability_in_pin_is_caught() {
-    let bugs = VfioBugs { check_in_pin: true, ..VfioBugs::default() };
+    let bugs = VfioBugs {
+        check_in_pin: true,
+        ..VfioBugs::default()
+    };
     for variant in ["static", "rdma"] {
         let failed = failed_rules("vfio_attach_negotiates_revocability", variant, vfio(bugs));
-        assert!(failed.contains("attach.revocable.check-in-attach"), "{variant}: {failed:?}");
+        assert!(
+            failed.contains("attach.revocable.check-in-attach"),
+            "{variant}: {failed:?}"
+        );
     }
 }
 
@@ -200,26 +244,47 @@ impl Importer for BuggyIommufd {
 }
 
 fn iommufd(bugs: IommufdBugs) -> Roles {
-    with_importer(move |att| Rc::new(BuggyIommufd { inner: IommufdImporter::new(att), att, bugs }))
+    with_importer(move |att| {
+        Rc::new(BuggyIommufd {
+            inner: IommufdImporter::new(att),
+            att,
+            bugs,
+        })
+    })
 }
 
 #[test]
 fn importer_that_never_unpins_is_caught() {
-    let bugs = IommufdBugs { never_unpins: true, ..IommufdBugs::default() };
+    let bugs = IommufdBugs {
+        never_unpins: true,
+        ..IommufdBugs::default()
+    };
     let failed = failed_rules("orderly_teardown", "iommufd", iommufd(bugs));
-    assert!(failed.contains("teardown.importer.release-before-detach"), "{failed:?}");
+    assert!(
+        failed.contains("teardown.importer.release-before-detach"),
+        "{failed:?}"
+    );
 }
 
 #[test]
 fn importer_that_writes_between_invalidation_and_unmap_is_caught() {
-    let bugs = IommufdBugs { writes_after_invalidate: true, ..IommufdBugs::default() };
+    let bugs = IommufdBugs {
+        writes_after_invalidate: true,
+        ..IommufdBugs::default()
+    };
     let failed = failed_rules("revoke_around_reset", "iommufd", iommufd(bugs));
-    assert!(failed.contains("revoke.importer.no-write-after-invalidate"), "{failed:?}");
+    assert!(
+        failed.contains("revoke.importer.no-write-after-invalidate"),
+        "{failed:?}"
+    );
 }
 
 #[test]
 fn importer_that_never_unmaps_blocks_the_revoke_and_is_caught() {
-    let bugs = IommufdBugs { never_unmaps: true, ..IommufdBugs::default() };
+    let bugs = IommufdBugs {
+        never_unmaps: true,
+        ..IommufdBugs::default()
+    };
     let failed = failed_rules("revoke_around_reset", "iommufd", iommufd(bugs));
     assert!(failed.contains("revoke.importer.unmap-unpin"), "{failed:?}");
     assert!(failed.contains("revoke.exporter.wait-unmap"), "{failed:?}");
@@ -267,12 +332,28 @@ impl Importer for RelockingGpu {
 
 #[test]
 fn importer_that_relocks_in_its_callback_is_caught() {
-    let roles = with_importer(|att| Rc::new(RelockingGpu { inner: GpuImporter::new(att), att }));
+    let roles = with_importer(|att| {
+        Rc::new(RelockingGpu {
+            inner: GpuImporter::new(att),
+            att,
+        })
+    });
     let failed = failed_rules("repeated_moves", "", roles);
-    assert!(failed.contains("invalidate.importer.repeated"), "{failed:?}");
-    let roles = with_importer(|att| Rc::new(RelockingGpu { inner: GpuImporter::new(att), att }));
+    assert!(
+        failed.contains("invalidate.importer.repeated"),
+        "{failed:?}"
+    );
+    let roles = with_importer(|att| {
+        Rc::new(RelockingGpu {
+            inner: GpuImporter::new(att),
+            att,
+        })
+    });
     let failed = failed_rules("move_invalidates_and_importer_remaps", "", roles);
-    assert!(failed.contains("invalidate.importer.no-relock"), "{failed:?}");
+    assert!(
+        failed.contains("invalidate.importer.no-relock"),
+        "{failed:?}"
+    );
 }
 
 /// The model itself: an access through memory reclaimed too early is a use-after-free in

@@ -43,12 +43,18 @@ fn every_scenario_and_reference_trace_validates() {
             let doc = conformance::ScenarioDoc::of(case, v.label).expect("variant");
             let json = serde_json::to_value(&doc).expect("serialises");
             if let Err(e) = scenarios.validate(&json) {
-                panic!("scenario {} does not match its schema: {e}", case.variant_name(v.label));
+                panic!(
+                    "scenario {} does not match its schema: {e}",
+                    case.variant_name(v.label)
+                );
             }
             let trace = reference_impl::run_reference(&doc.steps).expect("runs");
             let json = serde_json::to_value(&trace).expect("serialises");
             if let Err(e) = traces.validate(&json) {
-                panic!("trace of {} does not match its schema: {e}", case.variant_name(v.label));
+                panic!(
+                    "trace of {} does not match its schema: {e}",
+                    case.variant_name(v.label)
+                );
             }
             let back: reference_impl::Trace = serde_json::from_value(json).expect("round-trips");
             assert_eq!(back, trace);
@@ -59,6 +65,10 @@ fn every_scenario_and_reference_trace_validates() {
 #[test]
 fn the_schema_rejects_a_malformed_scenario() {
     let scenarios = validator("scenario.schema.json");
-    let bad = serde_json::json!({"case": "x", "variant": "", "rules": [], "steps": [{"op": "revoke"}]});
-    assert!(scenarios.validate(&bad).is_err(), "a revoke step without its buffer must not validate");
+    let bad =
+        serde_json::json!({"case": "x", "variant": "", "rules": [], "steps": [{"op": "revoke"}]});
+    assert!(
+        scenarios.validate(&bad).is_err(),
+        "a revoke step without its buffer must not validate"
+    );
 }

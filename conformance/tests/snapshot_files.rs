@@ -8,7 +8,12 @@ fn snapshots_match_cases_exactly() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
     let on_disk: BTreeSet<String> = std::fs::read_dir(&dir)
         .expect("tests/snapshots exists")
-        .map(|e| e.expect("readable entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("readable entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     let expected: BTreeSet<String> = conformance::CASES
         .iter()

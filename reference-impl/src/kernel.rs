@@ -252,7 +252,14 @@ impl Kernel {
 
     /// A kernel warning (`WARN_ON`, a failed `dma_resv_assert_held`), recorded in the trace.
     pub fn warn(&self, buf: BufId, what: &str) {
-        self.traced(buf, Actor::Core, Call::Warn { what: what.to_string() }, || ());
+        self.traced(
+            buf,
+            Actor::Core,
+            Call::Warn {
+                what: what.to_string(),
+            },
+            || (),
+        );
     }
 
     /// Model bookkeeping derived from completed calls (pins and mappings an importer holds).
@@ -290,7 +297,11 @@ impl Kernel {
 
     /// Whether `buf` was exported and not yet released.
     pub fn is_live(&self, buf: BufId) -> bool {
-        self.st.borrow().bufs.get(&buf).is_some_and(|b| b.exported && !b.released)
+        self.st
+            .borrow()
+            .bufs
+            .get(&buf)
+            .is_some_and(|b| b.exported && !b.released)
     }
 
     /// Creates the attachment object (`kzalloc` + fields), not yet linked to the buffer.
@@ -320,12 +331,18 @@ impl Kernel {
 
     /// `importer_ops->allow_peer2peer` of the importer registered for `att`.
     pub fn importer_allows_peer2peer(&self, att: AttId) -> bool {
-        self.importers.borrow().get(&att).is_some_and(|o| o.allow_peer2peer())
+        self.importers
+            .borrow()
+            .get(&att)
+            .is_some_and(|o| o.allow_peer2peer())
     }
 
     /// `importer_ops->invalidate_mappings != NULL` for the importer registered for `att`.
     pub fn importer_has_invalidate_mappings(&self, att: AttId) -> bool {
-        self.importers.borrow().get(&att).is_some_and(|o| o.has_invalidate_mappings())
+        self.importers
+            .borrow()
+            .get(&att)
+            .is_some_and(|o| o.has_invalidate_mappings())
     }
 
     /// The attachment as the core sees it.
@@ -362,7 +379,12 @@ impl Kernel {
 
     /// `dmabuf->attachments`, in the order they were linked.
     pub fn attachments_of(&self, buf: BufId) -> Vec<AttId> {
-        self.st.borrow().bufs.get(&buf).map(|b| b.attachments.clone()).unwrap_or_default()
+        self.st
+            .borrow()
+            .bufs
+            .get(&buf)
+            .map(|b| b.attachments.clone())
+            .unwrap_or_default()
     }
 
     /// Pins and mappings the importer of `att` still holds (observed from its calls).
@@ -374,7 +396,12 @@ impl Kernel {
 
     /// `dmabuf->vmapping_counter`.
     pub fn vmap_count(&self, buf: BufId) -> u32 {
-        self.st.borrow().bufs.get(&buf).map(|b| b.vmaps).unwrap_or(0)
+        self.st
+            .borrow()
+            .bufs
+            .get(&buf)
+            .map(|b| b.vmaps)
+            .unwrap_or(0)
     }
 
     /// Adjusts `dmabuf->vmapping_counter`.
@@ -398,7 +425,9 @@ impl Kernel {
             return Ok(());
         }
         let e = self.exporter(buf);
-        self.traced(buf, Actor::Exporter(buf), Call::OpsAttach { att }, || e.attach(self, att))
+        self.traced(buf, Actor::Exporter(buf), Call::OpsAttach { att }, || {
+            e.attach(self, att)
+        })
     }
 
     /// Calls `ops.detach` if set.
@@ -406,7 +435,9 @@ impl Kernel {
         let buf = self.attachment(att).buf;
         let e = self.exporter(buf);
         if e.table().detach {
-            self.traced(buf, Actor::Exporter(buf), Call::OpsDetach { att }, || e.detach(self, att));
+            self.traced(buf, Actor::Exporter(buf), Call::OpsDetach { att }, || {
+                e.detach(self, att)
+            });
         }
     }
 
@@ -414,30 +445,42 @@ impl Kernel {
     pub fn ops_pin(&self, att: AttId) -> Result<(), Errno> {
         let buf = self.attachment(att).buf;
         let e = self.exporter(buf);
-        self.traced(buf, Actor::Exporter(buf), Call::OpsPin { att }, || e.pin(self, att))
+        self.traced(buf, Actor::Exporter(buf), Call::OpsPin { att }, || {
+            e.pin(self, att)
+        })
     }
 
     /// Calls `ops.unpin` (the caller checked it is set).
     pub fn ops_unpin(&self, att: AttId) {
         let buf = self.attachment(att).buf;
         let e = self.exporter(buf);
-        self.traced(buf, Actor::Exporter(buf), Call::OpsUnpin { att }, || e.unpin(self, att))
+        self.traced(buf, Actor::Exporter(buf), Call::OpsUnpin { att }, || {
+            e.unpin(self, att)
+        })
     }
 
     /// Calls `ops.map_dma_buf`.
     pub fn ops_map_dma_buf(&self, att: AttId) -> Result<SgtId, Errno> {
         let buf = self.attachment(att).buf;
         let e = self.exporter(buf);
-        self.traced(buf, Actor::Exporter(buf), Call::OpsMapDmaBuf { att }, || e.map_dma_buf(self, att))
+        self.traced(
+            buf,
+            Actor::Exporter(buf),
+            Call::OpsMapDmaBuf { att },
+            || e.map_dma_buf(self, att),
+        )
     }
 
     /// Calls `ops.unmap_dma_buf`; the mapping is gone afterwards.
     pub fn ops_unmap_dma_buf(&self, att: AttId, sgt: SgtId) {
         let buf = self.attachment(att).buf;
         let e = self.exporter(buf);
-        self.traced(buf, Actor::Exporter(buf), Call::OpsUnmapDmaBuf { att, sgt }, || {
-            e.unmap_dma_buf(self, att, sgt)
-        });
+        self.traced(
+            buf,
+            Actor::Exporter(buf),
+            Call::OpsUnmapDmaBuf { att, sgt },
+            || e.unmap_dma_buf(self, att, sgt),
+        );
         if let Some(s) = self.st.borrow_mut().sgts.get_mut(&sgt) {
             s.unmapped = true;
         }
@@ -449,14 +492,18 @@ impl Kernel {
         if !e.table().vmap {
             return Err(Errno::EINVAL);
         }
-        self.traced(buf, Actor::Exporter(buf), Call::OpsVmap { buf }, || e.vmap(self))
+        self.traced(buf, Actor::Exporter(buf), Call::OpsVmap { buf }, || {
+            e.vmap(self)
+        })
     }
 
     /// Calls `ops.vunmap` if set.
     pub fn ops_vunmap(&self, buf: BufId) {
         let e = self.exporter(buf);
         if e.table().vunmap {
-            self.traced(buf, Actor::Exporter(buf), Call::OpsVunmap { buf }, || e.vunmap(self));
+            self.traced(buf, Actor::Exporter(buf), Call::OpsVunmap { buf }, || {
+                e.vunmap(self)
+            });
         }
     }
 
@@ -466,13 +513,17 @@ impl Kernel {
         if !e.table().mmap {
             return Err(Errno::EINVAL);
         }
-        self.traced(buf, Actor::Exporter(buf), Call::OpsMmap { buf }, || e.mmap(self))
+        self.traced(buf, Actor::Exporter(buf), Call::OpsMmap { buf }, || {
+            e.mmap(self)
+        })
     }
 
     /// Calls `ops.release`.
     pub fn ops_release(&self, buf: BufId) {
         let e = self.exporter(buf);
-        self.traced(buf, Actor::Exporter(buf), Call::OpsRelease { buf }, || e.release(self));
+        self.traced(buf, Actor::Exporter(buf), Call::OpsRelease { buf }, || {
+            e.release(self)
+        });
     }
 
     /// Calls the importer's `invalidate_mappings`; its current mappings become invalidated.
@@ -485,9 +536,12 @@ impl Kernel {
             }
         }
         let ops = self.importers.borrow()[&att].clone();
-        self.traced(buf, Actor::Importer(att), Call::InvalidateMappings { att }, || {
-            ops.invalidate_mappings(self, att)
-        });
+        self.traced(
+            buf,
+            Actor::Importer(att),
+            Call::InvalidateMappings { att },
+            || ops.invalidate_mappings(self, att),
+        );
     }
 
     // ---------------------------------------------------------------- reservation object
@@ -520,7 +574,10 @@ impl Kernel {
     /// `dma_resv_assert_held()`: a lockdep splat (a `Warn` event) if the lock is not held.
     pub fn dma_resv_assert_held(&self, buf: BufId) {
         if !self.dma_resv_is_locked(buf) {
-            self.warn(buf, "dma_resv_assert_held() failed: reservation lock not held");
+            self.warn(
+                buf,
+                "dma_resv_assert_held() failed: reservation lock not held",
+            );
         }
     }
 
@@ -528,7 +585,13 @@ impl Kernel {
     pub fn dma_resv_add_fence(&self, buf: BufId, fence: FenceId, usage: DmaResvUsage) {
         self.core(buf, Call::DmaResvAddFence { buf, fence, usage }, || {
             self.dma_resv_assert_held(buf);
-            self.st.borrow_mut().bufs.entry(buf).or_default().fences.push((fence, usage));
+            self.st
+                .borrow_mut()
+                .bufs
+                .entry(buf)
+                .or_default()
+                .fences
+                .push((fence, usage));
         })
     }
 
@@ -538,40 +601,57 @@ impl Kernel {
     /// (the device runs the job); a fence nothing will ever signal makes a bounded wait return
     /// 0 (timed out) and an unbounded wait never return. Success returns the remaining
     /// timeout, which is positive (`MAX_SCHEDULE_TIMEOUT` for an unbounded wait).
-    pub fn dma_resv_wait_timeout(&self, buf: BufId, usage: DmaResvUsage, intr: bool, timeout: Timeout) -> i64 {
-        self.core(buf, Call::DmaResvWaitTimeout { buf, usage, intr, timeout }, || {
-            let pending: Vec<FenceId> = {
-                let st = self.st.borrow();
-                st.bufs
-                    .get(&buf)
-                    .map(|b| {
-                        b.fences
-                            .iter()
-                            .filter(|(f, u)| *u <= usage && !st.fences.get(f).is_some_and(|f| f.signaled))
-                            .map(|(f, _)| *f)
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            };
-            for fence in pending {
-                let (job, completes) = {
+    pub fn dma_resv_wait_timeout(
+        &self,
+        buf: BufId,
+        usage: DmaResvUsage,
+        intr: bool,
+        timeout: Timeout,
+    ) -> i64 {
+        self.core(
+            buf,
+            Call::DmaResvWaitTimeout {
+                buf,
+                usage,
+                intr,
+                timeout,
+            },
+            || {
+                let pending: Vec<FenceId> = {
                     let st = self.st.borrow();
-                    let f = &st.fences[&fence];
-                    (f.job, f.completes)
+                    st.bufs
+                        .get(&buf)
+                        .map(|b| {
+                            b.fences
+                                .iter()
+                                .filter(|(f, u)| {
+                                    *u <= usage && !st.fences.get(f).is_some_and(|f| f.signaled)
+                                })
+                                .map(|(f, _)| *f)
+                                .collect()
+                        })
+                        .unwrap_or_default()
                 };
-                match job {
-                    Some(job) => self.complete_job(job),
-                    None if completes => self.signal(buf, fence),
-                    None if timeout == Timeout::Max => self.hang(),
-                    None => return 0,
+                for fence in pending {
+                    let (job, completes) = {
+                        let st = self.st.borrow();
+                        let f = &st.fences[&fence];
+                        (f.job, f.completes)
+                    };
+                    match job {
+                        Some(job) => self.complete_job(job),
+                        None if completes => self.signal(buf, fence),
+                        None if timeout == Timeout::Max => self.hang(),
+                        None => return 0,
+                    }
                 }
-            }
-            match timeout {
-                Timeout::Max => i64::MAX,
-                Timeout::Jiffies(0) => 1,
-                Timeout::Jiffies(j) => i64::from(j),
-            }
-        })
+                match timeout {
+                    Timeout::Max => i64::MAX,
+                    Timeout::Jiffies(0) => 1,
+                    Timeout::Jiffies(j) => i64::from(j),
+                }
+            },
+        )
     }
 
     /// A new fence for work of the caller's own (an exporter's clear or copy). If `completes`
@@ -580,7 +660,14 @@ impl Kernel {
         let mut st = self.st.borrow_mut();
         st.next_fence += 1;
         let id = FenceId(st.next_fence);
-        st.fences.insert(id, FenceState { signaled: false, job: None, completes });
+        st.fences.insert(
+            id,
+            FenceState {
+                signaled: false,
+                job: None,
+                completes,
+            },
+        );
         id
     }
 
@@ -661,9 +748,17 @@ impl Kernel {
     /// The importer's device reads or writes the buffer now, through `sgt`.
     pub fn device_access(&self, att: AttId, sgt: Option<SgtId>, write: bool) -> AccessOutcome {
         let buf = self.attachment(att).buf;
-        self.traced(buf, Actor::Device(att), Call::DmaAccess { att, sgt, write, job: None }, || {
-            self.outcome(sgt)
-        })
+        self.traced(
+            buf,
+            Actor::Device(att),
+            Call::DmaAccess {
+                att,
+                sgt,
+                write,
+                job: None,
+            },
+            || self.outcome(sgt),
+        )
     }
 
     /// The importer queues work on its device; returns the fence that signals its completion.
@@ -699,7 +794,18 @@ impl Kernel {
             );
             (job, fence)
         };
-        self.traced(buf, Actor::Device(att), Call::DeviceSubmit { att, job, sgt, write, fence }, || ());
+        self.traced(
+            buf,
+            Actor::Device(att),
+            Call::DeviceSubmit {
+                att,
+                job,
+                sgt,
+                write,
+                fence,
+            },
+            || (),
+        );
         fence
     }
 
@@ -722,13 +828,21 @@ impl Kernel {
             log.stack.push(Actor::Device(att));
             log.stack.len()
         };
-        self.traced(buf, Actor::Memory(buf), Call::DmaAccess { att, sgt: Some(sgt), write, job: Some(job) }, || {
-            match self.outcome(Some(sgt)) {
+        self.traced(
+            buf,
+            Actor::Memory(buf),
+            Call::DmaAccess {
+                att,
+                sgt: Some(sgt),
+                write,
+                job: Some(job),
+            },
+            || match self.outcome(Some(sgt)) {
                 AccessOutcome::Reclaimed => AccessOutcome::Reclaimed,
                 AccessOutcome::NotReady => AccessOutcome::NotReady,
                 _ => stale.unwrap_or(AccessOutcome::Ok),
-            }
-        });
+            },
+        );
         self.st.borrow_mut().jobs.get_mut(&job).expect("job").done = true;
         self.signal(buf, fence);
         let mut log = self.log.borrow_mut();
@@ -741,7 +855,14 @@ impl Kernel {
     /// Every device finishes its queued work, oldest first; exporters' own fences that can
     /// complete signal too.
     pub fn complete_all(&self) {
-        let jobs: Vec<JobId> = self.st.borrow().jobs.iter().filter(|(_, j)| !j.done).map(|(id, _)| *id).collect();
+        let jobs: Vec<JobId> = self
+            .st
+            .borrow()
+            .jobs
+            .iter()
+            .filter(|(_, j)| !j.done)
+            .map(|(id, _)| *id)
+            .collect();
         for job in jobs {
             self.complete_job(job);
         }
@@ -750,7 +871,11 @@ impl Kernel {
             st.bufs
                 .iter()
                 .flat_map(|(b, s)| s.fences.iter().map(move |(f, _)| (*b, *f)))
-                .filter(|(_, f)| st.fences.get(f).is_some_and(|f| !f.signaled && f.job.is_none() && f.completes))
+                .filter(|(_, f)| {
+                    st.fences
+                        .get(f)
+                        .is_some_and(|f| !f.signaled && f.job.is_none() && f.completes)
+                })
                 .collect()
         };
         for (buf, fence) in own {

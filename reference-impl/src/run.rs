@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use crate::book::{invalidation, map_pin, revocation};
-use crate::{Actor, AttId, BufId, Exporter, ExporterKind, Importer, ImporterKind, Kernel, Step, Trace};
+use crate::{
+    Actor, AttId, BufId, Exporter, ExporterKind, Importer, ImporterKind, Kernel, Step, Trace,
+};
 
 /// Who plays each role: a factory per role, so a shim can replace one of them.
 pub struct Roles {

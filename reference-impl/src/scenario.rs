@@ -6,7 +6,17 @@ use std::fmt;
 use crate::{Actor, AttId, BufId, DmaResvUsage};
 
 /// Which reference exporter plays the exporter role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ExporterKind {
     /// A VFIO PCI BAR exporter: never moves, revokes around resets, requires revocable and
@@ -18,7 +28,17 @@ pub enum ExporterKind {
 }
 
 /// Which reference importer plays an importer role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ImporterKind {
     /// A legacy static importer: `dma_buf_attach()`, no importer ops, never notified.
@@ -33,14 +53,20 @@ pub enum ImporterKind {
 }
 
 /// One step of a scenario.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case", tag = "op")]
 #[allow(missing_docs)] // Fields are named after the kernel functions' arguments.
 pub enum Step {
     /// The exporter creates and exports `buf`.
     Export { buf: BufId, exporter: ExporterKind },
     /// An importer creates its object and attaches `att` to `buf`.
-    Attach { att: AttId, buf: BufId, importer: ImporterKind },
+    Attach {
+        att: AttId,
+        buf: BufId,
+        importer: ImporterKind,
+    },
     /// The importer obtains a mapping its device can use.
     Map { att: AttId },
     /// The importer's device accesses the buffer now.
@@ -64,7 +90,11 @@ pub enum Step {
     /// The exporter reuses the buffer's old backing memory.
     Reclaim { buf: BufId },
     /// The exporter adds a fence of its own (a clear or a copy); `stuck` fences never signal.
-    ExporterFence { buf: BufId, usage: DmaResvUsage, stuck: bool },
+    ExporterFence {
+        buf: BufId,
+        usage: DmaResvUsage,
+        stuck: bool,
+    },
     /// The last reference to the buffer is dropped.
     Put { buf: BufId },
     /// Every device finishes its queued work.
@@ -99,10 +129,14 @@ impl fmt::Display for Step {
         let rw = |w: bool| if w { "write" } else { "read" };
         match self {
             Step::Export { buf, exporter } => write!(f, "exporter.{buf} ({exporter:?}): export"),
-            Step::Attach { att, buf, importer } => write!(f, "importer.{att} ({importer:?}): attach to {buf}"),
+            Step::Attach { att, buf, importer } => {
+                write!(f, "importer.{att} ({importer:?}): attach to {buf}")
+            }
             Step::Map { att } => write!(f, "importer.{att}: map"),
             Step::Access { att, write } => write!(f, "importer.{att}: device {} now", rw(*write)),
-            Step::Submit { att, write } => write!(f, "importer.{att}: submit device {}", rw(*write)),
+            Step::Submit { att, write } => {
+                write!(f, "importer.{att}: submit device {}", rw(*write))
+            }
             Step::Unmap { att } => write!(f, "importer.{att}: unmap"),
             Step::Detach { att } => write!(f, "importer.{att}: detach"),
             Step::Vmap { att } => write!(f, "importer.{att}: vmap"),

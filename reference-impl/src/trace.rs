@@ -9,7 +9,17 @@ use std::fmt::{self, Write as _};
 use crate::{AttId, BufId, Errno, FenceId, JobId, SgtId};
 
 /// Who makes or receives a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case", tag = "role", content = "id")]
 pub enum Actor {
     /// The scenario itself, starting a step.
@@ -40,7 +50,19 @@ impl fmt::Display for Actor {
 }
 
 /// `enum dma_resv_usage`: waiting for a usage waits for every fence of that usage and below.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DmaResvUsage {
     /// `DMA_RESV_USAGE_KERNEL`: memory management (moves, clears).
@@ -65,7 +87,9 @@ impl fmt::Display for DmaResvUsage {
 }
 
 /// A wait's timeout: a finite number of jiffies or `MAX_SCHEDULE_TIMEOUT`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Timeout {
     /// A bounded wait of this many jiffies.
@@ -84,7 +108,9 @@ impl fmt::Display for Timeout {
 }
 
 /// A call across a role boundary, named after the kernel function or op it models.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case", tag = "fn")]
 #[allow(missing_docs)] // Fields are named after the kernel functions' arguments.
 pub enum Call {
@@ -102,7 +128,12 @@ pub enum Call {
         invalidate_mappings: bool,
     },
     /// `dma_buf_detach()`, with what the attachment still held when it was called.
-    DmaBufDetach { buf: BufId, att: AttId, pins: u32, mappings: u32 },
+    DmaBufDetach {
+        buf: BufId,
+        att: AttId,
+        pins: u32,
+        mappings: u32,
+    },
     /// `dma_buf_pin()`.
     DmaBufPin { att: AttId },
     /// `dma_buf_unpin()`.
@@ -126,15 +157,28 @@ pub enum Call {
     /// `dma_buf_mmap()`.
     DmaBufMmap { buf: BufId },
     /// `dma_buf_put()` dropping the last reference.
-    DmaBufPut { buf: BufId, attachments: u32, vmaps: u32 },
+    DmaBufPut {
+        buf: BufId,
+        attachments: u32,
+        vmaps: u32,
+    },
     /// `dma_resv_lock()`.
     DmaResvLock { buf: BufId },
     /// `dma_resv_unlock()`.
     DmaResvUnlock { buf: BufId },
     /// `dma_resv_add_fence()`.
-    DmaResvAddFence { buf: BufId, fence: FenceId, usage: DmaResvUsage },
+    DmaResvAddFence {
+        buf: BufId,
+        fence: FenceId,
+        usage: DmaResvUsage,
+    },
     /// `dma_resv_wait_timeout()`.
-    DmaResvWaitTimeout { buf: BufId, usage: DmaResvUsage, intr: bool, timeout: Timeout },
+    DmaResvWaitTimeout {
+        buf: BufId,
+        usage: DmaResvUsage,
+        intr: bool,
+        timeout: Timeout,
+    },
     /// `dma_fence_signal()`: work behind a fence completed.
     DmaFenceSignal { fence: FenceId },
     /// The exporter waits until every importer has unmapped (VFIO's completion).
@@ -162,9 +206,20 @@ pub enum Call {
     /// `dma_buf_attach_ops.invalidate_mappings` (`move_notify` before Linux 7.1).
     InvalidateMappings { att: AttId },
     /// The importer queues device work on a mapping; its completion is `fence`.
-    DeviceSubmit { att: AttId, job: JobId, sgt: SgtId, write: bool, fence: FenceId },
+    DeviceSubmit {
+        att: AttId,
+        job: JobId,
+        sgt: SgtId,
+        write: bool,
+        fence: FenceId,
+    },
     /// The device reads or writes the buffer through a mapping (`job` if queued work).
-    DmaAccess { att: AttId, sgt: Option<SgtId>, write: bool, job: Option<JobId> },
+    DmaAccess {
+        att: AttId,
+        sgt: Option<SgtId>,
+        write: bool,
+        job: Option<JobId>,
+    },
     /// The exporter reuses the buffer's backing memory (after a reset, a move or a free).
     ReclaimMemory { buf: BufId },
     /// A kernel warning (`WARN_ON`, lockdep) the core would print.
@@ -172,7 +227,9 @@ pub enum Call {
 }
 
 /// What a device access found, judged by the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AccessOutcome {
     /// The mapping is current and the memory is the buffer's.
@@ -190,7 +247,9 @@ pub enum AccessOutcome {
 }
 
 /// What a call returned.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "value")]
 pub enum Ret {
     /// A `void` function returned.
@@ -220,7 +279,9 @@ impl fmt::Display for Ret {
             Ret::Sgt(s) => write!(f, "{s}"),
             Ret::Access(a) => f.write_str(match a {
                 AccessOutcome::Ok => "ok",
-                AccessOutcome::AfterInvalidate => "AFTER_INVALIDATE (mapping invalidated, not yet unmapped)",
+                AccessOutcome::AfterInvalidate => {
+                    "AFTER_INVALIDATE (mapping invalidated, not yet unmapped)"
+                }
                 AccessOutcome::Unmapped => "UNMAPPED (mapping already unmapped)",
                 AccessOutcome::NoMapping => "fault (no mapping)",
                 AccessOutcome::Reclaimed => "RECLAIMED (use after free)",
@@ -232,7 +293,9 @@ impl fmt::Display for Ret {
 }
 
 /// One call in a trace.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Event {
     /// Index of the scenario step during which the call was made.
     pub step: usize,
@@ -251,7 +314,9 @@ pub struct Event {
 }
 
 /// A whole trace: the events of every step, and where the scenario stopped if it hung.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Trace {
     /// Events in call order.
     pub events: Vec<Event>,
@@ -266,37 +331,71 @@ impl Call {
         let _ = match self {
             Call::DmaBufExport { buf } => write!(s, "dma_buf_export({buf})"),
             Call::DmaBufAttach { buf, att } => write!(s, "dma_buf_attach({buf}) -> {att}"),
-            Call::DmaBufDynamicAttach { buf, att, allow_peer2peer, invalidate_mappings } => write!(
+            Call::DmaBufDynamicAttach {
+                buf,
+                att,
+                allow_peer2peer,
+                invalidate_mappings,
+            } => write!(
                 s,
                 "dma_buf_dynamic_attach({buf}, {{ allow_peer2peer: {allow_peer2peer}, invalidate_mappings: {} }}) -> {att}",
                 if *invalidate_mappings { "set" } else { "NULL" }
             ),
-            Call::DmaBufDetach { buf, att, pins, mappings } => {
-                write!(s, "dma_buf_detach({buf}, {att}) [pins={pins} mappings={mappings}]")
+            Call::DmaBufDetach {
+                buf,
+                att,
+                pins,
+                mappings,
+            } => {
+                write!(
+                    s,
+                    "dma_buf_detach({buf}, {att}) [pins={pins} mappings={mappings}]"
+                )
             }
             Call::DmaBufPin { att } => write!(s, "dma_buf_pin({att})"),
             Call::DmaBufUnpin { att } => write!(s, "dma_buf_unpin({att})"),
             Call::DmaBufMapAttachment { att } => write!(s, "dma_buf_map_attachment({att})"),
-            Call::DmaBufUnmapAttachment { att, sgt } => write!(s, "dma_buf_unmap_attachment({att}, {sgt})"),
-            Call::DmaBufMapAttachmentUnlocked { att } => write!(s, "dma_buf_map_attachment_unlocked({att})"),
+            Call::DmaBufUnmapAttachment { att, sgt } => {
+                write!(s, "dma_buf_unmap_attachment({att}, {sgt})")
+            }
+            Call::DmaBufMapAttachmentUnlocked { att } => {
+                write!(s, "dma_buf_map_attachment_unlocked({att})")
+            }
             Call::DmaBufUnmapAttachmentUnlocked { att, sgt } => {
                 write!(s, "dma_buf_unmap_attachment_unlocked({att}, {sgt})")
             }
-            Call::DmaBufInvalidateMappings { buf } => write!(s, "dma_buf_invalidate_mappings({buf})"),
+            Call::DmaBufInvalidateMappings { buf } => {
+                write!(s, "dma_buf_invalidate_mappings({buf})")
+            }
             Call::DmaBufAttachRevocable { att } => write!(s, "dma_buf_attach_revocable({att})"),
             Call::DmaBufVmap { buf } => write!(s, "dma_buf_vmap({buf})"),
             Call::DmaBufVunmap { buf } => write!(s, "dma_buf_vunmap({buf})"),
             Call::DmaBufMmap { buf } => write!(s, "dma_buf_mmap({buf})"),
-            Call::DmaBufPut { buf, attachments, vmaps } => {
-                write!(s, "dma_buf_put({buf}) [attachments={attachments} vmaps={vmaps}]")
+            Call::DmaBufPut {
+                buf,
+                attachments,
+                vmaps,
+            } => {
+                write!(
+                    s,
+                    "dma_buf_put({buf}) [attachments={attachments} vmaps={vmaps}]"
+                )
             }
             Call::DmaResvLock { buf } => write!(s, "dma_resv_lock({buf}.resv)"),
             Call::DmaResvUnlock { buf } => write!(s, "dma_resv_unlock({buf}.resv)"),
             Call::DmaResvAddFence { buf, fence, usage } => {
                 write!(s, "dma_resv_add_fence({buf}.resv, {fence}, {usage})")
             }
-            Call::DmaResvWaitTimeout { buf, usage, intr, timeout } => {
-                write!(s, "dma_resv_wait_timeout({buf}.resv, {usage}, intr={intr}, {timeout})")
+            Call::DmaResvWaitTimeout {
+                buf,
+                usage,
+                intr,
+                timeout,
+            } => {
+                write!(
+                    s,
+                    "dma_resv_wait_timeout({buf}.resv, {usage}, intr={intr}, {timeout})"
+                )
             }
             Call::DmaFenceSignal { fence } => write!(s, "dma_fence_signal({fence})"),
             Call::WaitForUnmap { buf } => write!(s, "wait_for_unmap({buf})"),
@@ -310,17 +409,28 @@ impl Call {
             Call::OpsVunmap { buf } => write!(s, "ops.vunmap({buf})"),
             Call::OpsMmap { buf } => write!(s, "ops.mmap({buf})"),
             Call::OpsRelease { buf } => write!(s, "ops.release({buf})"),
-            Call::InvalidateMappings { att } => write!(s, "importer_ops.invalidate_mappings({att})"),
-            Call::DeviceSubmit { att, job, sgt, write, fence } => write!(
+            Call::InvalidateMappings { att } => {
+                write!(s, "importer_ops.invalidate_mappings({att})")
+            }
+            Call::DeviceSubmit {
+                att,
+                job,
+                sgt,
+                write,
+                fence,
+            } => write!(
                 s,
                 "submit({job}: {} via {sgt}, {att}) -> {fence}",
                 if *write { "write" } else { "read" }
             ),
-            Call::DmaAccess { sgt, write, job, .. } => write!(
+            Call::DmaAccess {
+                sgt, write, job, ..
+            } => write!(
                 s,
                 "dma_{}({}){}",
                 if *write { "write" } else { "read" },
-                sgt.map(|s| s.to_string()).unwrap_or_else(|| "no mapping".into()),
+                sgt.map(|s| s.to_string())
+                    .unwrap_or_else(|| "no mapping".into()),
                 job.map(|j| format!(" [{j}]")).unwrap_or_default()
             ),
             Call::ReclaimMemory { buf } => write!(s, "reclaim_memory({buf})"),
@@ -332,7 +442,11 @@ impl Call {
     /// The kernel function or op name alone (`dma_buf_pin`, `ops.map_dma_buf`).
     pub fn name(&self) -> String {
         let r = self.render();
-        r.split(['(', ':']).next().unwrap_or_default().trim().to_string()
+        r.split(['(', ':'])
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
     }
 }
 
@@ -346,7 +460,12 @@ impl Trace {
         for (step, title) in step_titles.iter().enumerate().take(last + 1) {
             let _ = writeln!(out, "step {step}: {title}");
             let mut any = false;
-            for (i, ev) in self.events.iter().enumerate().filter(|(_, e)| e.step == step) {
+            for (i, ev) in self
+                .events
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.step == step)
+            {
                 any = true;
                 let indent = "  ".repeat(ev.depth as usize + 1);
                 let lock = if ev.locked { " [locked]" } else { "" };
@@ -355,14 +474,23 @@ impl Trace {
                     Some(r) => format!(" = {r}"),
                     None => " = (did not return)".into(),
                 };
-                let _ = writeln!(out, "#{i:<3}{indent}{} -> {}: {}{lock}{ret}", ev.from, ev.to, ev.call.render());
+                let _ = writeln!(
+                    out,
+                    "#{i:<3}{indent}{} -> {}: {}{lock}{ret}",
+                    ev.from,
+                    ev.to,
+                    ev.call.render()
+                );
             }
             if !any {
                 let _ = writeln!(out, "      (no call crosses a role boundary)");
             }
         }
         if let Some(step) = self.hung_at {
-            let _ = writeln!(out, "scenario stopped: a call in step {step} never returns; later steps did not run");
+            let _ = writeln!(
+                out,
+                "scenario stopped: a call in step {step} never returns; later steps did not run"
+            );
         }
         out
     }

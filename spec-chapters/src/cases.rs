@@ -198,7 +198,9 @@ fn parse_params(
     diags: &mut Vec<Diagnostic>,
 ) {
     for input in func.sig.inputs.iter().skip(1) {
-        let syn::FnArg::Typed(pat) = input else { continue };
+        let syn::FnArg::Typed(pat) = input else {
+            continue;
+        };
         let name = quote::ToTokens::to_token_stream(&pat.pat).to_string();
         let Some(values) = pat.attrs.iter().find(|a| a.path().is_ident("values")) else {
             diags.push(Diagnostic::new(
@@ -220,8 +222,15 @@ fn parse_params(
                 variants: paths
                     .iter()
                     .map(|p| {
-                        let last = p.segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
-                        (snake_case(&last), quote::ToTokens::to_token_stream(p).to_string())
+                        let last = p
+                            .segments
+                            .last()
+                            .map(|s| s.ident.to_string())
+                            .unwrap_or_default();
+                        (
+                            snake_case(&last),
+                            quote::ToTokens::to_token_stream(p).to_string(),
+                        )
                     })
                     .collect(),
             }),
@@ -326,7 +335,11 @@ pub(crate) fn check_syntax(block: &CodeBlock, diags: &mut Vec<Diagnostic>) {
     proc_macro2::fallback::force();
     if let Err(e) = syn::parse_file(&block.code) {
         let line = block.line + e.span().start().line.saturating_sub(1);
-        diags.push(Diagnostic::new(&block.chapter, line, format!("malformed block: {}", explain(&e))));
+        diags.push(Diagnostic::new(
+            &block.chapter,
+            line,
+            format!("malformed block: {}", explain(&e)),
+        ));
     }
     proc_macro2::fallback::unforce();
 }

@@ -29,6 +29,10 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}:{}: {}", self.src, self.file, self.line, self.message)
+        write!(
+            f,
+            "{}/{}:{}: {}",
+            self.src, self.file, self.line, self.message
+        )
     }
 }

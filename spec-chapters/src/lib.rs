@@ -59,7 +59,10 @@ impl Spec {
             src_dir: src_dir.to_path_buf(),
             ..Spec::default()
         };
-        let history_path = src_dir.parent().unwrap_or(src_dir).join("rules-history.toml");
+        let history_path = src_dir
+            .parent()
+            .unwrap_or(src_dir)
+            .join("rules-history.toml");
         spec.history = History::load(&history_path, &mut diags);
 
         let mut files = Vec::new();
@@ -74,7 +77,11 @@ impl Spec {
             let source = match std::fs::read_to_string(&file) {
                 Ok(s) => s,
                 Err(e) => {
-                    diags.push(Diagnostic::new(&rel, 1, format!("cannot read chapter: {e}")));
+                    diags.push(Diagnostic::new(
+                        &rel,
+                        1,
+                        format!("cannot read chapter: {e}"),
+                    ));
                     continue;
                 }
             };
@@ -115,7 +122,10 @@ impl Spec {
                 diags.push(Diagnostic::new(
                     &path,
                     rule.line,
-                    format!("rule ID `{}` was retired and is never reused ({reason})", rule.id),
+                    format!(
+                        "rule ID `{}` was retired and is never reused ({reason})",
+                        rule.id
+                    ),
                 ));
             }
             if let Some(new) = self.history.aliases.get(&rule.id) {
@@ -176,7 +186,10 @@ impl Spec {
                 diags.push(Diagnostic::new(
                     &case.chapter,
                     named.line,
-                    format!("case `{}` names unknown rule `{}`{hint}", case.name, named.id),
+                    format!(
+                        "case `{}` names unknown rule `{}`{hint}",
+                        case.name, named.id
+                    ),
                 ));
             }
         }

@@ -52,8 +52,11 @@ pub fn is_valid_rule_id(id: &str) -> bool {
     segments.len() >= 2
         && segments.iter().all(|s| {
             !s.is_empty()
-                && s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && s.chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         })
 }
 

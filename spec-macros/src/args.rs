@@ -43,7 +43,11 @@ impl Args {
             Some(lit) => root.join(lit.value()),
             None => root.join("book").join("src"),
         };
-        Ok(Args { chapter, src_dir, span })
+        Ok(Args {
+            chapter,
+            src_dir,
+            span,
+        })
     }
 }
 

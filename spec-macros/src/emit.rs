@@ -31,9 +31,21 @@ fn track(spec: &Spec, only: Option<&str>) -> TokenStream {
     quote!(#(const _: &[u8] = ::core::include_bytes!(#paths);)*)
 }
 
-fn parse_code(code: &str, chapter: &str, line: usize, span: Span) -> Result<syn::File, TokenStream> {
+fn parse_code(
+    code: &str,
+    chapter: &str,
+    line: usize,
+    span: Span,
+) -> Result<syn::File, TokenStream> {
     syn::parse_str::<syn::File>(code).map_err(|e| {
-        errors(&[Diagnostic::new(chapter, line, format!("malformed block: {e}"))], span)
+        errors(
+            &[Diagnostic::new(
+                chapter,
+                line,
+                format!("malformed block: {e}"),
+            )],
+            span,
+        )
     })
 }
 
@@ -90,7 +102,12 @@ pub(crate) fn conformance(args: &Args) -> TokenStream {
         return errors(&diags, args.span);
     }
     let mut out = track(&spec, None);
-    for block in spec.chapters.iter().flat_map(|c| &c.blocks).filter(|b| b.kind == BlockKind::Case) {
+    for block in spec
+        .chapters
+        .iter()
+        .flat_map(|c| &c.blocks)
+        .filter(|b| b.kind == BlockKind::Case)
+    {
         match parse_code(&block.code, &block.chapter, block.line, args.span) {
             Ok(mut file) => {
                 StripCaseAttrs.visit_file_mut(&mut file);
@@ -105,21 +122,26 @@ pub(crate) fn conformance(args: &Args) -> TokenStream {
         let strength = strength(r.strength);
         quote!(RuleDef { id: #id, strength: #strength, text: #text, chapter: #chapter, line: #line, hash: #hash })
     });
-    let aliases = spec.history.aliases.iter().map(|(old, new)| quote!((#old, #new)));
-    let cases = spec.cases.values().map(|c| {
-        let (name, title, chapter) = (&c.name, &c.title, &c.chapter);
-        let line = c.line as u32;
-        let func = format_ident!("{}", c.name);
-        let rules = c.rules.iter().map(|r| &r.id);
-        let variants = c.variants().into_iter().map(|(label, exprs)| {
+    let aliases = spec
+        .history
+        .aliases
+        .iter()
+        .map(|(old, new)| quote!((#old, #new)));
+    let cases =
+        spec.cases.values().map(|c| {
+            let (name, title, chapter) = (&c.name, &c.title, &c.chapter);
+            let line = c.line as u32;
+            let func = format_ident!("{}", c.name);
+            let rules = c.rules.iter().map(|r| &r.id);
+            let variants = c.variants().into_iter().map(|(label, exprs)| {
             let exprs = exprs.iter().map(|e| e.parse::<TokenStream>().unwrap_or_default());
             quote!(CaseVariant { label: #label, build: |s: &mut Scenario| #func(s #(, #exprs)*) })
         });
-        quote!(CaseDef {
-            name: #name, title: #title, chapter: #chapter, line: #line,
-            rules: &[#(#rules),*], variants: &[#(#variants),*],
-        })
-    });
+            quote!(CaseDef {
+                name: #name, title: #title, chapter: #chapter, line: #line,
+                rules: &[#(#rules),*], variants: &[#(#variants),*],
+            })
+        });
     out.extend(quote! {
         /// Every rule of the book, by ID.
         pub static RULES: &[RuleDef] = &[#(#rules),*];
@@ -155,7 +177,8 @@ pub(crate) fn case_tests(runner: &syn::Path) -> TokenStream {
         } else {
             let attrs = variants.iter().map(|(label, _)| {
                 // A label that is a keyword (`static`) gets a trailing underscore.
-                let l = syn::parse_str::<syn::Ident>(label).unwrap_or_else(|_| format_ident!("{}_", label));
+                let l = syn::parse_str::<syn::Ident>(label)
+                    .unwrap_or_else(|_| format_ident!("{}_", label));
                 quote!(#[case::#l(#label)])
             });
             out.extend(quote! {
