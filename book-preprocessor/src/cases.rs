@@ -1,0 +1,230 @@
+//! Normative code blocks: case anchors and captions above `rust,case` blocks, a label above
+//! `rust,reference` blocks, and info strings mdBook renders without a playground.
+
+use spec_chapters::{CaseInfo, rust_attributes};
+
+use crate::Page;
+use crate::markdown::{Rewrite, code_blocks, escape};
+
+/// The label above every `rust,reference` block.
+pub const REFERENCE_LABEL: &str = r#"<div class="reference-label">Reference implementation (compiled into <code>reference-impl</code>)</div>"#;
+
+/// Renders the page's `rust,case` and `rust,reference` blocks.
+///
+/// Before a `rust,case` block come an anchor `<a class="case-anchor" id="case-NAME"></a>` for
+/// every case defined in it (a case belongs to the block whose lines hold its `fn`, so this
+/// pass must see the chapter's lines as written) and a caption naming each case and the rules
+/// it checks. Before a `rust,reference` block comes [`REFERENCE_LABEL`]. Both kinds of block
+/// are retagged `rust,noplayground` (other mdBook attributes are kept), so mdBook still hides
+/// their `# ` lines but offers no playground.
+pub fn render(page: &Page<'_>, content: &str) -> String {
+    let mut rw = Rewrite::new(content);
+    for block in code_blocks(content) {
+        let Some(info) = &block.info else { continue };
+        let Some(attrs) = rust_attributes(info) else {
+            continue;
+        };
+        let is_case = attrs.contains(&"case");
+        if !is_case && !attrs.contains(&"reference") {
+            continue;
+        }
+        let fence_line = *block.lines.start();
+        let fence = rw.lines()[fence_line];
+        let Some(retagged) = retag(fence, &attrs) else {
+            continue;
+        };
+        let indent = indent_of(fence);
+        let html = if is_case {
+            // Chapter lines are 1-based; the block's code starts after its fence.
+            let lines = fence_line + 2..=block.lines.end() + 1;
+            let mut cases: Vec<&CaseInfo> = page
+                .spec
+                .cases
+                .values()
+                .filter(|c| c.chapter == page.chapter && lines.contains(&c.line))
+                .collect();
+            cases.sort_by_key(|c| c.line);
+            caption(page, &cases)
+        } else {
+            REFERENCE_LABEL.to_string()
+        };
+        rw.replace(fence_line, retagged);
+        rw.insert_before(
+            fence_line,
+            [String::new(), format!("{indent}{html}"), String::new()],
+        );
+    }
+    rw.finish()
+}
+
+/// The caption of a case block: an anchor per case, then each case with the rules it names.
+pub fn caption(page: &Page<'_>, cases: &[&CaseInfo]) -> String {
+    if cases.is_empty() {
+        return r#"<div class="case-caption"><span class="case-kind">Conformance case</span></div>"#
+            .to_string();
+    }
+    let anchors: String = cases
+        .iter()
+        .map(|c| {
+            format!(
+                r#"<a class="case-anchor" id="case-{}"></a>"#,
+                escape(&c.name)
+            )
+        })
+        .collect();
+    let lines: Vec<String> = cases
+        .iter()
+        .map(|c| {
+            let rules: Vec<String> = c
+                .rules
+                .iter()
+                .map(|r| {
+                    let href = page.rule_href(&r.id);
+                    let id = escape(&r.id);
+                    format!(r#"<a class="rule-ref" href="{href}">{id}</a>"#)
+                })
+                .collect();
+            let name = escape(&c.name);
+            format!(
+                r##"<span class="case-line"><span class="case-kind">Case</span> <a class="case-name" href="#case-{name}" title="{}">{name}</a> checks {}</span>"##,
+                escape(&c.title),
+                rules.join(", ")
+            )
+        })
+        .collect();
+    format!(
+        r#"<div class="case-caption">{anchors}{}</div>"#,
+        lines.join("<br>")
+    )
+}
+
+/// The opening fence line with its info string replaced by `rust,noplayground` and the
+/// block's other mdBook attributes.
+fn retag(fence_line: &str, attrs: &[&str]) -> Option<String> {
+    let indent = indent_of(fence_line);
+    let rest = &fence_line[indent.len()..];
+    let fence_char = rest.chars().next().filter(|c| *c == '`' || *c == '~')?;
+    let fence_len = rest.chars().take_while(|c| *c == fence_char).count();
+    let fence = &rest[..fence_len];
+    let mut info = vec!["rust", "noplayground"];
+    info.extend(
+        attrs
+            .iter()
+            .filter(|a| !matches!(**a, "case" | "reference" | "noplayground" | "noplaypen")),
+    );
+    Some(format!("{indent}{fence}{}", info.join(",")))
+}
+
+/// The whitespace before a line's first other character.
+fn indent_of(line: &str) -> &str {
+    &line[..line.len() - line.trim_start().len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::{book, spec};
+
+    const RULES: &str = "\
+# Rules
+
+r[map.core.pin]
+The core MUST pin.
+
+r[map.core.log]
+The core SHOULD log.
+";
+
+    const CASES: &str = "\
+# Cases
+
+Text before.
+```rust,case
+/// Pins on map.
+#[case(rules(\"map.core.pin\"))]
+fn pins(s: &mut Scenario) {
+    s.check(\"map.core.pin\", ok());
+}
+
+/// Logs & pins.
+#[case(rules(\"map.core.log\", \"map.core.pin\"))]
+fn logs(s: &mut Scenario) {
+#   let hidden = 1;
+    s.check(\"map.core.log\", ok());
+    s.check(\"map.core.pin\", ok());
+}
+```
+
+```rust,reference,edition2021
+# use crate::prelude::*;
+fn reference() {}
+```
+
+```rust
+fn untouched() {}
+```
+";
+
+    #[test]
+    fn case_and_reference_blocks_are_labelled_and_retagged() {
+        let spec = spec(&[("map.md", RULES), ("cases.md", CASES)]);
+        let book = book(&spec);
+        let page = Page::new(&spec, &book, "cases.md");
+        let out = render(&page, CASES);
+        let expected = r##"# Cases
+
+Text before.
+
+<div class="case-caption"><a class="case-anchor" id="case-pins"></a><a class="case-anchor" id="case-logs"></a><span class="case-line"><span class="case-kind">Case</span> <a class="case-name" href="#case-pins" title="Pins on map.">pins</a> checks <a class="rule-ref" href="map.html#r-map.core.pin">map.core.pin</a></span><br><span class="case-line"><span class="case-kind">Case</span> <a class="case-name" href="#case-logs" title="Logs &amp; pins.">logs</a> checks <a class="rule-ref" href="map.html#r-map.core.log">map.core.log</a>, <a class="rule-ref" href="map.html#r-map.core.pin">map.core.pin</a></span></div>
+
+```rust,noplayground
+/// Pins on map.
+#[case(rules("map.core.pin"))]
+fn pins(s: &mut Scenario) {
+    s.check("map.core.pin", ok());
+}
+
+/// Logs & pins.
+#[case(rules("map.core.log", "map.core.pin"))]
+fn logs(s: &mut Scenario) {
+#   let hidden = 1;
+    s.check("map.core.log", ok());
+    s.check("map.core.pin", ok());
+}
+```
+
+
+<div class="reference-label">Reference implementation (compiled into <code>reference-impl</code>)</div>
+
+```rust,noplayground,edition2021
+# use crate::prelude::*;
+fn reference() {}
+```
+
+```rust
+fn untouched() {}
+```
+"##;
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn cases_of_other_blocks_are_not_anchored_here() {
+        let spec = spec(&[("map.md", RULES), ("cases.md", CASES)]);
+        let book = book(&spec);
+        // The same text under another chapter's name defines none of the cases.
+        let page = Page::new(&spec, &book, "map.md");
+        let out = render(&page, CASES);
+        assert!(!out.contains("case-anchor"), "{out}");
+        assert!(out.contains(r#"<span class="case-kind">Conformance case</span>"#));
+    }
+
+    #[test]
+    fn retagging_keeps_fence_and_indent() {
+        assert_eq!(
+            retag("  ~~~~rust,case,ignore", &["case", "ignore"]).as_deref(),
+            Some("  ~~~~rust,noplayground,ignore")
+        );
+        assert_eq!(retag("not a fence", &[]), None);
+    }
+}

@@ -1,0 +1,193 @@
+//! `cargo xtask book`: builds the book with mdBook run in-process, and `cargo xtask
+//! screenshot`: renders a built page to a PNG to look at.
+//!
+//! The build registers the `revoke-spec` preprocessor (crate `book-preprocessor`) and the
+//! `mermaid` preprocessor (crate `mdbook-mermaid`) as libraries, so no mdBook tool needs to be
+//! installed. mdbook-mermaid's library has no install step, and its binary's `install`
+//! subcommand would edit `book.toml`; so the build copies the two JavaScript files that the
+//! crate ships (`src/bin/assets/`, found through `cargo metadata`, so always the locked
+//! version) into `book/theme-js/`, which is git-ignored and listed in `book.toml`'s
+//! `additional-js`.
+//!
+//! The screenshot is taken with headless Chromium (`apt-get install -y chromium`); the
+//! command `cargo xtask screenshot revocation.html /tmp/revocation.png` runs:
+//!
+//! ```console
+//! chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+//!   --disable-background-networking --disable-component-update --disable-sync \
+//!   --hide-scrollbars --user-data-dir=$(mktemp -d) --virtual-time-budget=5000 \
+//!   --window-size=1280,1600 --screenshot=/tmp/revocation.png \
+//!   file:///<workspace>/book/build/revocation.html
+//! ```
+//!
+//! `--virtual-time-budget` lets mermaid's script draw the diagrams before the picture is
+//! taken; `--no-sandbox` is needed when running as root.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use book_preprocessor::RevokeSpecPreprocessor;
+use mdbook_driver::MDBook;
+use mdbook_mermaid::Mermaid;
+
+/// Where the mermaid scripts are written, relative to the workspace root (git-ignored).
+const MERMAID_DIR: &str = "book/theme-js";
+/// The scripts mdbook-mermaid ships, by file name in its `src/bin/assets/`.
+const MERMAID_FILES: [&str; 2] = ["mermaid.min.js", "mermaid-init.js"];
+
+/// Builds the book whose `book.toml` is in `root` into its `build-dir`; `workspace` is where
+/// to look up the locked mdbook-mermaid (normally both are the workspace root).
+///
+/// Fails on any diagnostic of the spec (the preprocessor lists them all) and on any warning
+/// of mdBook (such as unbalanced HTML in a chapter), which is shown on stderr.
+pub(crate) fn build(workspace: &Path, root: &Path) -> Result<(), String> {
+    let warned = show_mdbook_warnings();
+    install_mermaid_assets(workspace, root)?;
+    let mut book = MDBook::load(root).map_err(|e| format!("cannot load the book: {e:#}"))?;
+    check_scripts_listed(&book)?;
+    book.with_preprocessor(RevokeSpecPreprocessor::new());
+    book.with_preprocessor(Mermaid);
+    book.build()
+        .map_err(|e| format!("the book was not built: {e:#}"))?;
+    if warned.load(Ordering::Relaxed) {
+        return Err("mdBook warned about the book (see above)".to_string());
+    }
+    let index = root.join(&book.config.build.build_dir).join("index.html");
+    println!("book built: {}", index.display());
+    Ok(())
+}
+
+/// Shows mdBook's warnings and errors (it logs with `tracing`) on stderr; the flag returned is
+/// set once one has been shown.
+fn show_mdbook_warnings() -> Arc<AtomicBool> {
+    let warned = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&warned);
+    // Only the first call in a process installs the subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .without_time()
+        .with_target(false)
+        .with_writer(move || {
+            flag.store(true, Ordering::Relaxed);
+            std::io::stderr()
+        })
+        .try_init();
+    warned
+}
+
+/// Copies mdbook-mermaid's scripts into [`MERMAID_DIR`], rewriting only changed files.
+fn install_mermaid_assets(workspace: &Path, root: &Path) -> Result<(), String> {
+    let assets = mermaid_crate_dir(workspace)?.join("src/bin/assets");
+    let target = root.join(MERMAID_DIR);
+    std::fs::create_dir_all(&target)
+        .map_err(|e| format!("cannot create {}: {e}", target.display()))?;
+    for name in MERMAID_FILES {
+        let from = assets.join(name);
+        let bytes =
+            std::fs::read(&from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+        let to = target.join(name);
+        if std::fs::read(&to).ok().as_deref() != Some(bytes.as_slice()) {
+            std::fs::write(&to, &bytes)
+                .map_err(|e| format!("cannot write {}: {e}", to.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The source folder of the `mdbook-mermaid` package locked by the workspace.
+fn mermaid_crate_dir(workspace: &Path) -> Result<PathBuf, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .current_dir(workspace)
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo metadata failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("cannot read cargo metadata's output: {e}"))?;
+    metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "mdbook-mermaid")
+        .and_then(|p| p["manifest_path"].as_str())
+        .and_then(|m| Path::new(m).parent())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| "mdbook-mermaid is not in the dependency graph".to_string())
+}
+
+/// Fails unless `book.toml` loads the mermaid scripts this build writes.
+fn check_scripts_listed(book: &MDBook) -> Result<(), String> {
+    let html = book.config.html_config().unwrap_or_default();
+    for name in MERMAID_FILES {
+        let path = Path::new(MERMAID_DIR).join(name);
+        if !html.additional_js.contains(&path) {
+            return Err(format!(
+                "book.toml: [output.html] additional-js must list \"{}\"",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Renders `page` (a path under the build folder, or an existing file, optionally with a
+/// `#fragment`) with headless Chromium into the PNG `out`.
+pub(crate) fn screenshot(root: &Path, page: &str, out: &Path) -> Result<(), String> {
+    let (file, fragment) = match page.split_once('#') {
+        Some((file, fragment)) => (file, format!("#{fragment}")),
+        None => (page, String::new()),
+    };
+    let file = if Path::new(file).is_file() {
+        PathBuf::from(file)
+    } else {
+        root.join("book/build").join(file)
+    };
+    let file = file
+        .canonicalize()
+        .map_err(|e| format!("{}: {e} (run `cargo xtask book` first)", file.display()))?;
+    let out = std::path::absolute(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let browser = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| on_path(b))
+        .ok_or("no Chromium found: install it with `apt-get install -y chromium`")?;
+    let profile = std::env::temp_dir().join(format!("xtask-chromium-{}", std::process::id()));
+    let status = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--virtual-time-budget=5000",
+            "--window-size=1280,1600",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", out.display()))
+        .arg(format!("file://{}{fragment}", file.display()))
+        .status()
+        .map_err(|e| format!("cannot run {browser}: {e}"));
+    // The profile is a scratch folder of this run only.
+    let _ = std::fs::remove_dir_all(&profile);
+    if !status?.success() {
+        return Err(format!("{browser} failed to take the screenshot"));
+    }
+    println!("screenshot: {}", out.display());
+    Ok(())
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
+}
