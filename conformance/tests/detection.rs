@@ -69,7 +69,13 @@ struct BuggyVfio {
 
 impl DmaBufOps for BuggyVfio {
     fn table(&self) -> OpsTable {
-        self.inner.table()
+        // v2's VFIO had `pin` and `unpin` ops, where it checked revocability.
+        let pin = self.bugs.check_in_pin;
+        OpsTable {
+            pin,
+            unpin: pin,
+            ..self.inner.table()
+        }
     }
     fn attach(&self, k: &Kernel, att: AttId) -> Result<(), Errno> {
         if self.bugs.check_in_pin {
