@@ -146,18 +146,40 @@ struct Log {
 /// The simulated machine. Single-threaded and deterministic: the same steps give the same
 /// trace. All methods take `&self` so that drivers can call back into the core from inside a
 /// callback, as kernel drivers do.
-#[derive(Default)]
 pub struct Kernel {
+    core: Rc<dyn crate::core_role::DmaBufCore>,
     st: RefCell<State>,
     log: RefCell<Log>,
     exporters: RefCell<BTreeMap<BufId, Rc<dyn DmaBufOps>>>,
     importers: RefCell<BTreeMap<AttId, Rc<dyn DmaBufAttachOps>>>,
 }
 
+impl Default for Kernel {
+    fn default() -> Self {
+        Kernel::with_core(crate::core_role::default_core())
+    }
+}
+
 impl Kernel {
-    /// An empty machine.
+    /// An empty machine with the reference core.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty machine whose core role is played by `core`.
+    pub fn with_core(core: Rc<dyn crate::core_role::DmaBufCore>) -> Self {
+        Kernel {
+            core,
+            st: RefCell::default(),
+            log: RefCell::default(),
+            exporters: RefCell::default(),
+            importers: RefCell::default(),
+        }
+    }
+
+    /// The core playing the role.
+    pub(crate) fn core_role(&self) -> Rc<dyn crate::core_role::DmaBufCore> {
+        self.core.clone()
     }
 
     // ---------------------------------------------------------------- harness plumbing

@@ -6,6 +6,7 @@
 //! drivers, is the Rust shown in the book: `spec_macros::reference!` compiles each chapter's
 //! `rust,reference` blocks into the module of the same name below.
 
+mod core_role;
 mod errno;
 mod ids;
 mod kernel;
@@ -14,6 +15,7 @@ mod run;
 mod scenario;
 mod trace;
 
+pub use core_role::{DmaBufCore, ReferenceCore};
 pub use errno::Errno;
 pub use ids::{AttId, BufId, FenceId, JobId, SgtId};
 pub use kernel::{Attachment, Kernel, Traced};
@@ -27,7 +29,7 @@ pub mod prelude {
     pub use crate::Errno::*;
     pub use crate::{
         AccessOutcome, Actor, AttId, BufId, Call, DmaBufAttachOps, DmaBufOps, DmaResvUsage, Errno,
-        Exporter, FenceId, Importer, Kernel, OpsTable, SgtId, Timeout,
+        Exporter, FenceId, Importer, Kernel, OpsTable, ReferenceCore, SgtId, Timeout,
     };
     pub use std::cell::{Cell, RefCell};
 }
