@@ -1,60 +1,104 @@
 //! The `revoke-conformance` command line.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use reference_impl::{Step, Trace, run_reference};
+use indicatif::{ProgressBar, ProgressStyle};
+use reference_impl::{Shim, Trace};
 
-use crate::outcome::{CaseOutcome, run_case};
-use crate::{CASES, RULES, report};
+use crate::expectations::Expectations;
+use crate::outcome::run_case;
+use crate::results::{CaseResult, RunResults};
+use crate::runner::{RunOptions, run_shims, selected};
+use crate::{CASES, RULES, formats};
 
-/// Exit status: every case passed.
+/// Exit status: every applicable case passed (or failed as expected).
 pub const EXIT_PASS: i32 = 0;
-/// Exit status: a case failed.
+/// Exit status: a case failed, passed unexpectedly, or its expectation expired.
 pub const EXIT_FAIL: i32 = 1;
-/// Exit status: the run itself could not be done.
+/// Exit status: the run itself could not be done (bad arguments, unknown shim, unreadable
+/// file).
 pub const EXIT_ERROR: i32 = 2;
 
-/// Runs the dma-buf revoke conformance suite.
+/// Runs the dma-buf revoke conformance suite against driver shims.
 #[derive(Parser, Debug)]
-#[command(name = "revoke-conformance", version, about)]
+#[command(
+    name = "revoke-conformance",
+    version,
+    about,
+    after_help = "Exit status: 0 every applicable case passed (or failed as expected), 1 a case failed, 2 the run could not be done."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-/// Output formats.
+/// Formats of `run`.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-enum Format {
+enum RunFormat {
+    Human,
+    Json,
+    Junit,
+    Ktap,
+}
+
+/// Formats of the listing commands.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum ListFormat {
     Human,
     Json,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the cases against the reference implementation and report per case and per rule.
-    Run {
-        /// Only cases whose name, or one of whose rule IDs, starts with this.
-        #[arg(long)]
-        filter: Option<String>,
-        /// Report format.
+    /// List the in-tree shims with their roles and capabilities.
+    Shims {
+        /// Output format.
         #[arg(long, value_enum, default_value = "human")]
-        format: Format,
-        /// Where rule links point (the built or published book).
-        #[arg(long, default_value = "book/build/")]
-        book_url: String,
+        format: ListFormat,
     },
-    /// List the cases with their rules.
+    /// List the cases with the profiles they use, their rules, and the shims they apply to.
     List {
         /// Output format.
         #[arg(long, value_enum, default_value = "human")]
-        format: Format,
+        format: ListFormat,
     },
     /// List the rules with their cases.
     Rules {
         /// Output format.
         #[arg(long, value_enum, default_value = "human")]
-        format: Format,
+        format: ListFormat,
+    },
+    /// Run the cases against shims (every in-tree shim if none is named).
+    Run {
+        /// An in-tree shim (repeatable); see `revoke-conformance shims`.
+        #[arg(long)]
+        shim: Vec<String>,
+        /// Only cases whose name, or one of whose rule IDs, starts with this.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Report format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: RunFormat,
+        /// Write the report here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Known failures (see `revoke-conformance expectations`).
+        #[arg(long)]
+        expectations: Option<PathBuf>,
+        /// Where rule links point (the built or the published book).
+        #[arg(long, default_value = "book/build/")]
+        book_url: String,
+    },
+    /// Write an expectations file listing every failure of a JSON result file.
+    Expectations {
+        /// A result file written by `run --format json`.
+        #[arg(long)]
+        from: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
     /// Show one case variant in full: its rules, steps, trace and checks.
     Show {
@@ -76,32 +120,65 @@ enum Command {
         #[arg(long)]
         trace: PathBuf,
     },
+    /// Time the suite: whole runs, per case, and the harness against the bare model.
+    Bench {
+        /// Repetitions of each measurement (the minimum is reported).
+        #[arg(long, default_value_t = 5)]
+        repeat: u32,
+    },
 }
 
-/// Every `(case, variant)` whose name or rules match `filter`.
-pub fn selected(filter: Option<&str>) -> Vec<(&'static crate::CaseDef, &'static str)> {
-    CASES
-        .iter()
-        .flat_map(|c| c.variants.iter().map(move |v| (c, v.label)))
-        .filter(|(c, v)| match filter {
-            None => true,
-            Some(f) => c.variant_name(v).starts_with(f) || c.rules.iter().any(|r| r.starts_with(f)),
-        })
-        .collect()
+/// An error that stops the run (exit status 2).
+struct Fatal(String);
+
+fn read(path: &PathBuf) -> Result<String, Fatal> {
+    std::fs::read_to_string(path).map_err(|e| Fatal(format!("cannot read {}: {e}", path.display())))
 }
 
-/// Runs the selected cases on the reference implementation.
-pub fn run_all(filter: Option<&str>) -> Vec<CaseOutcome> {
-    selected(filter)
-        .into_iter()
-        .map(|(c, v)| run_case(c, v, &|steps: &[Step]| run_reference(steps)))
-        .collect()
+fn write_or_print(output: Option<&PathBuf>, text: &str) -> Result<(), Fatal> {
+    match output {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| Fatal(format!("cannot write {}: {e}", path.display()))),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
 }
 
-fn find_variant(name: &str) -> Option<(&'static crate::CaseDef, &'static str)> {
+fn find_variant(name: &str) -> Result<(&'static crate::CaseDef, &'static str), Fatal> {
     selected(None)
         .into_iter()
         .find(|(c, v)| c.variant_name(v) == name)
+        .ok_or_else(|| Fatal(format!("no case `{name}` (see `revoke-conformance list`)")))
+}
+
+fn known_case(name: &str) -> bool {
+    selected(None)
+        .iter()
+        .any(|(c, v)| c.variant_name(v) == name)
+}
+
+fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+fn shims_named(names: &[String]) -> Result<Vec<Shim>, Fatal> {
+    if names.is_empty() {
+        return Ok(shims::in_tree());
+    }
+    names
+        .iter()
+        .map(|n| {
+            shims::by_name(n).ok_or_else(|| {
+                let known: Vec<&str> = shims::in_tree().iter().map(|s| s.name).collect();
+                Fatal(format!(
+                    "unknown shim `{n}`; in-tree shims: {}",
+                    known.join(", ")
+                ))
+            })
+        })
+        .collect()
 }
 
 /// Parses arguments, runs, prints, and returns the exit status.
@@ -117,50 +194,83 @@ pub fn main() -> i32 {
             };
         }
     };
-    match cli.command {
-        Command::Run {
-            filter,
-            format,
-            book_url,
-        } => {
-            let outcomes = run_all(filter.as_deref());
-            if outcomes.is_empty() {
-                eprintln!("revoke-conformance: no case matches the filter {filter:?}");
-                return EXIT_ERROR;
-            }
-            match format {
-                Format::Human => print!("{}", report::human(&outcomes, &book_url)),
-                Format::Json => println!("{}", report::json(&outcomes)),
-            }
-            if outcomes.iter().all(|o| o.passed()) {
-                EXIT_PASS
-            } else {
-                EXIT_FAIL
-            }
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(Fatal(message)) => {
+            eprintln!("revoke-conformance: {message}");
+            EXIT_ERROR
         }
-        Command::List { format } => {
-            let rows = selected(None);
+    }
+}
+
+fn dispatch(command: Command) -> Result<i32, Fatal> {
+    match command {
+        Command::Shims { format } => {
+            let all = shims::in_tree();
             match format {
-                Format::Human => {
-                    for (c, v) in rows {
+                ListFormat::Human => {
+                    for s in &all {
                         println!(
-                            "{}  ({}:{})  {}",
-                            c.variant_name(v),
-                            c.chapter,
-                            c.line,
-                            c.rules.join(", ")
+                            "{:16} {:9} plays {:10} {}",
+                            s.name,
+                            s.role().to_string(),
+                            s.plays().join(","),
+                            s.description
+                        );
+                        println!(
+                            "{:16} {:9} capabilities: {}",
+                            "",
+                            "",
+                            s.capabilities().join(", ")
                         );
                     }
                 }
-                Format::Json => {
-                    let v: Vec<_> = rows
-                        .iter()
-                        .map(|(c, v)| serde_json::json!({"case": c.name, "variant": v, "title": c.title, "chapter": c.chapter, "line": c.line, "rules": c.rules}))
-                        .collect();
-                    println!("{}", serde_json::Value::Array(v));
+                ListFormat::Json => {
+                    let v: Vec<_> = all.iter().map(crate::results::ShimInfo::of).collect();
+                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                 }
             }
-            EXIT_PASS
+            Ok(EXIT_PASS)
+        }
+        Command::List { format } => {
+            let all = shims::in_tree();
+            let rows: Vec<serde_json::Value> = selected(None)
+                .into_iter()
+                .map(|(c, v)| {
+                    let steps = crate::outcome::scenario_of(c, v)
+                        .map(|s| s.steps)
+                        .unwrap_or_default();
+                    let profiles = profiles_used(&steps);
+                    let applies: Vec<&str> = all
+                        .iter()
+                        .filter(|s| s.applies_to(&steps).is_ok())
+                        .map(|s| s.name)
+                        .collect();
+                    serde_json::json!({
+                        "case": c.variant_name(v), "title": c.title, "chapter": c.chapter,
+                        "profiles": profiles, "rules": c.rules, "applies_to": applies,
+                    })
+                })
+                .collect();
+            match format {
+                ListFormat::Human => {
+                    for r in &rows {
+                        println!(
+                            "{}  ({})",
+                            r["case"].as_str().unwrap_or_default(),
+                            r["chapter"].as_str().unwrap_or_default()
+                        );
+                        println!("    profiles: {}", join(&r["profiles"]));
+                        println!("    rules:    {}", join(&r["rules"]));
+                        println!("    shims:    {}", join(&r["applies_to"]));
+                    }
+                }
+                ListFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).unwrap_or_default()
+                ),
+            }
+            Ok(EXIT_PASS)
         }
         Command::Rules { format } => {
             let cases_of = |id: &str| -> Vec<&str> {
@@ -171,84 +281,177 @@ pub fn main() -> i32 {
                     .collect()
             };
             match format {
-                Format::Human => {
+                ListFormat::Human => {
                     for r in RULES {
                         println!(
-                            "{}  {}  ({}:{})  {}",
+                            "{}  {}  ({})  {}",
                             r.id,
                             r.strength.as_str(),
                             r.chapter,
-                            r.line,
                             cases_of(r.id).join(", ")
                         );
                     }
                 }
-                Format::Json => {
+                ListFormat::Json => {
                     let v: Vec<_> = RULES
                         .iter()
-                        .map(|r| serde_json::json!({"rule": r.id, "strength": r.strength, "chapter": r.chapter, "line": r.line, "hash": r.hash, "text": r.text, "cases": cases_of(r.id)}))
+                        .map(|r| serde_json::json!({"rule": r.id, "strength": r.strength, "chapter": r.chapter, "anchor": r.anchor(), "hash": r.hash, "text": r.text, "cases": cases_of(r.id)}))
                         .collect();
-                    println!("{}", serde_json::Value::Array(v));
+                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                 }
             }
-            EXIT_PASS
+            Ok(EXIT_PASS)
+        }
+        Command::Run {
+            shim,
+            filter,
+            format,
+            output,
+            expectations,
+            book_url,
+        } => {
+            let shims = shims_named(&shim)?;
+            let exps = match &expectations {
+                Some(path) => Some(
+                    Expectations::parse(&read(path)?, known_case)
+                        .map_err(|e| Fatal(format!("{}: {e}", path.display())))?,
+                ),
+                None => None,
+            };
+            if selected(filter.as_deref()).is_empty() {
+                return Err(Fatal(format!(
+                    "no case matches the filter `{}`",
+                    filter.unwrap_or_default()
+                )));
+            }
+            let opts = RunOptions {
+                filter: filter.as_deref(),
+                expectations: exps.as_ref(),
+                today: today(),
+            };
+            let total = (shims.len() * selected(filter.as_deref()).len()) as u64;
+            let results = with_progress(total, |progress| run_shims(&shims, &opts, progress));
+            let text = match format {
+                RunFormat::Human => formats::human(&results, &book_url),
+                RunFormat::Json => {
+                    serde_json::to_string_pretty(&results).unwrap_or_default() + "\n"
+                }
+                RunFormat::Junit => formats::junit(&results, &book_url),
+                RunFormat::Ktap => formats::ktap(&results),
+            };
+            write_or_print(output.as_ref(), &text)?;
+            if output.is_some() {
+                let s = &results.summary;
+                println!(
+                    "{} passed, {} failed, {} skipped",
+                    s.passed, s.failed, s.not_applicable
+                );
+            }
+            Ok(if results.failed() {
+                EXIT_FAIL
+            } else {
+                EXIT_PASS
+            })
+        }
+        Command::Expectations { from, output } => {
+            let results: RunResults = serde_json::from_str(&read(&from)?).map_err(|e| {
+                Fatal(format!(
+                    "{} is not a result file of `run --format json`: {e}",
+                    from.display()
+                ))
+            })?;
+            write_or_print(
+                output.as_ref(),
+                &Expectations::from_results(&results, today()).to_toml(),
+            )?;
+            Ok(EXIT_PASS)
+        }
+        Command::Show { case } => {
+            let (c, v) = find_variant(&case)?;
+            print!(
+                "{}",
+                run_case(c, v, &|steps| reference_impl::run_reference(steps)).snapshot()
+            );
+            Ok(EXIT_PASS)
         }
         Command::Export { out } => {
-            if let Err(e) = std::fs::create_dir_all(&out) {
-                eprintln!("revoke-conformance: cannot create {}: {e}", out.display());
-                return EXIT_ERROR;
-            }
+            std::fs::create_dir_all(&out)
+                .map_err(|e| Fatal(format!("cannot create {}: {e}", out.display())))?;
             let mut n = 0;
             for (c, v) in selected(None) {
                 let doc = crate::ScenarioDoc::of(c, v);
                 let path = out.join(format!("{}.json", c.variant_name(v)));
                 let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-                if let Err(e) = std::fs::write(&path, text + "\n") {
-                    eprintln!("revoke-conformance: cannot write {}: {e}", path.display());
-                    return EXIT_ERROR;
-                }
+                std::fs::write(&path, text + "\n")
+                    .map_err(|e| Fatal(format!("cannot write {}: {e}", path.display())))?;
                 n += 1;
             }
             println!("wrote {n} scenarios to {}", out.display());
-            EXIT_PASS
+            Ok(EXIT_PASS)
         }
-        Command::Show { case } => match find_variant(&case) {
-            Some((c, v)) => {
-                print!(
-                    "{}",
-                    run_case(c, v, &|steps: &[Step]| run_reference(steps)).snapshot()
-                );
-                EXIT_PASS
-            }
-            None => {
-                eprintln!("revoke-conformance: no case `{case}` (see `revoke-conformance list`)");
-                EXIT_ERROR
-            }
-        },
         Command::CheckTrace { case, trace } => {
-            let Some((c, v)) = find_variant(&case) else {
-                eprintln!("revoke-conformance: no case `{case}` (see `revoke-conformance list`)");
-                return EXIT_ERROR;
-            };
-            let text = match std::fs::read_to_string(&trace) {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!("revoke-conformance: cannot read {}: {e}", trace.display());
-                    return EXIT_ERROR;
-                }
-            };
+            let (c, v) = find_variant(&case)?;
             let parsed: Result<Trace, String> =
-                serde_json::from_str(&text).map_err(|e| format!("not a trace: {e}"));
+                serde_json::from_str(&read(&trace)?).map_err(|e| format!("not a trace: {e}"));
             let outcome = run_case(c, v, &|_| parsed.clone());
-            print!(
-                "{}",
-                report::human(std::slice::from_ref(&outcome), "book/build/")
-            );
-            if outcome.passed() {
+            print!("{}", outcome.snapshot());
+            Ok(if outcome.passed() {
                 EXIT_PASS
             } else {
                 EXIT_FAIL
-            }
+            })
         }
+        Command::Bench { repeat } => {
+            print!("{}", crate::bench::run(repeat.max(1)));
+            Ok(EXIT_PASS)
+        }
+    }
+}
+
+fn join(v: &serde_json::Value) -> String {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+fn profiles_used(steps: &[reference_impl::Step]) -> Vec<String> {
+    let mut v: Vec<String> = steps
+        .iter()
+        .filter_map(|s| match s {
+            reference_impl::Step::Export { exporter, .. } => {
+                Some(format!("exporter {}", exporter.name()))
+            }
+            reference_impl::Step::Attach { importer, .. } => {
+                Some(format!("importer {}", importer.name()))
+            }
+            _ => None,
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// A progress bar on a terminal, plain lines on standard error otherwise.
+fn with_progress<T>(total: u64, f: impl FnOnce(&mut dyn FnMut(&str, &CaseResult)) -> T) -> T {
+    if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let r = f(&mut |shim, c| {
+            bar.set_message(format!("{shim}: {}", c.name));
+            bar.inc(1);
+        });
+        bar.finish_and_clear();
+        r
+    } else {
+        f(&mut |shim, c| eprintln!("{shim}: {} {}", c.status.word(), c.name))
     }
 }

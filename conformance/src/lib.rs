@@ -5,11 +5,15 @@
 //! trace); a backend runs the steps and returns a trace; the checks judge it here, on the
 //! host, whatever the backend.
 
+mod bench;
 pub mod check;
 pub mod cli;
 mod defs;
+pub mod expectations;
+pub mod formats;
 pub mod outcome;
-pub mod report;
+pub mod results;
+pub mod runner;
 pub mod scenario;
 
 pub use defs::{CaseDef, CaseVariant, RuleDef, Strength};

@@ -38,15 +38,15 @@ fn with_exporter(make: impl Fn(BufId) -> Rc<dyn Exporter> + 'static) -> Roles {
     let reference = Roles::reference();
     Roles {
         exporter: Box::new(move |_, buf| make(buf)),
-        importer: reference.importer,
+        ..reference
     }
 }
 
 fn with_importer(make: impl Fn(AttId) -> Rc<dyn Importer> + 'static) -> Roles {
     let reference = Roles::reference();
     Roles {
-        exporter: reference.exporter,
         importer: Box::new(move |_, att| make(att)),
+        ..reference
     }
 }
 

@@ -13,6 +13,7 @@ mod kernel;
 mod ops;
 mod run;
 mod scenario;
+mod shim;
 mod trace;
 
 pub use core_role::{DmaBufCore, ReferenceCore};
@@ -22,6 +23,7 @@ pub use kernel::{Attachment, Kernel, Traced};
 pub use ops::{DmaBufAttachOps, DmaBufOps, Exporter, Importer, OpsTable};
 pub use run::{Roles, run_reference, run_with};
 pub use scenario::{ExporterKind, ImporterKind, Step};
+pub use shim::{Role, Shim, ShimRole};
 pub use trace::{AccessOutcome, Actor, Call, DmaResvUsage, Event, Ret, Timeout, Trace};
 
 /// What every chapter's reference code sees.

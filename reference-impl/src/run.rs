@@ -14,6 +14,8 @@ pub struct Roles {
     pub exporter: Box<dyn Fn(ExporterKind, BufId) -> Rc<dyn Exporter>>,
     /// Builds the importer owning `att`.
     pub importer: Box<dyn Fn(ImporterKind, AttId) -> Rc<dyn Importer>>,
+    /// Builds the core.
+    pub core: Box<dyn Fn() -> Rc<dyn crate::DmaBufCore>>,
 }
 
 impl Roles {
@@ -34,6 +36,7 @@ impl Roles {
                     ImporterKind::Rdma => Rc::new(revocation::RdmaPinnedImporter::new(att)),
                 }
             }),
+            core: Box::new(|| Rc::new(crate::ReferenceCore)),
         }
     }
 }
@@ -46,7 +49,7 @@ pub fn run_reference(steps: &[Step]) -> Result<Trace, String> {
 /// Runs `steps` with the given roles. A scenario that names a buffer or attachment before
 /// creating it is an error; a call that never returns stops the run (see [`Trace::hung_at`]).
 pub fn run_with(roles: &Roles, steps: &[Step]) -> Result<Trace, String> {
-    let k = Kernel::new();
+    let k = Kernel::with_core((roles.core)());
     let mut exporters: BTreeMap<BufId, Rc<dyn Exporter>> = BTreeMap::new();
     let mut importers: BTreeMap<AttId, Rc<dyn Importer>> = BTreeMap::new();
     for (i, step) in steps.iter().enumerate() {

@@ -1,0 +1,321 @@
+//! What a run produces: per shim, per case and per rule. Every output format renders this.
+
+use std::collections::BTreeMap;
+
+use reference_impl::{Role, Shim, Trace};
+
+use crate::outcome::CaseOutcome;
+use crate::{RULES, Strength};
+
+/// Version of the result format (JSON `version`).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The shim a set of results is about.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct ShimInfo {
+    /// The shim's name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// The reference profiles it stands in for.
+    pub plays: Vec<String>,
+    /// What it can do.
+    pub capabilities: Vec<String>,
+    /// One line on what it wraps.
+    pub description: String,
+}
+
+impl ShimInfo {
+    /// The description of an in-process shim.
+    pub fn of(shim: &Shim) -> ShimInfo {
+        ShimInfo {
+            name: shim.name.to_string(),
+            role: shim.role(),
+            plays: shim.plays().iter().map(|s| s.to_string()).collect(),
+            capabilities: shim.capabilities().iter().map(|s| s.to_string()).collect(),
+            description: shim.description.to_string(),
+        }
+    }
+}
+
+/// The status of one case variant against one shim.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Every check passed.
+    Pass,
+    /// Only SHOULD or MAY checks failed: a warning, not a failure.
+    Warn,
+    /// A MUST check failed, or the scenario could not run.
+    Fail,
+    /// The case does not exercise this shim's role and profiles.
+    NotApplicable,
+    /// It failed, as an expectations entry says it does.
+    ExpectedFail,
+    /// An expectations entry says it fails, but it passed: the entry must go.
+    UnexpectedPass,
+    /// The expectations entry for it has expired.
+    ExpiredExpectation,
+}
+
+impl Status {
+    /// Whether this status makes the run fail.
+    pub fn fails_run(self) -> bool {
+        matches!(
+            self,
+            Status::Fail | Status::UnexpectedPass | Status::ExpiredExpectation
+        )
+    }
+
+    /// The word printed in reports.
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+            Status::NotApplicable => "n/a",
+            Status::ExpectedFail => "xfail",
+            Status::UnexpectedPass => "XPASS",
+            Status::ExpiredExpectation => "EXPIRED",
+        }
+    }
+}
+
+/// A failed check.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct Failure {
+    /// The rule the check enforces.
+    pub rule: String,
+    /// The rule's strength (`MUST`, `SHOULD`, `MAY`).
+    pub strength: String,
+    /// Where the rule is in the book, relative to the book's root.
+    pub anchor: String,
+    /// What the check expected.
+    pub expected: String,
+    /// What the trace shows instead.
+    pub observed: String,
+}
+
+/// One case variant against one shim.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct CaseResult {
+    /// `case` or `case[variant]`.
+    pub name: String,
+    /// The case function's name.
+    pub case: String,
+    /// The variant label (empty if unparameterised).
+    pub variant: String,
+    /// One line on what the case shows.
+    pub title: String,
+    /// Its chapter.
+    pub chapter: String,
+    /// The rules it checks.
+    pub rules: Vec<String>,
+    /// The result.
+    pub status: Status,
+    /// Why it is not applicable, or the expectation's reason.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    /// The expectation's bug link.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bug: Option<String>,
+    /// Failed checks.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub failures: Vec<Failure>,
+    /// Why the scenario could not run at all.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+    /// The reference trace against the shim's, as a unified diff (failures only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trace_diff: Option<String>,
+    /// The shim's trace (failures only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trace: Option<Trace>,
+    /// Wall time of the case, in microseconds.
+    pub micros: u64,
+}
+
+/// A rule's verdict for one shim.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Every applicable check of the rule passed.
+    Conformant,
+    /// A check of a MUST rule failed.
+    Violated,
+    /// A check of a SHOULD or MAY rule failed: a warning.
+    ViolatedShould,
+    /// No applicable case checks the rule.
+    NotApplicable,
+}
+
+impl Verdict {
+    /// The word printed in reports.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Conformant => "conformant",
+            Verdict::Violated => "VIOLATED",
+            Verdict::ViolatedShould => "warning",
+            Verdict::NotApplicable => "n/a",
+        }
+    }
+}
+
+/// One rule's verdict.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct RuleVerdict {
+    /// The rule.
+    pub rule: String,
+    /// Its strength.
+    pub strength: String,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// Counts.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct Summary {
+    /// Cases that passed (including warnings and expected failures).
+    pub passed: usize,
+    /// Cases that make the run fail.
+    pub failed: usize,
+    /// Cases not applicable.
+    pub not_applicable: usize,
+}
+
+/// Everything about one shim.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct ShimResults {
+    /// The shim.
+    pub shim: ShimInfo,
+    /// Every case variant.
+    pub cases: Vec<CaseResult>,
+    /// Every rule of the book.
+    pub rules: Vec<RuleVerdict>,
+    /// Counts.
+    pub summary: Summary,
+}
+
+/// A whole run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct RunResults {
+    /// [`FORMAT_VERSION`].
+    pub version: u32,
+    /// The suite's version (the `conformance` crate's).
+    pub suite: String,
+    /// Per shim.
+    pub shims: Vec<ShimResults>,
+    /// Counts over every shim.
+    pub summary: Summary,
+    /// Set when the run was interrupted: the results are partial.
+    #[serde(default)]
+    pub partial: bool,
+}
+
+impl Status {
+    /// The status of an outcome before expectations are applied.
+    pub fn of(outcome: &CaseOutcome) -> Status {
+        if outcome.trace.is_err() {
+            return Status::Fail;
+        }
+        let mut status = Status::Pass;
+        for c in outcome.checks.iter().filter(|c| c.result.is_err()) {
+            match crate::rule(c.rule).map(|r| r.strength) {
+                Some(Strength::Must) | None => return Status::Fail,
+                _ => status = Status::Warn,
+            }
+        }
+        status
+    }
+}
+
+/// Per-rule verdicts over one shim's case results.
+pub fn rule_verdicts(cases: &[CaseResult], outcomes: &[Option<&CaseOutcome>]) -> Vec<RuleVerdict> {
+    let mut verdicts: BTreeMap<&str, Verdict> = RULES
+        .iter()
+        .map(|r| (r.id, Verdict::NotApplicable))
+        .collect();
+    for (case, outcome) in cases.iter().zip(outcomes) {
+        let Some(outcome) = outcome else { continue };
+        if case.status == Status::NotApplicable {
+            continue;
+        }
+        for check in &outcome.checks {
+            let strength = crate::rule(check.rule)
+                .map(|r| r.strength)
+                .unwrap_or(Strength::Must);
+            let v = match (&check.result, &outcome.trace) {
+                (Ok(()), Ok(_)) => Verdict::Conformant,
+                (_, _) if strength == Strength::Must => Verdict::Violated,
+                _ => Verdict::ViolatedShould,
+            };
+            let entry = verdicts.entry(check.rule).or_insert(Verdict::NotApplicable);
+            *entry = match (*entry, v) {
+                (Verdict::Violated, _) | (_, Verdict::Violated) => Verdict::Violated,
+                (Verdict::ViolatedShould, _) | (_, Verdict::ViolatedShould) => {
+                    Verdict::ViolatedShould
+                }
+                _ => Verdict::Conformant,
+            };
+        }
+    }
+    RULES
+        .iter()
+        .map(|r| RuleVerdict {
+            rule: r.id.to_string(),
+            strength: r.strength.as_str().to_string(),
+            verdict: verdicts[r.id],
+        })
+        .collect()
+}
+
+impl Summary {
+    /// Counts over case results.
+    pub fn of(cases: &[CaseResult]) -> Summary {
+        let mut s = Summary::default();
+        for c in cases {
+            match c.status {
+                Status::NotApplicable => s.not_applicable += 1,
+                st if st.fails_run() => s.failed += 1,
+                _ => s.passed += 1,
+            }
+        }
+        s
+    }
+
+    /// Adds another summary.
+    pub fn add(&mut self, other: &Summary) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.not_applicable += other.not_applicable;
+    }
+}
+
+impl RunResults {
+    /// Whether any case makes the run fail.
+    pub fn failed(&self) -> bool {
+        self.summary.failed > 0
+    }
+}

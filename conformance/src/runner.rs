@@ -1,0 +1,176 @@
+//! Running the cases against shims.
+
+use std::time::Instant;
+
+use reference_impl::{Shim, Step, run_reference, run_with};
+use similar::TextDiff;
+use time::Date;
+
+use crate::expectations::Expectations;
+use crate::outcome::{CaseOutcome, run_case, scenario_of};
+use crate::results::{
+    CaseResult, FORMAT_VERSION, Failure, RunResults, ShimInfo, ShimResults, Status, Summary,
+    rule_verdicts,
+};
+use crate::{CASES, CaseDef};
+
+/// How to run.
+pub struct RunOptions<'a> {
+    /// Only cases whose name, or one of whose rule IDs, starts with this.
+    pub filter: Option<&'a str>,
+    /// Known failures.
+    pub expectations: Option<&'a Expectations>,
+    /// Today, for expiry dates.
+    pub today: Date,
+}
+
+/// Every `(case, variant)` whose name or rules match `filter`.
+pub fn selected(filter: Option<&str>) -> Vec<(&'static CaseDef, &'static str)> {
+    CASES
+        .iter()
+        .flat_map(|c| c.variants.iter().map(move |v| (c, v.label)))
+        .filter(|(c, v)| match filter {
+            None => true,
+            Some(f) => c.variant_name(v).starts_with(f) || c.rules.iter().any(|r| r.starts_with(f)),
+        })
+        .collect()
+}
+
+/// The reference trace against the shim's, as a unified diff.
+fn trace_diff(outcome: &CaseOutcome) -> Option<String> {
+    let shim = outcome.trace.as_ref().ok()?;
+    let reference = run_reference(&outcome.steps).ok()?;
+    let titles = outcome.step_titles();
+    let (a, b) = (reference.render(&titles), shim.render(&titles));
+    if a == b {
+        return None;
+    }
+    Some(
+        TextDiff::from_lines(&a, &b)
+            .unified_diff()
+            .context_radius(3)
+            .header("reference", "shim")
+            .to_string(),
+    )
+}
+
+fn result_of(outcome: &CaseOutcome, micros: u64) -> CaseResult {
+    let status = Status::of(outcome);
+    let failures = outcome
+        .checks
+        .iter()
+        .filter_map(|c| {
+            let observed = c.result.as_ref().err()?;
+            let rule = crate::rule(c.rule);
+            Some(Failure {
+                rule: c.rule.to_string(),
+                strength: rule
+                    .map(|r| r.strength.as_str())
+                    .unwrap_or("MUST")
+                    .to_string(),
+                anchor: rule.map(|r| r.anchor()).unwrap_or_default(),
+                expected: c.describe.clone(),
+                observed: observed.clone(),
+            })
+        })
+        .collect();
+    let failed = status != Status::Pass;
+    CaseResult {
+        name: outcome.name(),
+        case: outcome.case.name.to_string(),
+        variant: outcome.variant.to_string(),
+        title: outcome.case.title.to_string(),
+        chapter: outcome.case.chapter.to_string(),
+        rules: outcome.case.rules.iter().map(|r| r.to_string()).collect(),
+        status,
+        reason: None,
+        bug: None,
+        failures,
+        error: outcome.trace.as_ref().err().cloned(),
+        trace_diff: if failed { trace_diff(outcome) } else { None },
+        trace: if failed {
+            outcome.trace.as_ref().ok().cloned()
+        } else {
+            None
+        },
+        micros,
+    }
+}
+
+fn not_applicable(case: &CaseDef, variant: &str, reason: String) -> CaseResult {
+    CaseResult {
+        name: case.variant_name(variant),
+        case: case.name.to_string(),
+        variant: variant.to_string(),
+        title: case.title.to_string(),
+        chapter: case.chapter.to_string(),
+        rules: case.rules.iter().map(|r| r.to_string()).collect(),
+        status: Status::NotApplicable,
+        reason: Some(reason),
+        bug: None,
+        failures: Vec::new(),
+        error: None,
+        trace_diff: None,
+        trace: None,
+        micros: 0,
+    }
+}
+
+/// Runs the selected cases against one shim; `progress` is told of every finished case.
+pub fn run_shim(
+    shim: &Shim,
+    opts: &RunOptions<'_>,
+    progress: &mut dyn FnMut(&str, &CaseResult),
+) -> ShimResults {
+    let roles = shim.roles();
+    let backend = |steps: &[Step]| run_with(&roles, steps);
+    let mut cases = Vec::new();
+    let mut outcomes = Vec::new();
+    for (case, variant) in selected(opts.filter) {
+        let steps = scenario_of(case, variant)
+            .map(|s| s.steps)
+            .unwrap_or_default();
+        let (mut result, outcome) = match shim.applies_to(&steps) {
+            Err(reason) => (not_applicable(case, variant, reason), None),
+            Ok(()) => {
+                let start = Instant::now();
+                let outcome = run_case(case, variant, &backend);
+                let micros = start.elapsed().as_micros() as u64;
+                (result_of(&outcome, micros), Some(outcome))
+            }
+        };
+        if let Some(exps) = opts.expectations {
+            exps.apply(shim.name, &mut result, opts.today);
+        }
+        progress(shim.name, &result);
+        cases.push(result);
+        outcomes.push(outcome);
+    }
+    let refs: Vec<Option<&CaseOutcome>> = outcomes.iter().map(Option::as_ref).collect();
+    ShimResults {
+        shim: ShimInfo::of(shim),
+        rules: rule_verdicts(&cases, &refs),
+        summary: Summary::of(&cases),
+        cases,
+    }
+}
+
+/// Runs the selected cases against every shim given.
+pub fn run_shims(
+    shims: &[Shim],
+    opts: &RunOptions<'_>,
+    progress: &mut dyn FnMut(&str, &CaseResult),
+) -> RunResults {
+    let shims: Vec<ShimResults> = shims.iter().map(|s| run_shim(s, opts, progress)).collect();
+    let mut summary = Summary::default();
+    for s in &shims {
+        summary.add(&s.summary);
+    }
+    RunResults {
+        version: FORMAT_VERSION,
+        suite: env!("CARGO_PKG_VERSION").to_string(),
+        shims,
+        summary,
+        partial: false,
+    }
+}

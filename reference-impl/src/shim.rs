@@ -1,0 +1,261 @@
+//! Shims: a driver's implementation of one role (exporter, importer or core), wrapped behind
+//! the suite's interface. A shim says which reference *profiles* it can stand in for; the
+//! harness plays every other role with the reference drivers.
+
+use std::fmt;
+use std::rc::Rc;
+
+use crate::{
+    AttId, BufId, DmaBufCore, Exporter, ExporterKind, Importer, ImporterKind, Roles, Step,
+};
+
+/// The role a shim plays.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// `struct dma_buf_ops`, and the driver actions around it (export, revoke, move...).
+    Exporter,
+    /// `struct dma_buf_attach_ops` (or none, for a static importer), and the driver actions
+    /// around it (attach, map, device access...).
+    Importer,
+    /// The dma-buf core itself.
+    Core,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Exporter => "exporter",
+            Role::Importer => "importer",
+            Role::Core => "core",
+        })
+    }
+}
+
+impl ExporterKind {
+    /// The profile's name, as cases and shims refer to it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExporterKind::Vfio => "vfio",
+            ExporterKind::Gpu => "gpu",
+        }
+    }
+
+    /// What an exporter of this profile does.
+    pub fn capabilities(self) -> &'static [&'static str] {
+        match self {
+            ExporterKind::Vfio => &[
+                "revokes-pinned",
+                "restores",
+                "requires-revocable-importers",
+                "peer2peer-only",
+            ],
+            ExporterKind::Gpu => &[
+                "moves-unpinned",
+                "pin",
+                "pin-placement-by-peer2peer",
+                "vmap",
+                "mmap",
+            ],
+        }
+    }
+}
+
+impl ImporterKind {
+    /// The profile's name, as cases and shims refer to it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImporterKind::Static => "static",
+            ImporterKind::Dynamic => "dynamic",
+            ImporterKind::Iommufd => "iommufd",
+            ImporterKind::Rdma => "rdma",
+        }
+    }
+
+    /// What an importer of this profile does.
+    pub fn capabilities(self) -> &'static [&'static str] {
+        match self {
+            ImporterKind::Static => &["static-attach"],
+            ImporterKind::Dynamic => &["invalidate-mappings", "remaps", "fences-work", "vmap"],
+            ImporterKind::Iommufd => &["pins", "invalidate-mappings", "permanent-revoke"],
+            ImporterKind::Rdma => &["pins", "no-invalidate-mappings"],
+        }
+    }
+}
+
+/// How a shim builds the instance of its role.
+#[derive(Clone, Copy)]
+pub enum ShimRole {
+    /// An exporter standing in for the reference exporters of the listed profiles.
+    Exporter {
+        /// The profiles it can play.
+        plays: &'static [ExporterKind],
+        /// Builds the exporter of one buffer.
+        make: fn(BufId) -> Rc<dyn Exporter>,
+    },
+    /// An importer standing in for the reference importers of the listed profiles.
+    Importer {
+        /// The profiles it can play.
+        plays: &'static [ImporterKind],
+        /// Builds the importer owning one attachment.
+        make: fn(AttId) -> Rc<dyn Importer>,
+    },
+    /// A core.
+    Core {
+        /// Builds the core.
+        make: fn() -> Rc<dyn DmaBufCore>,
+    },
+}
+
+/// A driver's implementation of one role.
+#[derive(Clone, Copy)]
+pub struct Shim {
+    /// Short name (`vfio-pci`).
+    pub name: &'static str,
+    /// One line on what it wraps.
+    pub description: &'static str,
+    /// Its role and how to build it.
+    pub role: ShimRole,
+}
+
+impl Shim {
+    /// The role it plays.
+    pub fn role(&self) -> Role {
+        match self.role {
+            ShimRole::Exporter { .. } => Role::Exporter,
+            ShimRole::Importer { .. } => Role::Importer,
+            ShimRole::Core { .. } => Role::Core,
+        }
+    }
+
+    /// The profiles it plays, by name (`core` for a core).
+    pub fn plays(&self) -> Vec<&'static str> {
+        match self.role {
+            ShimRole::Exporter { plays, .. } => plays.iter().map(|k| k.name()).collect(),
+            ShimRole::Importer { plays, .. } => plays.iter().map(|k| k.name()).collect(),
+            ShimRole::Core { .. } => vec!["core"],
+        }
+    }
+
+    /// Its capabilities: those of every profile it plays.
+    pub fn capabilities(&self) -> Vec<&'static str> {
+        let mut caps: Vec<&'static str> = match self.role {
+            ShimRole::Exporter { plays, .. } => plays
+                .iter()
+                .flat_map(|k| k.capabilities())
+                .copied()
+                .collect(),
+            ShimRole::Importer { plays, .. } => plays
+                .iter()
+                .flat_map(|k| k.capabilities())
+                .copied()
+                .collect(),
+            ShimRole::Core { .. } => vec!["core"],
+        };
+        caps.sort_unstable();
+        caps.dedup();
+        caps
+    }
+
+    /// Whether a scenario exercises this shim: `Err` gives the reason it does not.
+    pub fn applies_to(&self, steps: &[Step]) -> Result<(), String> {
+        match self.role {
+            ShimRole::Core { .. } => Ok(()),
+            ShimRole::Exporter { plays, .. } => {
+                let used: Vec<ExporterKind> = steps
+                    .iter()
+                    .filter_map(|s| match s {
+                        Step::Export { exporter, .. } => Some(*exporter),
+                        _ => None,
+                    })
+                    .collect();
+                if used.iter().any(|k| plays.contains(k)) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "the case needs an exporter of profile {}; this shim plays {}",
+                        names(used.iter().map(|k| k.name())),
+                        names(plays.iter().map(|k| k.name()))
+                    ))
+                }
+            }
+            ShimRole::Importer { plays, .. } => {
+                let used: Vec<ImporterKind> = steps
+                    .iter()
+                    .filter_map(|s| match s {
+                        Step::Attach { importer, .. } => Some(*importer),
+                        _ => None,
+                    })
+                    .collect();
+                if used.iter().any(|k| plays.contains(k)) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "the case needs an importer of profile {}; this shim plays {}",
+                        names(used.iter().map(|k| k.name())),
+                        names(plays.iter().map(|k| k.name()))
+                    ))
+                }
+            }
+        }
+    }
+
+    /// The reference roles, with this shim standing in wherever it plays the profile.
+    pub fn roles(&self) -> Roles {
+        let reference = Roles::reference();
+        match self.role {
+            ShimRole::Exporter { plays, make } => {
+                let fallback = reference.exporter;
+                Roles {
+                    exporter: Box::new(move |kind, buf| {
+                        if plays.contains(&kind) {
+                            make(buf)
+                        } else {
+                            fallback(kind, buf)
+                        }
+                    }),
+                    ..reference
+                }
+            }
+            ShimRole::Importer { plays, make } => {
+                let fallback = reference.importer;
+                Roles {
+                    importer: Box::new(move |kind, att| {
+                        if plays.contains(&kind) {
+                            make(att)
+                        } else {
+                            fallback(kind, att)
+                        }
+                    }),
+                    ..reference
+                }
+            }
+            ShimRole::Core { make } => Roles {
+                core: Box::new(make),
+                ..reference
+            },
+        }
+    }
+}
+
+fn names(it: impl Iterator<Item = &'static str>) -> String {
+    let mut v: Vec<&str> = it.collect();
+    v.sort_unstable();
+    v.dedup();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(" or ")
+    }
+}

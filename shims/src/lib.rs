@@ -1,0 +1,33 @@
+//! In-tree shims: one module per driver, each exporting a [`Shim`].
+//!
+//! A shim is a thin adapter: it builds the driver's object for one buffer (exporter) or one
+//! attachment (importer), or the core, and says which reference profiles it can stand in
+//! for. [`scanout`] is written from scratch as the example the book walks through; the others
+//! adapt the book's reference drivers, which are modelled on the drivers of the thread.
+
+pub mod gpu;
+pub mod iommufd;
+pub mod rdma_umem;
+pub mod reference_core;
+pub mod scanout;
+pub mod vfio_pci;
+
+use reference_impl::Shim;
+
+/// Every in-tree shim, exporters first, then importers, then the core.
+pub fn in_tree() -> Vec<Shim> {
+    vec![
+        vfio_pci::SHIM,
+        gpu::EXPORTER,
+        iommufd::SHIM,
+        rdma_umem::SHIM,
+        gpu::IMPORTER,
+        scanout::SHIM,
+        reference_core::SHIM,
+    ]
+}
+
+/// The in-tree shim with this name.
+pub fn by_name(name: &str) -> Option<Shim> {
+    in_tree().into_iter().find(|s| s.name == name)
+}
