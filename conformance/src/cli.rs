@@ -120,6 +120,12 @@ enum Command {
         #[arg(long)]
         trace: PathBuf,
     },
+    /// Run the suite against every deliberately broken shim and show what it catches.
+    Mutants {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: ListFormat,
+    },
     /// Time the suite: whole runs, per case, and the harness against the bare model.
     Bench {
         /// Repetitions of each measurement (the minimum is reported).
@@ -396,6 +402,21 @@ fn dispatch(command: Command) -> Result<i32, Fatal> {
             let outcome = run_case(c, v, &|_| parsed.clone());
             print!("{}", outcome.snapshot());
             Ok(if outcome.passed() {
+                EXIT_PASS
+            } else {
+                EXIT_FAIL
+            })
+        }
+        Command::Mutants { format } => {
+            let results = crate::mutants::judge_all(today());
+            match format {
+                ListFormat::Human => print!("{}", crate::mutants::table(&results)),
+                ListFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&results).unwrap_or_default()
+                ),
+            }
+            Ok(if results.iter().all(|r| r.caught()) {
                 EXIT_PASS
             } else {
                 EXIT_FAIL

@@ -11,6 +11,7 @@ pub mod cli;
 mod defs;
 pub mod expectations;
 pub mod formats;
+pub mod mutants;
 pub mod outcome;
 pub mod results;
 pub mod runner;
@@ -73,6 +74,10 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         (
             "trace.schema.json",
             serde_json::to_value(schemars::schema_for!(reference_impl::Trace)).unwrap_or_default(),
+        ),
+        (
+            "results.schema.json",
+            serde_json::to_value(schemars::schema_for!(results::RunResults)).unwrap_or_default(),
         ),
     ]
 }

@@ -5,6 +5,7 @@
 //! for. [`scanout`] is written from scratch as the example the book walks through; the others
 //! adapt the book's reference drivers, which are modelled on the drivers of the thread.
 
+pub mod broken;
 pub mod gpu;
 pub mod iommufd;
 pub mod rdma_umem;
@@ -27,7 +28,10 @@ pub fn in_tree() -> Vec<Shim> {
     ]
 }
 
-/// The in-tree shim with this name.
+/// The in-tree shim with this name, good or broken.
 pub fn by_name(name: &str) -> Option<Shim> {
-    in_tree().into_iter().find(|s| s.name == name)
+    in_tree()
+        .into_iter()
+        .chain(broken::all().into_iter().map(|b| b.shim))
+        .find(|s| s.name == name)
 }

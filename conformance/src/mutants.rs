@@ -1,0 +1,96 @@
+//! `revoke-conformance mutants`: what the suite is known to catch. Every broken in-tree shim
+//! must fail at least one case on the rule its bug breaks.
+
+use std::fmt::Write as _;
+
+use shims::broken::Broken;
+use time::Date;
+
+use crate::results::Status;
+use crate::runner::{RunOptions, run_shim};
+
+/// How the suite did against one broken shim.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MutantResult {
+    /// The broken shim.
+    pub shim: &'static str,
+    /// Its bug.
+    pub bug: &'static str,
+    /// The rule the bug breaks.
+    pub breaks: &'static str,
+    /// The cases that failed on that rule.
+    pub caught_by: Vec<String>,
+    /// Every rule reported violated.
+    pub violated: Vec<String>,
+}
+
+impl MutantResult {
+    /// Caught for the right reason: a case failed on the rule the bug breaks.
+    pub fn caught(&self) -> bool {
+        !self.caught_by.is_empty()
+    }
+}
+
+/// Runs the suite against one broken shim.
+pub fn judge(broken: &Broken, today: Date) -> MutantResult {
+    let opts = RunOptions {
+        filter: None,
+        expectations: None,
+        today,
+    };
+    let results = run_shim(&broken.shim, &opts, &mut |_, _| {});
+    let caught_by = results
+        .cases
+        .iter()
+        .filter(|c| c.status == Status::Fail && c.failures.iter().any(|f| f.rule == broken.breaks))
+        .map(|c| c.name.clone())
+        .collect();
+    let mut violated: Vec<String> = results
+        .cases
+        .iter()
+        .flat_map(|c| c.failures.iter().map(|f| f.rule.clone()))
+        .collect();
+    violated.sort();
+    violated.dedup();
+    MutantResult {
+        shim: broken.shim.name,
+        bug: broken.bug,
+        breaks: broken.breaks,
+        caught_by,
+        violated,
+    }
+}
+
+/// Judges every broken shim.
+pub fn judge_all(today: Date) -> Vec<MutantResult> {
+    shims::broken::all()
+        .iter()
+        .map(|b| judge(b, today))
+        .collect()
+}
+
+/// The table: broken shim, bug, the rule it breaks, the cases that caught it; then the score.
+pub fn table(results: &[MutantResult]) -> String {
+    let mut out = String::new();
+    for r in results {
+        let verdict = if r.caught() { "caught" } else { "MISSED" };
+        let _ = writeln!(
+            out,
+            "{verdict:7} {}\n        bug:       {}\n        breaks:    {}",
+            r.shim, r.bug, r.breaks
+        );
+        let by = if r.caught_by.is_empty() {
+            "(no case failed on this rule)".to_string()
+        } else {
+            r.caught_by.join(", ")
+        };
+        let _ = writeln!(out, "        caught by: {by}");
+    }
+    let caught = results.iter().filter(|r| r.caught()).count();
+    let _ = writeln!(
+        out,
+        "\nscore: {caught}/{} broken shims caught on the rule they break",
+        results.len()
+    );
+    out
+}

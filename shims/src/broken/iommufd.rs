@@ -1,0 +1,151 @@
+//! Broken iommufd-style importers.
+
+use std::rc::Rc;
+
+use reference_impl::book::revocation::IommufdImporter;
+use reference_impl::{
+    AttId, BufId, DmaBufAttachOps, Errno, Importer, ImporterKind, Kernel, Shim, ShimRole,
+};
+
+use super::Broken;
+
+/// Which bug a [`BuggyIommufd`] has.
+#[derive(Clone, Copy, Default)]
+struct Bugs {
+    never_unpins: bool,
+    writes_after_invalidate: bool,
+    never_unmaps: bool,
+}
+
+/// The reference iommufd importer with one bug.
+struct BuggyIommufd {
+    inner: IommufdImporter,
+    att: AttId,
+    bugs: Bugs,
+}
+
+impl BuggyIommufd {
+    fn make(att: AttId, bugs: Bugs) -> Rc<dyn Importer> {
+        Rc::new(BuggyIommufd {
+            inner: IommufdImporter::new(att),
+            att,
+            bugs,
+        })
+    }
+}
+
+impl DmaBufAttachOps for BuggyIommufd {
+    fn allow_peer2peer(&self) -> bool {
+        true
+    }
+    fn has_invalidate_mappings(&self) -> bool {
+        true
+    }
+    fn invalidate_mappings(&self, k: &Kernel, att: AttId) {
+        if self.bugs.never_unmaps {
+            return;
+        }
+        if self.bugs.writes_after_invalidate {
+            let sgt = self.inner.state.borrow().sgt;
+            k.device_access(att, sgt, true);
+        }
+        self.inner.invalidate_mappings(k, att)
+    }
+}
+
+impl Importer for BuggyIommufd {
+    fn att(&self) -> AttId {
+        self.att
+    }
+    fn attach(&self, k: &Kernel, buf: BufId) -> Result<(), Errno> {
+        self.inner.attach(k, buf)
+    }
+    fn map(&self, k: &Kernel) -> Result<(), Errno> {
+        self.inner.map(k)
+    }
+    fn access(&self, k: &Kernel, write: bool) {
+        self.inner.access(k, write)
+    }
+    fn unmap(&self, k: &Kernel) {
+        self.inner.unmap(k)
+    }
+    fn detach(&self, k: &Kernel) {
+        if !self.bugs.never_unpins {
+            return self.inner.detach(k);
+        }
+        let buf = k.attachment(self.att).buf;
+        let sgt = self.inner.state.borrow_mut().sgt.take();
+        k.dma_resv_lock(buf);
+        if let Some(sgt) = sgt {
+            k.dma_buf_unmap_attachment(self.att, sgt);
+        }
+        k.dma_resv_unlock(buf);
+        k.dma_buf_detach(buf, self.att);
+    }
+}
+
+/// The release path unmaps but never unpins (raised on the seed's iommufd patch).
+pub(super) const NEVER_UNPINS: Broken = Broken {
+    shim: Shim {
+        name: "broken-iommufd-never-unpins",
+        description: "iommufd importer whose release path never unpins",
+        role: ShimRole::Importer {
+            plays: &[ImporterKind::Iommufd],
+            make: |att| {
+                BuggyIommufd::make(
+                    att,
+                    Bugs {
+                        never_unpins: true,
+                        ..Bugs::default()
+                    },
+                )
+            },
+        },
+    },
+    bug: "its release path unmaps and detaches but never calls dma_buf_unpin()",
+    breaks: "teardown.importer.release-before-detach",
+};
+
+/// The device writes through the mapping after the invalidation, before the unmap.
+pub(super) const WRITES_AFTER_INVALIDATE: Broken = Broken {
+    shim: Shim {
+        name: "broken-iommufd-writes-after-invalidate",
+        description: "iommufd importer whose device writes between invalidation and unmap",
+        role: ShimRole::Importer {
+            plays: &[ImporterKind::Iommufd],
+            make: |att| {
+                BuggyIommufd::make(
+                    att,
+                    Bugs {
+                        writes_after_invalidate: true,
+                        ..Bugs::default()
+                    },
+                )
+            },
+        },
+    },
+    bug: "lets its device write through the mapping after invalidate_mappings, before unmapping",
+    breaks: "revoke.importer.no-write-after-invalidate",
+};
+
+/// Claims revocability (has the callback) but never unmaps.
+pub(super) const NEVER_UNMAPS: Broken = Broken {
+    shim: Shim {
+        name: "broken-iommufd-never-unmaps",
+        description: "importer with invalidate_mappings that never unmaps",
+        role: ShimRole::Importer {
+            plays: &[ImporterKind::Iommufd],
+            make: |att| {
+                BuggyIommufd::make(
+                    att,
+                    Bugs {
+                        never_unmaps: true,
+                        ..Bugs::default()
+                    },
+                )
+            },
+        },
+    },
+    bug: "has invalidate_mappings (so claims revocability) but never unmaps: the exporter's wait never ends",
+    breaks: "revoke.importer.unmap-bounded",
+};

@@ -1,0 +1,33 @@
+//! Deliberately broken shims: each is an in-tree shim with one concrete, realistic bug (from
+//! the seed thread and the fixes that followed it), and names the rule the bug breaks. The
+//! test suite proves the conformance suite rejects each of them for that rule.
+
+mod gpu;
+mod iommufd;
+mod vfio;
+
+use reference_impl::Shim;
+
+/// A broken shim and what is wrong with it.
+#[derive(Clone, Copy)]
+pub struct Broken {
+    /// The shim (named `broken-...`).
+    pub shim: Shim,
+    /// The bug, in one sentence.
+    pub bug: &'static str,
+    /// The rule the bug breaks: the suite must report this rule violated.
+    pub breaks: &'static str,
+}
+
+/// Every broken shim.
+pub fn all() -> Vec<Broken> {
+    vec![
+        vfio::NO_WAITS,
+        vfio::MAP_WHILE_REVOKED,
+        vfio::CHECK_IN_PIN,
+        iommufd::NEVER_UNPINS,
+        iommufd::WRITES_AFTER_INVALIDATE,
+        iommufd::NEVER_UNMAPS,
+        gpu::RELOCKS_IN_CALLBACK,
+    ]
+}

@@ -1,0 +1,163 @@
+//! Broken VFIO exporters.
+
+use std::rc::Rc;
+
+use reference_impl::book::revocation::VfioExporter;
+use reference_impl::{
+    AttId, BufId, DmaBufOps, Errno, Exporter, ExporterKind, Kernel, OpsTable, SgtId, Shim, ShimRole,
+};
+
+use super::Broken;
+
+/// Which bug a [`BuggyVfio`] has.
+#[derive(Clone, Copy, Default)]
+struct Bugs {
+    no_waits: bool,
+    map_while_revoked: bool,
+    check_in_pin: bool,
+}
+
+/// The reference VFIO exporter with one bug.
+struct BuggyVfio {
+    inner: VfioExporter,
+    buf: BufId,
+    bugs: Bugs,
+}
+
+impl BuggyVfio {
+    fn make(buf: BufId, bugs: Bugs) -> Rc<dyn Exporter> {
+        Rc::new(BuggyVfio {
+            inner: VfioExporter::new(buf),
+            buf,
+            bugs,
+        })
+    }
+}
+
+impl DmaBufOps for BuggyVfio {
+    fn table(&self) -> OpsTable {
+        // v2's VFIO had `pin` and `unpin` ops, where it checked revocability.
+        let pin = self.bugs.check_in_pin;
+        OpsTable {
+            pin,
+            unpin: pin,
+            ..self.inner.table()
+        }
+    }
+    fn attach(&self, k: &Kernel, att: AttId) -> Result<(), Errno> {
+        if self.bugs.check_in_pin {
+            return if k.attachment(att).peer2peer {
+                Ok(())
+            } else {
+                Err(Errno::EOPNOTSUPP)
+            };
+        }
+        self.inner.attach(k, att)
+    }
+    fn pin(&self, k: &Kernel, att: AttId) -> Result<(), Errno> {
+        if self.bugs.check_in_pin && !k.dma_buf_attach_revocable(att) {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        self.inner.pin(k, att)
+    }
+    fn unpin(&self, k: &Kernel, att: AttId) {
+        self.inner.unpin(k, att)
+    }
+    fn map_dma_buf(&self, k: &Kernel, att: AttId) -> Result<SgtId, Errno> {
+        if self.bugs.map_while_revoked {
+            return Ok(k.new_sg_table(att));
+        }
+        self.inner.map_dma_buf(k, att)
+    }
+    fn unmap_dma_buf(&self, k: &Kernel, att: AttId, sgt: SgtId) {
+        self.inner.unmap_dma_buf(k, att, sgt)
+    }
+}
+
+impl Exporter for BuggyVfio {
+    fn buf(&self) -> BufId {
+        self.buf
+    }
+    fn export(&self, k: &Kernel) -> Result<(), Errno> {
+        self.inner.export(k)
+    }
+    fn revoke(&self, k: &Kernel) {
+        if !self.bugs.no_waits {
+            return self.inner.revoke(k);
+        }
+        k.dma_resv_lock(self.buf);
+        self.inner.priv_.borrow_mut().revoked = true;
+        k.dma_buf_invalidate_mappings(self.buf);
+        k.dma_resv_unlock(self.buf);
+    }
+    fn restore(&self, k: &Kernel) {
+        self.inner.restore(k)
+    }
+}
+
+/// VFIO before the fix the seed thread asked for: invalidates, then reuses the memory
+/// without waiting for fences or unmaps.
+pub(super) const NO_WAITS: Broken = Broken {
+    shim: Shim {
+        name: "broken-vfio-no-waits",
+        description: "VFIO exporter that revokes without waiting for fences or unmaps",
+        role: ShimRole::Exporter {
+            plays: &[ExporterKind::Vfio],
+            make: |buf| {
+                BuggyVfio::make(
+                    buf,
+                    Bugs {
+                        no_waits: true,
+                        ..Bugs::default()
+                    },
+                )
+            },
+        },
+    },
+    bug: "invalidates, then does not wait for BOOKKEEP fences nor for unmaps before the memory is reused",
+    breaks: "revoke.exporter.wait-bookkeep",
+};
+
+/// A map that succeeds while the buffer is revoked.
+pub(super) const MAP_WHILE_REVOKED: Broken = Broken {
+    shim: Shim {
+        name: "broken-vfio-map-while-revoked",
+        description: "VFIO exporter whose map_dma_buf ignores the revoked mark",
+        role: ShimRole::Exporter {
+            plays: &[ExporterKind::Vfio],
+            make: |buf| {
+                BuggyVfio::make(
+                    buf,
+                    Bugs {
+                        map_while_revoked: true,
+                        ..Bugs::default()
+                    },
+                )
+            },
+        },
+    },
+    bug: "map_dma_buf succeeds while the buffer is revoked",
+    breaks: "revoke.exporter.reject-map",
+};
+
+/// The v2 proposal: revocability checked in `pin`, not in `attach`.
+pub(super) const CHECK_IN_PIN: Broken = Broken {
+    shim: Shim {
+        name: "broken-vfio-check-in-pin",
+        description: "VFIO exporter that checks revocability in pin (the v2 proposal)",
+        role: ShimRole::Exporter {
+            plays: &[ExporterKind::Vfio],
+            make: |buf| {
+                BuggyVfio::make(
+                    buf,
+                    Bugs {
+                        check_in_pin: true,
+                        ..Bugs::default()
+                    },
+                )
+            },
+        },
+    },
+    bug: "checks dma_buf_attach_revocable() in pin instead of attach, so non-revocable importers attach",
+    breaks: "attach.revocable.check-in-attach",
+};
