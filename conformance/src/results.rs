@@ -165,7 +165,8 @@ pub enum Verdict {
     Conformant,
     /// A check of a MUST rule failed.
     Violated,
-    /// A check of a SHOULD or MAY rule failed: a warning.
+    /// A check of a SHOULD rule failed: a warning. (A MAY rule is a permission: a driver
+    /// that does not use it gets no verdict from that check.)
     ViolatedShould,
     /// No applicable case checks the rule.
     NotApplicable,
@@ -244,7 +245,9 @@ impl Status {
         for c in outcome.checks.iter().filter(|c| c.result.is_err()) {
             match crate::rule(c.rule).map(|r| r.strength) {
                 Some(Strength::Must) | None => return Status::Fail,
-                _ => status = Status::Warn,
+                Some(Strength::Should) => status = Status::Warn,
+                // A MAY rule is a permission: a driver that does not use it violates nothing.
+                Some(Strength::May) => {}
             }
         }
         status

@@ -1,10 +1,12 @@
-//! Broken GPU importers.
+//! Broken GPU drivers, importer and exporter side.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
-use reference_impl::book::invalidation::GpuImporter;
+use reference_impl::book::invalidation::{GpuExporter, GpuImporter};
 use reference_impl::{
-    AttId, BufId, DmaBufAttachOps, Errno, Importer, ImporterKind, Kernel, Shim, ShimRole,
+    AttId, BufId, DmaBufAttachOps, DmaBufOps, DmaResvUsage, Errno, Exporter, ExporterKind,
+    Importer, ImporterKind, Kernel, OpsTable, SgtId, Shim, ShimRole, Timeout,
 };
 
 use super::Broken;
@@ -70,3 +72,305 @@ pub(super) const RELOCKS_IN_CALLBACK: Broken = Broken {
     bug: "its invalidate_mappings callback calls dma_resv_lock() on the lock it is called under",
     breaks: "invalidate.importer.no-relock",
 };
+
+/// Which bug a [`SloppyGpu`] importer has.
+#[derive(Clone, Copy, Default)]
+struct ImporterBugs {
+    /// Keeps using the old mapping after an invalidation.
+    no_remap: bool,
+    /// Uses a new mapping without waiting for KERNEL fences.
+    no_kernel_wait: bool,
+    /// Queues work without adding its fence to the reservation object.
+    no_fence: bool,
+    /// Treats the positive return of `dma_resv_wait_timeout()` as an error.
+    wait_positive_is_error: bool,
+}
+
+/// A GPU dynamic importer written without the reference's care.
+struct SloppyGpu {
+    att: AttId,
+    buf: Cell<Option<BufId>>,
+    sgt: Cell<Option<SgtId>>,
+    invalidated: Cell<bool>,
+    bugs: ImporterBugs,
+}
+
+impl SloppyGpu {
+    fn make(att: AttId, bugs: ImporterBugs) -> Rc<dyn Importer> {
+        Rc::new(SloppyGpu {
+            att,
+            buf: Cell::new(None),
+            sgt: Cell::new(None),
+            invalidated: Cell::new(false),
+            bugs,
+        })
+    }
+
+    /// With the lock held: the mapping to use.
+    fn mapping(&self, k: &Kernel, buf: BufId) -> Option<SgtId> {
+        if let Some(sgt) = self.sgt.get()
+            && (!self.invalidated.get() || self.bugs.no_remap)
+        {
+            return Some(sgt);
+        }
+        let sgt = k.dma_buf_map_attachment(self.att).ok()?;
+        self.invalidated.set(false);
+        if !self.bugs.no_kernel_wait {
+            let ret = k.dma_resv_wait_timeout(buf, DmaResvUsage::Kernel, false, Timeout::Max);
+            let failed = if self.bugs.wait_positive_is_error {
+                ret != 0
+            } else {
+                ret <= 0
+            };
+            if failed {
+                k.dma_buf_unmap_attachment(self.att, sgt);
+                return None;
+            }
+        }
+        self.sgt.set(Some(sgt));
+        Some(sgt)
+    }
+}
+
+impl DmaBufAttachOps for SloppyGpu {
+    fn allow_peer2peer(&self) -> bool {
+        true
+    }
+    fn has_invalidate_mappings(&self) -> bool {
+        true
+    }
+    fn invalidate_mappings(&self, k: &Kernel, att: AttId) {
+        self.invalidated.set(true);
+        if self.bugs.no_remap {
+            return; // Keeps the old mapping and goes on using it.
+        }
+        if let Some(sgt) = self.sgt.take() {
+            k.dma_buf_unmap_attachment(att, sgt);
+        }
+    }
+}
+
+impl Importer for SloppyGpu {
+    fn att(&self) -> AttId {
+        self.att
+    }
+    fn attach(&self, k: &Kernel, buf: BufId) -> Result<(), Errno> {
+        k.dma_buf_dynamic_attach(buf, self.att)?;
+        self.buf.set(Some(buf));
+        Ok(())
+    }
+    fn map(&self, k: &Kernel) -> Result<(), Errno> {
+        let buf = self.buf.get().ok_or(Errno::EINVAL)?;
+        k.dma_resv_lock(buf);
+        let r = self.mapping(k, buf);
+        k.dma_resv_unlock(buf);
+        r.map(|_| ()).ok_or(Errno::ENODEV)
+    }
+    fn access(&self, k: &Kernel, write: bool) {
+        let Some(buf) = self.buf.get() else { return };
+        k.dma_resv_lock(buf);
+        let sgt = self.mapping(k, buf);
+        k.dma_resv_unlock(buf);
+        if let Some(sgt) = sgt {
+            k.device_access(self.att, Some(sgt), write);
+        }
+    }
+    fn submit(&self, k: &Kernel, write: bool) {
+        let Some(buf) = self.buf.get() else { return };
+        k.dma_resv_lock(buf);
+        if let Some(sgt) = self.mapping(k, buf) {
+            let fence = k.device_submit(self.att, sgt, write);
+            if !self.bugs.no_fence {
+                k.dma_resv_add_fence(
+                    buf,
+                    fence,
+                    if write {
+                        DmaResvUsage::Write
+                    } else {
+                        DmaResvUsage::Read
+                    },
+                );
+            }
+        }
+        k.dma_resv_unlock(buf);
+    }
+    fn unmap(&self, k: &Kernel) {
+        let Some(buf) = self.buf.get() else { return };
+        k.dma_resv_lock(buf);
+        if let Some(sgt) = self.sgt.take() {
+            k.dma_buf_unmap_attachment(self.att, sgt);
+        }
+        k.dma_resv_unlock(buf);
+    }
+    fn detach(&self, k: &Kernel) {
+        self.unmap(k);
+        if let Some(buf) = self.buf.take() {
+            k.dma_buf_detach(buf, self.att);
+        }
+    }
+    fn vmap(&self, k: &Kernel) {
+        let Some(buf) = self.buf.get() else { return };
+        k.dma_resv_lock(buf);
+        if k.dma_buf_vmap(buf).is_ok() {
+            k.dma_buf_vunmap(buf);
+        }
+        k.dma_resv_unlock(buf);
+    }
+}
+
+macro_rules! sloppy {
+    ($const:ident, $name:literal, $field:ident, $bug:literal, $breaks:literal) => {
+        pub(super) const $const: Broken = Broken {
+            shim: Shim {
+                name: $name,
+                description: $bug,
+                role: ShimRole::Importer {
+                    plays: &[ImporterKind::Dynamic],
+                    make: |att| {
+                        SloppyGpu::make(
+                            att,
+                            ImporterBugs {
+                                $field: true,
+                                ..ImporterBugs::default()
+                            },
+                        )
+                    },
+                },
+            },
+            bug: $bug,
+            breaks: $breaks,
+        };
+    };
+}
+
+sloppy!(
+    NO_REMAP,
+    "broken-gpu-no-remap",
+    no_remap,
+    "keeps using its old mapping after invalidate_mappings instead of mapping again",
+    "invalidate.importer.remap-before-access"
+);
+sloppy!(
+    NO_KERNEL_WAIT,
+    "broken-gpu-no-kernel-wait",
+    no_kernel_wait,
+    "lets its device use a new mapping without waiting for the KERNEL fences (the exporter's copy)",
+    "invalidate.importer.wait-kernel"
+);
+sloppy!(
+    NO_FENCE,
+    "broken-gpu-no-fence",
+    no_fence,
+    "queues device work without adding its fence, so the work outlives the exporter's wait",
+    "invalidate.importer.fence-inflight"
+);
+sloppy!(
+    WAIT_POSITIVE_IS_ERROR,
+    "broken-gpu-wait-positive-is-error",
+    wait_positive_is_error,
+    "treats the positive return of dma_resv_wait_timeout() (success) as an error and drops the mapping",
+    "invalidate.importer.wait-kernel"
+);
+
+/// Which bug a [`BuggyGpuExporter`] has.
+#[derive(Clone, Copy, Default)]
+struct ExporterBugs {
+    moves_pinned: bool,
+    no_wait_before_reuse: bool,
+}
+
+struct BuggyGpuExporter {
+    inner: GpuExporter,
+    buf: BufId,
+    pins: Cell<u32>,
+    bugs: ExporterBugs,
+}
+
+impl DmaBufOps for BuggyGpuExporter {
+    fn table(&self) -> OpsTable {
+        self.inner.table()
+    }
+    fn pin(&self, k: &Kernel, att: AttId) -> Result<(), Errno> {
+        self.pins.set(self.pins.get() + 1);
+        self.inner.pin(k, att)
+    }
+    fn unpin(&self, k: &Kernel, att: AttId) {
+        self.pins.set(self.pins.get().saturating_sub(1));
+        self.inner.unpin(k, att)
+    }
+    fn map_dma_buf(&self, k: &Kernel, att: AttId) -> Result<SgtId, Errno> {
+        self.inner.map_dma_buf(k, att)
+    }
+    fn unmap_dma_buf(&self, k: &Kernel, att: AttId, sgt: SgtId) {
+        self.inner.unmap_dma_buf(k, att, sgt)
+    }
+    fn vmap(&self, k: &Kernel) -> Result<(), Errno> {
+        self.inner.vmap(k)
+    }
+    fn mmap(&self, k: &Kernel) -> Result<(), Errno> {
+        self.inner.mmap(k)
+    }
+}
+
+impl Exporter for BuggyGpuExporter {
+    fn buf(&self) -> BufId {
+        self.buf
+    }
+    fn export(&self, k: &Kernel) -> Result<(), Errno> {
+        self.inner.export(k)
+    }
+    fn move_buffer(&self, k: &Kernel) {
+        if self.pins.get() > 0 && !self.bugs.moves_pinned {
+            return self.inner.move_buffer(k);
+        }
+        k.dma_resv_lock(self.buf);
+        k.dma_buf_invalidate_mappings(self.buf);
+        if !self.bugs.no_wait_before_reuse {
+            k.dma_resv_wait_timeout(self.buf, DmaResvUsage::Bookkeep, false, Timeout::Max);
+        }
+        k.reclaim_memory(self.buf);
+        k.dma_resv_unlock(self.buf);
+    }
+}
+
+macro_rules! buggy_exporter {
+    ($const:ident, $name:literal, $field:ident, $bug:literal, $breaks:literal) => {
+        pub(super) const $const: Broken = Broken {
+            shim: Shim {
+                name: $name,
+                description: $bug,
+                role: ShimRole::Exporter {
+                    plays: &[ExporterKind::Gpu],
+                    make: |buf| {
+                        Rc::new(BuggyGpuExporter {
+                            inner: GpuExporter::new(buf),
+                            buf,
+                            pins: Cell::new(0),
+                            bugs: ExporterBugs {
+                                $field: true,
+                                ..ExporterBugs::default()
+                            },
+                        })
+                    },
+                },
+            },
+            bug: $bug,
+            breaks: $breaks,
+        };
+    };
+}
+
+buggy_exporter!(
+    MOVES_PINNED,
+    "broken-gpu-moves-pinned",
+    moves_pinned,
+    "evicts a buffer an importer has pinned",
+    "invalidate.exporter.pinned-stays"
+);
+buggy_exporter!(
+    NO_WAIT_BEFORE_REUSE,
+    "broken-gpu-no-wait-before-reuse",
+    no_wait_before_reuse,
+    "moves a buffer and reuses the old memory without waiting for BOOKKEEP fences",
+    "invalidate.exporter.wait-before-reuse"
+);

@@ -12,6 +12,7 @@ use super::Broken;
 /// Which bug a [`BuggyIommufd`] has.
 #[derive(Clone, Copy, Default)]
 struct Bugs {
+    unpin_unlocked: bool,
     never_unpins: bool,
     writes_after_invalidate: bool,
     never_unmaps: bool,
@@ -67,7 +68,20 @@ impl Importer for BuggyIommufd {
         self.inner.access(k, write)
     }
     fn unmap(&self, k: &Kernel) {
-        self.inner.unmap(k)
+        if !self.bugs.unpin_unlocked {
+            return self.inner.unmap(k);
+        }
+        // iopt_release_pages() as merged for 7.1: unpin after the lock is dropped.
+        let buf = k.attachment(self.att).buf;
+        let sgt = self.inner.state.borrow_mut().sgt.take();
+        k.dma_resv_lock(buf);
+        if let Some(sgt) = sgt {
+            k.dma_buf_unmap_attachment(self.att, sgt);
+        }
+        k.dma_resv_unlock(buf);
+        if std::mem::take(&mut self.inner.state.borrow_mut().pinned) {
+            k.dma_buf_unpin(self.att);
+        }
     }
     fn detach(&self, k: &Kernel) {
         if !self.bugs.never_unpins {
@@ -148,4 +162,26 @@ pub(super) const NEVER_UNMAPS: Broken = Broken {
     },
     bug: "has invalidate_mappings (so claims revocability) but never unmaps: the exporter's wait never ends",
     breaks: "revoke.importer.unmap-bounded",
+};
+
+/// `iopt_release_pages()` as merged for Linux 7.1: `dma_buf_unpin()` without the lock.
+pub(super) const UNPIN_UNLOCKED: Broken = Broken {
+    shim: Shim {
+        name: "broken-iommufd-unpin-unlocked",
+        description: "iommufd importer that unpins without the reservation lock (the 7.1 release path)",
+        role: ShimRole::Importer {
+            plays: &[ImporterKind::Iommufd],
+            make: |att| {
+                BuggyIommufd::make(
+                    att,
+                    Bugs {
+                        unpin_unlocked: true,
+                        ..Bugs::default()
+                    },
+                )
+            },
+        },
+    },
+    bug: "calls dma_buf_unpin() on its release path after dropping the reservation lock (fixed after 7.1)",
+    breaks: "pin.lock.held",
 };

@@ -2,6 +2,7 @@
 //! the seed thread and the fixes that followed it), and names the rule the bug breaks. The
 //! test suite proves the conformance suite rejects each of them for that rule.
 
+mod core;
 mod gpu;
 mod iommufd;
 mod vfio;
@@ -28,6 +29,23 @@ pub fn all() -> Vec<Broken> {
         iommufd::NEVER_UNPINS,
         iommufd::WRITES_AFTER_INVALIDATE,
         iommufd::NEVER_UNMAPS,
+        iommufd::UNPIN_UNLOCKED,
+        vfio::RESTORE_WITHOUT_NOTIFY,
+        vfio::ACCEPTS_NON_REVOCABLE,
+        vfio::ATTACH_WHILE_REVOKED,
         gpu::RELOCKS_IN_CALLBACK,
+        gpu::NO_REMAP,
+        gpu::NO_KERNEL_WAIT,
+        gpu::NO_FENCE,
+        gpu::WAIT_POSITIVE_IS_ERROR,
+        gpu::MOVES_PINNED,
+        gpu::NO_WAIT_BEFORE_REUSE,
+        core::CALLBACK_UNLOCKED,
+        core::CALLS_NULL_CALLBACKS,
+        core::NO_PIN_ON_MAP,
+        core::NO_KERNEL_WAIT,
+        core::LINKS_BEFORE_OPS_ATTACH,
+        core::DETACH_KEEPS_LINK,
+        core::REVOCABLE_IGNORES_CALLBACK,
     ]
 }

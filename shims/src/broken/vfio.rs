@@ -15,6 +15,9 @@ struct Bugs {
     no_waits: bool,
     map_while_revoked: bool,
     check_in_pin: bool,
+    restore_without_notify: bool,
+    accepts_non_revocable: bool,
+    attach_while_revoked: bool,
 }
 
 /// The reference VFIO exporter with one bug.
@@ -45,6 +48,17 @@ impl DmaBufOps for BuggyVfio {
         }
     }
     fn attach(&self, k: &Kernel, att: AttId) -> Result<(), Errno> {
+        if self.bugs.attach_while_revoked {
+            let ok = k.attachment(att).peer2peer && k.dma_buf_attach_revocable(att);
+            return if ok { Ok(()) } else { Err(Errno::EOPNOTSUPP) };
+        }
+        if self.bugs.accepts_non_revocable {
+            return if k.attachment(att).peer2peer {
+                Ok(())
+            } else {
+                Err(Errno::EOPNOTSUPP)
+            };
+        }
         if self.bugs.check_in_pin {
             return if k.attachment(att).peer2peer {
                 Ok(())
@@ -91,6 +105,12 @@ impl Exporter for BuggyVfio {
         k.dma_resv_unlock(self.buf);
     }
     fn restore(&self, k: &Kernel) {
+        if self.bugs.restore_without_notify {
+            k.dma_resv_lock(self.buf);
+            self.inner.priv_.borrow_mut().revoked = false;
+            k.dma_resv_unlock(self.buf);
+            return;
+        }
         self.inner.restore(k)
     }
 }
@@ -160,4 +180,70 @@ pub(super) const CHECK_IN_PIN: Broken = Broken {
     },
     bug: "checks dma_buf_attach_revocable() in pin instead of attach, so non-revocable importers attach",
     breaks: "attach.revocable.check-in-attach",
+};
+
+/// A restore that clears the mark without telling anyone.
+pub(super) const RESTORE_WITHOUT_NOTIFY: Broken = Broken {
+    shim: Shim {
+        name: "broken-vfio-restore-without-notify",
+        description: "VFIO exporter that restores a revoked buffer without invalidating",
+        role: ShimRole::Exporter {
+            plays: &[ExporterKind::Vfio],
+            make: |buf| {
+                BuggyVfio::make(
+                    buf,
+                    Bugs {
+                        restore_without_notify: true,
+                        ..Bugs::default()
+                    },
+                )
+            },
+        },
+    },
+    bug: "restores a revoked buffer without calling dma_buf_invalidate_mappings(), so dynamic importers stay without access",
+    breaks: "revoke.restore.notify",
+};
+
+/// A revoking exporter that never asks whether the importer can be revoked.
+pub(super) const ACCEPTS_NON_REVOCABLE: Broken = Broken {
+    shim: Shim {
+        name: "broken-vfio-accepts-non-revocable",
+        description: "VFIO exporter that accepts importers without invalidate_mappings",
+        role: ShimRole::Exporter {
+            plays: &[ExporterKind::Vfio],
+            make: |buf| {
+                BuggyVfio::make(
+                    buf,
+                    Bugs {
+                        accepts_non_revocable: true,
+                        ..Bugs::default()
+                    },
+                )
+            },
+        },
+    },
+    bug: "accepts a pinned importer that has no invalidate_mappings (RDMA), which a revoke cannot reach",
+    breaks: "attach.revocable.check-in-attach",
+};
+
+/// Attach does not look at the revoked mark.
+pub(super) const ATTACH_WHILE_REVOKED: Broken = Broken {
+    shim: Shim {
+        name: "broken-vfio-attach-while-revoked",
+        description: "VFIO exporter whose attach accepts importers while the buffer is revoked",
+        role: ShimRole::Exporter {
+            plays: &[ExporterKind::Vfio],
+            make: |buf| {
+                BuggyVfio::make(
+                    buf,
+                    Bugs {
+                        attach_while_revoked: true,
+                        ..Bugs::default()
+                    },
+                )
+            },
+        },
+    },
+    bug: "attach succeeds while the buffer is revoked",
+    breaks: "revoke.exporter.reject-attach",
 };

@@ -1,0 +1,210 @@
+//! Broken cores: the reference core with one bug each.
+
+use std::rc::Rc;
+
+use reference_impl::{
+    AttId, BufId, DmaBufCore, DmaResvUsage, Errno, Kernel, ReferenceCore, SgtId, Shim, ShimRole,
+    Timeout,
+};
+
+use super::Broken;
+
+/// Which bug a [`BuggyCore`] has.
+#[derive(Clone, Copy, Default)]
+struct Bugs {
+    callback_unlocked: bool,
+    calls_null_callbacks: bool,
+    no_pin_on_map: bool,
+    no_kernel_wait: bool,
+    links_before_ops_attach: bool,
+    detach_keeps_link: bool,
+    revocable_ignores_callback: bool,
+}
+
+struct BuggyCore {
+    bugs: Bugs,
+}
+
+fn core(bugs: Bugs) -> Rc<dyn DmaBufCore> {
+    Rc::new(BuggyCore { bugs })
+}
+
+const R: ReferenceCore = ReferenceCore;
+
+impl DmaBufCore for BuggyCore {
+    fn dma_buf_export(&self, k: &Kernel, buf: BufId) -> Result<(), Errno> {
+        R.dma_buf_export(k, buf)
+    }
+    fn dma_buf_attach(&self, k: &Kernel, buf: BufId, att: AttId) -> Result<(), Errno> {
+        self.attach(k, buf, att, false)
+    }
+    fn dma_buf_dynamic_attach(&self, k: &Kernel, buf: BufId, att: AttId) -> Result<(), Errno> {
+        self.attach(k, buf, att, true)
+    }
+    fn dma_buf_detach(&self, k: &Kernel, buf: BufId, att: AttId) {
+        if self.bugs.detach_keeps_link {
+            k.ops_detach(att);
+            return;
+        }
+        R.dma_buf_detach(k, buf, att)
+    }
+    fn dma_buf_attach_revocable(&self, k: &Kernel, att: AttId) -> bool {
+        if self.bugs.revocable_ignores_callback {
+            return k.attachment(att).dynamic;
+        }
+        R.dma_buf_attach_revocable(k, att)
+    }
+    fn dma_buf_pin(&self, k: &Kernel, att: AttId) -> Result<(), Errno> {
+        R.dma_buf_pin(k, att)
+    }
+    fn dma_buf_unpin(&self, k: &Kernel, att: AttId) {
+        R.dma_buf_unpin(k, att)
+    }
+    fn dma_buf_map_attachment(&self, k: &Kernel, att: AttId) -> Result<SgtId, Errno> {
+        let a = k.attachment(att);
+        if a.dynamic || !(self.bugs.no_pin_on_map || self.bugs.no_kernel_wait) {
+            return R.dma_buf_map_attachment(k, att);
+        }
+        k.dma_resv_assert_held(a.buf);
+        let pin = !self.bugs.no_pin_on_map && R.dma_buf_pin_on_map(k, att);
+        if pin {
+            k.ops_pin(att)?;
+        }
+        let sgt = k.ops_map_dma_buf(att)?;
+        if !self.bugs.no_kernel_wait {
+            k.dma_resv_wait_timeout(a.buf, DmaResvUsage::Kernel, true, Timeout::Max);
+        }
+        Ok(sgt)
+    }
+    fn dma_buf_unmap_attachment(&self, k: &Kernel, att: AttId, sgt: SgtId) {
+        if self.bugs.no_pin_on_map && !k.attachment(att).dynamic {
+            k.ops_unmap_dma_buf(att, sgt);
+            return;
+        }
+        R.dma_buf_unmap_attachment(k, att, sgt)
+    }
+    fn dma_buf_map_attachment_unlocked(&self, k: &Kernel, att: AttId) -> Result<SgtId, Errno> {
+        R.dma_buf_map_attachment_unlocked(k, att)
+    }
+    fn dma_buf_unmap_attachment_unlocked(&self, k: &Kernel, att: AttId, sgt: SgtId) {
+        R.dma_buf_unmap_attachment_unlocked(k, att, sgt)
+    }
+    fn dma_buf_invalidate_mappings(&self, k: &Kernel, buf: BufId) {
+        if !(self.bugs.callback_unlocked || self.bugs.calls_null_callbacks) {
+            return R.dma_buf_invalidate_mappings(k, buf);
+        }
+        for att in k.attachments_of(buf) {
+            let a = k.attachment(att);
+            if !a.dynamic || !(a.invalidate_mappings || self.bugs.calls_null_callbacks) {
+                continue;
+            }
+            if self.bugs.callback_unlocked {
+                k.dma_resv_unlock(buf);
+                k.importer_invalidate_mappings(att);
+                k.dma_resv_lock(buf);
+            } else {
+                k.importer_invalidate_mappings(att);
+            }
+        }
+    }
+    fn dma_buf_vmap(&self, k: &Kernel, buf: BufId) -> Result<(), Errno> {
+        R.dma_buf_vmap(k, buf)
+    }
+    fn dma_buf_vunmap(&self, k: &Kernel, buf: BufId) {
+        R.dma_buf_vunmap(k, buf)
+    }
+    fn dma_buf_mmap(&self, k: &Kernel, buf: BufId) -> Result<(), Errno> {
+        R.dma_buf_mmap(k, buf)
+    }
+    fn dma_buf_put(&self, k: &Kernel, buf: BufId) {
+        R.dma_buf_put(k, buf)
+    }
+}
+
+impl BuggyCore {
+    fn attach(&self, k: &Kernel, buf: BufId, att: AttId, dynamic: bool) -> Result<(), Errno> {
+        if !self.bugs.links_before_ops_attach {
+            return if dynamic {
+                R.dma_buf_dynamic_attach(k, buf, att)
+            } else {
+                R.dma_buf_attach(k, buf, att)
+            };
+        }
+        k.new_attachment(buf, att, dynamic);
+        k.dma_resv_lock(buf);
+        k.link_attachment(att);
+        k.dma_resv_unlock(buf);
+        k.ops_attach(att)
+    }
+}
+
+macro_rules! broken_core {
+    ($const:ident, $name:literal, $field:ident, $bug:literal, $breaks:literal) => {
+        pub(super) const $const: Broken = Broken {
+            shim: Shim {
+                name: $name,
+                description: $bug,
+                role: ShimRole::Core {
+                    make: || {
+                        core(Bugs {
+                            $field: true,
+                            ..Bugs::default()
+                        })
+                    },
+                },
+            },
+            bug: $bug,
+            breaks: $breaks,
+        };
+    };
+}
+
+broken_core!(
+    CALLBACK_UNLOCKED,
+    "broken-core-callback-unlocked",
+    callback_unlocked,
+    "drops the reservation lock around each invalidate_mappings callback",
+    "invalidate.core.lock-held"
+);
+broken_core!(
+    CALLS_NULL_CALLBACKS,
+    "broken-core-calls-null-callbacks",
+    calls_null_callbacks,
+    "invalidates attachments whose invalidate_mappings is NULL (importers that pinned and cannot be told)",
+    "invalidate.core.skip-without-callback"
+);
+broken_core!(
+    NO_PIN_ON_MAP,
+    "broken-core-no-pin-on-map",
+    no_pin_on_map,
+    "forgets to pin static attachments around their mappings",
+    "map.static.pin-on-map"
+);
+broken_core!(
+    NO_KERNEL_WAIT,
+    "broken-core-no-kernel-wait",
+    no_kernel_wait,
+    "hands a static importer its mapping without waiting for KERNEL fences",
+    "map.static.kernel-wait"
+);
+broken_core!(
+    LINKS_BEFORE_OPS_ATTACH,
+    "broken-core-links-before-attach",
+    links_before_ops_attach,
+    "links the attachment before the exporter's attach op accepted it",
+    "attach.dynamic.link-after-ops-attach"
+);
+broken_core!(
+    DETACH_KEEPS_LINK,
+    "broken-core-detach-keeps-link",
+    detach_keeps_link,
+    "dma_buf_detach() does not unlink the attachment, which keeps receiving invalidations",
+    "teardown.core.detach-unlinks"
+);
+broken_core!(
+    REVOCABLE_IGNORES_CALLBACK,
+    "broken-core-revocable-ignores-callback",
+    revocable_ignores_callback,
+    "dma_buf_attach_revocable() answers true for any dynamic attachment, NULL callback or not",
+    "attach.revocable.definition"
+);
