@@ -170,44 +170,27 @@ impl Shim {
 
     /// Whether a scenario exercises this shim: `Err` gives the reason it does not.
     pub fn applies_to(&self, steps: &[Step]) -> Result<(), String> {
-        match self.role {
-            ShimRole::Core { .. } => Ok(()),
-            ShimRole::Exporter { plays, .. } => {
-                let used: Vec<ExporterKind> = steps
-                    .iter()
-                    .filter_map(|s| match s {
-                        Step::Export { exporter, .. } => Some(*exporter),
-                        _ => None,
-                    })
-                    .collect();
-                if used.iter().any(|k| plays.contains(k)) {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "the case needs an exporter of profile {}; this shim plays {}",
-                        names(used.iter().map(|k| k.name())),
-                        names(plays.iter().map(|k| k.name()))
-                    ))
-                }
-            }
-            ShimRole::Importer { plays, .. } => {
-                let used: Vec<ImporterKind> = steps
-                    .iter()
-                    .filter_map(|s| match s {
-                        Step::Attach { importer, .. } => Some(*importer),
-                        _ => None,
-                    })
-                    .collect();
-                if used.iter().any(|k| plays.contains(k)) {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "the case needs an importer of profile {}; this shim plays {}",
-                        names(used.iter().map(|k| k.name())),
-                        names(plays.iter().map(|k| k.name()))
-                    ))
-                }
-            }
+        let role = self.role();
+        if role == Role::Core {
+            return Ok(());
+        }
+        let used: Vec<&'static str> = steps
+            .iter()
+            .filter_map(|s| match (role, s) {
+                (Role::Exporter, Step::Export { exporter, .. }) => Some(exporter.name()),
+                (Role::Importer, Step::Attach { importer, .. }) => Some(importer.name()),
+                _ => None,
+            })
+            .collect();
+        let plays = self.plays();
+        if used.iter().any(|k| plays.contains(k)) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the case needs an {role} of profile {}; this shim plays {}",
+                names(used.into_iter()),
+                names(plays.into_iter())
+            ))
         }
     }
 

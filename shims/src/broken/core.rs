@@ -3,11 +3,8 @@
 use std::rc::Rc;
 
 use reference_impl::{
-    AttId, BufId, DmaBufCore, DmaResvUsage, Errno, Kernel, ReferenceCore, SgtId, Shim, ShimRole,
-    Timeout,
+    AttId, BufId, DmaBufCore, DmaResvUsage, Errno, Kernel, ReferenceCore, SgtId, ShimRole, Timeout,
 };
-
-use super::Broken;
 
 /// Which bug a [`BuggyCore`] has.
 #[derive(Clone, Copy, Default)]
@@ -140,22 +137,18 @@ impl BuggyCore {
 
 macro_rules! broken_core {
     ($const:ident, $name:literal, $field:ident, $bug:literal, $breaks:literal) => {
-        pub(super) const $const: Broken = Broken {
-            shim: Shim {
-                name: $name,
-                description: $bug,
-                role: ShimRole::Core {
-                    make: || {
-                        core(Bugs {
-                            $field: true,
-                            ..Bugs::default()
-                        })
-                    },
-                },
+        broken!(
+            $const,
+            $name,
+            ShimRole::Core {
+                make: || core(Bugs {
+                    $field: true,
+                    ..Bugs::default()
+                }),
             },
-            bug: $bug,
-            breaks: $breaks,
-        };
+            $bug,
+            $breaks
+        );
     };
 }
 

@@ -6,10 +6,8 @@ use std::rc::Rc;
 use reference_impl::book::invalidation::{GpuExporter, GpuImporter};
 use reference_impl::{
     AttId, BufId, DmaBufAttachOps, DmaBufOps, DmaResvUsage, Errno, Exporter, ExporterKind,
-    Importer, ImporterKind, Kernel, OpsTable, SgtId, Shim, ShimRole, Timeout,
+    Importer, ImporterKind, Kernel, OpsTable, SgtId, ShimRole, Timeout,
 };
-
-use super::Broken;
 
 /// A GPU importer whose callback takes the reservation lock again: a self-deadlock.
 struct RelockingGpu {
@@ -54,24 +52,20 @@ impl Importer for RelockingGpu {
     }
 }
 
-/// The callback takes the lock it is called under.
-pub(super) const RELOCKS_IN_CALLBACK: Broken = Broken {
-    shim: Shim {
-        name: "broken-gpu-relocks-in-callback",
-        description: "GPU importer whose invalidate_mappings takes the reservation lock again",
-        role: ShimRole::Importer {
-            plays: &[ImporterKind::Dynamic],
-            make: |att| {
-                Rc::new(RelockingGpu {
-                    inner: GpuImporter::new(att),
-                    att,
-                })
-            },
-        },
+// The callback takes the lock it is called under.
+broken!(
+    RELOCKS_IN_CALLBACK,
+    "broken-gpu-relocks-in-callback",
+    ShimRole::Importer {
+        plays: &[ImporterKind::Dynamic],
+        make: |att| Rc::new(RelockingGpu {
+            inner: GpuImporter::new(att),
+            att
+        }),
     },
-    bug: "its invalidate_mappings callback calls dma_resv_lock() on the lock it is called under",
-    breaks: "invalidate.importer.no-relock",
-};
+    "its invalidate_mappings callback calls dma_resv_lock() on the lock it is called under",
+    "invalidate.importer.no-relock"
+);
 
 /// Which bug a [`SloppyGpu`] importer has.
 #[derive(Clone, Copy, Default)]
@@ -220,26 +214,22 @@ impl Importer for SloppyGpu {
 
 macro_rules! sloppy {
     ($const:ident, $name:literal, $field:ident, $bug:literal, $breaks:literal) => {
-        pub(super) const $const: Broken = Broken {
-            shim: Shim {
-                name: $name,
-                description: $bug,
-                role: ShimRole::Importer {
-                    plays: &[ImporterKind::Dynamic],
-                    make: |att| {
-                        SloppyGpu::make(
-                            att,
-                            ImporterBugs {
-                                $field: true,
-                                ..ImporterBugs::default()
-                            },
-                        )
-                    },
-                },
+        broken!(
+            $const,
+            $name,
+            ShimRole::Importer {
+                plays: &[ImporterKind::Dynamic],
+                make: |att| SloppyGpu::make(
+                    att,
+                    ImporterBugs {
+                        $field: true,
+                        ..ImporterBugs::default()
+                    }
+                ),
             },
-            bug: $bug,
-            breaks: $breaks,
-        };
+            $bug,
+            $breaks
+        );
     };
 }
 
@@ -335,28 +325,26 @@ impl Exporter for BuggyGpuExporter {
 
 macro_rules! buggy_exporter {
     ($const:ident, $name:literal, $field:ident, $bug:literal, $breaks:literal) => {
-        pub(super) const $const: Broken = Broken {
-            shim: Shim {
-                name: $name,
-                description: $bug,
-                role: ShimRole::Exporter {
-                    plays: &[ExporterKind::Gpu],
-                    make: |buf| {
-                        Rc::new(BuggyGpuExporter {
-                            inner: GpuExporter::new(buf),
-                            buf,
-                            pins: Cell::new(0),
-                            bugs: ExporterBugs {
-                                $field: true,
-                                ..ExporterBugs::default()
-                            },
-                        })
-                    },
+        broken!(
+            $const,
+            $name,
+            ShimRole::Exporter {
+                plays: &[ExporterKind::Gpu],
+                make: |buf| {
+                    Rc::new(BuggyGpuExporter {
+                        inner: GpuExporter::new(buf),
+                        buf,
+                        pins: Cell::new(0),
+                        bugs: ExporterBugs {
+                            $field: true,
+                            ..ExporterBugs::default()
+                        },
+                    })
                 },
             },
-            bug: $bug,
-            breaks: $breaks,
-        };
+            $bug,
+            $breaks
+        );
     };
 }
 

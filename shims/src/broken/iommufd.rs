@@ -4,10 +4,8 @@ use std::rc::Rc;
 
 use reference_impl::book::revocation::IommufdImporter;
 use reference_impl::{
-    AttId, BufId, DmaBufAttachOps, Errno, Importer, ImporterKind, Kernel, Shim, ShimRole,
+    AttId, BufId, DmaBufAttachOps, Errno, Importer, ImporterKind, Kernel, ShimRole,
 };
-
-use super::Broken;
 
 /// Which bug a [`BuggyIommufd`] has.
 #[derive(Clone, Copy, Default)]
@@ -98,90 +96,82 @@ impl Importer for BuggyIommufd {
     }
 }
 
-/// The release path unmaps but never unpins (raised on the seed's iommufd patch).
-pub(super) const NEVER_UNPINS: Broken = Broken {
-    shim: Shim {
-        name: "broken-iommufd-never-unpins",
-        description: "iommufd importer whose release path never unpins",
-        role: ShimRole::Importer {
-            plays: &[ImporterKind::Iommufd],
-            make: |att| {
-                BuggyIommufd::make(
-                    att,
-                    Bugs {
-                        never_unpins: true,
-                        ..Bugs::default()
-                    },
-                )
-            },
+// The release path unmaps but never unpins (raised on the seed's iommufd patch).
+broken!(
+    NEVER_UNPINS,
+    "broken-iommufd-never-unpins",
+    ShimRole::Importer {
+        plays: &[ImporterKind::Iommufd],
+        make: |att| {
+            BuggyIommufd::make(
+                att,
+                Bugs {
+                    never_unpins: true,
+                    ..Bugs::default()
+                },
+            )
         },
     },
-    bug: "its release path unmaps and detaches but never calls dma_buf_unpin()",
-    breaks: "teardown.importer.release-before-detach",
-};
+    "its release path unmaps and detaches but never calls dma_buf_unpin()",
+    "teardown.importer.release-before-detach"
+);
 
-/// The device writes through the mapping after the invalidation, before the unmap.
-pub(super) const WRITES_AFTER_INVALIDATE: Broken = Broken {
-    shim: Shim {
-        name: "broken-iommufd-writes-after-invalidate",
-        description: "iommufd importer whose device writes between invalidation and unmap",
-        role: ShimRole::Importer {
-            plays: &[ImporterKind::Iommufd],
-            make: |att| {
-                BuggyIommufd::make(
-                    att,
-                    Bugs {
-                        writes_after_invalidate: true,
-                        ..Bugs::default()
-                    },
-                )
-            },
+// The device writes through the mapping after the invalidation, before the unmap.
+broken!(
+    WRITES_AFTER_INVALIDATE,
+    "broken-iommufd-writes-after-invalidate",
+    ShimRole::Importer {
+        plays: &[ImporterKind::Iommufd],
+        make: |att| {
+            BuggyIommufd::make(
+                att,
+                Bugs {
+                    writes_after_invalidate: true,
+                    ..Bugs::default()
+                },
+            )
         },
     },
-    bug: "lets its device write through the mapping after invalidate_mappings, before unmapping",
-    breaks: "revoke.importer.no-write-after-invalidate",
-};
+    "lets its device write through the mapping after invalidate_mappings, before unmapping",
+    "revoke.importer.no-write-after-invalidate"
+);
 
-/// Claims revocability (has the callback) but never unmaps.
-pub(super) const NEVER_UNMAPS: Broken = Broken {
-    shim: Shim {
-        name: "broken-iommufd-never-unmaps",
-        description: "importer with invalidate_mappings that never unmaps",
-        role: ShimRole::Importer {
-            plays: &[ImporterKind::Iommufd],
-            make: |att| {
-                BuggyIommufd::make(
-                    att,
-                    Bugs {
-                        never_unmaps: true,
-                        ..Bugs::default()
-                    },
-                )
-            },
+// Claims revocability (has the callback) but never unmaps.
+broken!(
+    NEVER_UNMAPS,
+    "broken-iommufd-never-unmaps",
+    ShimRole::Importer {
+        plays: &[ImporterKind::Iommufd],
+        make: |att| {
+            BuggyIommufd::make(
+                att,
+                Bugs {
+                    never_unmaps: true,
+                    ..Bugs::default()
+                },
+            )
         },
     },
-    bug: "has invalidate_mappings (so claims revocability) but never unmaps: the exporter's wait never ends",
-    breaks: "revoke.importer.unmap-bounded",
-};
+    "has invalidate_mappings (so claims revocability) but never unmaps: the exporter's wait never ends",
+    "revoke.importer.unmap-bounded"
+);
 
-/// `iopt_release_pages()` as merged for Linux 7.1: `dma_buf_unpin()` without the lock.
-pub(super) const UNPIN_UNLOCKED: Broken = Broken {
-    shim: Shim {
-        name: "broken-iommufd-unpin-unlocked",
-        description: "iommufd importer that unpins without the reservation lock (the 7.1 release path)",
-        role: ShimRole::Importer {
-            plays: &[ImporterKind::Iommufd],
-            make: |att| {
-                BuggyIommufd::make(
-                    att,
-                    Bugs {
-                        unpin_unlocked: true,
-                        ..Bugs::default()
-                    },
-                )
-            },
+// `iopt_release_pages()` as merged for Linux 7.1: `dma_buf_unpin()` without the lock.
+broken!(
+    UNPIN_UNLOCKED,
+    "broken-iommufd-unpin-unlocked",
+    ShimRole::Importer {
+        plays: &[ImporterKind::Iommufd],
+        make: |att| {
+            BuggyIommufd::make(
+                att,
+                Bugs {
+                    unpin_unlocked: true,
+                    ..Bugs::default()
+                },
+            )
         },
     },
-    bug: "calls dma_buf_unpin() on its release path after dropping the reservation lock (fixed after 7.1)",
-    breaks: "pin.lock.held",
-};
+    "calls dma_buf_unpin() on its release path after dropping the reservation lock (fixed after 7.1)",
+    "pin.lock.held"
+);

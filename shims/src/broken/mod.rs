@@ -2,6 +2,22 @@
 //! the seed thread and the fixes that followed it), and names the rule the bug breaks. The
 //! test suite proves the conformance suite rejects each of them for that rule.
 
+/// `broken!(CONST, "broken-name", role, "the bug", "rule.it.breaks")`: a broken shim whose
+/// description is its bug.
+macro_rules! broken {
+    ($const:ident, $name:literal, $role:expr, $bug:literal, $breaks:literal) => {
+        pub(super) const $const: super::Broken = super::Broken {
+            shim: reference_impl::Shim {
+                name: $name,
+                description: $bug,
+                role: $role,
+            },
+            bug: $bug,
+            breaks: $breaks,
+        };
+    };
+}
+
 mod core;
 mod gpu;
 mod iommufd;

@@ -4,10 +4,8 @@ use std::rc::Rc;
 
 use reference_impl::book::revocation::VfioExporter;
 use reference_impl::{
-    AttId, BufId, DmaBufOps, Errno, Exporter, ExporterKind, Kernel, OpsTable, SgtId, Shim, ShimRole,
+    AttId, BufId, DmaBufOps, Errno, Exporter, ExporterKind, Kernel, OpsTable, SgtId, ShimRole,
 };
-
-use super::Broken;
 
 /// Which bug a [`BuggyVfio`] has.
 #[derive(Clone, Copy, Default)]
@@ -115,135 +113,123 @@ impl Exporter for BuggyVfio {
     }
 }
 
-/// VFIO before the fix the seed thread asked for: invalidates, then reuses the memory
-/// without waiting for fences or unmaps.
-pub(super) const NO_WAITS: Broken = Broken {
-    shim: Shim {
-        name: "broken-vfio-no-waits",
-        description: "VFIO exporter that revokes without waiting for fences or unmaps",
-        role: ShimRole::Exporter {
-            plays: &[ExporterKind::Vfio],
-            make: |buf| {
-                BuggyVfio::make(
-                    buf,
-                    Bugs {
-                        no_waits: true,
-                        ..Bugs::default()
-                    },
-                )
-            },
+// VFIO before the fix the seed thread asked for: invalidates, then reuses the memory
+// without waiting for fences or unmaps.
+broken!(
+    NO_WAITS,
+    "broken-vfio-no-waits",
+    ShimRole::Exporter {
+        plays: &[ExporterKind::Vfio],
+        make: |buf| {
+            BuggyVfio::make(
+                buf,
+                Bugs {
+                    no_waits: true,
+                    ..Bugs::default()
+                },
+            )
         },
     },
-    bug: "invalidates, then does not wait for BOOKKEEP fences nor for unmaps before the memory is reused",
-    breaks: "revoke.exporter.wait-bookkeep",
-};
+    "invalidates, then does not wait for BOOKKEEP fences nor for unmaps before the memory is reused",
+    "revoke.exporter.wait-bookkeep"
+);
 
-/// A map that succeeds while the buffer is revoked.
-pub(super) const MAP_WHILE_REVOKED: Broken = Broken {
-    shim: Shim {
-        name: "broken-vfio-map-while-revoked",
-        description: "VFIO exporter whose map_dma_buf ignores the revoked mark",
-        role: ShimRole::Exporter {
-            plays: &[ExporterKind::Vfio],
-            make: |buf| {
-                BuggyVfio::make(
-                    buf,
-                    Bugs {
-                        map_while_revoked: true,
-                        ..Bugs::default()
-                    },
-                )
-            },
+// A map that succeeds while the buffer is revoked.
+broken!(
+    MAP_WHILE_REVOKED,
+    "broken-vfio-map-while-revoked",
+    ShimRole::Exporter {
+        plays: &[ExporterKind::Vfio],
+        make: |buf| {
+            BuggyVfio::make(
+                buf,
+                Bugs {
+                    map_while_revoked: true,
+                    ..Bugs::default()
+                },
+            )
         },
     },
-    bug: "map_dma_buf succeeds while the buffer is revoked",
-    breaks: "revoke.exporter.reject-map",
-};
+    "map_dma_buf succeeds while the buffer is revoked",
+    "revoke.exporter.reject-map"
+);
 
-/// The v2 proposal: revocability checked in `pin`, not in `attach`.
-pub(super) const CHECK_IN_PIN: Broken = Broken {
-    shim: Shim {
-        name: "broken-vfio-check-in-pin",
-        description: "VFIO exporter that checks revocability in pin (the v2 proposal)",
-        role: ShimRole::Exporter {
-            plays: &[ExporterKind::Vfio],
-            make: |buf| {
-                BuggyVfio::make(
-                    buf,
-                    Bugs {
-                        check_in_pin: true,
-                        ..Bugs::default()
-                    },
-                )
-            },
+// The v2 proposal: revocability checked in `pin`, not in `attach`.
+broken!(
+    CHECK_IN_PIN,
+    "broken-vfio-check-in-pin",
+    ShimRole::Exporter {
+        plays: &[ExporterKind::Vfio],
+        make: |buf| {
+            BuggyVfio::make(
+                buf,
+                Bugs {
+                    check_in_pin: true,
+                    ..Bugs::default()
+                },
+            )
         },
     },
-    bug: "checks dma_buf_attach_revocable() in pin instead of attach, so non-revocable importers attach",
-    breaks: "attach.revocable.check-in-attach",
-};
+    "checks dma_buf_attach_revocable() in pin instead of attach, so non-revocable importers attach",
+    "attach.revocable.check-in-attach"
+);
 
-/// A restore that clears the mark without telling anyone.
-pub(super) const RESTORE_WITHOUT_NOTIFY: Broken = Broken {
-    shim: Shim {
-        name: "broken-vfio-restore-without-notify",
-        description: "VFIO exporter that restores a revoked buffer without invalidating",
-        role: ShimRole::Exporter {
-            plays: &[ExporterKind::Vfio],
-            make: |buf| {
-                BuggyVfio::make(
-                    buf,
-                    Bugs {
-                        restore_without_notify: true,
-                        ..Bugs::default()
-                    },
-                )
-            },
+// A restore that clears the mark without telling anyone.
+broken!(
+    RESTORE_WITHOUT_NOTIFY,
+    "broken-vfio-restore-without-notify",
+    ShimRole::Exporter {
+        plays: &[ExporterKind::Vfio],
+        make: |buf| {
+            BuggyVfio::make(
+                buf,
+                Bugs {
+                    restore_without_notify: true,
+                    ..Bugs::default()
+                },
+            )
         },
     },
-    bug: "restores a revoked buffer without calling dma_buf_invalidate_mappings(), so dynamic importers stay without access",
-    breaks: "revoke.restore.notify",
-};
+    "restores a revoked buffer without calling dma_buf_invalidate_mappings(), so dynamic importers stay without access",
+    "revoke.restore.notify"
+);
 
-/// A revoking exporter that never asks whether the importer can be revoked.
-pub(super) const ACCEPTS_NON_REVOCABLE: Broken = Broken {
-    shim: Shim {
-        name: "broken-vfio-accepts-non-revocable",
-        description: "VFIO exporter that accepts importers without invalidate_mappings",
-        role: ShimRole::Exporter {
-            plays: &[ExporterKind::Vfio],
-            make: |buf| {
-                BuggyVfio::make(
-                    buf,
-                    Bugs {
-                        accepts_non_revocable: true,
-                        ..Bugs::default()
-                    },
-                )
-            },
+// A revoking exporter that never asks whether the importer can be revoked.
+broken!(
+    ACCEPTS_NON_REVOCABLE,
+    "broken-vfio-accepts-non-revocable",
+    ShimRole::Exporter {
+        plays: &[ExporterKind::Vfio],
+        make: |buf| {
+            BuggyVfio::make(
+                buf,
+                Bugs {
+                    accepts_non_revocable: true,
+                    ..Bugs::default()
+                },
+            )
         },
     },
-    bug: "accepts a pinned importer that has no invalidate_mappings (RDMA), which a revoke cannot reach",
-    breaks: "attach.revocable.check-in-attach",
-};
+    "accepts a pinned importer that has no invalidate_mappings (RDMA), which a revoke cannot reach",
+    "attach.revocable.check-in-attach"
+);
 
-/// Attach does not look at the revoked mark.
-pub(super) const ATTACH_WHILE_REVOKED: Broken = Broken {
-    shim: Shim {
-        name: "broken-vfio-attach-while-revoked",
-        description: "VFIO exporter whose attach accepts importers while the buffer is revoked",
-        role: ShimRole::Exporter {
-            plays: &[ExporterKind::Vfio],
-            make: |buf| {
-                BuggyVfio::make(
-                    buf,
-                    Bugs {
-                        attach_while_revoked: true,
-                        ..Bugs::default()
-                    },
-                )
-            },
+// Attach does not look at the revoked mark.
+broken!(
+    ATTACH_WHILE_REVOKED,
+    "broken-vfio-attach-while-revoked",
+    ShimRole::Exporter {
+        plays: &[ExporterKind::Vfio],
+        make: |buf| {
+            BuggyVfio::make(
+                buf,
+                Bugs {
+                    attach_while_revoked: true,
+                    ..Bugs::default()
+                },
+            )
         },
     },
-    bug: "attach succeeds while the buffer is revoked",
-    breaks: "revoke.exporter.reject-attach",
-};
+    "attach succeeds while the buffer is revoked",
+    "revoke.exporter.reject-attach"
+);
