@@ -5,6 +5,7 @@ use spec_chapters::{CaseInfo, rust_attributes};
 
 use crate::Page;
 use crate::markdown::{Rewrite, code_blocks, escape};
+use crate::sequence;
 
 /// The label above every `rust,reference` block.
 pub const REFERENCE_LABEL: &str = r#"<div class="reference-label">Reference implementation (compiled into <code>reference-impl</code>)</div>"#;
@@ -17,6 +18,9 @@ pub const REFERENCE_LABEL: &str = r#"<div class="reference-label">Reference impl
 /// it checks. Before a `rust,reference` block comes [`REFERENCE_LABEL`]. Both kinds of block
 /// are retagged `rust,noplayground` (other mdBook attributes are kept), so mdBook still hides
 /// their `# ` lines but offers no playground.
+///
+/// After a closed `rust,case` block come the sequence diagrams of its cases
+/// ([`sequence::diagrams`]), if the page has snapshots.
 pub fn render(page: &Page<'_>, content: &str) -> String {
     let mut rw = Rewrite::new(content);
     for block in code_blocks(content) {
@@ -44,6 +48,10 @@ pub fn render(page: &Page<'_>, content: &str) -> String {
                 .filter(|c| c.chapter == page.chapter && lines.contains(&c.line))
                 .collect();
             cases.sort_by_key(|c| c.line);
+            let last = *block.lines.end();
+            if last != fence_line && is_closing_fence(rw.lines()[last], fence) {
+                rw.insert_after(last, sequence::diagrams(page, &cases, indent));
+            }
             caption(page, &cases)
         } else {
             REFERENCE_LABEL.to_string()
@@ -113,6 +121,18 @@ fn retag(fence_line: &str, attrs: &[&str]) -> Option<String> {
             .filter(|a| !matches!(**a, "case" | "reference" | "noplayground" | "noplaypen")),
     );
     Some(format!("{indent}{fence}{}", info.join(",")))
+}
+
+/// True if `line` closes the block opened by `fence_line` (same character, at least as
+/// long, nothing after it); an unclosed block runs to the end of the chapter.
+fn is_closing_fence(line: &str, fence_line: &str) -> bool {
+    let open = fence_line.trim_start();
+    let Some(fence_char) = open.chars().next() else {
+        return false;
+    };
+    let open_len = open.chars().take_while(|c| *c == fence_char).count();
+    let close = line.trim();
+    close.chars().all(|c| c == fence_char) && close.chars().count() >= open_len
 }
 
 /// The whitespace before a line's first other character.
@@ -217,6 +237,81 @@ fn untouched() {}
         let out = render(&page, CASES);
         assert!(!out.contains("case-anchor"), "{out}");
         assert!(out.contains(r#"<span class="case-kind">Conformance case</span>"#));
+    }
+
+    #[test]
+    fn case_blocks_are_followed_by_their_diagrams() {
+        let param = "\
+# Param
+
+```rust,case
+/// Per importer.
+#[case(rules(\"map.core.pin\"))]
+fn per_importer(
+    s: &mut Scenario,
+    #[values(ImporterKind::Static, ImporterKind::Dynamic)] importer: ImporterKind,
+) {
+    s.check(\"map.core.pin\", ok());
+}
+```
+After.
+";
+        let spec = spec(&[("map.md", RULES), ("cases.md", CASES), ("param.md", param)]);
+        let book = book(&spec);
+        let snapshot = "trace:\nstep 0: exporter.buf0 (Gpu): export\n\
+                        #0    exporter.buf0 -> core: dma_buf_export(buf0) = 0\n\
+                        checks:\n  pass map.core.pin: it pins\n";
+        let snapshots = crate::Snapshots::Memory(
+            [("per_importer__static".to_string(), snapshot.to_string())].into(),
+        );
+        let page = Page::new(&spec, &book, "param.md").with_snapshots(&snapshots);
+        let out = render(&page, param);
+        let after_block = out.split_once("```\n").unwrap().1;
+        let expected = r##"
+<details class="sequence" id="seq-per_importer-static"><summary>Sequence diagram: <code>per_importer[static]</code> <span class="sequence-meta">1 call · 1 check pass</span></summary>
+
+```mermaid
+---
+config:
+  sequence:
+    messageFontSize: 13
+    noteFontSize: 13
+    actorFontSize: 13
+    width: 110
+    actorMargin: 24
+    boxMargin: 6
+    messageMargin: 30
+---
+sequenceDiagram
+    participant exporter_buf0 as exporter buf0<br/>Gpu
+    participant core as core
+    rect rgba(127, 127, 127, 0.10)
+    Note over exporter_buf0,core: step 0: exporter.buf0 (Gpu): export
+    exporter_buf0->>core: dma_buf_export(buf0) = 0
+    end
+```
+
+<ul class="sequence-checks"><li class="check-pass"><span class="check-result">pass</span> <a class="rule-ref" href="map.html#r-map.core.pin">map.core.pin</a>: it pins</li></ul>
+
+</details>
+
+<div class="sequence-missing" id="seq-per_importer-dynamic">Sequence diagram: <code>per_importer[dynamic]</code>: no blessed trace yet (<code>conformance/tests/snapshots/per_importer__dynamic.snap</code> does not exist).</div>
+
+After.
+"##;
+        assert_eq!(after_block, expected);
+        // Without snapshots, the page has no diagrams.
+        let plain = render(&Page::new(&spec, &book, "param.md"), param);
+        assert!(!plain.contains("sequence"), "{plain}");
+    }
+
+    #[test]
+    fn only_closed_blocks_get_diagrams() {
+        assert!(is_closing_fence("```", "```rust,case"));
+        assert!(is_closing_fence("  `````", "````rust,case"));
+        assert!(!is_closing_fence("``", "```rust,case"));
+        assert!(!is_closing_fence("~~~", "```rust,case"));
+        assert!(!is_closing_fence("}", "```rust,case"));
     }
 
     #[test]

@@ -10,12 +10,18 @@
 //!   each rule's paragraph is followed by the cases that check it;
 //! - [`index`]: `{{#rule-index}}` and `{{#coverage}}` become generated tables.
 //!
+//! The [`cases`] pass also writes, after every `rust,case` block, a collapsible sequence
+//! diagram of each case variant drawn from its blessed snapshot ([`sequence`]).
+//!
 //! The styles for the generated HTML are in `book/theme/spec.css`.
 
 pub mod cases;
 pub mod index;
 mod markdown;
 pub mod rules;
+pub mod sequence;
+
+use std::path::{Path, PathBuf};
 
 use mdbook_preprocessor::book::Book;
 use mdbook_preprocessor::errors::{Error, Result};
@@ -23,18 +29,38 @@ use mdbook_preprocessor::{Preprocessor, PreprocessorContext};
 use spec_chapters::{Diagnostic, Spec};
 
 pub use markdown::relative_link;
+pub use sequence::Snapshots;
 
 /// The mdBook preprocessor named `revoke-spec`.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RevokeSpecPreprocessor;
+#[derive(Debug, Default, Clone)]
+pub struct RevokeSpecPreprocessor {
+    /// The folder of the blessed snapshots; `None` means [`sequence::SNAPSHOT_DIR`] under the
+    /// book's root (the folder of `book.toml`, which is the workspace root).
+    snapshot_dir: Option<PathBuf>,
+}
 
 impl RevokeSpecPreprocessor {
     /// The preprocessor's name (its `[preprocessor.revoke-spec]` table, if configured).
     pub const NAME: &'static str = "revoke-spec";
 
-    /// The preprocessor.
+    /// The preprocessor, reading snapshots from `conformance/tests/snapshots` of the book's
+    /// root.
     pub fn new() -> Self {
-        RevokeSpecPreprocessor
+        RevokeSpecPreprocessor::default()
+    }
+
+    /// The preprocessor, reading the blessed snapshots from `dir` instead.
+    pub fn with_snapshot_dir(dir: impl Into<PathBuf>) -> Self {
+        RevokeSpecPreprocessor {
+            snapshot_dir: Some(dir.into()),
+        }
+    }
+
+    /// The folder the snapshots are read from when the book's root is `book_root`.
+    pub fn snapshot_dir(&self, book_root: &Path) -> PathBuf {
+        self.snapshot_dir
+            .clone()
+            .unwrap_or_else(|| book_root.join(sequence::SNAPSHOT_DIR))
     }
 }
 
@@ -52,12 +78,13 @@ impl Preprocessor for RevokeSpecPreprocessor {
             return Err(Error::msg(format_diagnostics(&diags)));
         }
         let chapters = BookChapters::from_book(&book);
+        let snapshots = Snapshots::Dir(self.snapshot_dir(&ctx.root));
         book.for_each_chapter_mut(|chapter| {
             let Some(source) = chapter.source_path.as_deref().or(chapter.path.as_deref()) else {
                 return;
             };
             let source = path_string(source);
-            let page = Page::new(&spec, &chapters, &source);
+            let page = Page::new(&spec, &chapters, &source).with_snapshots(&snapshots);
             chapter.content = render_chapter(&page, &chapter.content);
         });
         Ok(book)
@@ -172,15 +199,26 @@ pub struct Page<'a> {
     pub book: &'a BookChapters,
     /// The chapter's source file, relative to `src` (as in `CaseInfo::chapter`).
     pub chapter: &'a str,
+    /// The blessed snapshots the case diagrams are drawn from; `None` draws no diagram.
+    pub snapshots: Option<&'a Snapshots>,
 }
 
 impl<'a> Page<'a> {
-    /// The page of `chapter`.
+    /// The page of `chapter`, without sequence diagrams.
     pub fn new(spec: &'a Spec, book: &'a BookChapters, chapter: &'a str) -> Self {
         Page {
             spec,
             book,
             chapter,
+            snapshots: None,
+        }
+    }
+
+    /// The same page, with a sequence diagram after each case block drawn from `snapshots`.
+    pub fn with_snapshots(self, snapshots: &'a Snapshots) -> Self {
+        Page {
+            snapshots: Some(snapshots),
+            ..self
         }
     }
 
@@ -276,6 +314,19 @@ mod tests {
             "the book has 2 problems; fix them before it is rendered:\n\
              book/src/a.md:3: first problem\n\
              book/src/b.md:7: second problem"
+        );
+    }
+
+    #[test]
+    fn snapshots_are_read_under_the_book_root_unless_configured() {
+        let root = std::path::Path::new("/ws");
+        assert_eq!(
+            RevokeSpecPreprocessor::new().snapshot_dir(root),
+            root.join("conformance/tests/snapshots")
+        );
+        assert_eq!(
+            RevokeSpecPreprocessor::with_snapshot_dir("/elsewhere").snapshot_dir(root),
+            std::path::Path::new("/elsewhere")
         );
     }
 

@@ -10,16 +10,20 @@
 //! `additional-js`.
 //!
 //! The screenshot is taken with headless Chromium (`apt-get install -y chromium`); the
-//! command `cargo xtask screenshot revocation.html /tmp/revocation.png` runs:
+//! command `cargo xtask screenshot revocation.html#seq-restore_after_revoke /tmp/r.png` runs:
 //!
 //! ```console
 //! chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
 //!   --disable-background-networking --disable-component-update --disable-sync \
-//!   --hide-scrollbars --user-data-dir=$(mktemp -d) --virtual-time-budget=5000 \
-//!   --window-size=1280,1600 --screenshot=/tmp/revocation.png \
-//!   file:///<workspace>/book/build/revocation.html
+//!   --hide-scrollbars --virtual-time-budget=5000 --window-size=1280,1600 \
+//!   --user-data-dir=$TMP/xtask-chromium-PID --screenshot=/tmp/r.png \
+//!   file://$TMP/xtask-chromium-PID/frame.html
 //! ```
 //!
+//! where `frame.html` shows `file:///<workspace>/book/build/revocation.html#seq-...` in an
+//! `<iframe>` of the window's size: headless Chromium draws a page that was scrolled (to a
+//! fragment, or by a script) blank, but draws a scrolled frame right. A fragment naming a
+//! case's sequence diagram (`#seq-NAME`, `#seq-NAME-VARIANT`) opens it.
 //! `--virtual-time-budget` lets mermaid's script draw the diagrams before the picture is
 //! taken; `--no-sandbox` is needed when running as root.
 
@@ -36,12 +40,17 @@ use mdbook_mermaid::Mermaid;
 const MERMAID_DIR: &str = "book/theme-js";
 /// The scripts mdbook-mermaid ships, by file name in its `src/bin/assets/`.
 const MERMAID_FILES: [&str; 2] = ["mermaid.min.js", "mermaid-init.js"];
+/// The script that draws the case sequence diagrams when their `<details>` are opened,
+/// relative to the workspace root.
+const SEQUENCE_JS: &str = "book/theme/sequence.js";
 
 /// Builds the book whose `book.toml` is in `root` into its `build-dir`; `workspace` is where
 /// to look up the locked mdbook-mermaid (normally both are the workspace root).
 ///
-/// Fails on any diagnostic of the spec (the preprocessor lists them all) and on any warning
-/// of mdBook (such as unbalanced HTML in a chapter), which is shown on stderr.
+/// Fails on any diagnostic of the spec (the preprocessor lists them all), on any warning of
+/// mdBook (such as unbalanced HTML in a chapter), which is shown on stderr, and on any
+/// internal link of the built pages that does not resolve ([`crate::links`]), listing them
+/// all.
 pub(crate) fn build(workspace: &Path, root: &Path) -> Result<(), String> {
     let warned = show_mdbook_warnings();
     install_mermaid_assets(workspace, root)?;
@@ -54,8 +63,14 @@ pub(crate) fn build(workspace: &Path, root: &Path) -> Result<(), String> {
     if warned.load(Ordering::Relaxed) {
         return Err("mdBook warned about the book (see above)".to_string());
     }
-    let index = root.join(&book.config.build.build_dir).join("index.html");
-    println!("book built: {}", index.display());
+    let build_dir = root.join(&book.config.build.build_dir);
+    let site_url = book
+        .config
+        .html_config()
+        .and_then(|html| html.site_url)
+        .unwrap_or_else(|| "/".to_string());
+    crate::links::check(&build_dir, &site_url)?;
+    println!("book built: {}", build_dir.join("index.html").display());
     Ok(())
 }
 
@@ -123,11 +138,15 @@ fn mermaid_crate_dir(workspace: &Path) -> Result<PathBuf, String> {
         .ok_or_else(|| "mdbook-mermaid is not in the dependency graph".to_string())
 }
 
-/// Fails unless `book.toml` loads the mermaid scripts this build writes.
+/// Fails unless `book.toml` loads the mermaid scripts this build writes and the script of
+/// the sequence diagrams.
 fn check_scripts_listed(book: &MDBook) -> Result<(), String> {
     let html = book.config.html_config().unwrap_or_default();
-    for name in MERMAID_FILES {
-        let path = Path::new(MERMAID_DIR).join(name);
+    let scripts = MERMAID_FILES
+        .iter()
+        .map(|name| Path::new(MERMAID_DIR).join(name))
+        .chain([PathBuf::from(SEQUENCE_JS)]);
+    for path in scripts {
         if !html.additional_js.contains(&path) {
             return Err(format!(
                 "book.toml: [output.html] additional-js must list \"{}\"",
@@ -159,6 +178,18 @@ pub(crate) fn screenshot(root: &Path, page: &str, out: &Path) -> Result<(), Stri
         .find(|b| on_path(b))
         .ok_or("no Chromium found: install it with `apt-get install -y chromium`")?;
     let profile = std::env::temp_dir().join(format!("xtask-chromium-{}", std::process::id()));
+    // Headless Chromium draws a page that was scrolled (to a fragment, or by a script) blank,
+    // but draws it right in a frame of the window's size: the picture is of a scratch page
+    // holding the page in such a frame.
+    std::fs::create_dir_all(&profile)
+        .map_err(|e| format!("cannot create {}: {e}", profile.display()))?;
+    let frame = profile.join("frame.html");
+    std::fs::write(
+        &frame,
+        frame_page(&format!("file://{}{fragment}", file.display())),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", frame.display()))?;
+    let url = format!("file://{}", frame.display());
     let status = Command::new(browser)
         .args([
             "--headless",
@@ -171,11 +202,11 @@ pub(crate) fn screenshot(root: &Path, page: &str, out: &Path) -> Result<(), Stri
             "--disable-sync",
             "--hide-scrollbars",
             "--virtual-time-budget=5000",
-            "--window-size=1280,1600",
         ])
+        .arg(format!("--window-size={},{}", WINDOW.0, WINDOW.1))
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--screenshot={}", out.display()))
-        .arg(format!("file://{}{fragment}", file.display()))
+        .arg(&url)
         .status()
         .map_err(|e| format!("cannot run {browser}: {e}"));
     // The profile is a scratch folder of this run only.
@@ -185,6 +216,19 @@ pub(crate) fn screenshot(root: &Path, page: &str, out: &Path) -> Result<(), Stri
     }
     println!("screenshot: {}", out.display());
     Ok(())
+}
+
+/// The window's size for a screenshot, in CSS pixels.
+const WINDOW: (u32, u32) = (1280, 1600);
+
+/// A page showing `url` in a frame as large as the screenshot's window.
+fn frame_page(url: &str) -> String {
+    let url = url.replace('&', "&amp;").replace('"', "&quot;");
+    let (width, height) = WINDOW;
+    format!(
+        "<!doctype html>\n<html><body style=\"margin:0\"><iframe src=\"{url}\" \
+         style=\"display:block;border:0;width:{width}px;height:{height}px\"></iframe></body></html>\n"
+    )
 }
 
 fn on_path(program: &str) -> bool {

@@ -2,6 +2,7 @@
 
 mod book;
 mod jobs;
+mod links;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,8 +15,10 @@ commands:
                               the report, and build the book (the README's main command)
   test                        every test: fmt, clippy -D warnings, cargo test --workspace
                               with snapshot updates disabled, and the book build
-  book [--root <dir>]         build the book into book/build/ (open book/build/index.html);
-                              --root builds the book of another folder, e.g. a scratch copy
+  book [--root <dir>]         build the book into book/build/ (open book/build/index.html)
+                              and check that every internal link resolves; --root builds
+                              the book of another folder, e.g. a scratch copy
+  links [<dir>]               check the internal links of a built book (default book/build/)
   screenshot <page> <png>     render a built page (path under book/build/, or a file path)
                               with headless Chromium into a PNG";
 
@@ -27,6 +30,8 @@ fn main() -> ExitCode {
         ["test"] => jobs::test(&workspace_root()),
         ["book"] => book::build(&workspace_root(), &workspace_root()),
         ["book", "--root", dir] => book::build(&workspace_root(), Path::new(dir)),
+        ["links"] => links::check(&workspace_root().join("book/build"), "/"),
+        ["links", dir] => links::check(Path::new(dir), "/"),
         ["screenshot", page, png] => book::screenshot(&workspace_root(), page, Path::new(png)),
         ["help" | "-h" | "--help"] => {
             println!("{USAGE}");
