@@ -43,6 +43,14 @@ enum RunFormat {
     Ktap,
 }
 
+/// Formats of `mutants`.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum MutantsFormat {
+    Human,
+    Json,
+    Markdown,
+}
+
 /// Formats of the listing commands.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 enum ListFormat {
@@ -124,7 +132,7 @@ enum Command {
     Mutants {
         /// Output format.
         #[arg(long, value_enum, default_value = "human")]
-        format: ListFormat,
+        format: MutantsFormat,
     },
     /// Time the suite: whole runs, per case, and the harness against the bare model.
     Bench {
@@ -410,11 +418,12 @@ fn dispatch(command: Command) -> Result<i32, Fatal> {
         Command::Mutants { format } => {
             let results = crate::mutants::judge_all(today());
             match format {
-                ListFormat::Human => print!("{}", crate::mutants::table(&results)),
-                ListFormat::Json => println!(
+                MutantsFormat::Human => print!("{}", crate::mutants::table(&results)),
+                MutantsFormat::Json => println!(
                     "{}",
                     serde_json::to_string_pretty(&results).unwrap_or_default()
                 ),
+                MutantsFormat::Markdown => print!("{}", crate::mutants::markdown(&results)),
             }
             Ok(if results.iter().all(|r| r.caught()) {
                 EXIT_PASS

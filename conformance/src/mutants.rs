@@ -94,3 +94,45 @@ pub fn table(results: &[MutantResult]) -> String {
     );
     out
 }
+
+/// The table as Markdown for the book, linking rules and cases to their anchors.
+pub fn markdown(results: &[MutantResult]) -> String {
+    let case_link = |name: &str| {
+        let case = name.split('[').next().unwrap_or(name);
+        match crate::case(case) {
+            Some(c) => format!(
+                "[`{name}`]({}#case-{case})",
+                c.chapter.replace(".md", ".html")
+            ),
+            None => format!("`{name}`"),
+        }
+    };
+    let mut out = String::from("| broken shim | bug | breaks | caught by |\n|---|---|---|---|\n");
+    for r in results {
+        let rule = crate::rule(r.breaks)
+            .map(|d| format!("[`{}`]({})", r.breaks, d.anchor()))
+            .unwrap_or_else(|| format!("`{}`", r.breaks));
+        let by = if r.caught() {
+            r.caught_by
+                .iter()
+                .map(|c| case_link(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            "**MISSED**".to_string()
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {rule} | {by} |",
+            r.shim,
+            r.bug.replace('|', "\\|")
+        );
+    }
+    let caught = results.iter().filter(|r| r.caught()).count();
+    let _ = writeln!(
+        out,
+        "\nScore: **{caught}/{}** broken shims caught on the rule they break.",
+        results.len()
+    );
+    out
+}

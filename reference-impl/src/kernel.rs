@@ -622,7 +622,8 @@ impl Kernel {
     /// Model: time passes only inside waits. A fence backed by queued device work completes
     /// (the device runs the job); a fence nothing will ever signal makes a bounded wait return
     /// 0 (timed out) and an unbounded wait never return. Success returns the remaining
-    /// timeout, which is positive (`MAX_SCHEDULE_TIMEOUT` for an unbounded wait).
+    /// timeout, which is positive (`MAX_SCHEDULE_TIMEOUT` for an unbounded wait). A timeout of
+    /// 0 is a poll: 1 if every fence has signalled, else 0, and no time passes.
     pub fn dma_resv_wait_timeout(
         &self,
         buf: BufId,
@@ -654,6 +655,10 @@ impl Kernel {
                         })
                         .unwrap_or_default()
                 };
+                if timeout == Timeout::Jiffies(0) {
+                    // A poll: no time passes.
+                    return i64::from(pending.is_empty());
+                }
                 for fence in pending {
                     let (job, completes) = {
                         let st = self.st.borrow();

@@ -56,7 +56,8 @@ pub(crate) fn build(workspace: &Path, root: &Path) -> Result<(), String> {
     install_mermaid_assets(workspace, root)?;
     let mut book = MDBook::load(root).map_err(|e| format!("cannot load the book: {e:#}"))?;
     check_scripts_listed(&book)?;
-    book.with_preprocessor(RevokeSpecPreprocessor::new());
+    let mutants = generated_mutants_table(workspace)?;
+    book.with_preprocessor(RevokeSpecPreprocessor::new().with_generated("{{#mutants}}", mutants));
     book.with_preprocessor(Mermaid);
     book.build()
         .map_err(|e| format!("the book was not built: {e:#}"))?;
@@ -234,4 +235,31 @@ fn frame_page(url: &str) -> String {
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
+}
+
+/// The table of what the suite catches, as `revoke-conformance mutants --format markdown`
+/// prints it.
+fn generated_mutants_table(workspace: &Path) -> Result<String, String> {
+    let out = std::process::Command::new("cargo")
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "conformance",
+            "--",
+            "mutants",
+            "--format",
+            "markdown",
+        ])
+        .current_dir(workspace)
+        .output()
+        .map_err(|e| format!("cannot run the mutants table: {e}"))?;
+    if out.stdout.is_empty() {
+        return Err(format!(
+            "`revoke-conformance mutants` printed nothing: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    // A missed broken shim still renders (as MISSED); the test suite fails on it.
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

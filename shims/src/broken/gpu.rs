@@ -78,6 +78,8 @@ struct ImporterBugs {
     no_fence: bool,
     /// Treats the positive return of `dma_resv_wait_timeout()` as an error.
     wait_positive_is_error: bool,
+    /// Polls with a zero timeout and treats 0 (not signalled) as success.
+    poll_zero_is_success: bool,
 }
 
 /// A GPU dynamic importer written without the reference's care.
@@ -109,7 +111,15 @@ impl SloppyGpu {
         }
         let sgt = k.dma_buf_map_attachment(self.att).ok()?;
         self.invalidated.set(false);
-        if !self.bugs.no_kernel_wait {
+        if self.bugs.poll_zero_is_success {
+            // `>= 0` accepts 0, which means the fences have not signalled.
+            let ret =
+                k.dma_resv_wait_timeout(buf, DmaResvUsage::Kernel, false, Timeout::Jiffies(0));
+            if ret < 0 {
+                k.dma_buf_unmap_attachment(self.att, sgt);
+                return None;
+            }
+        } else if !self.bugs.no_kernel_wait {
             let ret = k.dma_resv_wait_timeout(buf, DmaResvUsage::Kernel, false, Timeout::Max);
             let failed = if self.bugs.wait_positive_is_error {
                 ret != 0
@@ -254,6 +264,14 @@ sloppy!(
     "queues device work without adding its fence, so the work outlives the exporter's wait",
     "invalidate.importer.fence-inflight"
 );
+sloppy!(
+    POLL_ZERO_IS_SUCCESS,
+    "broken-gpu-poll-zero-is-success",
+    poll_zero_is_success,
+    "polls dma_resv_wait_timeout() with a zero timeout and takes its 0 (not signalled) for success",
+    "invalidate.importer.wait-kernel"
+);
+
 sloppy!(
     WAIT_POSITIVE_IS_ERROR,
     "broken-gpu-wait-positive-is-error",

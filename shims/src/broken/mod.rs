@@ -54,6 +54,7 @@ pub fn all() -> Vec<Broken> {
         gpu::NO_KERNEL_WAIT,
         gpu::NO_FENCE,
         gpu::WAIT_POSITIVE_IS_ERROR,
+        gpu::POLL_ZERO_IS_SUCCESS,
         gpu::MOVES_PINNED,
         gpu::NO_WAIT_BEFORE_REUSE,
         core::CALLBACK_UNLOCKED,
