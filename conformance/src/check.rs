@@ -80,7 +80,7 @@ fn ancestors(trace: &Trace, i: usize) -> Vec<usize> {
 }
 
 fn step_ran(trace: &Trace, step: StepRef) -> Result<(), String> {
-    match trace.hung_at {
+    match trace.stopped_at() {
         Some(h) if h < step.0 => Err(format!(
             "step {} never ran: the scenario stopped in step {h}",
             step.0
@@ -444,4 +444,15 @@ pub fn called_times(step: StepRef, name: &'static str, times: usize) -> Check {
                 .ok_or_else(|| format!("`{name}` was called {n} time(s)"))
         },
     )
+}
+
+/// No driver crashes (panics: in the kernel, an oops) anywhere in the scenario.
+pub fn no_crash() -> Check {
+    Check::new("no driver crashes (oops)", |t| match &t.crashed {
+        None => Ok(()),
+        Some(c) => Err(format!(
+            "a driver crashed in step {}: {}",
+            c.step, c.message
+        )),
+    })
 }

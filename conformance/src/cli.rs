@@ -218,6 +218,14 @@ pub fn main() -> i32 {
 }
 
 fn dispatch(command: Command) -> Result<i32, Fatal> {
+    if matches!(
+        command,
+        Command::Run { .. } | Command::Mutants { .. } | Command::Bench { .. }
+    ) {
+        // A shim that panics is a driver that oopses: the runner records it in the trace and
+        // reports it against the case, so the default message on stderr is only noise.
+        std::panic::set_hook(Box::new(|_| {}));
+    }
     match command {
         Command::Shims { format } => {
             let all = shims::in_tree();

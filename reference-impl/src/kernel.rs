@@ -141,6 +141,7 @@ struct Log {
     open: Vec<usize>,
     step: usize,
     hung_at: Option<usize>,
+    crashed: Option<crate::trace::Crash>,
 }
 
 /// The simulated machine. Single-threaded and deterministic: the same steps give the same
@@ -195,8 +196,9 @@ impl Kernel {
         self.importers.borrow_mut().insert(att, ops);
     }
 
-    /// Runs scenario step `index` as `actor`. Returns false if a call in it never returned;
-    /// the machine must not be used further then.
+    /// Runs scenario step `index` as `actor`. Returns false if a call in it never returned,
+    /// or a driver crashed (panicked: in the kernel, an oops); the machine must not be used
+    /// further then.
     pub fn run_step(&self, index: usize, actor: Actor, f: impl FnOnce()) -> bool {
         {
             let mut log = self.log.borrow_mut();
@@ -208,7 +210,18 @@ impl Kernel {
         match result {
             Ok(()) => true,
             Err(payload) if payload.is::<Hung>() => false,
-            Err(payload) => panic::resume_unwind(payload),
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".to_string());
+                self.log.borrow_mut().crashed = Some(crate::trace::Crash {
+                    step: index,
+                    message,
+                });
+                false
+            }
         }
     }
 
@@ -218,6 +231,7 @@ impl Kernel {
         Trace {
             events: log.events.clone(),
             hung_at: log.hung_at,
+            crashed: log.crashed.clone(),
         }
     }
 

@@ -322,6 +322,20 @@ pub struct Trace {
     pub events: Vec<Event>,
     /// The step at which a call never returned; later steps did not run.
     pub hung_at: Option<usize>,
+    /// A driver crashed (a kernel oops); later steps did not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crashed: Option<Crash>,
+}
+
+/// A driver crashed in the middle of a step: in the kernel, an oops.
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct Crash {
+    /// The step it happened in.
+    pub step: usize,
+    /// What the driver said as it crashed.
+    pub message: String,
 }
 
 impl Call {
@@ -451,12 +465,19 @@ impl Call {
 }
 
 impl Trace {
+    /// The step where the scenario stopped early (a hang or a crash), if it did.
+    pub fn stopped_at(&self) -> Option<usize> {
+        self.hung_at.or(self.crashed.as_ref().map(|c| c.step))
+    }
+
     /// Renders the trace as indented text, one call a line, grouped by step.
     ///
     /// `step_titles[i]` heads the calls of step `i`.
     pub fn render(&self, step_titles: &[String]) -> String {
         let mut out = String::new();
-        let last = self.hung_at.unwrap_or(step_titles.len().saturating_sub(1));
+        let last = self
+            .stopped_at()
+            .unwrap_or(step_titles.len().saturating_sub(1));
         for (step, title) in step_titles.iter().enumerate().take(last + 1) {
             let _ = writeln!(out, "step {step}: {title}");
             let mut any = false;
@@ -490,6 +511,13 @@ impl Trace {
             let _ = writeln!(
                 out,
                 "scenario stopped: a call in step {step} never returns; later steps did not run"
+            );
+        }
+        if let Some(c) = &self.crashed {
+            let _ = writeln!(
+                out,
+                "scenario stopped: a driver crashed (oops) in step {}: {}; later steps did not run",
+                c.step, c.message
             );
         }
         out

@@ -80,6 +80,8 @@ struct ImporterBugs {
     wait_positive_is_error: bool,
     /// Polls with a zero timeout and treats 0 (not signalled) as success.
     poll_zero_is_success: bool,
+    /// Frees its state when it unmaps, before it detaches.
+    frees_before_detach: bool,
 }
 
 /// A GPU dynamic importer written without the reference's care.
@@ -88,6 +90,7 @@ struct SloppyGpu {
     buf: Cell<Option<BufId>>,
     sgt: Cell<Option<SgtId>>,
     invalidated: Cell<bool>,
+    freed: Cell<bool>,
     bugs: ImporterBugs,
 }
 
@@ -98,6 +101,7 @@ impl SloppyGpu {
             buf: Cell::new(None),
             sgt: Cell::new(None),
             invalidated: Cell::new(false),
+            freed: Cell::new(false),
             bugs,
         })
     }
@@ -144,6 +148,10 @@ impl DmaBufAttachOps for SloppyGpu {
         true
     }
     fn invalidate_mappings(&self, k: &Kernel, att: AttId) {
+        assert!(
+            !self.freed.get(),
+            "BUG: invalidate_mappings on an importer object already freed (use after free)"
+        );
         self.invalidated.set(true);
         if self.bugs.no_remap {
             return; // Keeps the old mapping and goes on using it.
@@ -205,6 +213,9 @@ impl Importer for SloppyGpu {
             k.dma_buf_unmap_attachment(self.att, sgt);
         }
         k.dma_resv_unlock(buf);
+        if self.bugs.frees_before_detach {
+            self.freed.set(true); // The object goes; the attachment is still linked.
+        }
     }
     fn detach(&self, k: &Kernel) {
         self.unmap(k);
@@ -270,6 +281,14 @@ sloppy!(
     poll_zero_is_success,
     "polls dma_resv_wait_timeout() with a zero timeout and takes its 0 (not signalled) for success",
     "invalidate.importer.wait-kernel"
+);
+
+sloppy!(
+    FREES_BEFORE_DETACH,
+    "broken-gpu-frees-before-detach",
+    frees_before_detach,
+    "tears its object down when it unmaps, before dma_buf_detach(), while invalidations can still arrive",
+    "teardown.importer.state-until-detach"
 );
 
 sloppy!(

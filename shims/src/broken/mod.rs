@@ -55,6 +55,7 @@ pub fn all() -> Vec<Broken> {
         gpu::NO_FENCE,
         gpu::WAIT_POSITIVE_IS_ERROR,
         gpu::POLL_ZERO_IS_SUCCESS,
+        gpu::FREES_BEFORE_DETACH,
         gpu::MOVES_PINNED,
         gpu::NO_WAIT_BEFORE_REUSE,
         core::CALLBACK_UNLOCKED,
