@@ -304,6 +304,7 @@ sloppy!(
 struct ExporterBugs {
     moves_pinned: bool,
     no_wait_before_reuse: bool,
+    cpu_access_after_unplug: bool,
 }
 
 struct BuggyGpuExporter {
@@ -332,9 +333,15 @@ impl DmaBufOps for BuggyGpuExporter {
         self.inner.unmap_dma_buf(k, att, sgt)
     }
     fn vmap(&self, k: &Kernel) -> Result<(), Errno> {
+        if self.bugs.cpu_access_after_unplug {
+            return Ok(());
+        }
         self.inner.vmap(k)
     }
     fn mmap(&self, k: &Kernel) -> Result<(), Errno> {
+        if self.bugs.cpu_access_after_unplug {
+            return Ok(());
+        }
         self.inner.mmap(k)
     }
 }
@@ -345,6 +352,9 @@ impl Exporter for BuggyGpuExporter {
     }
     fn export(&self, k: &Kernel) -> Result<(), Errno> {
         self.inner.export(k)
+    }
+    fn revoke(&self, k: &Kernel) {
+        self.inner.revoke(k)
     }
     fn move_buffer(&self, k: &Kernel) {
         if self.pins.get() > 0 && !self.bugs.moves_pinned {
@@ -398,4 +408,11 @@ buggy_exporter!(
     no_wait_before_reuse,
     "moves a buffer and reuses the old memory without waiting for BOOKKEEP fences",
     "invalidate.exporter.wait-before-reuse"
+);
+buggy_exporter!(
+    CPU_ACCESS_AFTER_UNPLUG,
+    "broken-gpu-cpu-access-after-unplug",
+    cpu_access_after_unplug,
+    "lets vmap and mmap succeed after the device was unplugged (revoked)",
+    "cpu.revoked.enodev"
 );

@@ -58,6 +58,7 @@ pub fn all() -> Vec<Broken> {
         gpu::FREES_BEFORE_DETACH,
         gpu::MOVES_PINNED,
         gpu::NO_WAIT_BEFORE_REUSE,
+        gpu::CPU_ACCESS_AFTER_UNPLUG,
         core::CALLBACK_UNLOCKED,
         core::CALLS_NULL_CALLBACKS,
         core::NO_PIN_ON_MAP,
