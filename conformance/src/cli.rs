@@ -464,7 +464,8 @@ fn profiles_used(steps: &[reference_impl::Step]) -> Vec<String> {
             reference_impl::Step::Export { exporter, .. } => {
                 Some(format!("exporter {}", exporter.name()))
             }
-            reference_impl::Step::Attach { importer, .. } => {
+            reference_impl::Step::Attach { importer, .. }
+            | reference_impl::Step::AttachDuringEviction { importer, .. } => {
                 Some(format!("importer {}", importer.name()))
             }
             _ => None,

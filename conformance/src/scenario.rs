@@ -57,6 +57,15 @@ impl Scenario {
         att
     }
 
+    /// A new importer of kind `kind` attaches to `buf` while the exporter evicts it: the
+    /// invalidation arrives as soon as the attachment is linked.
+    pub fn attach_during_eviction(&mut self, buf: BufId, importer: ImporterKind) -> AttId {
+        let att = AttId(self.next_att);
+        self.next_att += 1;
+        self.push(Step::AttachDuringEviction { att, buf, importer });
+        att
+    }
+
     /// The importer obtains a mapping.
     pub fn map(&mut self, att: AttId) -> StepRef {
         self.push(Step::Map { att })

@@ -149,6 +149,8 @@ struct Log {
 /// callback, as kernel drivers do.
 pub struct Kernel {
     core: Rc<dyn crate::core_role::DmaBufCore>,
+    /// A concurrent eviction armed for a buffer: it runs once an attachment has been linked.
+    eviction_on_link: std::cell::Cell<Option<(BufId, bool)>>,
     st: RefCell<State>,
     log: RefCell<Log>,
     exporters: RefCell<BTreeMap<BufId, Rc<dyn DmaBufOps>>>,
@@ -171,6 +173,7 @@ impl Kernel {
     pub fn with_core(core: Rc<dyn crate::core_role::DmaBufCore>) -> Self {
         Kernel {
             core,
+            eviction_on_link: std::cell::Cell::new(None),
             st: RefCell::default(),
             log: RefCell::default(),
             exporters: RefCell::default(),
@@ -393,10 +396,23 @@ impl Kernel {
         }
     }
 
+    /// Arms a concurrent eviction of `buf` by its exporter: as soon as the next attachment
+    /// is linked and the reservation lock is dropped, the exporter takes the lock and
+    /// invalidates, before the attaching importer runs again. This is the interleaving that
+    /// catches an importer not yet initialised when it attaches.
+    pub fn arm_eviction_on_link(&self, buf: BufId) {
+        self.eviction_on_link.set(Some((buf, false)));
+    }
+
     /// `list_add(&attach->node, &dmabuf->attachments)`.
     pub fn link_attachment(&self, att: AttId) {
+        let buf = self.st.borrow().atts[&att].info.buf;
+        if let Some((armed, _)) = self.eviction_on_link.get()
+            && armed == buf
+        {
+            self.eviction_on_link.set(Some((buf, true)));
+        }
         let mut st = self.st.borrow_mut();
-        let buf = st.atts[&att].info.buf;
         st.atts.get_mut(&att).expect("attachment").linked = true;
         st.bufs.entry(buf).or_default().attachments.push(att);
     }
@@ -604,7 +620,20 @@ impl Kernel {
                 self.warn(buf, "dma_resv_unlock() of an unlocked reservation object");
             }
             self.st.borrow_mut().bufs.entry(buf).or_default().locked = false;
-        })
+        });
+        if self.eviction_on_link.get() == Some((buf, true)) {
+            self.eviction_on_link.set(None);
+            self.concurrent_eviction(buf);
+        }
+    }
+
+    /// The exporter, on another thread, evicts `buf`: it takes the lock and invalidates.
+    fn concurrent_eviction(&self, buf: BufId) {
+        self.log.borrow_mut().stack.push(Actor::Exporter(buf));
+        self.dma_resv_lock(buf);
+        self.dma_buf_invalidate_mappings(buf);
+        self.dma_resv_unlock(buf);
+        self.log.borrow_mut().stack.pop();
     }
 
     /// `dma_resv_assert_held()`: a lockdep splat (a `Warn` event) if the lock is not held.

@@ -77,7 +77,8 @@ pub fn run_with(roles: &Roles, steps: &[Step]) -> Result<Trace, String> {
                     let _ = e.export(&k);
                 })
             }
-            Step::Attach { att, buf, importer } => {
+            Step::Attach { att, buf, importer }
+            | Step::AttachDuringEviction { att, buf, importer } => {
                 if importers.contains_key(att) {
                     return Err(format!("step {i}: {att} is attached twice"));
                 }
@@ -85,6 +86,9 @@ pub fn run_with(roles: &Roles, steps: &[Step]) -> Result<Trace, String> {
                 let d = (roles.importer)(*importer, *att);
                 k.register_importer(*att, d.clone());
                 importers.insert(*att, d.clone());
+                if matches!(step, Step::AttachDuringEviction { .. }) {
+                    k.arm_eviction_on_link(*buf);
+                }
                 k.run_step(i, step.actor(), || {
                     let _ = d.attach(&k, *buf);
                 })

@@ -67,6 +67,13 @@ pub enum Step {
         buf: BufId,
         importer: ImporterKind,
     },
+    /// An importer attaches while the exporter evicts the buffer: the eviction's invalidation
+    /// reaches the new attachment as soon as it is linked, before the attach call returns.
+    AttachDuringEviction {
+        att: AttId,
+        buf: BufId,
+        importer: ImporterKind,
+    },
     /// The importer obtains a mapping its device can use.
     Map { att: AttId },
     /// The importer's device accesses the buffer now.
@@ -113,6 +120,7 @@ impl Step {
             | Step::ExporterFence { buf, .. }
             | Step::Put { buf } => Actor::Exporter(buf),
             Step::Attach { att, .. }
+            | Step::AttachDuringEviction { att, .. }
             | Step::Map { att }
             | Step::Access { att, .. }
             | Step::Submit { att, .. }
@@ -131,6 +139,12 @@ impl fmt::Display for Step {
             Step::Export { buf, exporter } => write!(f, "exporter.{buf} ({exporter:?}): export"),
             Step::Attach { att, buf, importer } => {
                 write!(f, "importer.{att} ({importer:?}): attach to {buf}")
+            }
+            Step::AttachDuringEviction { att, buf, importer } => {
+                write!(
+                    f,
+                    "importer.{att} ({importer:?}): attach to {buf} while exporter.{buf} evicts it"
+                )
             }
             Step::Map { att } => write!(f, "importer.{att}: map"),
             Step::Access { att, write } => write!(f, "importer.{att}: device {} now", rw(*write)),

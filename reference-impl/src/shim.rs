@@ -178,7 +178,10 @@ impl Shim {
             .iter()
             .filter_map(|s| match (role, s) {
                 (Role::Exporter, Step::Export { exporter, .. }) => Some(exporter.name()),
-                (Role::Importer, Step::Attach { importer, .. }) => Some(importer.name()),
+                (
+                    Role::Importer,
+                    Step::Attach { importer, .. } | Step::AttachDuringEviction { importer, .. },
+                ) => Some(importer.name()),
                 _ => None,
             })
             .collect();

@@ -82,6 +82,8 @@ struct ImporterBugs {
     poll_zero_is_success: bool,
     /// Frees its state when it unmaps, before it detaches.
     frees_before_detach: bool,
+    /// Initialises its state only after `dma_buf_dynamic_attach()` returns.
+    init_after_attach: bool,
 }
 
 /// A GPU dynamic importer written without the reference's care.
@@ -91,6 +93,7 @@ struct SloppyGpu {
     sgt: Cell<Option<SgtId>>,
     invalidated: Cell<bool>,
     freed: Cell<bool>,
+    ready: Cell<bool>,
     bugs: ImporterBugs,
 }
 
@@ -102,6 +105,7 @@ impl SloppyGpu {
             sgt: Cell::new(None),
             invalidated: Cell::new(false),
             freed: Cell::new(false),
+            ready: Cell::new(!bugs.init_after_attach),
             bugs,
         })
     }
@@ -149,6 +153,10 @@ impl DmaBufAttachOps for SloppyGpu {
     }
     fn invalidate_mappings(&self, k: &Kernel, att: AttId) {
         assert!(
+            self.ready.get(),
+            "BUG: invalidate_mappings on an importer object not yet initialised"
+        );
+        assert!(
             !self.freed.get(),
             "BUG: invalidate_mappings on an importer object already freed (use after free)"
         );
@@ -169,6 +177,7 @@ impl Importer for SloppyGpu {
     fn attach(&self, k: &Kernel, buf: BufId) -> Result<(), Errno> {
         k.dma_buf_dynamic_attach(buf, self.att)?;
         self.buf.set(Some(buf));
+        self.ready.set(true);
         Ok(())
     }
     fn map(&self, k: &Kernel) -> Result<(), Errno> {
@@ -289,6 +298,14 @@ sloppy!(
     frees_before_detach,
     "tears its object down when it unmaps, before dma_buf_detach(), while invalidations can still arrive",
     "teardown.importer.state-until-detach"
+);
+
+sloppy!(
+    INIT_AFTER_ATTACH,
+    "broken-gpu-init-after-attach",
+    init_after_attach,
+    "attaches before its object is initialised, so an invalidation right after linking finds it half-built",
+    "attach.importer.initialised"
 );
 
 sloppy!(

@@ -56,6 +56,7 @@ pub fn all() -> Vec<Broken> {
         gpu::WAIT_POSITIVE_IS_ERROR,
         gpu::POLL_ZERO_IS_SUCCESS,
         gpu::FREES_BEFORE_DETACH,
+        gpu::INIT_AFTER_ATTACH,
         gpu::MOVES_PINNED,
         gpu::NO_WAIT_BEFORE_REUSE,
         gpu::CPU_ACCESS_AFTER_UNPLUG,
