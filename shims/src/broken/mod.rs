@@ -49,6 +49,7 @@ pub fn all() -> Vec<Broken> {
         vfio::RESTORE_WITHOUT_NOTIFY,
         vfio::ACCEPTS_NON_REVOCABLE,
         vfio::ATTACH_WHILE_REVOKED,
+        vfio::CLEANUP_REVOKES_AGAIN,
         gpu::RELOCKS_IN_CALLBACK,
         gpu::NO_REMAP,
         gpu::NO_KERNEL_WAIT,

@@ -4,7 +4,8 @@ use std::rc::Rc;
 
 use reference_impl::book::revocation::VfioExporter;
 use reference_impl::{
-    AttId, BufId, DmaBufOps, Errno, Exporter, ExporterKind, Kernel, OpsTable, SgtId, ShimRole,
+    Actor, AttId, BufId, Call, DmaBufOps, DmaResvUsage, Errno, Exporter, ExporterKind, Kernel,
+    OpsTable, SgtId, ShimRole, Timeout,
 };
 
 /// Which bug a [`BuggyVfio`] has.
@@ -16,6 +17,7 @@ struct Bugs {
     restore_without_notify: bool,
     accepts_non_revocable: bool,
     attach_while_revoked: bool,
+    cleanup_revokes_again: bool,
 }
 
 /// The reference VFIO exporter with one bug.
@@ -101,6 +103,27 @@ impl Exporter for BuggyVfio {
         self.inner.priv_.borrow_mut().revoked = true;
         k.dma_buf_invalidate_mappings(self.buf);
         k.dma_resv_unlock(self.buf);
+    }
+    fn put(&self, k: &Kernel) {
+        if !self.bugs.cleanup_revokes_again {
+            return self.inner.put(k);
+        }
+        // vfio_pci_dma_buf_cleanup() as merged for 7.1: revoke whatever the state, then
+        // kref_put() and wait_for_completion() unconditionally.
+        let buf = self.buf;
+        if !self.inner.priv_.borrow().revoked {
+            return self.inner.put(k);
+        }
+        k.dma_resv_lock(buf);
+        k.dma_buf_invalidate_mappings(buf);
+        k.dma_resv_wait_timeout(buf, DmaResvUsage::Bookkeep, false, Timeout::Max);
+        k.dma_resv_unlock(buf);
+        // The revoke already dropped the exporter's reference: kref_put() underflows.
+        k.warn(buf, "refcount_t: underflow; use-after-free");
+        // The completion fired once, at the revoke: nobody will complete it again.
+        k.traced(buf, Actor::Core, Call::WaitForUnmap { buf }, || -> () {
+            k.hang()
+        });
     }
     fn restore(&self, k: &Kernel) {
         if self.bugs.restore_without_notify {
@@ -232,4 +255,22 @@ broken!(
     },
     "attach succeeds while the buffer is revoked",
     "revoke.exporter.reject-attach"
+);
+
+// VFIO's cleanup as merged: a second revoke of a revoked buffer.
+broken!(
+    CLEANUP_REVOKES_AGAIN,
+    "broken-vfio-cleanup-revokes-again",
+    ShimRole::Exporter {
+        plays: &[ExporterKind::Vfio],
+        make: |buf| BuggyVfio::make(
+            buf,
+            Bugs {
+                cleanup_revokes_again: true,
+                ..Bugs::default()
+            }
+        ),
+    },
+    "its cleanup revokes an already revoked buffer again: the refcount underflows and the wait never ends",
+    "revoke.exporter.cleanup-once"
 );
