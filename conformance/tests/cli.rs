@@ -32,7 +32,7 @@ fn a_broken_shim_exits_one_and_the_report_names_the_rule_and_links_it() {
     let o = run(&[
         "run",
         "--shim",
-        "broken-vfio-no-waits",
+        "broken-vfio-no-bookkeep-wait",
         "--book-url",
         "https://example.org/spec/",
     ]);
@@ -41,7 +41,7 @@ fn a_broken_shim_exits_one_and_the_report_names_the_rule_and_links_it() {
     assert!(out.contains("violated MUST rule revoke.exporter.wait-bookkeep  https://example.org/spec/revocation.html#r-revoke.exporter.wait-bookkeep"), "{out}");
     assert!(out.contains("observed: "), "{out}");
     assert!(
-        out.contains("trace, reference (-) against broken-vfio-no-waits (+):"),
+        out.contains("trace, reference (-) against broken-vfio-no-bookkeep-wait (+):"),
         "{out}"
     );
     assert!(

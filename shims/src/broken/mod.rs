@@ -39,7 +39,8 @@ pub struct Broken {
 /// Every broken shim.
 pub fn all() -> Vec<Broken> {
     vec![
-        vfio::NO_WAITS,
+        vfio::NO_BOOKKEEP_WAIT,
+        vfio::NO_UNMAP_WAIT,
         vfio::MAP_WHILE_REVOKED,
         vfio::CHECK_IN_PIN,
         iommufd::NEVER_UNPINS,

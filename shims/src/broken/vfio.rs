@@ -11,7 +11,8 @@ use reference_impl::{
 /// Which bug a [`BuggyVfio`] has.
 #[derive(Clone, Copy, Default)]
 struct Bugs {
-    no_waits: bool,
+    no_bookkeep_wait: bool,
+    no_unmap_wait: bool,
     map_while_revoked: bool,
     check_in_pin: bool,
     restore_without_notify: bool,
@@ -96,13 +97,19 @@ impl Exporter for BuggyVfio {
         self.inner.export(k)
     }
     fn revoke(&self, k: &Kernel) {
-        if !self.bugs.no_waits {
+        if !(self.bugs.no_bookkeep_wait || self.bugs.no_unmap_wait) {
             return self.inner.revoke(k);
         }
         k.dma_resv_lock(self.buf);
         self.inner.priv_.borrow_mut().revoked = true;
         k.dma_buf_invalidate_mappings(self.buf);
+        if !self.bugs.no_bookkeep_wait {
+            k.dma_resv_wait_timeout(self.buf, DmaResvUsage::Bookkeep, false, Timeout::Max);
+        }
         k.dma_resv_unlock(self.buf);
+        if !self.bugs.no_unmap_wait {
+            k.wait_for_unmap(self.buf);
+        }
     }
     fn put(&self, k: &Kernel) {
         if !self.bugs.cleanup_revokes_again {
@@ -136,25 +143,41 @@ impl Exporter for BuggyVfio {
     }
 }
 
-// VFIO before the fix the seed thread asked for: invalidates, then reuses the memory
-// without waiting for fences or unmaps.
+// VFIO before the fix the seed thread asked for: the invalidation is asynchronous, and the
+// memory is reused before the importers' queued work has finished.
 broken!(
-    NO_WAITS,
-    "broken-vfio-no-waits",
+    NO_BOOKKEEP_WAIT,
+    "broken-vfio-no-bookkeep-wait",
     ShimRole::Exporter {
         plays: &[ExporterKind::Vfio],
-        make: |buf| {
-            BuggyVfio::make(
-                buf,
-                Bugs {
-                    no_waits: true,
-                    ..Bugs::default()
-                },
-            )
-        },
+        make: |buf| BuggyVfio::make(
+            buf,
+            Bugs {
+                no_bookkeep_wait: true,
+                ..Bugs::default()
+            }
+        ),
     },
-    "invalidates, then does not wait for BOOKKEEP fences nor for unmaps before the memory is reused",
+    "invalidates, then does not wait for BOOKKEEP fences before the memory is reused",
     "revoke.exporter.wait-bookkeep"
+);
+
+// VFIO before v5: no wait for the importers' unmaps.
+broken!(
+    NO_UNMAP_WAIT,
+    "broken-vfio-no-unmap-wait",
+    ShimRole::Exporter {
+        plays: &[ExporterKind::Vfio],
+        make: |buf| BuggyVfio::make(
+            buf,
+            Bugs {
+                no_unmap_wait: true,
+                ..Bugs::default()
+            }
+        ),
+    },
+    "invalidates and waits for fences, but does not wait for importers to unmap before the memory is reused",
+    "revoke.exporter.wait-unmap"
 );
 
 // A map that succeeds while the buffer is revoked.
