@@ -16,6 +16,10 @@ struct Bugs {
     links_before_ops_attach: bool,
     detach_keeps_link: bool,
     revocable_ignores_callback: bool,
+    ops_attach_locked: bool,
+    mmap_locked: bool,
+    release_locked: bool,
+    pins_dynamic_on_map: bool,
 }
 
 struct BuggyCore {
@@ -59,6 +63,14 @@ impl DmaBufCore for BuggyCore {
     }
     fn dma_buf_map_attachment(&self, k: &Kernel, att: AttId) -> Result<SgtId, Errno> {
         let a = k.attachment(att);
+        if self.bugs.pins_dynamic_on_map
+            && a.dynamic
+            && k.exporter_table(a.buf).is_some_and(|t| t.pin)
+        {
+            // Linux 6.12 without CONFIG_DMABUF_MOVE_NOTIFY: every attachment is pinned on map.
+            k.ops_pin(att)?;
+            return k.ops_map_dma_buf(att);
+        }
         if a.dynamic || !(self.bugs.no_pin_on_map || self.bugs.no_kernel_wait) {
             return R.dma_buf_map_attachment(k, att);
         }
@@ -111,15 +123,37 @@ impl DmaBufCore for BuggyCore {
         R.dma_buf_vunmap(k, buf)
     }
     fn dma_buf_mmap(&self, k: &Kernel, buf: BufId) -> Result<(), Errno> {
-        R.dma_buf_mmap(k, buf)
+        if !self.bugs.mmap_locked {
+            return R.dma_buf_mmap(k, buf);
+        }
+        k.dma_resv_lock(buf);
+        let r = k.ops_mmap(buf);
+        k.dma_resv_unlock(buf);
+        r
     }
     fn dma_buf_put(&self, k: &Kernel, buf: BufId) {
-        R.dma_buf_put(k, buf)
+        if !self.bugs.release_locked {
+            return R.dma_buf_put(k, buf);
+        }
+        k.dma_resv_lock(buf);
+        k.ops_release(buf);
+        k.dma_resv_unlock(buf);
+        k.set_released(buf);
     }
 }
 
 impl BuggyCore {
     fn attach(&self, k: &Kernel, buf: BufId, att: AttId, dynamic: bool) -> Result<(), Errno> {
+        if self.bugs.ops_attach_locked {
+            k.new_attachment(buf, att, dynamic);
+            k.dma_resv_lock(buf);
+            let r = k.ops_attach(att);
+            if r.is_ok() {
+                k.link_attachment(att);
+            }
+            k.dma_resv_unlock(buf);
+            return r;
+        }
         if !self.bugs.links_before_ops_attach {
             return if dynamic {
                 R.dma_buf_dynamic_attach(k, buf, att)
@@ -200,4 +234,32 @@ broken_core!(
     revocable_ignores_callback,
     "dma_buf_attach_revocable() answers true for any dynamic attachment, NULL callback or not",
     "attach.revocable.definition"
+);
+broken_core!(
+    OPS_ATTACH_LOCKED,
+    "broken-core-ops-attach-locked",
+    ops_attach_locked,
+    "calls the exporter's attach op with the reservation lock held",
+    "attach.dynamic.ops-attach-unlocked"
+);
+broken_core!(
+    MMAP_LOCKED,
+    "broken-core-mmap-locked",
+    mmap_locked,
+    "calls the exporter's mmap op with the reservation lock held",
+    "cpu.mmap.unlocked"
+);
+broken_core!(
+    RELEASE_LOCKED,
+    "broken-core-release-locked",
+    release_locked,
+    "calls the exporter's release op with the reservation lock held",
+    "lock.core.release-unlocked"
+);
+broken_core!(
+    PINS_DYNAMIC_ON_MAP,
+    "broken-core-pins-dynamic-on-map",
+    pins_dynamic_on_map,
+    "pins dynamic attachments on map, as Linux 6.12 did without CONFIG_DMABUF_MOVE_NOTIFY",
+    "map.dynamic.no-pin-no-wait"
 );

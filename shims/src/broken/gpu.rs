@@ -84,6 +84,8 @@ struct ImporterBugs {
     frees_before_detach: bool,
     /// Initialises its state only after `dma_buf_dynamic_attach()` returns.
     init_after_attach: bool,
+    /// Maps without holding the reservation lock.
+    map_unlocked: bool,
 }
 
 /// A GPU dynamic importer written without the reference's care.
@@ -182,6 +184,9 @@ impl Importer for SloppyGpu {
     }
     fn map(&self, k: &Kernel) -> Result<(), Errno> {
         let buf = self.buf.get().ok_or(Errno::EINVAL)?;
+        if self.bugs.map_unlocked {
+            return self.mapping(k, buf).map(|_| ()).ok_or(Errno::ENODEV);
+        }
         k.dma_resv_lock(buf);
         let r = self.mapping(k, buf);
         k.dma_resv_unlock(buf);
@@ -306,6 +311,14 @@ sloppy!(
     init_after_attach,
     "attaches before its object is initialised, so an invalidation right after linking finds it half-built",
     "attach.importer.initialised"
+);
+
+sloppy!(
+    MAP_UNLOCKED,
+    "broken-gpu-map-unlocked",
+    map_unlocked,
+    "calls dma_buf_map_attachment() without holding the reservation lock",
+    "map.lock.held"
 );
 
 sloppy!(

@@ -21,6 +21,7 @@ macro_rules! broken {
 mod core;
 mod gpu;
 mod iommufd;
+mod scanout;
 mod vfio;
 
 use reference_impl::Shim;
@@ -51,6 +52,8 @@ pub fn all() -> Vec<Broken> {
         vfio::ACCEPTS_NON_REVOCABLE,
         vfio::ATTACH_WHILE_REVOKED,
         vfio::CLEANUP_REVOKES_AGAIN,
+        vfio::IGNORES_PEER2PEER,
+        vfio::INVALIDATES_UNLOCKED,
         gpu::RELOCKS_IN_CALLBACK,
         gpu::NO_REMAP,
         gpu::NO_KERNEL_WAIT,
@@ -59,6 +62,8 @@ pub fn all() -> Vec<Broken> {
         gpu::POLL_ZERO_IS_SUCCESS,
         gpu::FREES_BEFORE_DETACH,
         gpu::INIT_AFTER_ATTACH,
+        gpu::MAP_UNLOCKED,
+        scanout::MAPS_WITHOUT_LOCK,
         gpu::MOVES_PINNED,
         gpu::NO_WAIT_BEFORE_REUSE,
         gpu::CPU_ACCESS_AFTER_UNPLUG,
@@ -69,5 +74,9 @@ pub fn all() -> Vec<Broken> {
         core::LINKS_BEFORE_OPS_ATTACH,
         core::DETACH_KEEPS_LINK,
         core::REVOCABLE_IGNORES_CALLBACK,
+        core::OPS_ATTACH_LOCKED,
+        core::MMAP_LOCKED,
+        core::RELEASE_LOCKED,
+        core::PINS_DYNAMIC_ON_MAP,
     ]
 }

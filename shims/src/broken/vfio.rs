@@ -19,6 +19,8 @@ struct Bugs {
     accepts_non_revocable: bool,
     attach_while_revoked: bool,
     cleanup_revokes_again: bool,
+    ignores_peer2peer: bool,
+    invalidates_unlocked: bool,
 }
 
 /// The reference VFIO exporter with one bug.
@@ -49,6 +51,13 @@ impl DmaBufOps for BuggyVfio {
         }
     }
     fn attach(&self, k: &Kernel, att: AttId) -> Result<(), Errno> {
+        if self.bugs.ignores_peer2peer {
+            return if k.dma_buf_attach_revocable(att) {
+                Ok(())
+            } else {
+                Err(Errno::EOPNOTSUPP)
+            };
+        }
         if self.bugs.attach_while_revoked {
             let ok = k.attachment(att).peer2peer && k.dma_buf_attach_revocable(att);
             return if ok { Ok(()) } else { Err(Errno::EOPNOTSUPP) };
@@ -97,6 +106,16 @@ impl Exporter for BuggyVfio {
         self.inner.export(k)
     }
     fn revoke(&self, k: &Kernel) {
+        if self.bugs.invalidates_unlocked {
+            // Marks and invalidates before taking the lock.
+            self.inner.priv_.borrow_mut().revoked = true;
+            k.dma_buf_invalidate_mappings(self.buf);
+            k.dma_resv_lock(self.buf);
+            k.dma_resv_wait_timeout(self.buf, DmaResvUsage::Bookkeep, false, Timeout::Max);
+            k.dma_resv_unlock(self.buf);
+            k.wait_for_unmap(self.buf);
+            return;
+        }
         if !(self.bugs.no_bookkeep_wait || self.bugs.no_unmap_wait) {
             return self.inner.revoke(k);
         }
@@ -296,4 +315,40 @@ broken!(
     },
     "its cleanup revokes an already revoked buffer again: the refcount underflows and the wait never ends",
     "revoke.exporter.cleanup-once"
+);
+
+// A BAR exporter that does not require peer-to-peer.
+broken!(
+    IGNORES_PEER2PEER,
+    "broken-vfio-ignores-peer2peer",
+    ShimRole::Exporter {
+        plays: &[ExporterKind::Vfio],
+        make: |buf| BuggyVfio::make(
+            buf,
+            Bugs {
+                ignores_peer2peer: true,
+                ..Bugs::default()
+            }
+        ),
+    },
+    "does not refuse attachments without peer2peer, so a BAR is offered to importers that cannot reach it",
+    "attach.peer2peer.refuse"
+);
+
+// A revoke that invalidates before it takes the lock.
+broken!(
+    INVALIDATES_UNLOCKED,
+    "broken-vfio-invalidates-unlocked",
+    ShimRole::Exporter {
+        plays: &[ExporterKind::Vfio],
+        make: |buf| BuggyVfio::make(
+            buf,
+            Bugs {
+                invalidates_unlocked: true,
+                ..Bugs::default()
+            }
+        ),
+    },
+    "marks the buffer revoked and invalidates before taking the reservation lock",
+    "revoke.exporter.mark-under-lock"
 );

@@ -1,0 +1,67 @@
+//! A broken legacy importer.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use reference_impl::{
+    AttId, BufId, DmaBufAttachOps, Errno, Importer, ImporterKind, Kernel, SgtId, ShimRole,
+};
+
+use crate::scanout::ScanoutPlane;
+
+/// A scan-out importer that calls the locked map and unmap without holding the lock.
+struct UnlockedScanout {
+    inner: ScanoutPlane,
+    att: AttId,
+    sgt: Cell<Option<SgtId>>,
+}
+
+impl DmaBufAttachOps for UnlockedScanout {
+    fn allow_peer2peer(&self) -> bool {
+        false
+    }
+    fn has_invalidate_mappings(&self) -> bool {
+        false
+    }
+}
+
+impl Importer for UnlockedScanout {
+    fn att(&self) -> AttId {
+        self.att
+    }
+    fn attach(&self, k: &Kernel, buf: BufId) -> Result<(), Errno> {
+        self.inner.attach(k, buf)
+    }
+    fn map(&self, k: &Kernel) -> Result<(), Errno> {
+        let sgt = k.dma_buf_map_attachment(self.att)?;
+        self.sgt.set(Some(sgt));
+        Ok(())
+    }
+    fn access(&self, k: &Kernel, write: bool) {
+        k.device_access(self.att, self.sgt.get(), write);
+    }
+    fn unmap(&self, k: &Kernel) {
+        if let Some(sgt) = self.sgt.take() {
+            k.dma_buf_unmap_attachment(self.att, sgt);
+        }
+    }
+    fn detach(&self, k: &Kernel) {
+        self.unmap(k);
+        self.inner.detach(k);
+    }
+}
+
+broken!(
+    MAPS_WITHOUT_LOCK,
+    "broken-scanout-maps-without-lock",
+    ShimRole::Importer {
+        plays: &[ImporterKind::Static],
+        make: |att| Rc::new(UnlockedScanout {
+            inner: ScanoutPlane::new(att),
+            att,
+            sgt: Cell::new(None)
+        }),
+    },
+    "calls dma_buf_map_attachment() and dma_buf_unmap_attachment() without holding the lock, instead of the _unlocked variants",
+    "lock.importer.unlocked-helpers"
+);
