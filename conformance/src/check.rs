@@ -456,3 +456,24 @@ pub fn no_crash() -> Check {
         )),
     })
 }
+
+/// During `step`, every fence added to the reservation object has usage `usage` (and one is).
+pub fn adds_fences_as(step: StepRef, usage: DmaResvUsage) -> Check {
+    Check::new(
+        format!("step {}: fences are added with usage {usage}", step.0),
+        move |t| {
+            step_ran(t, step)?;
+            let mut seen = false;
+            for (i, e) in in_step(t, step) {
+                if let Call::DmaResvAddFence { usage: u, .. } = e.call {
+                    seen = true;
+                    if u != usage {
+                        return Err(format!("event #{i}: {} uses {u}", e.call.render()));
+                    }
+                }
+            }
+            seen.then_some(())
+                .ok_or_else(|| format!("no fence was added in step {}", step.0))
+        },
+    )
+}

@@ -42,7 +42,10 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
     let caught_by = results
         .cases
         .iter()
-        .filter(|c| c.status == Status::Fail && c.failures.iter().any(|f| f.rule == broken.breaks))
+        .filter(|c| {
+            matches!(c.status, Status::Fail | Status::Warn)
+                && c.failures.iter().any(|f| f.rule == broken.breaks)
+        })
         .map(|c| c.name.clone())
         .collect();
     let mut violated: Vec<String> = results

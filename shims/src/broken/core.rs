@@ -20,14 +20,27 @@ struct Bugs {
     mmap_locked: bool,
     release_locked: bool,
     pins_dynamic_on_map: bool,
+    skips_pinned: bool,
+    caches_mappings: bool,
+    no_peer2peer: bool,
+    swallows_attach_error: bool,
+    pin_without_op_fails: bool,
+    no_unpin_on_map_error: bool,
+    detach_unpins: bool,
+    releases_twice: bool,
 }
 
 struct BuggyCore {
     bugs: Bugs,
+    /// The last mapping handed out per attachment (for `caches_mappings`).
+    cache: std::cell::RefCell<std::collections::BTreeMap<AttId, SgtId>>,
 }
 
 fn core(bugs: Bugs) -> Rc<dyn DmaBufCore> {
-    Rc::new(BuggyCore { bugs })
+    Rc::new(BuggyCore {
+        bugs,
+        cache: Default::default(),
+    })
 }
 
 const R: ReferenceCore = ReferenceCore;
@@ -43,6 +56,15 @@ impl DmaBufCore for BuggyCore {
         self.attach(k, buf, att, true)
     }
     fn dma_buf_detach(&self, k: &Kernel, buf: BufId, att: AttId) {
+        if self.bugs.detach_unpins
+            && k.attachment(att).dynamic
+            && k.exporter_table(buf).is_some_and(|t| t.unpin)
+        {
+            // Linux 6.x's detach undid a pin it had taken for a cached mapping.
+            k.dma_resv_lock(buf);
+            k.ops_unpin(att);
+            k.dma_resv_unlock(buf);
+        }
         if self.bugs.detach_keeps_link {
             k.ops_detach(att);
             return;
@@ -56,6 +78,10 @@ impl DmaBufCore for BuggyCore {
         R.dma_buf_attach_revocable(k, att)
     }
     fn dma_buf_pin(&self, k: &Kernel, att: AttId) -> Result<(), Errno> {
+        let buf = k.attachment(att).buf;
+        if self.bugs.pin_without_op_fails && !k.exporter_table(buf).is_some_and(|t| t.pin) {
+            return Err(Errno::EOPNOTSUPP);
+        }
         R.dma_buf_pin(k, att)
     }
     fn dma_buf_unpin(&self, k: &Kernel, att: AttId) {
@@ -63,6 +89,20 @@ impl DmaBufCore for BuggyCore {
     }
     fn dma_buf_map_attachment(&self, k: &Kernel, att: AttId) -> Result<SgtId, Errno> {
         let a = k.attachment(att);
+        if self.bugs.caches_mappings {
+            if let Some(sgt) = self.cache.borrow().get(&att) {
+                return Ok(*sgt);
+            }
+            let sgt = R.dma_buf_map_attachment(k, att)?;
+            self.cache.borrow_mut().insert(att, sgt);
+            return Ok(sgt);
+        }
+        if self.bugs.no_unpin_on_map_error && !a.dynamic && R.dma_buf_pin_on_map(k, att) {
+            k.ops_pin(att)?;
+            let sgt = k.ops_map_dma_buf(att)?; // The pin is left behind on error.
+            k.dma_resv_wait_timeout(a.buf, DmaResvUsage::Kernel, true, Timeout::Max);
+            return Ok(sgt);
+        }
         if self.bugs.pins_dynamic_on_map
             && a.dynamic
             && k.exporter_table(a.buf).is_some_and(|t| t.pin)
@@ -99,6 +139,15 @@ impl DmaBufCore for BuggyCore {
         R.dma_buf_unmap_attachment_unlocked(k, att, sgt)
     }
     fn dma_buf_invalidate_mappings(&self, k: &Kernel, buf: BufId) {
+        if self.bugs.skips_pinned {
+            for att in k.attachments_of(buf) {
+                let a = k.attachment(att);
+                if a.dynamic && a.invalidate_mappings && k.held_by(att).0 == 0 {
+                    k.importer_invalidate_mappings(att);
+                }
+            }
+            return;
+        }
         if !(self.bugs.callback_unlocked || self.bugs.calls_null_callbacks) {
             return R.dma_buf_invalidate_mappings(k, buf);
         }
@@ -132,6 +181,9 @@ impl DmaBufCore for BuggyCore {
         r
     }
     fn dma_buf_put(&self, k: &Kernel, buf: BufId) {
+        if self.bugs.releases_twice {
+            k.ops_release(buf);
+        }
         if !self.bugs.release_locked {
             return R.dma_buf_put(k, buf);
         }
@@ -144,6 +196,20 @@ impl DmaBufCore for BuggyCore {
 
 impl BuggyCore {
     fn attach(&self, k: &Kernel, buf: BufId, att: AttId, dynamic: bool) -> Result<(), Errno> {
+        if self.bugs.no_peer2peer || self.bugs.swallows_attach_error {
+            k.new_attachment(buf, att, dynamic);
+            if self.bugs.no_peer2peer {
+                k.set_peer2peer(att, false);
+            }
+            let r = k.ops_attach(att);
+            if r.is_err() && self.bugs.no_peer2peer {
+                return r;
+            }
+            k.dma_resv_lock(buf);
+            k.link_attachment(att);
+            k.dma_resv_unlock(buf);
+            return Ok(());
+        }
         if self.bugs.ops_attach_locked {
             k.new_attachment(buf, att, dynamic);
             k.dma_resv_lock(buf);
@@ -262,4 +328,60 @@ broken_core!(
     pins_dynamic_on_map,
     "pins dynamic attachments on map, as Linux 6.12 did without CONFIG_DMABUF_MOVE_NOTIFY",
     "map.dynamic.no-pin-no-wait"
+);
+broken_core!(
+    SKIPS_PINNED,
+    "broken-core-skips-pinned",
+    skips_pinned,
+    "invalidates only attachments that hold no pin, so pinned importers never learn of a revoke",
+    "invalidate.core.pinned-too"
+);
+broken_core!(
+    CACHES_MAPPINGS,
+    "broken-core-caches-mappings",
+    caches_mappings,
+    "caches the first mapping of each attachment and hands it out again after invalidations",
+    "map.core.no-cache"
+);
+broken_core!(
+    NO_PEER2PEER,
+    "broken-core-no-peer2peer",
+    no_peer2peer,
+    "never sets peer2peer from the importer's allow_peer2peer",
+    "attach.core.peer2peer-from-importer"
+);
+broken_core!(
+    SWALLOWS_ATTACH_ERROR,
+    "broken-core-swallows-attach-error",
+    swallows_attach_error,
+    "links the attachment and returns 0 although the exporter's attach op refused it",
+    "attach.core.error-passthrough"
+);
+broken_core!(
+    PIN_WITHOUT_OP_FAILS,
+    "broken-core-pin-without-op-fails",
+    pin_without_op_fails,
+    "fails dma_buf_pin() with -EOPNOTSUPP when the exporter has no pin op",
+    "pin.core.no-op-without-op"
+);
+broken_core!(
+    NO_UNPIN_ON_MAP_ERROR,
+    "broken-core-no-unpin-on-map-error",
+    no_unpin_on_map_error,
+    "leaves the pin it took for a static attachment when map_dma_buf fails",
+    "map.static.unpin-on-error"
+);
+broken_core!(
+    DETACH_UNPINS,
+    "broken-core-detach-unpins",
+    detach_unpins,
+    "unpins on the importer's behalf in dma_buf_detach()",
+    "teardown.core.detach-no-cleanup"
+);
+broken_core!(
+    RELEASES_TWICE,
+    "broken-core-releases-twice",
+    releases_twice,
+    "calls the exporter's release op twice on the last put",
+    "teardown.release.once"
 );

@@ -86,6 +86,10 @@ struct ImporterBugs {
     init_after_attach: bool,
     /// Maps without holding the reservation lock.
     map_unlocked: bool,
+    /// Adds the fence of writing work as BOOKKEEP instead of WRITE.
+    bookkeep_for_writes: bool,
+    /// Never maps again once a map has failed, not even after an invalidation.
+    never_retries: bool,
 }
 
 /// A GPU dynamic importer written without the reference's care.
@@ -94,6 +98,7 @@ struct SloppyGpu {
     buf: Cell<Option<BufId>>,
     sgt: Cell<Option<SgtId>>,
     invalidated: Cell<bool>,
+    failed: Cell<bool>,
     freed: Cell<bool>,
     ready: Cell<bool>,
     bugs: ImporterBugs,
@@ -106,6 +111,7 @@ impl SloppyGpu {
             buf: Cell::new(None),
             sgt: Cell::new(None),
             invalidated: Cell::new(false),
+            failed: Cell::new(false),
             freed: Cell::new(false),
             ready: Cell::new(!bugs.init_after_attach),
             bugs,
@@ -119,7 +125,15 @@ impl SloppyGpu {
         {
             return Some(sgt);
         }
-        let sgt = k.dma_buf_map_attachment(self.att).ok()?;
+        if self.failed.get() {
+            return None;
+        }
+        let Ok(sgt) = k.dma_buf_map_attachment(self.att) else {
+            // The reference caches the failure until the next invalidation; so does this one,
+            // but with `never_retries` the invalidation does not clear it.
+            self.failed.set(true);
+            return None;
+        };
         self.invalidated.set(false);
         if self.bugs.poll_zero_is_success {
             // `>= 0` accepts 0, which means the fences have not signalled.
@@ -163,6 +177,9 @@ impl DmaBufAttachOps for SloppyGpu {
             "BUG: invalidate_mappings on an importer object already freed (use after free)"
         );
         self.invalidated.set(true);
+        if !self.bugs.never_retries {
+            self.failed.set(false);
+        }
         if self.bugs.no_remap {
             return; // Keeps the old mapping and goes on using it.
         }
@@ -207,15 +224,12 @@ impl Importer for SloppyGpu {
         if let Some(sgt) = self.mapping(k, buf) {
             let fence = k.device_submit(self.att, sgt, write);
             if !self.bugs.no_fence {
-                k.dma_resv_add_fence(
-                    buf,
-                    fence,
-                    if write {
-                        DmaResvUsage::Write
-                    } else {
-                        DmaResvUsage::Read
-                    },
-                );
+                let usage = match (write, self.bugs.bookkeep_for_writes) {
+                    (true, true) => DmaResvUsage::Bookkeep,
+                    (true, false) => DmaResvUsage::Write,
+                    (false, _) => DmaResvUsage::Read,
+                };
+                k.dma_resv_add_fence(buf, fence, usage);
             }
         }
         k.dma_resv_unlock(buf);
@@ -319,6 +333,22 @@ sloppy!(
     map_unlocked,
     "calls dma_buf_map_attachment() without holding the reservation lock",
     "map.lock.held"
+);
+
+sloppy!(
+    BOOKKEEP_FOR_WRITES,
+    "broken-gpu-bookkeep-for-writes",
+    bookkeep_for_writes,
+    "adds the fence of writing work as BOOKKEEP, so implicit-sync readers do not wait for it",
+    "fence.importer.implicit-usage"
+);
+
+sloppy!(
+    NEVER_RETRIES,
+    "broken-gpu-never-retries",
+    never_retries,
+    "remembers a failed map for ever, so a restored buffer stays unusable to it",
+    "revoke.restore.dynamic-remaps"
 );
 
 sloppy!(

@@ -64,6 +64,9 @@ pub fn all() -> Vec<Broken> {
         gpu::INIT_AFTER_ATTACH,
         gpu::MAP_UNLOCKED,
         scanout::MAPS_WITHOUT_LOCK,
+        scanout::RDMA_KEEPS_PIN_ON_ERROR,
+        gpu::BOOKKEEP_FOR_WRITES,
+        gpu::NEVER_RETRIES,
         gpu::MOVES_PINNED,
         gpu::NO_WAIT_BEFORE_REUSE,
         gpu::CPU_ACCESS_AFTER_UNPLUG,
@@ -78,5 +81,13 @@ pub fn all() -> Vec<Broken> {
         core::MMAP_LOCKED,
         core::RELEASE_LOCKED,
         core::PINS_DYNAMIC_ON_MAP,
+        core::SKIPS_PINNED,
+        core::CACHES_MAPPINGS,
+        core::NO_PEER2PEER,
+        core::SWALLOWS_ATTACH_ERROR,
+        core::PIN_WITHOUT_OP_FAILS,
+        core::NO_UNPIN_ON_MAP_ERROR,
+        core::DETACH_UNPINS,
+        core::RELEASES_TWICE,
     ]
 }
