@@ -62,7 +62,13 @@ pub mod book {
         use crate::prelude::*;
         spec_macros::reference!("revocation.md");
     }
-    /// Chapter "CPU access and teardown".
+    /// Chapter "CPU access after revocation".
+    pub mod cpu_access {
+        #[allow(unused_imports)]
+        use crate::prelude::*;
+        spec_macros::reference!("cpu-access.md");
+    }
+    /// Chapter "Teardown".
     pub mod teardown {
         #[allow(unused_imports)]
         use crate::prelude::*;
