@@ -69,12 +69,17 @@ fn every_obligation_is_shown_violated_by_some_broken_shim() {
     // MUST and SHOULD rules are obligations: for each, some broken driver violates it and a
     // case reports it. MAY rules are permissions, which nothing can violate.
     let results = judge_all(today());
-    let violated: std::collections::BTreeSet<&str> =
-        results.iter().flat_map(|r| r.violated.iter().map(String::as_str)).collect();
+    let violated: std::collections::BTreeSet<&str> = results
+        .iter()
+        .flat_map(|r| r.violated.iter().map(String::as_str))
+        .collect();
     let never: Vec<&str> = conformance::RULES
         .iter()
         .filter(|r| r.strength != conformance::Strength::May && !violated.contains(r.id))
         .map(|r| r.id)
         .collect();
-    assert!(never.is_empty(), "no broken shim shows these rules violated: {never:?}");
+    assert!(
+        never.is_empty(),
+        "no broken shim shows these rules violated: {never:?}"
+    );
 }
