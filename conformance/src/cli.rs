@@ -417,10 +417,11 @@ fn dispatch(command: Command) -> Result<i32, Fatal> {
                 serde_json::from_str(&read(&trace)?).map_err(|e| format!("not a trace: {e}"));
             let outcome = run_case(c, v, &|_| parsed.clone());
             print!("{}", outcome.snapshot());
-            Ok(if outcome.passed() {
-                EXIT_PASS
-            } else {
+            // The same verdict as `run`: a MAY check that fails is a permission not used.
+            Ok(if crate::results::Status::of(&outcome).fails_run() {
                 EXIT_FAIL
+            } else {
+                EXIT_PASS
             })
         }
         Command::Mutants { format } => {
