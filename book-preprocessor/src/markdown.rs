@@ -126,6 +126,7 @@ pub(crate) fn rule_marker(line: &str) -> Option<&str> {
     line.trim_end()
         .strip_prefix("r[")
         .and_then(|rest| rest.strip_suffix(']'))
+        .and_then(|inside| inside.split_whitespace().next())
 }
 
 /// Escapes text for HTML content and attribute values.
@@ -214,6 +215,7 @@ mod tests {
     fn marker_lines() {
         assert_eq!(rule_marker("r[a.b]"), Some("a.b"));
         assert_eq!(rule_marker("r[a.b]  "), Some("a.b"));
+        assert_eq!(rule_marker("r[a.b since=7.1]"), Some("a.b"));
         assert_eq!(rule_marker(" r[a.b]"), None);
         assert_eq!(rule_marker("see r[a.b]"), None);
     }

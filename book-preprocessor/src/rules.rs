@@ -25,7 +25,14 @@ pub fn render(page: &Page<'_>, content: &str) -> String {
         let Some(rule) = page.spec.rules.get(id) else {
             continue;
         };
-        rw.replace(i, header(id, rule.strength));
+        let mut head = header(id, rule.strength);
+        if let Some(since) = &rule.since {
+            head = head.trim_end_matches("</div>").to_string()
+                + " "
+                + &since_badge(since, rule.earlier_with.as_deref())
+                + "</div>";
+        }
+        rw.replace(i, head);
         rw.insert_after(i, [String::new()]);
         let mut last = i;
         while last + 1 < n
@@ -47,6 +54,25 @@ pub fn header(id: &str, strength: Strength) -> String {
     format!(
         r##"<div class="rule" id="r-{id}"><a class="rule-link" href="#r-{id}">[{id}]</a> {}</div>"##,
         badge(strength)
+    )
+}
+
+/// The version badge of a versioned rule: `<span class="rule-since">since Linux 7.1</span>`.
+pub fn since_badge(since: &str, earlier_with: Option<&str>) -> String {
+    let title = match earlier_with {
+        Some(cfg) => format!(
+            " title=\"holds on Linux {} and later, and on earlier kernels built with {}=y\"",
+            escape(since),
+            escape(cfg)
+        ),
+        None => format!(" title=\"holds on Linux {} and later\"", escape(since)),
+    };
+    let extra = earlier_with
+        .map(|cfg| format!(" (earlier: {}=y)", escape(cfg)))
+        .unwrap_or_default();
+    format!(
+        r#"<span class="rule-since"{title}>since Linux {}{extra}</span>"#,
+        escape(since)
     )
 }
 

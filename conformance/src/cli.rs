@@ -9,8 +9,15 @@ use reference_impl::{Shim, Trace};
 
 use crate::expectations::Expectations;
 use crate::outcome::run_case;
-use crate::results::{CaseResult, RunResults};
-use crate::runner::{RunOptions, run_shims, selected};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use shim_protocol::serve::{Factory, Fatal as ServeFatal, Misbehave, serve};
+
+use crate::remote::{DEFAULT_TIMEOUT, RemoteBackend, Transcript};
+use crate::results::{CaseResult, FORMAT_VERSION, RunResults, ShimInfo, ShimResults, Summary};
+use crate::runner::{Backend, INTERRUPTED, InProcess, RunOptions, run_backend, selected};
 use crate::{CASES, RULES, formats};
 
 /// Exit status: every applicable case passed (or failed as expected).
@@ -18,8 +25,10 @@ pub const EXIT_PASS: i32 = 0;
 /// Exit status: a case failed, passed unexpectedly, or its expectation expired.
 pub const EXIT_FAIL: i32 = 1;
 /// Exit status: the run itself could not be done (bad arguments, unknown shim, unreadable
-/// file).
+/// file, a shim command that cannot be started at all).
 pub const EXIT_ERROR: i32 = 2;
+/// Exit status: the run was interrupted (Ctrl-C); any report written is partial.
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// Runs the dma-buf revoke conformance suite against driver shims.
 #[derive(Parser, Debug)]
@@ -34,12 +43,16 @@ pub struct Cli {
     command: Command,
 }
 
-/// Formats of `run`.
+/// Formats of `run` and `kernel`.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-enum RunFormat {
+pub enum RunFormat {
+    /// One line per case, failures in full, the rule matrix.
     Human,
+    /// The result file (`results.schema.json`).
     Json,
+    /// JUnit XML.
     Junit,
+    /// KTAP, as KUnit prints it.
     Ktap,
 }
 
@@ -83,6 +96,18 @@ enum Command {
         /// An in-tree shim (repeatable); see `revoke-conformance shims`.
         #[arg(long)]
         shim: Vec<String>,
+        /// A shim in another process: the command that starts it, split like a shell would
+        /// (repeatable). It speaks the wire protocol on its standard input and output.
+        #[arg(long = "shim-cmd", value_name = "COMMAND")]
+        shim_cmd: Vec<String>,
+        /// Seconds one case may take against a shim process before the process is killed
+        /// and the case fails.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        timeout: f64,
+        /// Append every protocol line exchanged with shim processes to this file (`> ` from
+        /// the runner, `< ` from the shim): what to read when a shim and the runner disagree.
+        #[arg(long, value_name = "FILE")]
+        transcript: Option<PathBuf>,
         /// Only cases whose name, or one of whose rule IDs, starts with this.
         #[arg(long)]
         filter: Option<String>,
@@ -134,6 +159,20 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: MutantsFormat,
     },
+    /// Serve an in-tree Rust shim over the wire protocol on standard input and output: the
+    /// shim side of `run --shim-cmd`, for tests and for comparing in-process and
+    /// out-of-process runs.
+    Serve {
+        /// The shim: `rust-vfio-exporter`.
+        shim: String,
+        /// Break the protocol on purpose (for testing the runner): crash-on-revoke,
+        /// hang-on-revoke, garbage, oversized, silent, bad-role...
+        #[arg(long)]
+        misbehave: Option<String>,
+    },
+    /// Run the cases against the real Linux dma-buf core (KUnit under User-Mode Linux), with
+    /// `CONFIG_DMABUF_MOVE_NOTIFY` on and off, and report per-rule verdicts for the kernel.
+    Kernel(crate::kernel::KernelArgs),
     /// Time the suite: whole runs, per case, and the harness against the bare model.
     Bench {
         /// Repetitions of each measurement (the minimum is reported).
@@ -177,6 +216,89 @@ fn today() -> time::Date {
     time::OffsetDateTime::now_utc().date()
 }
 
+/// The in-tree shims that run as processes (written in C): name, command, and whether a run
+/// that names no shim includes it (the deliberately broken ones it does not).
+pub fn process_shims() -> Vec<(&'static str, Vec<String>, bool)> {
+    let cmd = |p: &std::path::Path| vec![p.display().to_string()];
+    vec![
+        ("c-vfio-exporter", cmd(shims_c::vfio_exporter()), true),
+        ("c-example-importer", cmd(shims_c::example_importer()), true),
+        (
+            "c-vfio-exporter-no-wait",
+            cmd(shims_c::vfio_exporter_no_wait()),
+            false,
+        ),
+    ]
+}
+
+/// The backends a run names: in-tree shims (in process or as processes) and shim commands.
+fn backends_named(
+    names: &[String],
+    commands: &[String],
+    timeout: Duration,
+    transcript: Option<Transcript>,
+) -> Result<Vec<Box<dyn Backend>>, Fatal> {
+    let start = |name: &str, argv: Vec<String>| -> Result<Box<dyn Backend>, Fatal> {
+        RemoteBackend::start_argv(name, argv, timeout, transcript.clone())
+            .map(|b| Box::new(b) as Box<dyn Backend>)
+            .map_err(Fatal)
+    };
+    let mut out: Vec<Box<dyn Backend>> = Vec::new();
+    if names.is_empty() && commands.is_empty() {
+        for s in shims::in_tree() {
+            out.push(Box::new(InProcess::new(&s)));
+        }
+        for (name, argv, _) in process_shims().into_iter().filter(|p| p.2) {
+            out.push(start(name, argv)?);
+        }
+        return Ok(out);
+    }
+    for n in names {
+        match process_shims().into_iter().find(|(p, _, _)| p == n) {
+            Some((name, argv, _)) => out.push(start(name, argv)?),
+            None => {
+                let s = shims_named(std::slice::from_ref(n))?;
+                out.extend(
+                    s.iter()
+                        .map(|s| Box::new(InProcess::new(s)) as Box<dyn Backend>),
+                );
+            }
+        }
+    }
+    for c in commands {
+        out.push(Box::new(
+            RemoteBackend::start(c, timeout, transcript.clone()).map_err(Fatal)?,
+        ));
+    }
+    Ok(out)
+}
+
+/// A whole run's results from per-shim results.
+fn collect(shims: Vec<ShimResults>, partial: bool) -> RunResults {
+    let mut summary = Summary::default();
+    for s in &shims {
+        summary.add(&s.summary);
+    }
+    RunResults {
+        version: FORMAT_VERSION,
+        suite: env!("CARGO_PKG_VERSION").to_string(),
+        shims,
+        summary,
+        partial,
+    }
+}
+
+/// Writes `text` to `path` through a temporary file and a rename, so that a reader (or an
+/// interrupted run) never sees half a report.
+fn write_atomically(path: &PathBuf, text: &str) -> Result<(), Fatal> {
+    let mut tmp = path.clone().into_os_string();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| Fatal(format!("cannot write {}: {e}", path.display())))
+}
+
 fn shims_named(names: &[String]) -> Result<Vec<Shim>, Fatal> {
     if names.is_empty() {
         return Ok(shims::in_tree());
@@ -185,7 +307,8 @@ fn shims_named(names: &[String]) -> Result<Vec<Shim>, Fatal> {
         .iter()
         .map(|n| {
             shims::by_name(n).ok_or_else(|| {
-                let known: Vec<&str> = shims::in_tree().iter().map(|s| s.name).collect();
+                let mut known: Vec<&str> = shims::in_tree().iter().map(|s| s.name).collect();
+                known.extend(process_shims().iter().map(|p| p.0));
                 Fatal(format!(
                     "unknown shim `{n}`; in-tree shims: {}",
                     known.join(", ")
@@ -228,28 +351,35 @@ fn dispatch(command: Command) -> Result<i32, Fatal> {
     }
     match command {
         Command::Shims { format } => {
-            let all = shims::in_tree();
+            let mut all: Vec<ShimInfo> = shims::in_tree().iter().map(ShimInfo::of).collect();
+            for (name, argv, _) in process_shims() {
+                // A process shim says what it is in its hello.
+                let b =
+                    RemoteBackend::start_argv(name, argv, DEFAULT_TIMEOUT, None).map_err(Fatal)?;
+                let mut info = b.info();
+                info.name = name.to_string();
+                all.push(info);
+            }
             match format {
                 ListFormat::Human => {
                     for s in &all {
                         println!(
-                            "{:16} {:9} plays {:10} {}",
+                            "{:24} {:9} plays {:10} {}",
                             s.name,
-                            s.role().to_string(),
-                            s.plays().join(","),
+                            s.role.to_string(),
+                            s.plays.join(","),
                             s.description
                         );
                         println!(
-                            "{:16} {:9} capabilities: {}",
+                            "{:24} {:9} capabilities: {}",
                             "",
                             "",
-                            s.capabilities().join(", ")
+                            s.capabilities.join(", ")
                         );
                     }
                 }
                 ListFormat::Json => {
-                    let v: Vec<_> = all.iter().map(crate::results::ShimInfo::of).collect();
-                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                    println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
                 }
             }
             Ok(EXIT_PASS)
@@ -326,13 +456,15 @@ fn dispatch(command: Command) -> Result<i32, Fatal> {
         }
         Command::Run {
             shim,
+            shim_cmd,
+            timeout,
+            transcript,
             filter,
             format,
             output,
             expectations,
             book_url,
         } => {
-            let shims = shims_named(&shim)?;
             let exps = match &expectations {
                 Some(path) => Some(
                     Expectations::parse(&read(path)?, known_case)
@@ -346,22 +478,73 @@ fn dispatch(command: Command) -> Result<i32, Fatal> {
                     filter.unwrap_or_default()
                 )));
             }
+            if !(timeout.is_finite() && timeout > 0.0) {
+                return Err(Fatal(format!(
+                    "--timeout {timeout}: give a positive number of seconds"
+                )));
+            }
+            let timeout = Duration::from_secs_f64(timeout);
+            let transcript = match &transcript {
+                Some(path) => Some(
+                    Transcript::create(path)
+                        .map_err(|e| Fatal(format!("cannot write {}: {e}", path.display())))?,
+                ),
+                None => None,
+            };
+            let mut backends = backends_named(&shim, &shim_cmd, timeout, transcript)?;
+            let _ = ctrlc::set_handler(|| {
+                if INTERRUPTED.swap(true, Ordering::SeqCst) {
+                    // A second Ctrl-C: stop now. Shim processes die with the runner.
+                    std::process::exit(EXIT_INTERRUPTED);
+                }
+            });
             let opts = RunOptions {
                 filter: filter.as_deref(),
                 expectations: exps.as_ref(),
                 today: today(),
             };
-            let total = (shims.len() * selected(filter.as_deref()).len()) as u64;
-            let results = with_progress(total, |progress| run_shims(&shims, &opts, progress));
-            let text = match format {
-                RunFormat::Human => formats::human(&results, &book_url),
-                RunFormat::Json => {
-                    serde_json::to_string_pretty(&results).unwrap_or_default() + "\n"
-                }
-                RunFormat::Junit => formats::junit(&results, &book_url),
-                RunFormat::Ktap => formats::ktap(&results),
+            let total = (backends.len() * selected(filter.as_deref()).len()) as u64;
+            let render = |results: &RunResults| match format {
+                RunFormat::Human => formats::human(results, &book_url),
+                RunFormat::Json => serde_json::to_string_pretty(results).unwrap_or_default() + "\n",
+                RunFormat::Junit => formats::junit(results, &book_url),
+                RunFormat::Ktap => formats::ktap(results),
             };
-            write_or_print(output.as_ref(), &text)?;
+            let mut done: Vec<ShimResults> = Vec::new();
+            with_progress(total, |progress| {
+                for backend in backends.iter_mut() {
+                    let info = backend.info();
+                    let mut current: Vec<CaseResult> = Vec::new();
+                    let finished = run_backend(backend.as_mut(), &opts, &mut |name, case| {
+                        progress(name, case);
+                        if let Some(path) = &output {
+                            // Every finished case is on disk: an interrupted run leaves a
+                            // valid, partial report.
+                            current.push(case.clone());
+                            let mut shims = done.clone();
+                            shims.push(ShimResults {
+                                shim: info.clone(),
+                                rules: Vec::new(),
+                                summary: Summary::of(&current),
+                                cases: current.clone(),
+                            });
+                            let _ = write_atomically(path, &render(&collect(shims, true)));
+                        }
+                    });
+                    done.push(finished);
+                    if INTERRUPTED.load(Ordering::SeqCst) {
+                        break;
+                    }
+                }
+            });
+            drop(backends);
+            let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+            let results = collect(done, interrupted);
+            let text = render(&results);
+            match &output {
+                Some(path) => write_atomically(path, &text)?,
+                None => print!("{text}"),
+            }
             if output.is_some() {
                 let s = &results.summary;
                 println!(
@@ -369,11 +552,42 @@ fn dispatch(command: Command) -> Result<i32, Fatal> {
                     s.passed, s.failed, s.not_applicable
                 );
             }
-            Ok(if results.failed() {
+            Ok(if interrupted {
+                eprintln!("revoke-conformance: interrupted; the results are partial");
+                EXIT_INTERRUPTED
+            } else if results.failed() {
                 EXIT_FAIL
             } else {
                 EXIT_PASS
             })
+        }
+        Command::Serve { shim, misbehave } => {
+            let misbehave = misbehave
+                .map(|m| m.parse::<Misbehave>())
+                .transpose()
+                .map_err(Fatal)?;
+            let (identity, factory) = match shim.as_str() {
+                "rust-vfio-exporter" => (
+                    shims::rust_vfio::identity(),
+                    Factory::Exporter(Box::new(|buf| {
+                        Rc::new(shims::rust_vfio::RustVfio::new(buf))
+                    })),
+                ),
+                other => {
+                    return Err(Fatal(format!(
+                        "no Rust shim `{other}` to serve; known: rust-vfio-exporter"
+                    )));
+                }
+            };
+            let stdin = std::io::stdin().lock();
+            let stdout = std::io::stdout().lock();
+            match serve(&identity, factory, misbehave, stdin, stdout) {
+                Ok(()) => Ok(EXIT_PASS),
+                Err(ServeFatal(m)) => {
+                    eprintln!("revoke-conformance serve: {m}");
+                    Ok(EXIT_FAIL)
+                }
+            }
         }
         Command::Expectations { from, output } => {
             let results: RunResults = serde_json::from_str(&read(&from)?).map_err(|e| {
@@ -392,7 +606,7 @@ fn dispatch(command: Command) -> Result<i32, Fatal> {
             let (c, v) = find_variant(&case)?;
             print!(
                 "{}",
-                run_case(c, v, &|steps| reference_impl::run_reference(steps)).snapshot()
+                run_case(c, v, &mut |steps| reference_impl::run_reference(steps)).snapshot()
             );
             Ok(EXIT_PASS)
         }
@@ -415,7 +629,7 @@ fn dispatch(command: Command) -> Result<i32, Fatal> {
             let (c, v) = find_variant(&case)?;
             let parsed: Result<Trace, String> =
                 serde_json::from_str(&read(&trace)?).map_err(|e| format!("not a trace: {e}"));
-            let outcome = run_case(c, v, &|_| parsed.clone());
+            let outcome = run_case(c, v, &mut |_| parsed.clone());
             print!("{}", outcome.snapshot());
             // The same verdict as `run`: a MAY check that fails is a permission not used.
             Ok(if crate::results::Status::of(&outcome).fails_run() {
@@ -440,6 +654,7 @@ fn dispatch(command: Command) -> Result<i32, Fatal> {
                 EXIT_FAIL
             })
         }
+        Command::Kernel(args) => crate::kernel::main(args).map_err(Fatal),
         Command::Bench { repeat } => {
             print!("{}", crate::bench::run(repeat.max(1)));
             Ok(EXIT_PASS)

@@ -40,6 +40,10 @@ pub struct RuleDef {
     pub line: u32,
     /// Short hash of the text.
     pub hash: &'static str,
+    /// The first Linux version (`MAJOR.MINOR`) the rule holds for; `None` for every version.
+    pub since: Option<&'static str>,
+    /// Before `since`, the kernel option (`CONFIG_...`) with which the rule holds all the same.
+    pub earlier_with: Option<&'static str>,
 }
 
 impl RuleDef {

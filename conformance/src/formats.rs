@@ -40,7 +40,7 @@ fn failure_details(out: &mut String, shim: &ShimResults, c: &CaseResult, book_ur
     );
     let _ = writeln!(out, "    {}", c.title);
     if let Some(e) = &c.error {
-        let _ = writeln!(out, "  the scenario could not run: {e}");
+        let _ = writeln!(out, "  the scenario did not run to its end: {e}");
     }
     for f in &c.failures {
         let _ = writeln!(
@@ -59,6 +59,12 @@ fn failure_details(out: &mut String, shim: &ShimResults, c: &CaseResult, book_ur
         );
         for line in diff.lines() {
             let _ = writeln!(out, "    {line}");
+        }
+    }
+    if let Some(stderr) = c.stderr.as_deref().filter(|s| !s.trim().is_empty()) {
+        let _ = writeln!(out, "  the shim's standard error during the case:");
+        for line in stderr.lines() {
+            let _ = writeln!(out, "    | {line}");
         }
     }
 }
@@ -228,6 +234,9 @@ pub fn ktap(results: &RunResults) -> String {
         let _ = writeln!(out, "    # Subtest: {}", shim.shim.name);
         let _ = writeln!(out, "    1..{}", shim.cases.len() + 1);
         for (i, c) in shim.cases.iter().enumerate() {
+            if let Some(e) = &c.error {
+                let _ = writeln!(out, "    # {}: {}", c.name, ktap_safe(e));
+            }
             for f in &c.failures {
                 let _ = writeln!(
                     out,

@@ -11,8 +11,10 @@ pub mod cli;
 mod defs;
 pub mod expectations;
 pub mod formats;
+pub mod kernel;
 pub mod mutants;
 pub mod outcome;
+pub mod remote;
 pub mod results;
 pub mod runner;
 pub mod scenario;
@@ -74,6 +76,15 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         (
             "trace.schema.json",
             serde_json::to_value(schemars::schema_for!(reference_impl::Trace)).unwrap_or_default(),
+        ),
+        (
+            "protocol-to-shim.schema.json",
+            serde_json::to_value(schemars::schema_for!(shim_protocol::ToShim)).unwrap_or_default(),
+        ),
+        (
+            "protocol-from-shim.schema.json",
+            serde_json::to_value(schemars::schema_for!(shim_protocol::FromShim))
+                .unwrap_or_default(),
         ),
         (
             "results.schema.json",

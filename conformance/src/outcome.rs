@@ -46,7 +46,7 @@ pub fn scenario_of(case: &CaseDef, variant: &str) -> Option<Scenario> {
 pub fn run_case(
     case: &'static CaseDef,
     variant: &'static str,
-    backend: &dyn Fn(&[Step]) -> Result<Trace, String>,
+    backend: &mut dyn FnMut(&[Step]) -> Result<Trace, String>,
 ) -> CaseOutcome {
     let scenario = scenario_of(case, variant).unwrap_or_default();
     let trace = backend(&scenario.steps);

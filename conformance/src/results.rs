@@ -142,6 +142,9 @@ pub struct CaseResult {
     /// The shim's trace (failures only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub trace: Option<Trace>,
+    /// What the shim process wrote on its standard error during the case.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stderr: Option<String>,
     /// Wall time of the case, in microseconds.
     pub micros: u64,
 }
@@ -193,6 +196,10 @@ pub struct RuleVerdict {
     pub strength: String,
     /// The verdict.
     pub verdict: Verdict,
+    /// Why the rule is not applicable to this backend (a kernel it does not hold for yet), or
+    /// that its violation is a finding.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
 }
 
 /// Counts.
@@ -238,8 +245,12 @@ pub struct RunResults {
 impl Status {
     /// The status of an outcome before expectations are applied.
     pub fn of(outcome: &CaseOutcome) -> Status {
-        if outcome.trace.is_err() {
-            return Status::Fail;
+        match &outcome.trace {
+            // A scenario that could not run, or a driver that crashed, fails whatever the
+            // checks say: the steps after the crash never ran.
+            Err(_) => return Status::Fail,
+            Ok(t) if t.crashed.is_some() => return Status::Fail,
+            Ok(_) => {}
         }
         let mut status = Status::Pass;
         for c in outcome.checks.iter().filter(|c| c.result.is_err()) {
@@ -290,6 +301,7 @@ pub fn rule_verdicts(cases: &[CaseResult], outcomes: &[Option<&CaseOutcome>]) ->
             rule: r.id.to_string(),
             strength: r.strength.as_str().to_string(),
             verdict: verdicts[r.id],
+            reason: None,
         })
         .collect()
 }

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use reference_impl::{Shim, Step, run_reference, run_with};
+use reference_impl::{Shim, Step, Trace, run_reference, run_with};
 use similar::TextDiff;
 use time::Date;
 
@@ -13,6 +13,9 @@ use crate::results::{
     rule_verdicts,
 };
 use crate::{CASES, CaseDef};
+
+/// Set by Ctrl-C: the run stops after the case in progress and its results are partial.
+pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// How to run.
 pub struct RunOptions<'a> {
@@ -89,13 +92,22 @@ fn result_of(outcome: &CaseOutcome, micros: u64) -> CaseResult {
         reason: None,
         bug: None,
         failures,
-        error: outcome.trace.as_ref().err().cloned(),
+        error: match &outcome.trace {
+            Err(e) => Some(e.clone()),
+            Ok(t) => t.crashed.as_ref().map(|c| {
+                format!(
+                    "step {} did not complete: {}; later steps did not run",
+                    c.step, c.message
+                )
+            }),
+        },
         trace_diff: if failed { trace_diff(outcome) } else { None },
         trace: if failed {
             outcome.trace.as_ref().ok().cloned()
         } else {
             None
         },
+        stderr: None,
         micros,
     }
 }
@@ -115,7 +127,62 @@ fn not_applicable(case: &CaseDef, variant: &str, reason: String) -> CaseResult {
         error: None,
         trace_diff: None,
         trace: None,
+        stderr: None,
         micros: 0,
+    }
+}
+
+/// What one scenario run on a backend gave.
+pub struct Ran {
+    /// The trace, or why the scenario could not run at all.
+    pub trace: Result<Trace, String>,
+    /// What the backend wrote on its standard error meanwhile (out-of-process shims).
+    pub stderr: Option<String>,
+}
+
+/// Something that runs scenarios and reports traces: an in-process shim, a shim in another
+/// process, or a kernel whose traces were collected beforehand.
+pub trait Backend {
+    /// What the reports say about it.
+    fn info(&self) -> ShimInfo;
+    /// Whether the case variant exercises it: `Err` gives the reason it does not.
+    fn applies_to(&self, case: &CaseDef, variant: &str, steps: &[Step]) -> Result<(), String>;
+    /// Runs one case variant's steps.
+    fn run(&mut self, case: &CaseDef, variant: &str, steps: &[Step]) -> Ran;
+    /// Whether the run was interrupted (Ctrl-C) while this backend ran: stop after this case.
+    fn interrupted(&self) -> bool {
+        false
+    }
+}
+
+/// An in-process shim, with the reference drivers in every other role.
+pub struct InProcess {
+    shim: Shim,
+    roles: reference_impl::Roles,
+}
+
+impl InProcess {
+    /// The backend of an in-tree shim.
+    pub fn new(shim: &Shim) -> InProcess {
+        InProcess {
+            shim: *shim,
+            roles: shim.roles(),
+        }
+    }
+}
+
+impl Backend for InProcess {
+    fn info(&self) -> ShimInfo {
+        ShimInfo::of(&self.shim)
+    }
+    fn applies_to(&self, _case: &CaseDef, _variant: &str, steps: &[Step]) -> Result<(), String> {
+        self.shim.applies_to(steps)
+    }
+    fn run(&mut self, _case: &CaseDef, _variant: &str, steps: &[Step]) -> Ran {
+        Ran {
+            trace: run_with(&self.roles, steps),
+            stderr: None,
+        }
     }
 }
 
@@ -125,33 +192,52 @@ pub fn run_shim(
     opts: &RunOptions<'_>,
     progress: &mut dyn FnMut(&str, &CaseResult),
 ) -> ShimResults {
-    let roles = shim.roles();
-    let backend = |steps: &[Step]| run_with(&roles, steps);
+    run_backend(&mut InProcess::new(shim), opts, progress)
+}
+
+/// Runs the selected cases against one backend; `progress` is told of every finished case.
+/// If the backend reports an interruption, the results stop at the case that was running.
+pub fn run_backend(
+    backend: &mut dyn Backend,
+    opts: &RunOptions<'_>,
+    progress: &mut dyn FnMut(&str, &CaseResult),
+) -> ShimResults {
+    let info = backend.info();
     let mut cases = Vec::new();
     let mut outcomes = Vec::new();
     for (case, variant) in selected(opts.filter) {
         let steps = scenario_of(case, variant)
             .map(|s| s.steps)
             .unwrap_or_default();
-        let (mut result, outcome) = match shim.applies_to(&steps) {
+        let (mut result, outcome) = match backend.applies_to(case, variant, &steps) {
             Err(reason) => (not_applicable(case, variant, reason), None),
             Ok(()) => {
                 let start = Instant::now();
-                let outcome = run_case(case, variant, &backend);
+                let mut stderr = None;
+                let outcome = run_case(case, variant, &mut |steps: &[Step]| {
+                    let ran = backend.run(case, variant, steps);
+                    stderr = ran.stderr;
+                    ran.trace
+                });
                 let micros = start.elapsed().as_micros() as u64;
-                (result_of(&outcome, micros), Some(outcome))
+                let mut result = result_of(&outcome, micros);
+                result.stderr = stderr.filter(|s| !s.is_empty());
+                (result, Some(outcome))
             }
         };
-        if let Some(exps) = opts.expectations {
-            exps.apply(shim.name, &mut result, opts.today);
+        if backend.interrupted() || INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
         }
-        progress(shim.name, &result);
+        if let Some(exps) = opts.expectations {
+            exps.apply(&info.name, &mut result, opts.today);
+        }
+        progress(&info.name, &result);
         cases.push(result);
         outcomes.push(outcome);
     }
     let refs: Vec<Option<&CaseOutcome>> = outcomes.iter().map(Option::as_ref).collect();
     ShimResults {
-        shim: ShimInfo::of(shim),
+        shim: info,
         rules: rule_verdicts(&cases, &refs),
         summary: Summary::of(&cases),
         cases,

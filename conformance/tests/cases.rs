@@ -11,7 +11,9 @@ fn run_snapshot(name: &str, variant: &str) {
         .find(|v| v.label == variant)
         .expect("variant generated from the book")
         .label;
-    let outcome = run_case(case, variant, &|steps| reference_impl::run_reference(steps));
+    let outcome = run_case(case, variant, &mut |steps| {
+        reference_impl::run_reference(steps)
+    });
     let snapshot = if variant.is_empty() {
         name.to_string()
     } else {

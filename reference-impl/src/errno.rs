@@ -46,6 +46,22 @@ impl Errno {
         }
     }
 
+    /// The errno whose negative kernel value is `value` (`-19` is `ENODEV`), if the model
+    /// knows it.
+    pub fn from_kernel(value: i64) -> Option<Errno> {
+        [
+            Errno::EINVAL,
+            Errno::EOPNOTSUPP,
+            Errno::ENODEV,
+            Errno::EBUSY,
+            Errno::ENOMEM,
+            Errno::ETIME,
+            Errno::ERESTARTSYS,
+        ]
+        .into_iter()
+        .find(|e| e.to_kernel() == value)
+    }
+
     /// The symbolic name without sign (`ENODEV`).
     pub fn name(self) -> &'static str {
         match self {

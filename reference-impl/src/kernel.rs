@@ -329,6 +329,26 @@ impl Kernel {
         self.exporters.borrow()[&buf].clone()
     }
 
+    /// Whether `buf` names a buffer the model knows (exporter registered or state created).
+    pub fn knows_buf(&self, buf: BufId) -> bool {
+        self.exporters.borrow().contains_key(&buf) || self.st.borrow().bufs.contains_key(&buf)
+    }
+
+    /// Whether `att` names an attachment object the core created.
+    pub fn knows_att(&self, att: AttId) -> bool {
+        self.st.borrow().atts.contains_key(&att)
+    }
+
+    /// Whether `sgt` names a mapping the model handed out.
+    pub fn knows_sgt(&self, sgt: SgtId) -> bool {
+        self.st.borrow().sgts.contains_key(&sgt)
+    }
+
+    /// Whether `fence` names a fence the model created.
+    pub fn knows_fence(&self, fence: FenceId) -> bool {
+        self.st.borrow().fences.contains_key(&fence)
+    }
+
     /// Marks `buf` exported (the `struct dma_buf` exists).
     pub fn set_exported(&self, buf: BufId) {
         self.st.borrow_mut().bufs.entry(buf).or_default().exported = true;

@@ -23,7 +23,7 @@ pub use kernel::{Attachment, Kernel, Traced};
 pub use ops::{DmaBufAttachOps, DmaBufOps, Exporter, Importer, OpsTable};
 pub use run::{Roles, run_reference, run_with};
 pub use scenario::{ExporterKind, ImporterKind, Step};
-pub use shim::{Role, Shim, ShimRole};
+pub use shim::{Role, Shim, ShimRole, profile_capabilities, profiles_apply};
 pub use trace::{AccessOutcome, Actor, Call, Crash, DmaResvUsage, Event, Ret, Timeout, Trace};
 
 /// What every chapter's reference code sees.

@@ -31,6 +31,8 @@ pub enum Role {
     Importer,
     /// The dma-buf core itself.
     Core,
+    /// A shim process that never said what it is (its hello failed).
+    Unknown,
 }
 
 impl fmt::Display for Role {
@@ -39,6 +41,7 @@ impl fmt::Display for Role {
             Role::Exporter => "exporter",
             Role::Importer => "importer",
             Role::Core => "core",
+            Role::Unknown => "unknown",
         })
     }
 }
@@ -170,31 +173,7 @@ impl Shim {
 
     /// Whether a scenario exercises this shim: `Err` gives the reason it does not.
     pub fn applies_to(&self, steps: &[Step]) -> Result<(), String> {
-        let role = self.role();
-        if role == Role::Core {
-            return Ok(());
-        }
-        let used: Vec<&'static str> = steps
-            .iter()
-            .filter_map(|s| match (role, s) {
-                (Role::Exporter, Step::Export { exporter, .. }) => Some(exporter.name()),
-                (
-                    Role::Importer,
-                    Step::Attach { importer, .. } | Step::AttachDuringEviction { importer, .. },
-                ) => Some(importer.name()),
-                _ => None,
-            })
-            .collect();
-        let plays = self.plays();
-        if used.iter().any(|k| plays.contains(k)) {
-            Ok(())
-        } else {
-            Err(format!(
-                "the case needs an {role} of profile {}; this shim plays {}",
-                names(used.into_iter()),
-                names(plays.into_iter())
-            ))
-        }
+        profiles_apply(self.role(), &self.plays(), steps)
     }
 
     /// The reference roles, with this shim standing in wherever it plays the profile.
@@ -235,7 +214,55 @@ impl Shim {
     }
 }
 
-fn names(it: impl Iterator<Item = &'static str>) -> String {
+/// Whether a scenario exercises a shim of `role` playing the profiles `plays`: a core always,
+/// an exporter or importer when a step uses one of its profiles. `Err` gives the reason.
+pub fn profiles_apply(role: Role, plays: &[&str], steps: &[Step]) -> Result<(), String> {
+    if role == Role::Core {
+        return Ok(());
+    }
+    let used: Vec<&'static str> = steps
+        .iter()
+        .filter_map(|s| match (role, s) {
+            (Role::Exporter, Step::Export { exporter, .. }) => Some(exporter.name()),
+            (
+                Role::Importer,
+                Step::Attach { importer, .. } | Step::AttachDuringEviction { importer, .. },
+            ) => Some(importer.name()),
+            _ => None,
+        })
+        .collect();
+    if used.iter().any(|k| plays.contains(k)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the case needs an {role} of profile {}; this shim plays {}",
+            names(used.into_iter()),
+            names(plays.iter().copied())
+        ))
+    }
+}
+
+/// The capabilities of the exporter or importer profile named `name`.
+pub fn profile_capabilities(role: Role, name: &str) -> Option<&'static [&'static str]> {
+    match role {
+        Role::Exporter => [ExporterKind::Vfio, ExporterKind::Gpu]
+            .into_iter()
+            .find(|k| k.name() == name)
+            .map(|k| k.capabilities()),
+        Role::Importer => [
+            ImporterKind::Static,
+            ImporterKind::Dynamic,
+            ImporterKind::Iommufd,
+            ImporterKind::Rdma,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
+        .map(|k| k.capabilities()),
+        Role::Core | Role::Unknown => None,
+    }
+}
+
+fn names<'a>(it: impl Iterator<Item = &'a str>) -> String {
     let mut v: Vec<&str> = it.collect();
     v.sort_unstable();
     v.dedup();

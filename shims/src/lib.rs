@@ -10,6 +10,7 @@ pub mod gpu;
 pub mod iommufd;
 pub mod rdma_umem;
 pub mod reference_core;
+pub mod rust_vfio;
 pub mod scanout;
 pub mod vfio_pci;
 
@@ -19,6 +20,7 @@ use reference_impl::Shim;
 pub fn in_tree() -> Vec<Shim> {
     vec![
         vfio_pci::SHIM,
+        rust_vfio::SHIM,
         gpu::EXPORTER,
         iommufd::SHIM,
         rdma_umem::SHIM,

@@ -18,7 +18,7 @@ pub use blocks::{BlockKind, CodeBlock, rust_attributes};
 pub use cases::{CaseInfo, CaseParam, CheckedRule};
 pub use diag::Diagnostic;
 pub use history::History;
-pub use rules::{Rule, Strength, is_valid_rule_id};
+pub use rules::{Marker, Rule, Strength, is_valid_rule_id, parse_marker};
 
 /// Everything normative read from one book: chapters, rules, code blocks and cases.
 #[derive(Debug, Default)]

@@ -43,6 +43,75 @@ pub struct Rule {
     pub line: usize,
     /// Short hash of the whitespace-normalised text: a change of wording changes it.
     pub hash: String,
+    /// The first Linux version the rule holds for (`since=7.1` in the marker); `None` when it
+    /// holds for every version the suite runs against.
+    pub since: Option<String>,
+    /// Before `since`, the kernel option with which the rule holds all the same
+    /// (`earlier-with=CONFIG_DMABUF_MOVE_NOTIFY`).
+    pub earlier_with: Option<String>,
+}
+
+/// What a marker line says: `r[id]` or `r[id since=7.1 earlier-with=CONFIG_X]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marker<'a> {
+    /// The rule ID.
+    pub id: &'a str,
+    /// `since=MAJOR.MINOR`.
+    pub since: Option<&'a str>,
+    /// `earlier-with=CONFIG_NAME`.
+    pub earlier_with: Option<&'a str>,
+}
+
+/// Reads the attributes after the ID of a marker: `Err` says what is malformed.
+pub fn parse_marker(inside: &str) -> Result<Marker<'_>, String> {
+    let mut words = inside.split_whitespace();
+    let id = words.next().unwrap_or_default();
+    let mut m = Marker {
+        id,
+        since: None,
+        earlier_with: None,
+    };
+    for word in words {
+        match word.split_once('=') {
+            Some(("since", v)) => {
+                let ok = v.split_once('.').is_some_and(|(a, b)| {
+                    !a.is_empty()
+                        && !b.is_empty()
+                        && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
+                });
+                if !ok {
+                    return Err(format!(
+                        "malformed `since={v}` on rule `{id}`: write a kernel version MAJOR.MINOR, such as `since=7.1`"
+                    ));
+                }
+                m.since = Some(v);
+            }
+            Some(("earlier-with", v)) => {
+                let ok = v.strip_prefix("CONFIG_").is_some_and(|n| {
+                    !n.is_empty()
+                        && n.bytes()
+                            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
+                });
+                if !ok {
+                    return Err(format!(
+                        "malformed `earlier-with={v}` on rule `{id}`: write a kernel option such as `earlier-with=CONFIG_DMABUF_MOVE_NOTIFY`"
+                    ));
+                }
+                m.earlier_with = Some(v);
+            }
+            _ => {
+                return Err(format!(
+                    "unknown attribute `{word}` on rule `{id}`: a marker takes only `since=MAJOR.MINOR` and `earlier-with=CONFIG_NAME`"
+                ));
+            }
+        }
+    }
+    if m.earlier_with.is_some() && m.since.is_none() {
+        return Err(format!(
+            "`earlier-with` on rule `{id}` needs a `since=MAJOR.MINOR`: it says how the rule holds before that version"
+        ));
+    }
+    Ok(m)
 }
 
 /// True for IDs of two or more dot-separated segments of `[a-z0-9-]`, each starting with a
@@ -80,8 +149,16 @@ pub(crate) fn scan(
         if fenced.iter().any(|r| r.contains(&offset)) {
             continue;
         }
-        let Some(id) = marker(line) else { continue };
+        let Some(inside) = marker(line) else { continue };
         let lineno = idx + 1;
+        let parsed = match parse_marker(inside) {
+            Ok(m) => m,
+            Err(e) => {
+                diags.push(Diagnostic::new(chapter, lineno, e));
+                continue;
+            }
+        };
+        let id = parsed.id;
         if !is_valid_rule_id(id) {
             diags.push(Diagnostic::new(
                 chapter,
@@ -116,6 +193,8 @@ pub(crate) fn scan(
             text,
             chapter: chapter.to_string(),
             line: lineno,
+            since: parsed.since.map(str::to_string),
+            earlier_with: parsed.earlier_with.map(str::to_string),
         });
     }
     rules

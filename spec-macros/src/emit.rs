@@ -120,7 +120,15 @@ pub(crate) fn conformance(args: &Args) -> TokenStream {
         let (id, text, chapter, hash) = (&r.id, &r.text, &r.chapter, &r.hash);
         let line = r.line as u32;
         let strength = strength(r.strength);
-        quote!(RuleDef { id: #id, strength: #strength, text: #text, chapter: #chapter, line: #line, hash: #hash })
+        let since = match &r.since {
+            Some(v) => quote!(Some(#v)),
+            None => quote!(None),
+        };
+        let earlier_with = match &r.earlier_with {
+            Some(v) => quote!(Some(#v)),
+            None => quote!(None),
+        };
+        quote!(RuleDef { id: #id, strength: #strength, text: #text, chapter: #chapter, line: #line, hash: #hash, since: #since, earlier_with: #earlier_with })
     });
     let aliases = spec
         .history

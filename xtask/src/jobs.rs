@@ -62,5 +62,23 @@ pub(crate) fn test(root: &Path) -> Result<(), String> {
         &["test", "--workspace"],
         &[("INSTA_UPDATE", "no")],
     )?;
+    // The bridge to the real kernel: the book's scenarios on Linux 6.12's dma-buf core, with
+    // CONFIG_DMABUF_MOVE_NOTIFY on and off; fails if the results differ from the committed
+    // file the book's table is rendered from, or if the mutant C driver is not caught.
+    run(
+        root,
+        "cargo",
+        &[
+            "run",
+            "--quiet",
+            "-p",
+            "conformance",
+            "--",
+            "kernel",
+            "--check-summary",
+            "book/src/kernel/linux-6.12.json",
+        ],
+        &[],
+    )?;
     crate::book::build(root, root)
 }

@@ -1,0 +1,290 @@
+//! A shim process: spawned in its own process group, killed with that group, its standard
+//! output read line by line (bounded) on a thread, its standard error drained without
+//! blocking and kept per case (bounded).
+
+use std::io::{self, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, ChildStderr, ChildStdin, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use shim_protocol::codec::{Line, LineReader};
+
+use crate::runner::INTERRUPTED;
+
+/// How much of a shim's standard error a case keeps.
+pub const STDERR_LIMIT: usize = 64 * 1024;
+
+/// What came from the shim's standard output.
+pub(crate) enum Incoming {
+    /// A line (or how reading ended).
+    Line(Line),
+    /// Reading failed.
+    Error(String),
+}
+
+/// Why waiting for the shim ended without a message.
+pub(crate) enum Wait {
+    /// The deadline passed.
+    Timeout,
+    /// The runner was interrupted (Ctrl-C).
+    Interrupted,
+}
+
+/// Where every protocol line exchanged with shim processes is appended: `> ` for the harness's
+/// lines, `< ` for the shim's (`run --transcript`).
+#[derive(Clone)]
+pub struct Transcript(std::rc::Rc<std::cell::RefCell<std::fs::File>>);
+
+impl Transcript {
+    /// A transcript written to `path` (truncated first).
+    pub fn create(path: &std::path::Path) -> io::Result<Transcript> {
+        let f = std::fs::File::create(path)?;
+        Ok(Transcript(std::rc::Rc::new(std::cell::RefCell::new(f))))
+    }
+
+    fn record(&self, prefix: &str, line: &[u8]) {
+        let mut f = self.0.borrow_mut();
+        let _ = f.write_all(prefix.as_bytes());
+        let _ = f.write_all(line.strip_suffix(b"\n").unwrap_or(line));
+        let _ = f.write_all(b"\n");
+    }
+}
+
+/// A running shim process.
+pub(crate) struct ShimProcess {
+    transcript: Option<Transcript>,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stderr: Option<ChildStderr>,
+    rx: Receiver<Incoming>,
+    captured: Vec<u8>,
+    cut: usize,
+    reaped: bool,
+}
+
+fn set_nonblocking(fd: i32) {
+    // SAFETY: fcntl on a file descriptor this process owns; no memory is passed.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+}
+
+impl ShimProcess {
+    /// Starts `argv` with piped standard streams, in a process group of its own that dies
+    /// with the runner.
+    pub(crate) fn spawn(
+        argv: &[String],
+        transcript: Option<Transcript>,
+    ) -> io::Result<ShimProcess> {
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty shim command"))?;
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                // Its own process group: Ctrl-C reaches the runner, which ends the shim, and
+                // killing the group also ends anything the shim started.
+                if libc::setpgid(0, 0) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // If the runner dies without cleaning up (SIGKILL), the shim dies too.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn()?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        set_nonblocking(stderr.as_raw_fd());
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            let mut reader = LineReader::new(BufReader::new(stdout));
+            loop {
+                let item = match reader.next_line() {
+                    Ok(line) => Incoming::Line(line),
+                    Err(e) => Incoming::Error(e.to_string()),
+                };
+                let last = !matches!(item, Incoming::Line(Line::Complete(_)));
+                if tx.send(item).is_err() || last {
+                    break;
+                }
+            }
+        });
+        Ok(ShimProcess {
+            transcript,
+            stdin: child.stdin.take(),
+            stderr: Some(stderr),
+            child,
+            rx,
+            captured: Vec::new(),
+            cut: 0,
+            reaped: false,
+        })
+    }
+
+    /// Writes one line to the shim.
+    pub(crate) fn send(&mut self, line: &str) -> io::Result<()> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "standard input closed"))?;
+        if let Some(t) = &self.transcript {
+            t.record("> ", line.as_bytes());
+        }
+        stdin.write_all(line.as_bytes())?;
+        stdin.flush()
+    }
+
+    /// Closes the shim's standard input (it must exit).
+    pub(crate) fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// The next thing from standard output, waiting until `deadline`.
+    pub(crate) fn recv(&mut self, deadline: Instant) -> Result<Incoming, Wait> {
+        loop {
+            self.drain_stderr();
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                return Err(Wait::Interrupted);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Wait::Timeout);
+            }
+            let slice = (deadline - now).min(Duration::from_millis(20));
+            match self.rx.recv_timeout(slice) {
+                Ok(item) => {
+                    if let (Some(t), Incoming::Line(Line::Complete(l))) = (&self.transcript, &item)
+                    {
+                        t.record("< ", l);
+                    }
+                    return Ok(item);
+                }
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Ok(Incoming::Line(Line::Eof));
+                }
+            }
+        }
+    }
+
+    /// Moves whatever the shim wrote on standard error into the capture, without blocking.
+    pub(crate) fn drain_stderr(&mut self) {
+        let Some(stderr) = self.stderr.as_mut() else {
+            return;
+        };
+        let mut buf = [0u8; 8192];
+        loop {
+            match stderr.read(&mut buf) {
+                Ok(0) => {
+                    self.stderr = None;
+                    return;
+                }
+                Ok(n) => {
+                    let room = STDERR_LIMIT.saturating_sub(self.captured.len());
+                    self.captured.extend_from_slice(&buf[..n.min(room)]);
+                    self.cut += n.saturating_sub(room);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return, // WouldBlock: nothing more for now.
+            }
+        }
+    }
+
+    /// What the shim wrote on standard error since the last call.
+    pub(crate) fn take_stderr(&mut self) -> String {
+        self.drain_stderr();
+        let mut text = String::from_utf8_lossy(&std::mem::take(&mut self.captured)).into_owned();
+        if self.cut > 0 {
+            text.push_str(&format!(
+                "\n[{} more bytes cut: a case keeps {} KiB of standard error]\n",
+                self.cut,
+                STDERR_LIMIT / 1024
+            ));
+            self.cut = 0;
+        }
+        text
+    }
+
+    /// How the process ended, waiting up to `grace` for it to end by itself.
+    pub(crate) fn exit_description(&mut self, grace: Duration) -> String {
+        let end = Instant::now() + grace;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    self.reaped = true;
+                    return describe(status);
+                }
+                Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(5)),
+                Ok(None) => return "closed its standard output but is still running".into(),
+                Err(e) => return format!("cannot be waited for ({e})"),
+            }
+        }
+    }
+
+    /// Kills the process group and reaps the process: no zombie is left behind.
+    pub(crate) fn kill(&mut self) {
+        self.stdin = None;
+        if !self.reaped {
+            let pid = self.child.id() as i32;
+            // SAFETY: signals the process group the shim leads; no memory is passed.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            self.reaped = true;
+        }
+    }
+
+    /// Ends the session politely: closes standard input and gives the shim `grace` to exit
+    /// before killing it.
+    pub(crate) fn finish(&mut self, grace: Duration) {
+        self.close_stdin();
+        let _ = self.exit_description(grace);
+        self.kill();
+    }
+}
+
+impl Drop for ShimProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// "exited with status 3", "was killed by signal 6 (SIGABRT)".
+pub(crate) fn describe(status: std::process::ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exited with status {code}");
+    }
+    match status.signal() {
+        Some(sig) => format!("was killed by signal {sig} ({})", signal_name(sig)),
+        None => "ended".to_string(),
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGILL => "SIGILL",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGPIPE => "SIGPIPE",
+        _ => "signal",
+    }
+}
