@@ -302,7 +302,7 @@ static void ret_int(int idx, long v)
 		ev_ret(idx, "{\"kind\":\"int\",\"value\":%ld}", v);
 }
 
-static void __maybe_unused ret_bool(int idx, bool v)
+static void ret_bool(int idx, bool v)
 {
 	ev_ret(idx, "{\"kind\":\"bool\",\"value\":%s}", v ? "true" : "false");
 }
@@ -732,19 +732,31 @@ static void core_unmap(int att, int sgt, bool unlocked)
 	ret_void(idx);
 }
 
+/*
+ * dma_buf_attach_revocable(), asked by the vfio test exporter's attach op. Since Linux 7.1 the
+ * core answers: the event goes to the core. An older core has no such function, so the test
+ * exporter computes 7.1's definition itself (attach.revocable.definition: importer ops with a
+ * non-NULL invalidation callback, which was `move_notify`) and the event records the exporter
+ * asking itself, `exporter.bufN -> exporter.bufN`: the answer is the test driver's, not the
+ * kernel's, and the rules attach.revocable.* are not judged on such a kernel.
+ */
 static bool core_attach_revocable(int att, struct dma_buf_attachment *a)
 {
+	int buf = rs.atts[att].target;
+	bool r;
 #if RS_HAVE_ATTACH_REVOCABLE
-	int idx = ev_call(rs.atts[att].target, actor(RS_CORE, 0),
-			  "{\"fn\":\"dma_buf_attach_revocable\",\"att\":%d}", att);
-	bool r = dma_buf_attach_revocable(a);
+	int idx = ev_call(buf, actor(RS_CORE, 0), "{\"fn\":\"dma_buf_attach_revocable\",\"att\":%d}",
+			  att);
 
+	r = dma_buf_attach_revocable(a);
+#else
+	int idx = ev_call(buf, actor(RS_EXPORTER, buf),
+			  "{\"fn\":\"dma_buf_attach_revocable\",\"att\":%d}", att);
+
+	r = a->importer_ops && a->importer_ops->RS_INVALIDATE_OP;
+#endif
 	ret_bool(idx, r);
 	return r;
-#else
-	/* Before Linux 7.1 the core has no such function: the exporter tests the ops itself. */
-	return a->importer_ops && a->importer_ops->RS_INVALIDATE_OP;
-#endif
 }
 
 /* ------------------------------------------------------------------ the exporters */

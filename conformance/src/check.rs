@@ -79,15 +79,23 @@ fn ancestors(trace: &Trace, i: usize) -> Vec<usize> {
     out
 }
 
+const NEVER_RAN: &str = " never ran: the scenario stopped in step ";
+
 fn step_ran(trace: &Trace, step: StepRef) -> Result<(), String> {
     match trace.stopped_at() {
-        Some(h) if h < step.0 => Err(format!(
-            "step {} never ran: the scenario stopped in step {h}",
-            step.0
-        )),
+        Some(h) if h < step.0 => Err(format!("step {}{NEVER_RAN}{h}", step.0)),
         _ => Ok(()),
     }
 }
+
+/// Whether a check's failure says only that the step it looks at never ran (the scenario
+/// stopped earlier): the check was not exercised, it did not see a violation.
+pub fn never_ran(failure: &str) -> bool {
+    failure.starts_with("step ") && failure.contains(NEVER_RAN)
+}
+
+/// What [`no_hang`] expects: a failure of a check so described says only that the trace hangs.
+pub const NO_HANG: &str = "every call returns (no deadlock, no endless wait)";
 
 /// The first call `name` made during `step` returns `expected`.
 pub fn returns(step: StepRef, name: &'static str, expected: Ret) -> Check {
@@ -280,23 +288,20 @@ pub fn wait_hangs(step: StepRef) -> Check {
 
 /// No call in the trace hangs.
 pub fn no_hang() -> Check {
-    Check::new(
-        "every call returns (no deadlock, no endless wait)",
-        |t| match t.hung_at {
-            None => Ok(()),
-            Some(s) => {
-                let i = t
-                    .events
-                    .iter()
-                    .position(|e| e.ret == Some(Ret::Hang))
-                    .unwrap_or(0);
-                Err(format!(
-                    "event #{i} in step {s}: `{}` never returns",
-                    t.events[i].call.name()
-                ))
-            }
-        },
-    )
+    Check::new(NO_HANG, |t| match t.hung_at {
+        None => Ok(()),
+        Some(s) => {
+            let i = t
+                .events
+                .iter()
+                .position(|e| e.ret == Some(Ret::Hang))
+                .unwrap_or(0);
+            Err(format!(
+                "event #{i} in step {s}: `{}` never returns",
+                t.events[i].call.name()
+            ))
+        }
+    })
 }
 
 fn accesses(t: &Trace) -> impl Iterator<Item = (usize, &Event, bool, AccessOutcome)> {

@@ -16,8 +16,8 @@ use std::time::Duration;
 use shim_protocol::serve::{Factory, Fatal as ServeFatal, Misbehave, serve};
 
 use crate::remote::{DEFAULT_TIMEOUT, RemoteBackend, Transcript};
-use crate::results::{CaseResult, FORMAT_VERSION, RunResults, ShimInfo, ShimResults, Summary};
-use crate::runner::{Backend, INTERRUPTED, InProcess, RunOptions, run_backend, selected};
+use crate::results::{CaseResult, RunResults, ShimInfo, ShimResults, Summary};
+use crate::runner::{Backend, INTERRUPTED, InProcess, RunOptions, collect, run_backend, selected};
 use crate::{CASES, RULES, formats};
 
 /// Exit status: every applicable case passed (or failed as expected).
@@ -271,21 +271,6 @@ fn backends_named(
         ));
     }
     Ok(out)
-}
-
-/// A whole run's results from per-shim results.
-fn collect(shims: Vec<ShimResults>, partial: bool) -> RunResults {
-    let mut summary = Summary::default();
-    for s in &shims {
-        summary.add(&s.summary);
-    }
-    RunResults {
-        version: FORMAT_VERSION,
-        suite: env!("CARGO_PKG_VERSION").to_string(),
-        shims,
-        summary,
-        partial,
-    }
 }
 
 /// Writes `text` to `path` through a temporary file and a rename, so that a reader (or an

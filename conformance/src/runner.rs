@@ -96,8 +96,14 @@ fn result_of(outcome: &CaseOutcome, micros: u64) -> CaseResult {
             Err(e) => Some(e.clone()),
             Ok(t) => t.crashed.as_ref().map(|c| {
                 format!(
-                    "step {} did not complete: {}; later steps did not run",
-                    c.step, c.message
+                    "step {} did not complete: {}{}; later steps did not run",
+                    c.step,
+                    if c.shim_process {
+                        ""
+                    } else {
+                        "the driver crashed (oops): "
+                    },
+                    c.message
                 )
             }),
         },
@@ -251,6 +257,11 @@ pub fn run_shims(
     progress: &mut dyn FnMut(&str, &CaseResult),
 ) -> RunResults {
     let shims: Vec<ShimResults> = shims.iter().map(|s| run_shim(s, opts, progress)).collect();
+    collect(shims, false)
+}
+
+/// A whole run's results from per-shim results; `partial` if the run was interrupted.
+pub fn collect(shims: Vec<ShimResults>, partial: bool) -> RunResults {
     let mut summary = Summary::default();
     for s in &shims {
         summary.add(&s.summary);
@@ -260,6 +271,6 @@ pub fn run_shims(
         suite: env!("CARGO_PKG_VERSION").to_string(),
         shims,
         summary,
-        partial: false,
+        partial,
     }
 }

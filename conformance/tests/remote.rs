@@ -33,6 +33,22 @@ fn run(args: &[&str]) -> Output {
         .expect("the runner starts")
 }
 
+/// Runs every case against the Rust shim misbehaving as `mode`, started through `t`, with a
+/// half-second timeout; the JSON report.
+fn run_hostile(t: &Tagged, mode: &str) -> (Output, serde_json::Value) {
+    let o = run(&[
+        "run",
+        "--timeout",
+        "0.5",
+        "--format",
+        "json",
+        "--shim-cmd",
+        &serve_cmd(&t.path.display().to_string(), Some(mode)),
+    ]);
+    let j = json_of(&o);
+    (o, j)
+}
+
 fn json_of(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
         panic!(
@@ -182,21 +198,12 @@ fn a_shim_that_breaks_mid_case_fails_that_case_and_the_run_goes_on() {
     assert!(revoking >= 5 && revoking < cases.len());
     for (mode, expected) in MID_CASE {
         let t = tagged(&mode[..3]);
-        let o = run(&[
-            "run",
-            "--timeout",
-            "0.5",
-            "--format",
-            "json",
-            "--shim-cmd",
-            &serve_cmd(&t.path.display().to_string(), Some(mode)),
-        ]);
+        let (o, j) = run_hostile(&t, mode);
         assert_eq!(
             o.status.code(),
             Some(1),
             "{mode}: a misbehaving shim exits 1"
         );
-        let j = json_of(&o);
         let shim = &j["shims"][0];
         for (name, revokes) in &cases {
             let c = shim["cases"]
@@ -233,17 +240,8 @@ fn a_shim_with_a_bad_hello_fails_every_case_with_the_reason() {
     ];
     for (mode, says) in expected {
         let t = tagged(&mode[..3]);
-        let o = run(&[
-            "run",
-            "--timeout",
-            "0.5",
-            "--format",
-            "json",
-            "--shim-cmd",
-            &serve_cmd(&t.path.display().to_string(), Some(mode)),
-        ]);
+        let (o, j) = run_hostile(&t, mode);
         assert_eq!(o.status.code(), Some(1), "{mode}");
-        let j = json_of(&o);
         let shim = &j["shims"][0];
         assert_eq!(shim["shim"]["role"], "unknown", "{mode}");
         let cases = shim["cases"].as_array().expect("cases");

@@ -213,6 +213,18 @@ impl Kernel {
         match result {
             Ok(()) => true,
             Err(payload) if payload.is::<Hung>() => false,
+            Err(payload) if payload.is::<crate::trace::ShimProcessFailed>() => {
+                let message = payload
+                    .downcast_ref::<crate::trace::ShimProcessFailed>()
+                    .map(|f| f.0.clone())
+                    .unwrap_or_default();
+                self.log.borrow_mut().crashed = Some(crate::trace::Crash {
+                    step: index,
+                    message,
+                    shim_process: true,
+                });
+                false
+            }
             Err(payload) => {
                 let message = payload
                     .downcast_ref::<&str>()
@@ -222,6 +234,7 @@ impl Kernel {
                 self.log.borrow_mut().crashed = Some(crate::trace::Crash {
                     step: index,
                     message,
+                    shim_process: false,
                 });
                 false
             }

@@ -336,7 +336,16 @@ pub struct Crash {
     pub step: usize,
     /// What the driver said as it crashed.
     pub message: String,
+    /// Set when the driver is a shim process that died, hung or broke the wire protocol,
+    /// rather than a driver that panicked (an oops).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shim_process: bool,
 }
+
+/// Unwinding payload of a shim process that failed in the middle of a step: recorded as a
+/// [`Crash`] with `shim_process` set and this message.
+#[derive(Debug, Clone)]
+pub struct ShimProcessFailed(pub String);
 
 impl Call {
     /// The kernel-style spelling: `dma_buf_pin(att0)`.
@@ -516,8 +525,14 @@ impl Trace {
         if let Some(c) = &self.crashed {
             let _ = writeln!(
                 out,
-                "scenario stopped: a driver crashed (oops) in step {}: {}; later steps did not run",
-                c.step, c.message
+                "scenario stopped: {} in step {}: {}; later steps did not run",
+                if c.shim_process {
+                    "the shim process failed"
+                } else {
+                    "a driver crashed (oops)"
+                },
+                c.step,
+                c.message
             );
         }
         out

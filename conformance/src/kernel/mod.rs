@@ -98,9 +98,10 @@ impl Target {
         }
     }
 
-    /// Whether a case variant can be judged on this kernel: at least one rule it checks, and
-    /// every rule its profiles rely on, must hold here. (The checks of the rules that do not
-    /// hold are then left out: see [`drop_unheld_checks`].)
+    /// Whether a case variant can be judged on this kernel, before looking at its trace: at
+    /// least one rule it checks must hold here, and no unheld rule its profiles rely on may
+    /// take away what it checks (see [`relied_on`]). The checks of the rules that do not hold
+    /// are then left out: see [`drop_unheld_checks`].
     pub fn case_applies(&self, case: &CaseDef, steps: &[Step]) -> Result<(), String> {
         let mut unheld = Vec::new();
         for id in case.rules {
@@ -113,81 +114,318 @@ impl Target {
         if !unheld.is_empty() && unheld.len() == case.rules.len() {
             return Err(unheld.join("; "));
         }
-        for (id, why) in relied_on(steps) {
-            if let Some(rule) = crate::rule(id)
-                && let Err(e) = self.rule_holds(rule)
-            {
-                return Err(format!("{why}, which relies on {e}"));
+        // Every reliance that takes something away, so that the reason is complete.
+        let mut why = Vec::new();
+        for r in relied_on(steps) {
+            let Some(Err(e)) = crate::rule(r.rule).map(|rule| self.rule_holds(rule)) else {
+                continue;
+            };
+            match r.affects {
+                Affects::Everything => why.push(format!("{}. {e}", r.why)),
+                Affects::AllBut(_) | Affects::Only(_) => {
+                    let hit: Vec<String> = case
+                        .rules
+                        .iter()
+                        .filter(|id| r.affects.covers(id) && self.holds(id))
+                        .map(|id| format!("`{id}`"))
+                        .collect();
+                    if !hit.is_empty() {
+                        why.push(format!(
+                            "{}. {e}. The case checks {}, which this changes",
+                            r.why,
+                            hit.join(", ")
+                        ));
+                    }
+                }
+                // Decided on the kernel's trace: see `exercised`.
+                Affects::StopsIn(_) => {}
+            }
+        }
+        if why.is_empty() {
+            Ok(())
+        } else {
+            Err(why.join(". Also, "))
+        }
+    }
+
+    /// Whether the rule with this ID holds on this kernel (an unknown ID does).
+    fn holds(&self, id: &str) -> bool {
+        crate::rule(id).is_none_or(|r| self.rule_holds(r).is_ok())
+    }
+
+    /// Whether a case variant whose scenario, by an unheld rule it relies on, never gets past
+    /// a step on this kernel ([`Affects::StopsIn`]) was exercised by the kernel's trace. When
+    /// the trace stopped exactly there, in the exporter's wait for unmaps, a check that fails
+    /// only because a later step never ran, or only because that wait never returns, was not
+    /// exercised; if such checks are the case's only failures, the case is not applicable.
+    /// (A check that fails for any other reason keeps the case judged, and failing.)
+    pub fn exercised(
+        &self,
+        case: &CaseDef,
+        variant: &str,
+        steps: &[Step],
+        trace: &Trace,
+    ) -> Result<(), String> {
+        for r in relied_on(steps) {
+            let Affects::StopsIn(step) = r.affects else {
+                continue;
+            };
+            let Some(Err(e)) = crate::rule(r.rule).map(|rule| self.rule_holds(rule)) else {
+                continue;
+            };
+            let hang = trace
+                .events
+                .iter()
+                .find(|ev| ev.ret == Some(reference_impl::Ret::Hang));
+            let stopped_there = trace.hung_at == Some(step)
+                && hang.is_some_and(|ev| ev.step == step && ev.call.name() == "wait_for_unmap");
+            if !stopped_there {
+                continue;
+            }
+            let Some(scenario) = crate::outcome::scenario_of(case, variant) else {
+                continue;
+            };
+            let mut unexercised: Vec<&str> = Vec::new();
+            let mut failed = false;
+            for c in &scenario.checks {
+                let Err(failure) = c.check.eval(trace) else {
+                    continue;
+                };
+                if !self.holds(c.rule) {
+                    continue; // Left out anyway: see drop_unheld_checks.
+                }
+                if crate::check::never_ran(&failure) || c.check.describe == crate::check::NO_HANG {
+                    if !unexercised.contains(&c.rule) {
+                        unexercised.push(c.rule);
+                    }
+                } else if crate::rule(c.rule).is_none_or(|x| x.strength != crate::Strength::May) {
+                    failed = true;
+                }
+            }
+            if !unexercised.is_empty() && !failed {
+                let list: Vec<String> = unexercised.iter().map(|id| format!("`{id}`")).collect();
+                return Err(format!(
+                    "{}. {e}. The kernel's trace stops in step {step} as this predicts, and the \
+                     case's checks of {} need the steps after it, or that step's return",
+                    r.why,
+                    list.join(", ")
+                ));
             }
         }
         Ok(())
     }
 }
 
-/// Rules a scenario relies on without checking them, because of the profiles it uses.
-pub fn relied_on(steps: &[Step]) -> Vec<(&'static str, String)> {
-    let mut out = Vec::new();
-    let rdma = steps.iter().any(|s| {
-        matches!(
-            s,
-            Step::Attach {
-                importer: ImporterKind::Rdma,
-                ..
-            } | Step::AttachDuringEviction {
-                importer: ImporterKind::Rdma,
-                ..
+/// What an unheld rule a scenario relies on takes away from a case on a kernel that predates
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Affects {
+    /// Everything: what the case is about does not happen on the kernel.
+    Everything,
+    /// The checks of every rule except those whose ID starts with one of these.
+    AllBut(&'static [&'static str]),
+    /// The checks of the rules whose ID starts with one of these.
+    Only(&'static [&'static str]),
+    /// The scenario never gets past this step on the kernel (a wait that cannot end): the
+    /// checks that need a later step, or that step's return. Which those are is read from the
+    /// checks' own verdicts on the kernel's trace: see [`Target::exercised`].
+    StopsIn(usize),
+}
+
+impl Affects {
+    /// Whether the checks of rule `id` are taken away (decided later for `StopsIn`).
+    pub fn covers(&self, id: &str) -> bool {
+        match self {
+            Affects::Everything => true,
+            Affects::AllBut(keep) => !keep.iter().any(|p| id.starts_with(p)),
+            Affects::Only(hit) => hit.iter().any(|p| id.starts_with(p)),
+            Affects::StopsIn(_) => false,
+        }
+    }
+}
+
+/// A rule a scenario relies on without checking it, because of the profiles it uses and what
+/// it does with them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reliance {
+    /// The rule.
+    pub rule: &'static str,
+    /// What happens instead on a kernel where the rule does not hold, naming the steps.
+    pub why: String,
+    /// What that takes away from the case.
+    pub affects: Affects,
+}
+
+/// The rules a scenario relies on without checking them, each with what a kernel without it
+/// does instead (Linux 6.12's `drivers/dma-buf/dma-buf.c`) and what that takes away.
+pub fn relied_on(steps: &[Step]) -> Vec<Reliance> {
+    let mut out: Vec<Reliance> = Vec::new();
+    let mut push = |r: Reliance| {
+        if !out.iter().any(|o| {
+            o.rule == r.rule
+                && std::mem::discriminant(&o.affects) == std::mem::discriminant(&r.affects)
+        }) {
+            out.push(r);
+        }
+    };
+    let mut exporters: BTreeMap<u32, ExporterKind> = BTreeMap::new();
+    // Per attachment: importer, buffer, the step it attached in, and (dynamic importer
+    // profile) the step of the mapping it holds.
+    struct Att {
+        importer: ImporterKind,
+        buf: u32,
+        attached: usize,
+        mapped: Option<usize>,
+    }
+    let mut atts: BTreeMap<u32, Att> = BTreeMap::new();
+    let mut revoked: Vec<u32> = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
+        match *s {
+            Step::Export { buf, exporter } => {
+                exporters.insert(buf.0, exporter);
             }
-        )
-    });
-    // Before Linux 7.0 the core maps and caches an attachment whose dynamic-ness differs from
-    // the exporter's (dma_buf_is_dynamic(): the exporter has `pin`) at attach time.
-    let exporters: BTreeMap<u32, ExporterKind> = steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::Export { buf, exporter } => Some((buf.0, *exporter)),
-            _ => None,
-        })
-        .collect();
-    let mismatch = steps.iter().find_map(|s| match s {
-        Step::Attach { buf, importer, .. } | Step::AttachDuringEviction { buf, importer, .. } => {
-            let dynamic_exporter = exporters.get(&buf.0) == Some(&ExporterKind::Gpu);
-            let dynamic_importer = *importer != ImporterKind::Static;
-            (dynamic_exporter != dynamic_importer).then(|| {
-                format!(
-                    "the case attaches the {} importer profile to the {} exporter profile ({} `pin`)",
-                    importer.name(),
-                    exporters.get(&buf.0).map_or("?", |e| e.name()),
-                    if dynamic_exporter { "with" } else { "without" }
-                )
-            })
+            Step::Attach { att, buf, importer }
+            | Step::AttachDuringEviction { att, buf, importer } => {
+                let exporter = exporters.get(&buf.0).copied();
+                if importer == ImporterKind::Rdma {
+                    // 6.12 dma_buf_dynamic_attach(): WARN_ON(importer_ops &&
+                    // !importer_ops->move_notify) and -EINVAL.
+                    push(Reliance {
+                        rule: "attach.core.null-callback",
+                        why: format!(
+                            "the case uses the rdma importer profile (a NULL `invalidate_mappings`) in step {i}: the 6.12 core refuses such importer ops with a warning and `-EINVAL` before the exporter sees them, so that attachment never exists"
+                        ),
+                        affects: Affects::Everything,
+                    });
+                    continue;
+                }
+                match exporter {
+                    // Before 7.0, dma_buf_dynamic_attach() maps (and pins) an attachment whose
+                    // dynamic-ness differs from the exporter's (dma_buf_is_dynamic(): the
+                    // exporter has `pin`) and caches the mapping until dma_buf_detach().
+                    Some(ExporterKind::Gpu) if importer == ImporterKind::Static => push(Reliance {
+                        rule: "map.core.no-cache",
+                        why: format!(
+                            "the case attaches the static importer profile to the gpu exporter profile (with `pin`) in step {i}: the 6.12 core pins and maps that attachment inside `dma_buf_attach()` and keeps both until `dma_buf_detach()`, so its maps and unmaps never reach the exporter and the buffer cannot move while it is attached"
+                        ),
+                        // Teardown and CPU access do not depend on when the exporter's ops ran.
+                        affects: Affects::AllBut(&["teardown.", "cpu."]),
+                    }),
+                    // A static importer of the vfio profile is refused by the exporter's
+                    // attach op (no peer-to-peer) before the core would cache anything, and so
+                    // is any importer of a revoked buffer.
+                    Some(ExporterKind::Vfio)
+                        if importer != ImporterKind::Static && !revoked.contains(&buf.0) =>
+                    {
+                        push(Reliance {
+                            rule: "map.core.no-cache",
+                            why: format!(
+                                "the case attaches the {} importer profile to the vfio exporter profile (without `pin`) in step {i}: the 6.12 core maps that attachment inside `dma_buf_dynamic_attach()` and keeps the mapping until `dma_buf_detach()`: its maps return that mapping without asking the exporter, even after an invalidation or a revoke, and its unmaps never reach the exporter",
+                                importer.name()
+                            ),
+                            // A map after an invalidation or a revoke returns the cached
+                            // mapping without asking the exporter.
+                            affects: Affects::Only(&[
+                                "map.",
+                                "invalidate.importer.",
+                                "revoke.exporter.reject-map",
+                                "revoke.core.no-revoked-state",
+                            ]),
+                        });
+                        atts.insert(
+                            att.0,
+                            Att {
+                                importer,
+                                buf: buf.0,
+                                attached: i,
+                                mapped: None,
+                            },
+                        );
+                    }
+                    Some(ExporterKind::Vfio) => {}
+                    _ => {
+                        atts.insert(
+                            att.0,
+                            Att {
+                                importer,
+                                buf: buf.0,
+                                attached: i,
+                                mapped: None,
+                            },
+                        );
+                    }
+                }
+            }
+            Step::Map { att } | Step::Access { att, .. } | Step::Submit { att, .. } => {
+                // The dynamic importer profile maps on demand (and its device work needs one).
+                if let Some(a) = atts.get_mut(&att.0)
+                    && a.importer == ImporterKind::Dynamic
+                    && a.mapped.is_none()
+                    && !revoked.contains(&a.buf)
+                {
+                    a.mapped = Some(i);
+                }
+            }
+            Step::Unmap { att } => {
+                if let Some(a) = atts.get_mut(&att.0) {
+                    a.mapped = None;
+                }
+            }
+            Step::Detach { att } => {
+                atts.remove(&att.0);
+            }
+            Step::Revoke { buf } | Step::Put { buf } => {
+                if exporters.get(&buf.0) == Some(&ExporterKind::Vfio) && !revoked.contains(&buf.0) {
+                    // The vfio profile's revoke (a put revokes too) waits for every mapping
+                    // map_dma_buf made to be given back: the one cached at attach comes back
+                    // only at dma_buf_detach().
+                    if let Some(a) = atts.values().find(|a| a.buf == buf.0) {
+                        push(Reliance {
+                            rule: "map.core.no-cache",
+                            why: format!(
+                                "the vfio exporter profile's revoke in step {i} waits until every mapping `map_dma_buf` made is given back, and on 6.12 the mapping the core made when the {} importer profile attached (step {}) is given back only by `dma_buf_detach()`: the revoke never returns",
+                                a.importer.name(),
+                                a.attached
+                            ),
+                            affects: Affects::StopsIn(i),
+                        });
+                    }
+                }
+                // An unplugged or revoked buffer can no longer be mapped; a dynamic importer
+                // gives its mapping back when invalidated.
+                revoked.push(buf.0);
+                for a in atts.values_mut().filter(|a| a.buf == buf.0) {
+                    a.mapped = None;
+                }
+            }
+            // Only the vfio profile restores; the gpu profile's unplug is for good.
+            Step::Restore { buf } if exporters.get(&buf.0) == Some(&ExporterKind::Vfio) => {
+                revoked.retain(|b| *b != buf.0)
+            }
+            Step::Move { buf } => {
+                // Before 7.1, without CONFIG_DMABUF_MOVE_NOTIFY, dma_buf_map_attachment() pins
+                // every mapping of an exporter with `pin`, dynamic attachments included, and
+                // the exporter cannot move a pinned buffer.
+                if exporters.get(&buf.0) == Some(&ExporterKind::Gpu)
+                    && let Some(a) = atts.values().find(|a| a.buf == buf.0 && a.mapped.is_some())
+                {
+                    push(Reliance {
+                        rule: "map.dynamic.no-pin-no-wait",
+                        why: format!(
+                            "step {i} moves the buffer while the dynamic importer profile holds the mapping it made in step {}: without the option the 6.12 core pinned the buffer inside `dma_buf_map_attachment()`, so the move migrates nothing",
+                            a.mapped.unwrap_or_default()
+                        ),
+                        affects: Affects::Everything,
+                    });
+                }
+            }
+            Step::Restore { .. }
+            | Step::Vmap { .. }
+            | Step::Mmap { .. }
+            | Step::Reclaim { .. }
+            | Step::ExporterFence { .. }
+            | Step::Complete => {}
         }
-        _ => None,
-    });
-    if let Some(why) = mismatch {
-        out.push(("map.core.no-cache", why));
-    }
-    // Before Linux 7.1, without CONFIG_DMABUF_MOVE_NOTIFY, the core pins every mapping of an
-    // exporter that has `pin`, dynamic attachments included.
-    let pinned_dynamic = steps.iter().find_map(|s| match s {
-        Step::Attach { buf, importer, .. } | Step::AttachDuringEviction { buf, importer, .. }
-            if *importer != ImporterKind::Static
-                && exporters.get(&buf.0) == Some(&ExporterKind::Gpu) =>
-        {
-            Some(format!(
-                "the case maps a dynamic attachment ({} importer profile) of an exporter with `pin`",
-                importer.name()
-            ))
-        }
-        _ => None,
-    });
-    if let Some(why) = pinned_dynamic {
-        out.push(("map.dynamic.no-pin-no-wait", why));
-    }
-    if rdma {
-        out.push((
-            "attach.core.null-callback",
-            "the case uses the rdma importer profile (a NULL invalidate_mappings)".to_string(),
-        ));
     }
     out
 }
@@ -286,8 +524,12 @@ impl Backend for KernelBackend {
     fn info(&self) -> ShimInfo {
         self.info.clone()
     }
-    fn applies_to(&self, case: &CaseDef, _variant: &str, steps: &[Step]) -> Result<(), String> {
-        self.target.case_applies(case, steps)
+    fn applies_to(&self, case: &CaseDef, variant: &str, steps: &[Step]) -> Result<(), String> {
+        self.target.case_applies(case, steps)?;
+        match self.traces.get(&case.variant_name(variant)) {
+            Some(Ok(trace)) => self.target.exercised(case, variant, steps, trace),
+            _ => Ok(()),
+        }
     }
     fn run(&mut self, case: &CaseDef, variant: &str, _steps: &[Step]) -> Ran {
         let name = case.variant_name(variant);
@@ -763,8 +1005,10 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
                 .filter(|c| c.failures.iter().any(|f| f.rule == m.rule))
                 .map(|c| c.name.clone())
                 .collect();
+            // Required only where a case checking the mutant's rule with its profile is judged.
             let judged = results.cases.iter().any(|c| {
                 c.status != Status::NotApplicable
+                    && c.rules.iter().any(|r| r == m.rule)
                     && crate::case(&c.case)
                         .and_then(|d| crate::outcome::scenario_of(d, &c.variant))
                         .is_some_and(|s| {
@@ -1001,15 +1245,104 @@ mod tests {
                 assert!(reason.contains("since Linux"), "{reason}");
                 na += 1;
             }
-            // A case using the rdma profile relies on NULL callbacks, accepted since 7.1.
-            if !relied_on(&steps).is_empty() {
-                assert!(
-                    old.case_applies(c, &steps).is_err(),
-                    "{}",
-                    c.variant_name(v)
-                );
+            // On 7.1 nothing a scenario relies on is missing, whatever its trace.
+            if let Ok(trace) = reference_impl::run_reference(&steps) {
+                assert!(new.exercised(c, v, &steps, &trace).is_ok());
             }
         }
         assert!(na > 0, "some cases rely on 7.1 behaviour");
+    }
+
+    fn variant(name: &str) -> (&'static CaseDef, &'static str, Vec<Step>) {
+        let (c, v) = selected(None)
+            .into_iter()
+            .find(|(c, v)| c.variant_name(v) == name)
+            .unwrap_or_else(|| panic!("no case {name}"));
+        let steps = crate::outcome::scenario_of(c, v)
+            .map(|s| s.steps)
+            .unwrap_or_default();
+        (c, v, steps)
+    }
+
+    fn applies(t: &Target, name: &str) -> Result<(), String> {
+        let (c, _, steps) = variant(name);
+        t.case_applies(c, &steps)
+    }
+
+    #[test]
+    fn what_a_reliance_takes_away_on_6_12() {
+        let on = target((6, 12), &["CONFIG_DMABUF_MOVE_NOTIFY"]);
+        let off = target((6, 12), &[]);
+        // The rdma profile's attachment does not exist: nothing is left.
+        let e = applies(&on, "hot_unplug_with_a_non_revocable_importer").unwrap_err();
+        assert!(
+            e.contains("`attach.core.null-callback` holds since Linux 7.1"),
+            "{e}"
+        );
+        // A static importer of an exporter with `pin`: pinned and mapped at attach, so its
+        // mapping rules cannot be judged, its teardown rules can.
+        let e = applies(&on, "static_import_pins_and_waits").unwrap_err();
+        assert!(e.contains("`map.static.pin-on-map`"), "{e}");
+        assert!(applies(&on, "orderly_teardown[static]").is_ok());
+        // The vfio profile has no `pin`: the cached mapping does not touch pinning rules.
+        assert!(applies(&on, "pin_without_a_pin_op").is_ok());
+        let e = applies(&on, "map_after_revoke_fails").unwrap_err();
+        assert!(e.contains("`revoke.exporter.reject-map`"), "{e}");
+        // A move while the dynamic importer's mapping is held needs the option.
+        assert!(applies(&on, "repeated_moves").is_ok());
+        let e = applies(&off, "repeated_moves").unwrap_err();
+        assert!(e.contains("step 3 moves the buffer"), "{e}");
+        assert!(applies(&off, "invalidation_between_unmap_and_detach[dynamic]").is_ok());
+        // A vfio revoke with a dynamic attachment is decided on the trace.
+        let (_, _, steps) = variant("revoke_around_reset[iommufd]");
+        assert!(
+            relied_on(&steps)
+                .iter()
+                .any(|r| r.rule == "map.core.no-cache" && r.affects == Affects::StopsIn(4))
+        );
+        assert!(applies(&on, "revoke_around_reset[iommufd]").is_ok());
+    }
+
+    /// The reference trace of a case, cut as 6.12 cuts it: the vfio revoke's wait for unmaps
+    /// in `step` never returns.
+    fn hung_in_unmap_wait(steps: &[Step], step: usize) -> Trace {
+        let mut t = reference_impl::run_reference(steps).expect("the model runs it");
+        let at = t
+            .events
+            .iter()
+            .position(|e| e.step == step && e.call.name() == "wait_for_unmap")
+            .expect("a wait for unmaps");
+        t.events.truncate(at + 1);
+        t.events[at].ret = Some(reference_impl::Ret::Hang);
+        t.hung_at = Some(step);
+        t
+    }
+
+    #[test]
+    fn a_stop_the_version_predicts_leaves_out_only_what_never_ran() {
+        let on = target((6, 12), &["CONFIG_DMABUF_MOVE_NOTIFY"]);
+        // The checks of steps after the revoke never ran: not applicable, with the reason.
+        let (c, v, steps) = variant("revoke_around_reset[iommufd]");
+        let t = hung_in_unmap_wait(&steps, 4);
+        let e = on.exercised(c, v, &steps, &t).unwrap_err();
+        assert!(
+            e.contains("stops in step 4") && e.contains("`revoke.importer.stop-access`"),
+            "{e}"
+        );
+        // Every check of this one looks at the revoke itself, or at the whole run: judged.
+        let (c, v, steps) = variant("revoke_waits_for_queued_work");
+        let t = hung_in_unmap_wait(&steps, 3);
+        assert!(on.exercised(c, v, &steps, &t).is_ok());
+        // A check that fails for another reason keeps the case judged (and failing): here the
+        // exporter's BOOKKEEP wait is missing.
+        let (c, v, steps) = variant("revoke_around_reset[iommufd]");
+        let mut t = hung_in_unmap_wait(&steps, 4);
+        t.events
+            .retain(|e| !(e.step == 4 && e.call.name() == "dma_resv_wait_timeout"));
+        assert!(on.exercised(c, v, &steps, &t).is_ok());
+        // A trace that stops elsewhere than predicted is judged as it is.
+        let (c, v, steps) = variant("revoke_blocks_on_a_stuck_fence");
+        let t = reference_impl::run_reference(&steps).expect("the model runs it");
+        assert!(on.exercised(c, v, &steps, &t).is_ok());
     }
 }

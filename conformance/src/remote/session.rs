@@ -361,7 +361,7 @@ impl Session {
 
     fn fail(&self, message: String) -> ! {
         self.kill();
-        panic!("{message}")
+        std::panic::resume_unwind(Box::new(reference_impl::ShimProcessFailed(message)))
     }
 
     /// Calls the shim and serves its kernel calls on `k` until it answers. Any failure ends
