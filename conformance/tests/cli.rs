@@ -136,7 +136,7 @@ fn junit_output_is_junit_xml_with_cases_and_rule_verdicts() {
     );
     let failing = suites[0]
         .children()
-        .find(|n| n.attribute("name") == Some("map_after_revoke_fails"))
+        .find(|n| n.attribute("name") == Some("map_after_revoke_fails[vfio]"))
         .expect("the case is there");
     let failure = failing
         .children()

@@ -308,8 +308,13 @@ pub fn relied_on(steps: &[Step]) -> Vec<Reliance> {
                         why: format!(
                             "the case attaches the static importer profile to the gpu exporter profile (with `pin`) in step {i}: the 6.12 core pins and maps that attachment inside `dma_buf_attach()` and keeps both until `dma_buf_detach()`, so its maps and unmaps never reach the exporter and the buffer cannot move while it is attached"
                         ),
-                        // Teardown and CPU access do not depend on when the exporter's ops ran.
-                        affects: Affects::AllBut(&["teardown.", "cpu."]),
+                        // Teardown and CPU access do not depend on when the exporter's ops
+                        // ran, nor does which helpers the importer calls, and with what lock.
+                        affects: Affects::AllBut(&[
+                            "teardown.",
+                            "cpu.",
+                            "lock.importer.unlocked-helpers",
+                        ]),
                     }),
                     // A static importer of the vfio profile is refused by the exporter's
                     // attach op (no peer-to-peer) before the core would cache anything, and so
@@ -481,6 +486,10 @@ pub struct KernelArgs {
     /// Fail if the results differ from this committed summary.
     #[arg(long)]
     pub check_summary: Option<PathBuf>,
+    /// Also run every in-tree shim (in process) and report it first, so that each rule's
+    /// verdict on the kernel stands next to the shims' in the report and the rule matrix.
+    #[arg(long)]
+    pub with_shims: bool,
 }
 
 /// One configuration's collected traces, as a backend the runner judges.
@@ -1034,6 +1043,14 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
             });
         }
     }
+    if args.with_shims {
+        let mut all: Vec<ShimResults> = shims::in_tree()
+            .iter()
+            .map(|s| crate::runner::run_shim(s, &opts, &mut |_, _| {}))
+            .collect();
+        all.append(&mut shims);
+        shims = all;
+    }
     let mut summary = Summary::default();
     for s in &shims {
         summary.add(&s.summary);
@@ -1284,9 +1301,18 @@ mod tests {
         let e = applies(&on, "static_import_pins_and_waits").unwrap_err();
         assert!(e.contains("`map.static.pin-on-map`"), "{e}");
         assert!(applies(&on, "orderly_teardown[static]").is_ok());
+        // ... and neither is its own use of the unlocked helpers; the core's pin around its
+        // mapping, which 6.12 takes at attach, is.
+        assert!(applies(&on, "static_importer_uses_unlocked_helpers").is_ok());
+        let e = applies(&on, "pins_reach_the_exporter_locked[static]").unwrap_err();
+        assert!(e.contains("`lock.core.pin-ops-locked`"), "{e}");
+        assert!(applies(&on, "pins_reach_the_exporter_locked[iommufd]").is_ok());
+        // The gpu exporter's revoke (hot unplug) relies on nothing 6.12 lacks.
+        assert!(applies(&on, "map_after_revoke_fails[gpu]").is_ok());
+        assert!(applies(&off, "map_after_revoke_fails[gpu]").is_ok());
         // The vfio profile has no `pin`: the cached mapping does not touch pinning rules.
         assert!(applies(&on, "pin_without_a_pin_op").is_ok());
-        let e = applies(&on, "map_after_revoke_fails").unwrap_err();
+        let e = applies(&on, "map_after_revoke_fails[vfio]").unwrap_err();
         assert!(e.contains("`revoke.exporter.reject-map`"), "{e}");
         // A move while the dynamic importer's mapping is held needs the option.
         assert!(applies(&on, "repeated_moves").is_ok());
@@ -1332,6 +1358,9 @@ mod tests {
         // Every check of this one looks at the revoke itself, or at the whole run: judged.
         let (c, v, steps) = variant("revoke_waits_for_queued_work");
         let t = hung_in_unmap_wait(&steps, 3);
+        assert!(on.exercised(c, v, &steps, &t).is_ok());
+        let (c, v, steps) = variant("attach_links_after_exporter_accepts[static]");
+        let t = hung_in_unmap_wait(&steps, 4);
         assert!(on.exercised(c, v, &steps, &t).is_ok());
         // A check that fails for another reason keeps the case judged (and failing): here the
         // exporter's BOOKKEEP wait is missing.
