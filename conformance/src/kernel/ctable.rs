@@ -193,15 +193,7 @@ mod tests {
 
     #[test]
     fn every_case_variant_gets_a_table() {
-        let scenarios: Vec<(String, Vec<Step>)> = crate::runner::selected(None)
-            .into_iter()
-            .map(|(c, v)| {
-                let steps = crate::outcome::scenario_of(c, v)
-                    .map(|s| s.steps)
-                    .unwrap_or_default();
-                (c.variant_name(v), steps)
-            })
-            .collect();
+        let scenarios = crate::kernel::scenarios(None);
         let h = header(&scenarios, Features::default());
         assert!(h.starts_with("/* SPDX-License-Identifier: GPL-2.0 */"));
         assert!(h.contains("#define RS_HAVE_INVALIDATE_MAPPINGS 0"));

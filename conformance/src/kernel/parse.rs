@@ -37,6 +37,17 @@ fn warning(line: &str) -> Option<String> {
     Some(format!("kernel WARNING at {}", place.join(" ")))
 }
 
+/// A scenario whose end line never came: the kernel stopped in the middle of it.
+fn stopped(open: Open) -> KernelTrace {
+    close(
+        Open {
+            error: Some("the kernel stopped in the middle of the scenario".into()),
+            ..open
+        },
+        "",
+    )
+}
+
 fn close(open: Open, end: &str) -> KernelTrace {
     let mut fields: BTreeMap<&str, &str> = BTreeMap::new();
     for word in end.split_whitespace() {
@@ -116,13 +127,7 @@ pub fn parse(log: &str) -> Vec<KernelTrace> {
         match word {
             "begin" => {
                 if let Some(o) = open.take() {
-                    out.push(close(
-                        Open {
-                            error: Some("the kernel stopped in the middle of the scenario".into()),
-                            ..o
-                        },
-                        "",
-                    ));
+                    out.push(stopped(o));
                 }
                 let (mutant, name) = args.split_once(' ').unwrap_or(("none", args));
                 open = Some(Open {
@@ -156,13 +161,7 @@ pub fn parse(log: &str) -> Vec<KernelTrace> {
         }
     }
     if let Some(o) = open.take() {
-        out.push(close(
-            Open {
-                error: Some("the kernel stopped in the middle of the scenario".into()),
-                ..o
-            },
-            "",
-        ));
+        out.push(stopped(o));
     }
     out
 }
