@@ -56,6 +56,18 @@ pub enum RunFormat {
     Ktap,
 }
 
+impl RunFormat {
+    /// The report of `results` in this format; rule links point under `book_url`.
+    pub fn render(self, results: &RunResults, book_url: &str) -> String {
+        match self {
+            RunFormat::Human => formats::human(results, book_url),
+            RunFormat::Json => serde_json::to_string_pretty(results).unwrap_or_default() + "\n",
+            RunFormat::Junit => formats::junit(results, book_url),
+            RunFormat::Ktap => formats::ktap(results),
+        }
+    }
+}
+
 /// Formats of `mutants`.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 enum MutantsFormat {
@@ -102,7 +114,7 @@ enum Command {
         shim_cmd: Vec<String>,
         /// Seconds one case may take against a shim process before the process is killed
         /// and the case fails.
-        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        #[arg(long, default_value_t = DEFAULT_TIMEOUT.as_secs_f64(), value_name = "SECONDS")]
         timeout: f64,
         /// Append every protocol line exchanged with shim processes to this file (`> ` from
         /// the runner, `< ` from the shim): what to read when a shim and the runner disagree.
@@ -489,12 +501,7 @@ fn dispatch(command: Command) -> Result<i32, Fatal> {
                 today: today(),
             };
             let total = (backends.len() * selected(filter.as_deref()).len()) as u64;
-            let render = |results: &RunResults| match format {
-                RunFormat::Human => formats::human(results, &book_url),
-                RunFormat::Json => serde_json::to_string_pretty(results).unwrap_or_default() + "\n",
-                RunFormat::Junit => formats::junit(results, &book_url),
-                RunFormat::Ktap => formats::ktap(results),
-            };
+            let render = |results: &RunResults| format.render(results, &book_url);
             let mut done: Vec<ShimResults> = Vec::new();
             with_progress(total, |progress| {
                 for backend in backends.iter_mut() {

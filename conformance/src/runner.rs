@@ -155,10 +155,6 @@ pub trait Backend {
     fn applies_to(&self, case: &CaseDef, variant: &str, steps: &[Step]) -> Result<(), String>;
     /// Runs one case variant's steps.
     fn run(&mut self, case: &CaseDef, variant: &str, steps: &[Step]) -> Ran;
-    /// Whether the run was interrupted (Ctrl-C) while this backend ran: stop after this case.
-    fn interrupted(&self) -> bool {
-        false
-    }
 }
 
 /// An in-process shim, with the reference drivers in every other role.
@@ -202,7 +198,7 @@ pub fn run_shim(
 }
 
 /// Runs the selected cases against one backend; `progress` is told of every finished case.
-/// If the backend reports an interruption, the results stop at the case that was running.
+/// After Ctrl-C ([`INTERRUPTED`]), the results stop before the case that was running.
 pub fn run_backend(
     backend: &mut dyn Backend,
     opts: &RunOptions<'_>,
@@ -231,7 +227,7 @@ pub fn run_backend(
                 (result, Some(outcome))
             }
         };
-        if backend.interrupted() || INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
         if let Some(exps) = opts.expectations {

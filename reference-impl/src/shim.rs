@@ -178,37 +178,16 @@ impl Shim {
 
     /// The reference roles, with this shim standing in wherever it plays the profile.
     pub fn roles(&self) -> Roles {
-        let reference = Roles::reference();
         match self.role {
             ShimRole::Exporter { plays, make } => {
-                let fallback = reference.exporter;
-                Roles {
-                    exporter: Box::new(move |kind, buf| {
-                        if plays.contains(&kind) {
-                            make(buf)
-                        } else {
-                            fallback(kind, buf)
-                        }
-                    }),
-                    ..reference
-                }
+                Roles::with_exporter(move |kind, buf| plays.contains(&kind).then(|| make(buf)))
             }
             ShimRole::Importer { plays, make } => {
-                let fallback = reference.importer;
-                Roles {
-                    importer: Box::new(move |kind, att| {
-                        if plays.contains(&kind) {
-                            make(att)
-                        } else {
-                            fallback(kind, att)
-                        }
-                    }),
-                    ..reference
-                }
+                Roles::with_importer(move |kind, att| plays.contains(&kind).then(|| make(att)))
             }
             ShimRole::Core { make } => Roles {
                 core: Box::new(make),
-                ..reference
+                ..Roles::reference()
             },
         }
     }

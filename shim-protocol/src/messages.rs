@@ -218,11 +218,16 @@ pub enum ImporterCall {
 impl ShimCall {
     /// The operation's name (`map_dma_buf`), for messages.
     pub fn name(&self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.get("fn").and_then(|f| f.as_str()).map(str::to_string))
-            .unwrap_or_default()
+        fn_name(self)
     }
+}
+
+/// The `"fn"` a call is tagged with on the wire.
+fn fn_name(call: &impl Serialize) -> String {
+    serde_json::to_value(call)
+        .ok()
+        .and_then(|v| v.get("fn").and_then(|f| f.as_str()).map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// A wait's timeout on the wire: jiffies, or the string `"MAX_SCHEDULE_TIMEOUT"`.
@@ -383,9 +388,6 @@ pub enum KernelCall {
 impl KernelCall {
     /// The function's name (`dma_resv_lock`), for messages.
     pub fn name(&self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.get("fn").and_then(|f| f.as_str()).map(str::to_string))
-            .unwrap_or_default()
+        fn_name(self)
     }
 }

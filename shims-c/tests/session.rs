@@ -473,6 +473,14 @@ fn expect_protocol_error(setup: impl FnOnce(&mut Session), line: &str, message: 
     );
 }
 
+/// Leaves the shim inside `revoke`, waiting for the return of its `dma_resv_lock` (kernel
+/// call 2).
+fn waiting_for_the_lock(s: &mut Session) {
+    new_and_export(s, 0);
+    s.call(json!({"fn": "revoke", "buf": 0}));
+    s.expect_kcall_id(lock(0));
+}
+
 #[test]
 fn protocol_violations_end_the_shim_with_a_message() {
     let nothing = |_: &mut Session| {};
@@ -513,30 +521,18 @@ fn protocol_violations_end_the_shim_with_a_message() {
         "does not increase",
     );
     expect_protocol_error(
-        |s| {
-            new_and_export(s, 0);
-            s.call(json!({"fn": "revoke", "buf": 0}));
-            s.expect_kcall_id(lock(0));
-        },
+        waiting_for_the_lock,
         "{\"type\":\"kret\",\"id\":99,\"ret\":null}\n",
         "the pending kernel call is",
     );
     expect_protocol_error(
-        |s| {
-            new_and_export(s, 0);
-            s.call(json!({"fn": "revoke", "buf": 0}));
-            s.expect_kcall_id(lock(0));
-        },
+        waiting_for_the_lock,
         // kernel call 1 was dma_buf_export, 2 is the lock
         "{\"type\":\"kret\",\"id\":2,\"ret\":0}\n",
         "must be null",
     );
     expect_protocol_error(
-        |s| {
-            new_and_export(s, 0);
-            s.call(json!({"fn": "revoke", "buf": 0}));
-            s.expect_kcall_id(lock(0));
-        },
+        waiting_for_the_lock,
         "{\"type\":\"case\",\"name\":\"next\"}\n",
         "case while kernel call",
     );

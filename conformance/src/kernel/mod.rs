@@ -32,7 +32,7 @@ use reference_impl::{ImporterKind, Role, Step, Trace};
 
 use crate::CaseDef;
 use crate::cli::RunFormat;
-use crate::results::{FORMAT_VERSION, RunResults, ShimInfo, ShimResults, Status, Summary};
+use crate::results::{ShimInfo, ShimResults, Status};
 use crate::runner::{Backend, Ran, RunOptions, run_backend, selected};
 
 /// The kernel runner, built into this binary so the command works from any directory.
@@ -291,28 +291,13 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
         all.append(&mut shims);
         shims = all;
     }
-    let mut summary = Summary::default();
-    for s in &shims {
-        summary.add(&s.summary);
-    }
-    let results = RunResults {
-        version: FORMAT_VERSION,
-        suite: env!("CARGO_PKG_VERSION").to_string(),
-        shims,
-        summary,
-        partial: false,
-    };
+    let results = crate::runner::collect(shims, false);
     let summary2 = BridgeSummary {
         kernel: version.to_string(),
         configs,
         mutants,
     };
-    let mut text = match args.format {
-        RunFormat::Human => crate::formats::human(&results, &args.book_url),
-        RunFormat::Json => serde_json::to_string_pretty(&results).unwrap_or_default() + "\n",
-        RunFormat::Junit => crate::formats::junit(&results, &args.book_url),
-        RunFormat::Ktap => crate::formats::ktap(&results),
-    };
+    let mut text = args.format.render(&results, &args.book_url);
     if args.format == RunFormat::Human {
         text.push_str(&human_notes(&summary2));
         let _ = writeln!(text, "bridge run: {:.0?}", start.elapsed());

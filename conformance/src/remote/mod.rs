@@ -6,7 +6,6 @@ mod proxy;
 mod session;
 
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use reference_impl::{Exporter, Importer, Role, Roles, Step, profiles_apply};
@@ -16,7 +15,7 @@ pub use session::{Identity, Session, StartError};
 
 use crate::CaseDef;
 use crate::results::ShimInfo;
-use crate::runner::{Backend, INTERRUPTED, Ran};
+use crate::runner::{Backend, Ran};
 
 /// The default time a case may take against a shim process.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,39 +77,21 @@ impl RemoteBackend {
     }
 
     fn roles(session: &Rc<Session>) -> Roles {
-        let reference = Roles::reference();
         let id = session.identity();
         let plays = id.plays.clone();
+        let s = session.clone();
         match id.role {
-            Role::Exporter => {
-                let fallback = reference.exporter;
-                let s = session.clone();
-                Roles {
-                    exporter: Box::new(move |kind, buf| -> Rc<dyn Exporter> {
-                        if plays.iter().any(|p| p == kind.name()) {
-                            Rc::new(proxy::RemoteExporter::new(s.clone(), buf))
-                        } else {
-                            fallback(kind, buf)
-                        }
-                    }),
-                    ..reference
-                }
-            }
-            Role::Importer => {
-                let fallback = reference.importer;
-                let s = session.clone();
-                Roles {
-                    importer: Box::new(move |kind, att| -> Rc<dyn Importer> {
-                        if plays.iter().any(|p| p == kind.name()) {
-                            Rc::new(proxy::RemoteImporter::new(s.clone(), att))
-                        } else {
-                            fallback(kind, att)
-                        }
-                    }),
-                    ..reference
-                }
-            }
-            Role::Core | Role::Unknown => reference,
+            Role::Exporter => Roles::with_exporter(move |kind, buf| {
+                plays.iter().any(|p| p == kind.name()).then(|| {
+                    Rc::new(proxy::RemoteExporter::new(s.clone(), buf)) as Rc<dyn Exporter>
+                })
+            }),
+            Role::Importer => Roles::with_importer(move |kind, att| {
+                plays.iter().any(|p| p == kind.name()).then(|| {
+                    Rc::new(proxy::RemoteImporter::new(s.clone(), att)) as Rc<dyn Importer>
+                })
+            }),
+            Role::Core | Role::Unknown => Roles::reference(),
         }
     }
 }
@@ -175,10 +156,6 @@ impl Backend for RemoteBackend {
             trace,
             stderr: Some(session.take_stderr()),
         }
-    }
-
-    fn interrupted(&self) -> bool {
-        INTERRUPTED.load(Ordering::SeqCst)
     }
 }
 
