@@ -37,7 +37,7 @@ impl Args {
         };
         let (chapter, book) = parser.parse2(input)?;
         let root = workspace_root().ok_or_else(|| {
-            syn::Error::new(span, "cannot find the workspace root (a folder holding book.toml) above CARGO_MANIFEST_DIR")
+            syn::Error::new(span, "cannot find the workspace root (a folder holding book.toml) above CARGO_MANIFEST_DIR or the spec-macros crate")
         })?;
         let src_dir = match &book {
             Some(lit) => root.join(lit.value()),
@@ -51,10 +51,25 @@ impl Args {
     }
 }
 
-/// The nearest folder at or above `CARGO_MANIFEST_DIR` that holds `book.toml`.
+/// The workspace whose book the macros read: the nearest folder at or above the invoking
+/// crate's `CARGO_MANIFEST_DIR` that holds `book.toml` (so a crate of another workspace can
+/// compile its own book), else the workspace these macros were built in.
+///
+/// The fallback matters where the invoking crate lives outside any workspace with a book:
+/// trybuild compiles the UI tests as a crate under the build folder, which may be anywhere
+/// (`CARGO_TARGET_DIR`). The macros' own source folder does not move with the build outputs.
 fn workspace_root() -> Option<PathBuf> {
-    let start = std::env::var_os("CARGO_MANIFEST_DIR")?;
-    Path::new(&start)
+    let invoking = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let own = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
+    invoking
+        .into_iter()
+        .chain([own])
+        .find_map(|start| book_root_above(&start))
+}
+
+/// The nearest folder at or above `start` holding `book.toml`.
+fn book_root_above(start: &Path) -> Option<PathBuf> {
+    start
         .ancestors()
         .find(|dir| dir.join("book.toml").is_file())
         .map(Path::to_path_buf)

@@ -13,8 +13,11 @@ usage: cargo xtask <command>
 commands:
   main                        run every case against the reference implementation, print
                               the report, and build the book (the README's main command)
-  test                        every test: fmt, clippy -D warnings, cargo test --workspace
-                              with snapshot updates disabled, and the book build
+  test [--quick]              every test: fmt, clippy -D warnings, cargo test --workspace
+                              with snapshot updates disabled, the macros' diagnostics with
+                              the build folder outside the checkout, the kernel bridge, and
+                              the book build (what CI runs); --quick leaves out what builds
+                              kernels, for the edit-and-test loop
   book [--root <dir>]         build the book into book/build/ (open book/build/index.html)
                               and check that every internal link resolves; --root builds
                               the book of another folder, e.g. a scratch copy
@@ -23,11 +26,13 @@ commands:
                               with headless Chromium into a PNG";
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
         ["main"] => jobs::main_job(&workspace_root()),
-        ["test"] => jobs::test(&workspace_root()),
+        ["test"] => jobs::test(&workspace_root(), jobs::TestScope::Full),
+        ["test", "--quick"] => jobs::test(&workspace_root(), jobs::TestScope::Quick),
         ["book"] => book::build(&workspace_root(), &workspace_root()),
         ["book", "--root", dir] => book::build(&workspace_root(), Path::new(dir)),
         ["links"] => links::check(&workspace_root().join("book/build"), "/"),
@@ -54,4 +59,14 @@ fn workspace_root() -> PathBuf {
         .parent()
         .expect("xtask lives inside the workspace")
         .to_path_buf()
+}
+
+/// Lets a write to a closed pipe (`cargo xtask help | head -1`) end the program quietly, as
+/// it ends a C program, instead of panicking in `println!`. Rust ignores SIGPIPE by default;
+/// this program writes to no pipe whose reader may go away while it still matters.
+fn restore_sigpipe() {
+    // SAFETY: called first in main, before any thread starts; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
