@@ -87,7 +87,8 @@ fn secs(d: Duration) -> String {
     if s < 60.0 {
         format!("{s:.1} s")
     } else {
-        format!("{}m{:02.0}s", (s / 60.0).floor(), s % 60.0)
+        let whole = s.round() as u64;
+        format!("{}m{:02}s", whole / 60, whole % 60)
     }
 }
 
