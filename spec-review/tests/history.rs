@@ -1,0 +1,74 @@
+//! The spec diff on a real change of this repository's history: commit 8187570 replaced
+//! `revoke.importer.unmap-unpin` with `revoke.importer.unmap-bounded` (and, at the time,
+//! added no entry to `rules-history.toml`).
+
+use std::path::{Path, PathBuf};
+
+use spec_review::{CaseDiff, RuleDiff, Side, SpecDiff};
+
+const CHANGE: &str = "8187570ff5066eb6a26ecdec9364067145b53934";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("spec-review lives in the workspace")
+        .to_path_buf()
+}
+
+#[test]
+fn a_replaced_rule_is_named_and_its_traces_diffed_without_renumbering() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let Ok(base) = Side::at_revision(&repo(), &format!("{CHANGE}^"), cache.path()) else {
+        eprintln!("warning: commit {CHANGE} is not in this clone (shallow?); nothing checked");
+        return;
+    };
+    let head = Side::at_revision(&repo(), CHANGE, cache.path()).expect("the change's commit");
+    let diff = SpecDiff::between(&base, &head);
+
+    assert!(diff.rules.iter().any(|r| matches!(r,
+        RuleDiff::Removed { rule, retired: None } if rule.id == "revoke.importer.unmap-unpin")));
+    assert!(diff.rules.iter().any(|r| matches!(r,
+        RuleDiff::Added { rule } if rule.id == "revoke.importer.unmap-bounded")));
+    assert_eq!(
+        diff.unexplained_removals,
+        vec!["revoke.importer.unmap-unpin"]
+    );
+    assert!(diff.cases.iter().any(|c| matches!(c,
+        CaseDiff::Changed { name, rules_added, .. }
+            if name == "revoke_around_reset" && rules_added.contains(&"revoke.importer.unmap-bounded".to_string()))));
+    // The commit changed the restore trace; its diff must not list every later event again.
+    let restore = diff
+        .traces
+        .iter()
+        .find(|t| t.case == "restore_after_revoke")
+        .expect("the restore trace changed");
+    let total = head.traces["restore_after_revoke"].lines().count();
+    assert!(
+        restore.added + restore.removed < total,
+        "the diff is not smaller than the trace:\n{}",
+        restore.diff
+    );
+    let md = diff.markdown();
+    assert!(
+        md.contains("**removed** `revoke.importer.unmap-unpin`"),
+        "{md}"
+    );
+    assert!(
+        md.contains("Rule IDs removed without an alias or a retirement entry"),
+        "{md}"
+    );
+
+    // The same revisions again come from the cache, not from git.
+    let again = Side::at_revision(&repo(), CHANGE, cache.path()).expect("cached");
+    assert_eq!(again.rules, head.rules);
+}
+
+#[test]
+fn a_bad_revision_is_a_clear_error() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let err = Side::at_revision(&repo(), "no-such-revision", cache.path()).unwrap_err();
+    assert!(
+        err.contains("`no-such-revision` is not a revision"),
+        "{err}"
+    );
+}
