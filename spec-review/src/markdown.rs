@@ -9,21 +9,38 @@ pub(crate) fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
-/// A word diff of two paragraphs: removed words struck through, added words in bold.
+/// A word diff of two paragraphs: each run of removed words struck through, each run of
+/// added words in bold.
 pub(crate) fn word_diff(old: &str, new: &str) -> String {
     let (old, new) = (squash(old), squash(new));
     let diff = TextDiff::from_words(&old, &new);
     let mut out = String::new();
+    let (mut removed, mut added) = (String::new(), String::new());
+    let flush = |out: &mut String, removed: &mut String, added: &mut String| {
+        if !removed.trim().is_empty() {
+            out.push_str(&format!("~~{}~~", removed.trim()));
+        }
+        if !added.trim().is_empty() {
+            out.push_str(&format!("**{}**", added.trim()));
+        }
+        let trailing = added.ends_with(' ') || (added.is_empty() && removed.ends_with(' '));
+        if trailing {
+            out.push(' ');
+        }
+        removed.clear();
+        added.clear();
+    };
     for change in diff.iter_all_changes() {
-        let v = change.value();
         match change.tag() {
-            ChangeTag::Equal => out.push_str(v),
-            ChangeTag::Delete if v.trim().is_empty() => {}
-            ChangeTag::Insert if v.trim().is_empty() => out.push_str(v),
-            ChangeTag::Delete => out.push_str(&format!("~~{}~~", v.trim())),
-            ChangeTag::Insert => out.push_str(&format!("**{}**", v.trim())),
+            ChangeTag::Equal => {
+                flush(&mut out, &mut removed, &mut added);
+                out.push_str(change.value());
+            }
+            ChangeTag::Delete => removed.push_str(change.value()),
+            ChangeTag::Insert => added.push_str(change.value()),
         }
     }
+    flush(&mut out, &mut removed, &mut added);
     out
 }
 
@@ -201,6 +218,13 @@ mod tests {
                 "The exporter SHOULD wait for fences."
             ),
             "The exporter ~~MUST~~**SHOULD** wait for fences."
+        );
+        assert_eq!(
+            word_diff(
+                "Between its callback and its unmap, x",
+                "After its callback, x"
+            ),
+            "~~Between~~**After** its ~~callback and its unmap,~~**callback,** x"
         );
     }
 

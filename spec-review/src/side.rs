@@ -126,7 +126,12 @@ impl Side {
         if !files.join("book/src").is_dir() {
             extract(repo, &sha, &["book", "conformance/tests/snapshots"], &files)?;
         }
-        Side::load(&files, &format!("{rev} ({})", &sha[..12]))
+        let label = if sha.starts_with(rev) {
+            sha[..12].to_string()
+        } else {
+            format!("{rev} ({})", &sha[..12])
+        };
+        Side::load(&files, &label)
     }
 
     /// Adds the verdicts of every in-tree shim at `rev`, computed once per commit in a full

@@ -72,3 +72,14 @@ fn a_bad_revision_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// Prints the Markdown of the real change, for a person to read: `cargo test -p spec-review
+/// --test history -- --ignored --nocapture show`.
+#[test]
+#[ignore = "prints a report to read"]
+fn show() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let base = Side::at_revision(&repo(), &format!("{CHANGE}^"), cache.path()).expect("base");
+    let head = Side::at_revision(&repo(), CHANGE, cache.path()).expect("head");
+    println!("{}", SpecDiff::between(&base, &head).markdown());
+}
