@@ -193,6 +193,11 @@ pub(crate) fn test(root: &Path, scope: TestScope) -> Result<(), String> {
             },
         ),
     ];
+    stages.push(Stage::new(
+        "workflows",
+        "check the forge's workflow files with actionlint",
+        || crate::workflows::check(root),
+    ));
     if scope == TestScope::Full {
         stages.push(Stage::new(
             "trybuild-outside",

