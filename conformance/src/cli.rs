@@ -185,6 +185,14 @@ enum Command {
     /// Run the cases against the real Linux dma-buf core (KUnit under User-Mode Linux), with
     /// `CONFIG_DMABUF_MOVE_NOTIFY` on and off, and report per-rule verdicts for the kernel.
     Kernel(crate::kernel::KernelArgs),
+    /// What a change of the spec changes between two git revisions: rules added, removed,
+    /// renamed or reworded, cases, blessed traces (event numbers ignored), and the verdicts of
+    /// every in-tree shim, good and broken. Exit status 1 when a rule ID disappeared with
+    /// neither an alias nor a retirement entry.
+    SpecDiff(crate::review::SpecDiffArgs),
+    /// What changed between two result files of a driver (`run --format json`), by shim, case
+    /// and rule. Exit status 1 when a case that passed (or did not run) now fails.
+    Compare(crate::review::CompareArgs),
     /// Time the suite: whole runs, per case, and the harness against the bare model.
     Bench {
         /// Repetitions of each measurement (the minimum is reported).
@@ -647,6 +655,8 @@ fn dispatch(command: Command) -> Result<i32, Fatal> {
             })
         }
         Command::Kernel(args) => crate::kernel::main(args).map_err(Fatal),
+        Command::SpecDiff(args) => crate::review::spec_diff(args).map_err(Fatal),
+        Command::Compare(args) => crate::review::compare(args).map_err(Fatal),
         Command::Bench { repeat } => {
             print!("{}", crate::bench::run(repeat.max(1)));
             Ok(EXIT_PASS)

@@ -16,6 +16,7 @@ pub mod mutants;
 pub mod outcome;
 pub mod remote;
 pub mod results;
+pub mod review;
 pub mod runner;
 pub mod scenario;
 
