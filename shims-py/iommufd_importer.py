@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT OR Apache-2.0
+"""A driver shim in Python, standard library only: a template to copy.
+
+It plays a pinned, revocable importer (the `iommufd` profile), the way Linux 7.2's iommufd
+does it in `iopt_map_dmabuf()` / `iopt_revoke_notify()`: pin and map under the reservation
+lock, and in `invalidate_mappings` take the mapping out so the device stops at once; the pin
+stays until the pages are released. It speaks version 1 of the wire protocol (the book's
+chapter "Shims in other processes: the wire protocol") on standard input and output:
+
+    revoke-conformance run --shim-cmd 'python3 shims-py/iommufd_importer.py'
+
+The parts marked YOUR DRIVER are where a real driver's logic goes; the rest is the protocol,
+the same for any shim. `--bug NAME` plants one of the bugs the suite must catch (the tests run
+the template both ways).
+"""
+
+import json
+import sys
+
+BUGS = {
+    # invalidate_mappings returns without taking the mapping out: the device keeps writing to
+    # memory the exporter is about to reuse.
+    "keep-mapping",
+    # invalidate_mappings takes the reservation lock that the core already holds.
+    "relock",
+}
+
+
+class Protocol:
+    """Newline-delimited JSON on stdin/stdout. Every line is flushed at once: a shim whose
+    output sits in a buffer never says hello, as far as the harness can tell."""
+
+    def __init__(self, handler):
+        self.handler = handler
+        self.next_kcall = 1
+
+    @staticmethod
+    def send(message):
+        sys.stdout.write(json.dumps(message, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+
+    @staticmethod
+    def receive():
+        line = sys.stdin.readline()
+        if not line:
+            sys.exit(0)  # end of input: the harness is gone, so are we
+        return json.loads(line)
+
+    def kernel(self, fn, **args):
+        """Calls a kernel function and returns its value. While it waits, the harness may
+        call this shim again (an invalidation reaching us from the exporter): those calls are
+        answered first, innermost first."""
+        kid = self.next_kcall
+        self.next_kcall += 1
+        self.send({"type": "kcall", "id": kid, "call": dict(fn=fn, **args)})
+        while True:
+            msg = self.receive()
+            if msg["type"] == "kret" and msg["id"] == kid:
+                return msg["ret"]
+            if msg["type"] == "call":
+                self.answer(msg)
+            else:
+                sys.exit(f"unexpected message while waiting for kernel call {kid}: {msg}")
+
+    def answer(self, msg):
+        call = dict(msg["call"])
+        fn = call.pop("fn")
+        ret = self.handler.call(self, fn, **call)
+        self.send({"type": "ret", "id": msg["id"], "ret": ret})
+
+    def serve(self, hello):
+        offered = self.receive()
+        if offered.get("type") != "hello" or 1 not in offered.get("versions", []):
+            sys.exit(f"this shim speaks protocol version 1; the harness offered {offered}")
+        self.send(dict(type="hello", version=1, **hello))
+        while True:
+            msg = self.receive()
+            if msg["type"] == "case":
+                self.handler.new_case()
+                self.send({"type": "ready"})
+            elif msg["type"] == "call":
+                self.answer(msg)
+            elif msg["type"] == "bye":
+                sys.exit(0)
+            else:
+                sys.exit(f"unknown message from the harness: {msg}")
+
+
+class IommufdImporter:
+    """YOUR DRIVER: one instance per attachment (`att`), as the harness creates them."""
+
+    def __init__(self, bug):
+        self.bug = bug
+        self.instances = {}
+
+    def new_case(self):
+        self.instances = {}  # every object of the previous case is dropped
+
+    def call(self, k, fn, att, **args):
+        if fn == "new":
+            self.instances[att] = {"buf": None, "sgt": None, "pinned": False, "revoked": False}
+            return {"allow_peer2peer": True, "invalidate_mappings": True}
+        me = self.instances[att]
+        handler = getattr(self, "op_" + fn, None)
+        if handler is None:
+            sys.exit(f"this importer has no `{fn}`")
+        return handler(k, att, me, **args)
+
+    # --- struct dma_buf_attach_ops -------------------------------------------------------
+
+    def op_invalidate_mappings(self, k, att, me):
+        """iopt_revoke_notify(): called with the reservation lock held. Taking the mapping out
+        of the IOMMU stops the device at once; the pin stays until release."""
+        if self.bug == "relock":
+            k.kernel("dma_resv_lock", buf=me["buf"])
+            k.kernel("dma_resv_unlock", buf=me["buf"])
+        if me["revoked"]:
+            return None  # a restore: a revoke is permanent for this importer
+        if self.bug != "keep-mapping":
+            self.unmap_locked(k, att, me)
+        me["revoked"] = True
+        return None
+
+    # --- what the driver does (the harness asks for it) ----------------------------------
+
+    def op_attach(self, k, att, me, buf):
+        me["buf"] = buf  # ready before attaching: an invalidation may come at once
+        return k.kernel("dma_buf_dynamic_attach", buf=buf, att=att)
+
+    def op_map(self, k, att, me):
+        """iopt_map_dmabuf(): pin, then map, both under the lock; undo the pin on error."""
+        if me["revoked"]:
+            return -19  # -ENODEV
+        k.kernel("dma_resv_lock", buf=me["buf"])
+        ret = k.kernel("dma_buf_pin", att=att)
+        if ret != 0:
+            k.kernel("dma_resv_unlock", buf=me["buf"])
+            return ret
+        sgt = k.kernel("dma_buf_map_attachment", att=att)
+        if sgt < 0:
+            k.kernel("dma_buf_unpin", att=att)
+            k.kernel("dma_resv_unlock", buf=me["buf"])
+            return sgt
+        me["sgt"], me["pinned"] = sgt, True
+        k.kernel("dma_resv_unlock", buf=me["buf"])
+        return 0
+
+    def op_access(self, k, att, me, write):
+        k.kernel("device_access", att=att, sgt=me["sgt"], write=write)
+        return None
+
+    def op_unmap(self, k, att, me):
+        if me["buf"] is None:
+            return None
+        k.kernel("dma_resv_lock", buf=me["buf"])
+        self.unmap_locked(k, att, me)
+        if me["pinned"]:
+            me["pinned"] = False
+            k.kernel("dma_buf_unpin", att=att)
+        k.kernel("dma_resv_unlock", buf=me["buf"])
+        return None
+
+    def op_detach(self, k, att, me):
+        """iopt_release_pages(): unmap and unpin under the lock, then detach."""
+        self.op_unmap(k, att, me)
+        if me["buf"] is not None:
+            k.kernel("dma_buf_detach", buf=me["buf"], att=att)
+        return None
+
+    @staticmethod
+    def unmap_locked(k, att, me):
+        if me["sgt"] is not None:
+            k.kernel("dma_buf_unmap_attachment", att=att, sgt=me["sgt"])
+            me["sgt"] = None
+
+
+def main():
+    bug = None
+    args = sys.argv[1:]
+    if args[:1] == ["--bug"] and len(args) == 2 and args[1] in BUGS:
+        bug = args[1]
+    elif args:
+        sys.exit(f"usage: iommufd_importer.py [--bug {'|'.join(sorted(BUGS))}]")
+    name = "py-iommufd-importer" + (f"-{bug}" if bug else "")
+    Protocol(IommufdImporter(bug)).serve(
+        {
+            "name": name,
+            "role": "importer",
+            "plays": ["iommufd"],
+            "capabilities": ["pins", "invalidate-mappings", "permanent-revoke"],
+            "description": "pinned, revocable importer in Python (template, iommufd-like)",
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
