@@ -11,12 +11,14 @@
 //! Traces are diffed with event numbers taken out, so one inserted call is one change, not a
 //! renumbering of every later event.
 
+mod changes;
 mod compare;
 mod diff;
 mod markdown;
 mod side;
 mod trace;
 
+pub use changes::changes_page;
 pub use compare::{CaseChange, Comparison, RuleChange};
 pub use diff::{CaseDiff, RuleDiff, RuleField, SpecDiff, TraceDiff, VerdictChange};
 pub use side::{RuleInfo, Side, Verdicts};

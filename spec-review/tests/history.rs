@@ -83,3 +83,16 @@ fn show() {
     let head = Side::at_revision(&repo(), CHANGE, cache.path()).expect("head");
     println!("{}", SpecDiff::between(&base, &head).markdown());
 }
+
+#[test]
+fn the_changes_page_lists_the_retired_id_and_counts_the_rules() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let page = spec_review::changes_page(&repo(), cache.path()).expect("the page");
+    let head = Side::load(&repo(), "work tree").expect("the work tree");
+    assert!(
+        page.contains(&format!("{} rules", head.rules.len())),
+        "{page}"
+    );
+    assert!(page.contains("| `revoke.importer.unmap-unpin` |"), "{page}");
+    assert!(page.contains("## Retired rules"), "{page}");
+}
