@@ -306,8 +306,11 @@ fn extract(repo: &Path, sha: &str, paths: &[&str], dest: &Path) -> Result<(), St
             String::from_utf8_lossy(&archive.stderr)
         ));
     }
+    // `-m`: the files get the time of extraction, not of the commit. Revisions share one
+    // build folder, and cargo decides what to rebuild by comparing times: with commit times,
+    // an older revision extracted after a newer one was built would look up to date.
     let mut tar = Command::new("tar")
-        .args(["-x", "-C"])
+        .args(["-x", "-m", "-C"])
         .arg(&partial)
         .stdin(std::process::Stdio::piped())
         .spawn()

@@ -96,3 +96,28 @@ fn the_changes_page_lists_the_retired_id_and_counts_the_rules() {
     assert!(page.contains("| `revoke.importer.unmap-unpin` |"), "{page}");
     assert!(page.contains("## Retired rules"), "{page}");
 }
+
+/// Revisions share one build folder, and cargo rebuilds by comparing file times: extracted
+/// files must carry the time of extraction, not the commit's (else an older revision
+/// extracted after a newer one was built is taken as up to date, and its verdicts are the
+/// newer one's).
+#[test]
+fn extracted_files_are_newer_than_any_earlier_build() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let before = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    Side::at_revision(&repo(), &format!("{CHANGE}^"), cache.path()).expect("base");
+    let chapter = std::fs::read_dir(cache.path())
+        .expect("cache")
+        .flatten()
+        .map(|e| e.path().join("files/book/src/revocation.md"))
+        .find(|p| p.is_file())
+        .expect("the chapter was extracted");
+    let mtime = std::fs::metadata(&chapter)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    assert!(
+        mtime > before,
+        "{} kept the commit's time",
+        chapter.display()
+    );
+}
