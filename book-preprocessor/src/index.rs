@@ -22,7 +22,7 @@ pub fn render(page: &Page<'_>, content: &str) -> String {
             continue;
         }
         let html = match rw.lines()[i].trim() {
-            RULE_INDEX => rule_index(page),
+            RULE_INDEX => format!("{}\n{}", jump_box(page), rule_index(page)),
             COVERAGE => coverage(page),
             _ => continue,
         };
@@ -31,6 +31,39 @@ pub fn render(page: &Page<'_>, content: &str) -> String {
         rw.insert_after(i, [String::new()]);
     }
     rw.finish()
+}
+
+/// The jump-to-rule box: a form whose input suggests every rule ID (and every former ID of
+/// `rules-history.toml`'s aliases), each option carrying the link to its rule;
+/// `book/theme/rules.js` follows it.
+pub fn jump_box(page: &Page<'_>) -> String {
+    let mut out = String::from(
+        "<form class=\"rule-jump\" role=\"search\" action=\"#\">\
+         <label for=\"rule-jump-id\">Jump to rule</label> \
+         <input id=\"rule-jump-id\" name=\"rule\" list=\"rule-ids\" \
+         placeholder=\"revoke.exporter.wait-bookkeep\" autocomplete=\"off\" spellcheck=\"false\" \
+         autocapitalize=\"off\"> <button type=\"submit\">Go</button> \
+         <span class=\"rule-jump-status\" role=\"status\"></span></form>\n<datalist id=\"rule-ids\">",
+    );
+    let mut options: Vec<(&str, String)> = rules_in_book_order(page)
+        .into_iter()
+        .map(|r| (r.id.as_str(), page.rule_href(&r.id)))
+        .collect();
+    options.extend(
+        page.spec
+            .history
+            .aliases
+            .iter()
+            .map(|(old, new)| (old.as_str(), page.rule_href(new))),
+    );
+    for (id, href) in options {
+        out.push_str(&format!(
+            "<option value=\"{}\" data-href=\"{href}\"></option>",
+            escape(id)
+        ));
+    }
+    out.push_str("</datalist>");
+    out
 }
 
 /// A table of every rule in book order: ID linked to its anchor, strength, chapter, and the
@@ -202,6 +235,25 @@ fn one_and_three(s: &mut Scenario) {
     }
 
     #[test]
+    fn jump_box_offers_every_rule_with_its_link() {
+        let spec = page_spec();
+        let book = book(&spec);
+        let page = Page::new(&spec, &book, "index/rules.md");
+        let out = jump_box(&page);
+        assert!(out.starts_with("<form class=\"rule-jump\""), "{out}");
+        assert!(
+            out.ends_with(
+                "<datalist id=\"rule-ids\">\
+                 <option value=\"b.core.three\" data-href=\"../b.html#r-b.core.three\"></option>\
+                 <option value=\"a.core.one\" data-href=\"../a.html#r-a.core.one\"></option>\
+                 <option value=\"a.core.two\" data-href=\"../a.html#r-a.core.two\"></option>\
+                 </datalist>"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn coverage_counts_per_chapter() {
         let spec = page_spec();
         let book = book(&spec);
@@ -229,7 +281,7 @@ fn one_and_three(s: &mut Scenario) {
             "{out}"
         );
         assert!(
-            out.contains("```text\n{{#rule-index}}\n```\n\n<table class=\"rule-index\">"),
+            out.contains("```text\n{{#rule-index}}\n```\n\n<form class=\"rule-jump\""),
             "{out}"
         );
         assert!(out.ends_with("</table>\n\n"), "{out}");

@@ -397,11 +397,11 @@ fn checks_one(s: &mut Scenario) {
         let book = book(&spec);
         let out = render_chapter(&Page::new(&spec, &book, "x.md"), md);
         assert!(
-            out.contains(r#"<div class="rule" id="r-x.core.one">"#),
+            out.contains(r#"<h6 class="rule" id="r-x.core.one">"#),
             "{out}"
         );
         assert!(
-            out.contains(r##"Checked by: <a href="#case-checks_one">checks_one</a>"##),
+            out.contains(r##"Checked by: <a href="#case-checks_one">checks_one</a><span"##),
             "{out}"
         );
         assert!(

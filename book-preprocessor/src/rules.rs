@@ -27,10 +27,10 @@ pub fn render(page: &Page<'_>, content: &str) -> String {
         };
         let mut head = header(id, rule.strength);
         if let Some(since) = &rule.since {
-            head = head.trim_end_matches("</div>").to_string()
+            head = head.trim_end_matches("</h6>").to_string()
                 + " "
                 + &since_badge(since, rule.earlier_with.as_deref())
-                + "</div>";
+                + "</h6>";
         }
         rw.replace(i, head);
         rw.insert_after(i, [String::new()]);
@@ -49,11 +49,39 @@ pub fn render(page: &Page<'_>, content: &str) -> String {
 }
 
 /// The anchored header that replaces a marker line.
+///
+/// It is an `<h6>` so that mdBook's search indexes each rule as its own section (the book
+/// sets `heading-split-level = 6`) and a hit lands on the rule's anchor; the link sits in a
+/// `<span>`, so mdBook's "on this page" list, which takes headings whose first child is a
+/// link, leaves rules out.
 pub fn header(id: &str, strength: Strength) -> String {
     let id = escape(id);
     format!(
-        r##"<div class="rule" id="r-{id}"><a class="rule-link" href="#r-{id}">[{id}]</a> {}</div>"##,
+        r##"<h6 class="rule" id="r-{id}"><span class="rule-id"><a class="rule-link" href="#r-{id}">[{id}]</a></span> {}</h6>"##,
         badge(strength)
+    )
+}
+
+/// Hidden words that let mdBook's search find a rule by any part of its ID.
+///
+/// Search splits text at spaces and hyphens only, so `revoke.exporter.wait-bookkeep` is
+/// indexed as `revoke.exporter.wait` and `bookkeep`, and a query matches a word or a prefix
+/// of one. Adding every dotted suffix of each word (`exporter.wait`, `wait`) makes any run
+/// of the ID's parts findable, such as `exporter.wait-bookkeep`.
+pub fn search_terms(id: &str) -> String {
+    let mut terms = Vec::new();
+    for word in id.split('-') {
+        let parts: Vec<&str> = word.split('.').collect();
+        for start in 1..parts.len() {
+            terms.push(parts[start..].join("."));
+        }
+    }
+    if terms.is_empty() {
+        return String::new();
+    }
+    format!(
+        r#"<span class="rule-search-terms" hidden>{}</span>"#,
+        escape(&terms.join(" "))
     )
 }
 
@@ -88,10 +116,13 @@ pub fn badge(strength: Strength) -> String {
 /// The line listing the cases that check `rule_id`, linked from `page`.
 fn cases_line(page: &Page<'_>, rule_id: &str) -> String {
     let links = page.case_links(rule_id);
+    let terms = search_terms(rule_id);
     if links.is_empty() {
-        r#"<div class="rule-cases rule-uncovered">Not yet checked by any case.</div>"#.to_string()
+        format!(
+            r#"<div class="rule-cases rule-uncovered">Not yet checked by any case.{terms}</div>"#
+        )
     } else {
-        format!(r#"<div class="rule-cases">Checked by: {links}</div>"#)
+        format!(r#"<div class="rule-cases">Checked by: {links}{terms}</div>"#)
     }
 }
 
@@ -144,25 +175,25 @@ fn second(s: &mut Scenario) {
         let out = render(&page, CHAPTER);
         let expected = r##"# Attaching
 
-<div class="rule" id="r-attach.core.unlocked"><a class="rule-link" href="#r-attach.core.unlocked">[attach.core.unlocked]</a> <span class="rule-strength rule-must">MUST</span></div>
+<h6 class="rule" id="r-attach.core.unlocked"><span class="rule-id"><a class="rule-link" href="#r-attach.core.unlocked">[attach.core.unlocked]</a></span> <span class="rule-strength rule-must">MUST</span></h6>
 
 The core MUST call `attach`
 without the lock.
 
-<div class="rule-cases">Checked by: <a href="dir/cases.html#case-first">first</a>, <a href="dir/cases.html#case-second">second</a></div>
+<div class="rule-cases">Checked by: <a href="dir/cases.html#case-first">first</a>, <a href="dir/cases.html#case-second">second</a><span class="rule-search-terms" hidden>core.unlocked unlocked</span></div>
 
 
-<div class="rule" id="r-attach.core.maybe"><a class="rule-link" href="#r-attach.core.maybe">[attach.core.maybe]</a> <span class="rule-strength rule-may">MAY</span></div>
+<h6 class="rule" id="r-attach.core.maybe"><span class="rule-id"><a class="rule-link" href="#r-attach.core.maybe">[attach.core.maybe]</a></span> <span class="rule-strength rule-may">MAY</span></h6>
 
 The importer MAY retry.
 
-<div class="rule-cases rule-uncovered">Not yet checked by any case.</div>
+<div class="rule-cases rule-uncovered">Not yet checked by any case.<span class="rule-search-terms" hidden>core.maybe maybe</span></div>
 
-<div class="rule" id="r-attach.core.should"><a class="rule-link" href="#r-attach.core.should">[attach.core.should]</a> <span class="rule-strength rule-should">SHOULD</span></div>
+<h6 class="rule" id="r-attach.core.should"><span class="rule-id"><a class="rule-link" href="#r-attach.core.should">[attach.core.should]</a></span> <span class="rule-strength rule-should">SHOULD</span></h6>
 
 The exporter SHOULD log.
 
-<div class="rule-cases">Checked by: <a href="dir/cases.html#case-second">second</a></div>
+<div class="rule-cases">Checked by: <a href="dir/cases.html#case-second">second</a><span class="rule-search-terms" hidden>core.should should</span></div>
 
 
 ```text
@@ -170,6 +201,19 @@ r[attach.core.unlocked]
 ```
 "##;
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn search_terms_are_the_dotted_suffixes_of_each_word() {
+        assert_eq!(
+            search_terms("revoke.exporter.wait-bookkeep"),
+            r#"<span class="rule-search-terms" hidden>exporter.wait wait</span>"#
+        );
+        assert_eq!(
+            search_terms("attach.dynamic.ops-attach-unlocked"),
+            r#"<span class="rule-search-terms" hidden>dynamic.ops ops</span>"#
+        );
+        assert_eq!(search_terms("plain"), "");
     }
 
     #[test]

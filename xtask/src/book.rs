@@ -40,9 +40,10 @@ use mdbook_mermaid::Mermaid;
 const MERMAID_DIR: &str = "book/theme-js";
 /// The scripts mdbook-mermaid ships, by file name in its `src/bin/assets/`.
 const MERMAID_FILES: [&str; 2] = ["mermaid.min.js", "mermaid-init.js"];
-/// The script that draws the case sequence diagrams when their `<details>` are opened,
-/// relative to the workspace root.
-const SEQUENCE_JS: &str = "book/theme/sequence.js";
+/// The book's own scripts, relative to the workspace root: `sequence.js` draws the case
+/// sequence diagrams when their `<details>` are opened, `rules.js` runs the rule index's
+/// jump-to-rule box.
+const THEME_JS: [&str; 2] = ["book/theme/sequence.js", "book/theme/rules.js"];
 
 /// Builds the book whose `book.toml` is in `root` into its `build-dir`; `workspace` is where
 /// to look up the locked mdbook-mermaid (normally both are the workspace root).
@@ -139,14 +140,14 @@ fn mermaid_crate_dir(workspace: &Path) -> Result<PathBuf, String> {
         .ok_or_else(|| "mdbook-mermaid is not in the dependency graph".to_string())
 }
 
-/// Fails unless `book.toml` loads the mermaid scripts this build writes and the script of
-/// the sequence diagrams.
+/// Fails unless `book.toml` loads the mermaid scripts this build writes and the book's own
+/// scripts.
 fn check_scripts_listed(book: &MDBook) -> Result<(), String> {
     let html = book.config.html_config().unwrap_or_default();
     let scripts = MERMAID_FILES
         .iter()
         .map(|name| Path::new(MERMAID_DIR).join(name))
-        .chain([PathBuf::from(SEQUENCE_JS)]);
+        .chain(THEME_JS.iter().map(PathBuf::from));
     for path in scripts {
         if !html.additional_js.contains(&path) {
             return Err(format!(
