@@ -22,8 +22,8 @@ pub fn render(page: &Page<'_>, content: &str) -> String {
             continue;
         }
         let html = match rw.lines()[i].trim() {
-            RULE_INDEX => format!("{}\n{}", jump_box(page), rule_index(page)),
-            COVERAGE => coverage(page),
+            RULE_INDEX => format!("{}\n{}", jump_box(page), wrapped(&rule_index(page))),
+            COVERAGE => wrapped(&coverage(page)),
             _ => continue,
         };
         rw.replace(i, html);
@@ -146,6 +146,12 @@ pub fn coverage(page: &Page<'_>) -> String {
         }
     ));
     out
+}
+
+/// A table inside mdBook's `.table-wrapper`, which scrolls sideways on a narrow screen
+/// instead of widening the page.
+fn wrapped(table: &str) -> String {
+    format!("<div class=\"table-wrapper\">{table}</div>")
 }
 
 fn uncovered_cell(page: &Page<'_>, ids: &[&str]) -> String {
@@ -277,13 +283,13 @@ fn one_and_three(s: &mut Scenario) {
         let md = "# Index\n{{#coverage}}\n\n```text\n{{#rule-index}}\n```\n{{#rule-index}}\n";
         let out = render(&page, md);
         assert!(
-            out.starts_with("# Index\n\n<table class=\"coverage\">"),
+            out.starts_with("# Index\n\n<div class=\"table-wrapper\"><table class=\"coverage\">"),
             "{out}"
         );
         assert!(
             out.contains("```text\n{{#rule-index}}\n```\n\n<form class=\"rule-jump\""),
             "{out}"
         );
-        assert!(out.ends_with("</table>\n\n"), "{out}");
+        assert!(out.ends_with("</table></div>\n\n"), "{out}");
     }
 }
