@@ -8,6 +8,8 @@
 //!   `rust,reference` blocks, both retagged `rust,noplayground`;
 //! - [`rules`]: `r[rule.id]` markers become anchored rule headers with a strength badge, and
 //!   each rule's paragraph is followed by the cases that check it;
+//! - [`glance`]: `{{#contract-at-a-glance}}` and `{{#rule-example ID}}` become each role's
+//!   MUSTs and a copy of one rule's box;
 //! - [`index`]: `{{#rule-index}}` and `{{#coverage}}` become generated tables.
 //!
 //! The [`cases`] pass also writes, after every `rust,case` block, a collapsible sequence
@@ -16,6 +18,7 @@
 //! The styles for the generated HTML are in `book/theme/spec.css`.
 
 pub mod cases;
+pub mod glance;
 pub mod index;
 mod markdown;
 pub mod rules;
@@ -134,10 +137,11 @@ pub fn format_diagnostics(diags: &[Diagnostic]) -> String {
 }
 
 /// Runs every pass over one chapter: [`cases`] first (it matches cases to blocks by the
-/// chapter's own line numbers), then [`rules`], then [`index`].
+/// chapter's own line numbers), then [`rules`], [`glance`] and [`index`].
 pub fn render_chapter(page: &Page<'_>, content: &str) -> String {
     let content = cases::render(page, content);
     let content = rules::render(page, &content);
+    let content = glance::render(page, &content);
     index::render(page, &content)
 }
 
