@@ -26,6 +26,10 @@ pub fn render(page: &Page<'_>, content: &str) -> String {
             continue;
         };
         let mut head = header(id, rule.strength);
+        let aliases = alias_anchors(page, id);
+        if !aliases.is_empty() {
+            head = head.replacen("</span> ", &format!("</span>{aliases} "), 1);
+        }
         if let Some(since) = &rule.since {
             head = head.trim_end_matches("</h6>").to_string()
                 + " "
@@ -60,6 +64,24 @@ pub fn header(id: &str, strength: Strength) -> String {
         r##"<h6 class="rule" id="r-{id}"><span class="rule-id"><a class="rule-link" href="#r-{id}">[{id}]</a></span> {}</h6>"##,
         badge(strength)
     )
+}
+
+/// An empty anchor `<a class="rule-alias" id="r-OLD"></a>` for every former ID that
+/// `rules-history.toml` keeps as an alias of `id`, so that links to the old ID still land on
+/// the rule.
+pub fn alias_anchors(page: &Page<'_>, id: &str) -> String {
+    page.spec
+        .history
+        .aliases
+        .iter()
+        .filter(|(_, new)| new.as_str() == id)
+        .map(|(old, _)| {
+            format!(
+                r#"<a class="rule-alias" id="r-{}" title="former ID"></a>"#,
+                escape(old)
+            )
+        })
+        .collect()
 }
 
 /// Hidden words that let mdBook's search find a rule by any part of its ID.
@@ -214,6 +236,20 @@ r[attach.core.unlocked]
             r#"<span class="rule-search-terms" hidden>dynamic.ops ops</span>"#
         );
         assert_eq!(search_terms("plain"), "");
+    }
+
+    #[test]
+    fn aliases_keep_their_anchor_on_the_renamed_rule() {
+        let mut spec = spec(&[("attach.md", CHAPTER)]);
+        spec.history
+            .aliases
+            .insert("attach.dynamic.old".into(), "attach.core.maybe".into());
+        let book = book(&spec);
+        let out = render(&Page::new(&spec, &book, "attach.md"), CHAPTER);
+        assert!(
+            out.contains(r##"<h6 class="rule" id="r-attach.core.maybe"><span class="rule-id"><a class="rule-link" href="#r-attach.core.maybe">[attach.core.maybe]</a></span><a class="rule-alias" id="r-attach.dynamic.old" title="former ID"></a> <span class="rule-strength rule-may">MAY</span></h6>"##),
+            "{out}"
+        );
     }
 
     #[test]
