@@ -2,8 +2,27 @@
 // rule ID, or a former ID kept as an alias, and pressing Enter opens the rule. The input may
 // also be written as `r[ID]`, `[ID]` or `#r-ID`; a part of an ID that names one rule only
 // opens that rule.
+//
+// And in the chapters' tables, a long identifier in a cell (a rule ID, a case name) may break
+// after each `.`, `_`, `-` or `[`, so that a table fits the column instead of scrolling.
 
 (() => {
+    function breakable(code) {
+        const text = code.textContent;
+        if (text.length < 16 || code.children.length > 0) {
+            return;
+        }
+        code.textContent = '';
+        for (const part of text.split(/(?<=[._\-[])/)) {
+            code.append(part, document.createElement('wbr'));
+        }
+        code.lastChild.remove();
+    }
+
+    document.addEventListener('DOMContentLoaded', () => {
+        document.querySelectorAll('.table-wrapper td code').forEach(breakable);
+    });
+
     function normalise(text) {
         let id = text.trim().toLowerCase();
         id = id.replace(/^#?r-/, '').replace(/^r?\[/, '').replace(/\]$/, '');
