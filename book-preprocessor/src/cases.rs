@@ -372,6 +372,8 @@ sequenceDiagram
     end
 ```
 
+<p class="sequence-legend">Grey bands: the scenario's steps. Orange: the reservation lock held. Red: a call that never returns.</p>
+
 <ul class="sequence-checks"><li class="check-pass"><span class="check-result">pass</span> <a class="rule-ref" href="map.html#r-map.core.pin">map.core.pin</a>: it pins</li></ul>
 
 </details>
