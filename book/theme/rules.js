@@ -4,7 +4,8 @@
 // opens that rule.
 //
 // And in the chapters' tables, a long identifier in a cell (a rule ID, a case name) may break
-// after each `.`, `_`, `-` or `[`, so that a table fits the column instead of scrolling.
+// after each `.`, `_`, `-` or `[`, so that a table fits the column instead of scrolling; and
+// printing opens the collapsed reference code.
 
 (() => {
     function breakable(code) {
@@ -21,6 +22,13 @@
 
     document.addEventListener('DOMContentLoaded', () => {
         document.querySelectorAll('.table-wrapper td code').forEach(breakable);
+    });
+
+    // A printed page shows the reference code that the screen keeps collapsed.
+    window.addEventListener('beforeprint', () => {
+        document.querySelectorAll('details.reference').forEach((d) => {
+            d.open = true;
+        });
     });
 
     function normalise(text) {
