@@ -57,9 +57,10 @@ impl Role {
 }
 
 /// The role a rule binds: the second part of its ID when that names a role
-/// (`revoke.exporter.wait-bookkeep`); otherwise the subject of its sentence, the last role
-/// named in the clause before its keyword, or the core when that clause names a core function
-/// (`dma_buf_pin()` MUST...) or no role at all.
+/// (`revoke.exporter.wait-bookkeep`); otherwise the subject of its sentence: the last role
+/// named in the clause before its keyword; for a core function, its caller, the importer,
+/// when the function "MUST be called" in some way (`dma_buf_pin()` MUST be called with the
+/// lock held), else the core; else the last role named before the keyword, else the core.
 pub fn role(rule: &Rule) -> Role {
     if let Some(role) = rule.id.split('.').nth(1).and_then(Role::from_word) {
         return role;
@@ -76,8 +77,14 @@ pub fn role(rule: &Rule) -> Role {
             .next_back()
     };
     let clause = before.rsplit(", ").next().unwrap_or(before);
+    let called = text[before.len()..].starts_with("MUST be called")
+        || text[before.len()..].starts_with("MUST NOT be called");
     last_role(clause)
-        .or_else(|| clause.contains("dma_buf_").then_some(Role::Core))
+        .or_else(|| {
+            clause
+                .contains("dma_buf_")
+                .then_some(if called { Role::Importer } else { Role::Core })
+        })
         .or_else(|| last_role(before))
         .unwrap_or(Role::Core)
 }
@@ -119,6 +126,9 @@ pub fn at_a_glance(page: &Page<'_>) -> String {
     let mut out = String::from("<div class=\"glance\">");
     for role in Role::ALL {
         let mine: Vec<&&Rule> = rules.iter().filter(|r| self::role(r) == role).collect();
+        if mine.is_empty() {
+            continue;
+        }
         out.push_str(&format!(
             "<section class=\"glance-role glance-{}\"><h3 class=\"glance-title\">{} MUST <span class=\"glance-count\">{} rule{}</span></h3><ul>",
             role.as_str(),
@@ -298,7 +308,7 @@ A pinned importer MAY treat a revoke as permanent.
         let role_of = |id: &str| role(spec.rule(id).unwrap());
         assert_eq!(role_of("revoke.exporter.wait"), Role::Exporter);
         assert_eq!(role_of("revoke.importer.stop"), Role::Importer);
-        assert_eq!(role_of("map.lock.held"), Role::Core);
+        assert_eq!(role_of("map.lock.held"), Role::Importer);
         assert_eq!(role_of("cpu.revoked.enodev"), Role::Exporter);
         assert_eq!(role_of("revoke.pinned.permanent"), Role::Importer);
     }
@@ -315,10 +325,8 @@ A pinned importer MAY treat a revoke as permanent.
              <li>After <code>invalidate()</code>, the exporter MUST wait. <a class=\"glance-rule\" href=\"revoke.html#r-revoke.exporter.wait\">revoke.exporter.wait</a></li>\
              <li>Once an exporter has revoked a buffer, its <code>vmap</code> MUST fail. <a class=\"glance-rule\" href=\"revoke.html#r-cpu.revoked.enodev\">cpu.revoked.enodev</a></li>\
              </ul></section>\
-             <section class=\"glance-role glance-importer\"><h3 class=\"glance-title\">The importer MUST <span class=\"glance-count\">1 rule</span></h3><ul>\
+             <section class=\"glance-role glance-importer\"><h3 class=\"glance-title\">The importer MUST <span class=\"glance-count\">2 rules</span></h3><ul>\
              <li>In its callback, a pinned importer MUST stop. <a class=\"glance-rule\" href=\"revoke.html#r-revoke.importer.stop\">revoke.importer.stop</a></li>\
-             </ul></section>\
-             <section class=\"glance-role glance-core\"><h3 class=\"glance-title\">The core MUST <span class=\"glance-count\">1 rule</span></h3><ul>\
              <li><code>dma_buf_map()</code> MUST be called with the lock held. <a class=\"glance-rule\" href=\"revoke.html#r-map.lock.held\">map.lock.held</a></li>\
              </ul></section></div>"
         );
