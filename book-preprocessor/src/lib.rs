@@ -4,10 +4,11 @@
 //! [`spec_chapters::Spec::load`], refuses to render a book with any diagnostic, and renders
 //! every chapter with three passes, each a pure function over the chapter's text:
 //!
-//! - [`cases`]: anchors and captions above `rust,case` blocks, a label above
-//!   `rust,reference` blocks, both retagged `rust,noplayground`;
-//! - [`rules`]: `r[rule.id]` markers become anchored rule headers with a strength badge, and
-//!   each rule's paragraph is followed by the cases that check it;
+//! - [`cases`]: anchors and captions above `rust,case` blocks; `rust,reference` blocks
+//!   collapsed under a one-line summary; both retagged `rust,noplayground`;
+//! - [`rules`]: `r[rule.id]` markers become anchored rule headers (`<h6>`, so that search
+//!   finds each rule) with a strength badge, and each rule's paragraph is followed by the
+//!   cases that check it;
 //! - [`glance`]: `{{#contract-at-a-glance}}` and `{{#rule-example ID}}` become each role's
 //!   MUSTs and a copy of one rule's box;
 //! - [`index`]: `{{#rule-index}}` and `{{#coverage}}` become generated tables.

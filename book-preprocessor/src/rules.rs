@@ -8,7 +8,7 @@ use crate::markdown::{Rewrite, escape, rule_marker};
 
 /// Renders every rule marker of the page outside code blocks.
 ///
-/// A marker line becomes `<div class="rule" id="r-ID">…</div>` with the rule's strength, and
+/// A marker line becomes `<h6 class="rule" id="r-ID">…</h6>` with the rule's strength, and
 /// after the rule's paragraph (the lines up to the next blank line or marker) comes a
 /// `rule-cases` line linking each case of [`spec_chapters::Spec::cases_for_rule`], or saying
 /// that no case checks the rule yet. Markers naming no rule of the spec are left as written.
