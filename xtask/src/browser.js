@@ -1,4 +1,5 @@
 // The browser check of the built book (xtask/src/browser.rs), run in headless Chromium.
+// Every page, then search, then the rule index's jump-to-rule box.
 //
 // xtask copies the built book to a scratch folder, puts ERROR_CATCHER (below, in browser.rs)
 // at the top of every page's <head>, and opens a harness page holding this script with
@@ -204,11 +205,33 @@
         frame.remove();
     }
 
+    // The rule index's jump-to-rule box opens the rule typed into it (book/theme/rules.js).
+    async function checkJump() {
+        const [id, href] = RULES[RULES.length - 1];
+        const frame = await load('rule-index.html');
+        const form = frame.contentDocument.querySelector('form.rule-jump');
+        if (!form) {
+            problems.push('rule-index.html: no jump-to-rule box');
+            frame.remove();
+            return;
+        }
+        form.querySelector('input').value = 'r[' + id + ']';
+        const moved = new Promise((resolve) => frame.addEventListener('load', resolve, { once: true }));
+        form.requestSubmit();
+        await Promise.race([moved, sleep(5000)]);
+        const got = decodeURIComponent(frame.contentWindow.location.href);
+        if (!got.endsWith('/' + href)) {
+            problems.push(`rule-index.html: the jump box given r[${id}] went to ${got}, not ${href}`);
+        }
+        frame.remove();
+    }
+
     try {
         for (const page of PAGES) {
             await checkPage(page);
         }
         await checkSearch();
+        await checkJump();
     } catch (e) {
         problems.push('the check itself failed: ' + e + (e.stack ? '\n' + e.stack : ''));
     }

@@ -11,7 +11,8 @@
 //!   box may scroll sideways inside itself) and the page does not scroll sideways;
 //! - every strength and version badge has a contrast of at least 4.5:1 (WCAG AA) in each of
 //!   mdBook's five themes;
-//! - typing each rule's ID into mdBook's search box gives that rule first.
+//! - typing each rule's ID into mdBook's search box gives that rule first;
+//! - the rule index's jump-to-rule box opens the rule typed into it.
 //!
 //! The harness writes its findings into the page, which Chromium prints with `--dump-dom`;
 //! this needs no DevTools client. Chromium is started with a fresh profile and without
