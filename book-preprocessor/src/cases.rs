@@ -7,15 +7,17 @@ use crate::Page;
 use crate::markdown::{Rewrite, code_blocks, escape};
 use crate::sequence;
 
-/// The label above every `rust,reference` block.
-pub const REFERENCE_LABEL: &str = r#"<div class="reference-label">Reference implementation (compiled into <code>reference-impl</code>)</div>"#;
+/// What opens a collapsed `rust,reference` block (see [`reference_summary`]).
+pub const REFERENCE_OPEN: &str =
+    r#"<details class="reference"><summary><span class="reference-kind">Reference code</span> "#;
 
 /// Renders the page's `rust,case` and `rust,reference` blocks.
 ///
 /// Before a `rust,case` block come an anchor `<a class="case-anchor" id="case-NAME"></a>` for
 /// every case defined in it (a case belongs to the block whose lines hold its `fn`, so this
 /// pass must see the chapter's lines as written) and a caption naming each case and the rules
-/// it checks. Before a `rust,reference` block comes [`REFERENCE_LABEL`]. Both kinds of block
+/// it checks. A `rust,reference` block is collapsed in a `<details>` whose summary says what
+/// it does ([`reference_summary`]), out of the reading path. Both kinds of block
 /// are retagged `rust,noplayground` (other mdBook attributes are kept), so mdBook still hides
 /// their `# ` lines but offers no playground.
 ///
@@ -38,6 +40,29 @@ pub fn render(page: &Page<'_>, content: &str) -> String {
             continue;
         };
         let indent = indent_of(fence);
+        if !is_case {
+            // Reference code is collapsed, under a summary of what it does.
+            let last = *block.lines.end();
+            let closed = last != fence_line && is_closing_fence(rw.lines()[last], fence);
+            let body: Vec<&str> = if closed {
+                rw.lines()[fence_line + 1..last].to_vec()
+            } else {
+                Vec::new()
+            };
+            if closed {
+                rw.insert_after(last, [String::new(), format!("{indent}</details>")]);
+            }
+            rw.replace(fence_line, retagged);
+            rw.insert_before(
+                fence_line,
+                [
+                    String::new(),
+                    format!("{indent}{}", reference_summary(&body, closed)),
+                    String::new(),
+                ],
+            );
+            continue;
+        }
         let html = if is_case {
             // Chapter lines are 1-based; the block's code starts after its fence.
             let lines = fence_line + 2..=block.lines.end() + 1;
@@ -54,7 +79,7 @@ pub fn render(page: &Page<'_>, content: &str) -> String {
             }
             caption(page, &cases)
         } else {
-            REFERENCE_LABEL.to_string()
+            unreachable!("reference blocks are rendered above")
         };
         rw.replace(fence_line, retagged);
         rw.insert_before(
@@ -104,6 +129,60 @@ pub fn caption(page: &Page<'_>, cases: &[&CaseInfo]) -> String {
         r#"<div class="case-caption">{anchors}{}</div>"#,
         lines.join("<br>")
     )
+}
+
+/// The opening of a collapsed reference block: `<details class="reference">` with a summary
+/// that is the first sentence of the block's first doc comment (`///` or `//!`, hidden `# `
+/// lines skipped), or else its first visible line, and the count of visible lines. An
+/// unclosed block gets a plain label instead, as there is no end to close the `<details>` at.
+pub fn reference_summary(body: &[&str], closed: bool) -> String {
+    let visible: Vec<&str> = body
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| *l != "#" && !l.starts_with("# "))
+        .collect();
+    if !closed {
+        return r#"<div class="reference-label">Reference code (compiled into <code>reference-impl</code>)</div>"#
+            .to_string();
+    }
+    let doc: Vec<&str> = visible
+        .iter()
+        .skip_while(|l| !(l.starts_with("///") || l.starts_with("//!")))
+        .take_while(|l| l.starts_with("///") || l.starts_with("//!"))
+        .map(|l| l[3..].trim())
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let text = if doc.is_empty() {
+        visible
+            .iter()
+            .find(|l| !l.is_empty() && !l.starts_with("#["))
+            .map(|l| format!("`{}`", l.trim_end_matches('{').trim()))
+            .unwrap_or_default()
+    } else {
+        first_sentence(&doc.join(" "))
+    };
+    let lines = visible.iter().filter(|l| !l.is_empty()).count();
+    format!(
+        r#"{REFERENCE_OPEN}{} <span class="reference-meta">{lines} line{}, compiled into <code>reference-impl</code></span></summary>"#,
+        crate::glance::inline_markdown(&text),
+        if lines == 1 { "" } else { "s" }
+    )
+}
+
+/// Text up to the end of its first sentence (a `.` before a space, outside code spans).
+fn first_sentence(text: &str) -> String {
+    let mut in_code = false;
+    let bytes: Vec<char> = text.chars().collect();
+    let mut out = String::new();
+    for (i, &c) in bytes.iter().enumerate() {
+        out.push(c);
+        if c == '`' {
+            in_code = !in_code;
+        } else if c == '.' && !in_code && bytes.get(i + 1).is_none_or(|n| *n == ' ') {
+            return out;
+        }
+    }
+    out
 }
 
 /// The opening fence line with its info string replaced by `rust,noplayground` and the
@@ -214,12 +293,14 @@ fn logs(s: &mut Scenario) {
 ```
 
 
-<div class="reference-label">Reference implementation (compiled into <code>reference-impl</code>)</div>
+<details class="reference"><summary><span class="reference-kind">Reference code</span> <code>fn reference() {}</code> <span class="reference-meta">1 line, compiled into <code>reference-impl</code></span></summary>
 
 ```rust,noplayground,edition2021
 # use crate::prelude::*;
 fn reference() {}
 ```
+
+</details>
 
 ```rust
 fn untouched() {}
@@ -291,6 +372,8 @@ sequenceDiagram
     end
 ```
 
+<p class="sequence-legend">Grey bands: the scenario's steps. Orange: the reservation lock held. Red: a call that never returns.</p>
+
 <ul class="sequence-checks"><li class="check-pass"><span class="check-result">pass</span> <a class="rule-ref" href="map.html#r-map.core.pin">map.core.pin</a>: it pins</li></ul>
 
 </details>
@@ -312,6 +395,30 @@ After.
         assert!(!is_closing_fence("``", "```rust,case"));
         assert!(!is_closing_fence("~~~", "```rust,case"));
         assert!(!is_closing_fence("}", "```rust,case"));
+    }
+
+    #[test]
+    fn reference_summaries_take_the_first_doc_sentence() {
+        let body = [
+            "# use x;",
+            "/// `dma_buf_attach_revocable()`: can this importer give",
+            "/// its mappings back? More text.",
+            "///",
+            "/// Another paragraph.",
+            "impl ReferenceCore {",
+            "}",
+        ];
+        assert_eq!(
+            reference_summary(&body, true),
+            "<details class=\"reference\"><summary><span class=\"reference-kind\">Reference code</span> \
+             <code>dma_buf_attach_revocable()</code>: can this importer give its mappings back? More text. \
+             <span class=\"reference-meta\">6 lines, compiled into <code>reference-impl</code></span></summary>"
+        );
+        assert_eq!(
+            first_sentence("`a.b()` does it. Then more."),
+            "`a.b()` does it."
+        );
+        assert!(reference_summary(&body, false).starts_with("<div class=\"reference-label\">"));
     }
 
     #[test]

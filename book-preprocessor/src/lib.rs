@@ -4,10 +4,13 @@
 //! [`spec_chapters::Spec::load`], refuses to render a book with any diagnostic, and renders
 //! every chapter with three passes, each a pure function over the chapter's text:
 //!
-//! - [`cases`]: anchors and captions above `rust,case` blocks, a label above
-//!   `rust,reference` blocks, both retagged `rust,noplayground`;
-//! - [`rules`]: `r[rule.id]` markers become anchored rule headers with a strength badge, and
-//!   each rule's paragraph is followed by the cases that check it;
+//! - [`cases`]: anchors and captions above `rust,case` blocks; `rust,reference` blocks
+//!   collapsed under a one-line summary; both retagged `rust,noplayground`;
+//! - [`rules`]: `r[rule.id]` markers become anchored rule headers (`<h6>`, so that search
+//!   finds each rule) with a strength badge, and each rule's paragraph is followed by the
+//!   cases that check it;
+//! - [`glance`]: `{{#contract-at-a-glance}}` and `{{#rule-example ID}}` become each role's
+//!   MUSTs and a copy of one rule's box;
 //! - [`index`]: `{{#rule-index}}` and `{{#coverage}}` become generated tables.
 //!
 //! The [`cases`] pass also writes, after every `rust,case` block, a collapsible sequence
@@ -16,6 +19,7 @@
 //! The styles for the generated HTML are in `book/theme/spec.css`.
 
 pub mod cases;
+pub mod glance;
 pub mod index;
 mod markdown;
 pub mod rules;
@@ -134,10 +138,11 @@ pub fn format_diagnostics(diags: &[Diagnostic]) -> String {
 }
 
 /// Runs every pass over one chapter: [`cases`] first (it matches cases to blocks by the
-/// chapter's own line numbers), then [`rules`], then [`index`].
+/// chapter's own line numbers), then [`rules`], [`glance`] and [`index`].
 pub fn render_chapter(page: &Page<'_>, content: &str) -> String {
     let content = cases::render(page, content);
     let content = rules::render(page, &content);
+    let content = glance::render(page, &content);
     index::render(page, &content)
 }
 
@@ -397,11 +402,11 @@ fn checks_one(s: &mut Scenario) {
         let book = book(&spec);
         let out = render_chapter(&Page::new(&spec, &book, "x.md"), md);
         assert!(
-            out.contains(r#"<div class="rule" id="r-x.core.one">"#),
+            out.contains(r#"<h6 class="rule" id="r-x.core.one">"#),
             "{out}"
         );
         assert!(
-            out.contains(r##"Checked by: <a href="#case-checks_one">checks_one</a>"##),
+            out.contains(r##"Checked by: <a href="#case-checks_one">checks_one</a><span"##),
             "{out}"
         );
         assert!(

@@ -8,7 +8,7 @@ use crate::markdown::{Rewrite, escape, rule_marker};
 
 /// Renders every rule marker of the page outside code blocks.
 ///
-/// A marker line becomes `<div class="rule" id="r-ID">…</div>` with the rule's strength, and
+/// A marker line becomes `<h6 class="rule" id="r-ID">…</h6>` with the rule's strength, and
 /// after the rule's paragraph (the lines up to the next blank line or marker) comes a
 /// `rule-cases` line linking each case of [`spec_chapters::Spec::cases_for_rule`], or saying
 /// that no case checks the rule yet. Markers naming no rule of the spec are left as written.
@@ -26,11 +26,15 @@ pub fn render(page: &Page<'_>, content: &str) -> String {
             continue;
         };
         let mut head = header(id, rule.strength);
+        let aliases = alias_anchors(page, id);
+        if !aliases.is_empty() {
+            head = head.replacen("</span> ", &format!("</span>{aliases} "), 1);
+        }
         if let Some(since) = &rule.since {
-            head = head.trim_end_matches("</div>").to_string()
+            head = head.trim_end_matches("</h6>").to_string()
                 + " "
                 + &since_badge(since, rule.earlier_with.as_deref())
-                + "</div>";
+                + "</h6>";
         }
         rw.replace(i, head);
         rw.insert_after(i, [String::new()]);
@@ -49,11 +53,57 @@ pub fn render(page: &Page<'_>, content: &str) -> String {
 }
 
 /// The anchored header that replaces a marker line.
+///
+/// It is an `<h6>` so that mdBook's search indexes each rule as its own section (the book
+/// sets `heading-split-level = 6`) and a hit lands on the rule's anchor; the link sits in a
+/// `<span>`, so mdBook's "on this page" list, which takes headings whose first child is a
+/// link, leaves rules out.
 pub fn header(id: &str, strength: Strength) -> String {
     let id = escape(id);
     format!(
-        r##"<div class="rule" id="r-{id}"><a class="rule-link" href="#r-{id}">[{id}]</a> {}</div>"##,
+        r##"<h6 class="rule" id="r-{id}"><span class="rule-id"><a class="rule-link" href="#r-{id}">[{id}]</a></span> {}</h6>"##,
         badge(strength)
+    )
+}
+
+/// An empty anchor `<a class="rule-alias" id="r-OLD"></a>` for every former ID that
+/// `rules-history.toml` keeps as an alias of `id`, so that links to the old ID still land on
+/// the rule.
+pub fn alias_anchors(page: &Page<'_>, id: &str) -> String {
+    page.spec
+        .history
+        .aliases
+        .iter()
+        .filter(|(_, new)| new.as_str() == id)
+        .map(|(old, _)| {
+            format!(
+                r#"<a class="rule-alias" id="r-{}" title="former ID"></a>"#,
+                escape(old)
+            )
+        })
+        .collect()
+}
+
+/// Hidden words that let mdBook's search find a rule by any part of its ID.
+///
+/// Search splits text at spaces and hyphens only, so `revoke.exporter.wait-bookkeep` is
+/// indexed as `revoke.exporter.wait` and `bookkeep`, and a query matches a word or a prefix
+/// of one. Adding every dotted suffix of each word (`exporter.wait`, `wait`) makes any run
+/// of the ID's parts findable, such as `exporter.wait-bookkeep`.
+pub fn search_terms(id: &str) -> String {
+    let mut terms = Vec::new();
+    for word in id.split('-') {
+        let parts: Vec<&str> = word.split('.').collect();
+        for start in 1..parts.len() {
+            terms.push(parts[start..].join("."));
+        }
+    }
+    if terms.is_empty() {
+        return String::new();
+    }
+    format!(
+        r#"<span class="rule-search-terms" hidden>{}</span>"#,
+        escape(&terms.join(" "))
     )
 }
 
@@ -88,10 +138,13 @@ pub fn badge(strength: Strength) -> String {
 /// The line listing the cases that check `rule_id`, linked from `page`.
 fn cases_line(page: &Page<'_>, rule_id: &str) -> String {
     let links = page.case_links(rule_id);
+    let terms = search_terms(rule_id);
     if links.is_empty() {
-        r#"<div class="rule-cases rule-uncovered">Not yet checked by any case.</div>"#.to_string()
+        format!(
+            r#"<div class="rule-cases rule-uncovered">Not yet checked by any case.{terms}</div>"#
+        )
     } else {
-        format!(r#"<div class="rule-cases">Checked by: {links}</div>"#)
+        format!(r#"<div class="rule-cases">Checked by: {links}{terms}</div>"#)
     }
 }
 
@@ -144,25 +197,25 @@ fn second(s: &mut Scenario) {
         let out = render(&page, CHAPTER);
         let expected = r##"# Attaching
 
-<div class="rule" id="r-attach.core.unlocked"><a class="rule-link" href="#r-attach.core.unlocked">[attach.core.unlocked]</a> <span class="rule-strength rule-must">MUST</span></div>
+<h6 class="rule" id="r-attach.core.unlocked"><span class="rule-id"><a class="rule-link" href="#r-attach.core.unlocked">[attach.core.unlocked]</a></span> <span class="rule-strength rule-must">MUST</span></h6>
 
 The core MUST call `attach`
 without the lock.
 
-<div class="rule-cases">Checked by: <a href="dir/cases.html#case-first">first</a>, <a href="dir/cases.html#case-second">second</a></div>
+<div class="rule-cases">Checked by: <a href="dir/cases.html#case-first">first</a>, <a href="dir/cases.html#case-second">second</a><span class="rule-search-terms" hidden>core.unlocked unlocked</span></div>
 
 
-<div class="rule" id="r-attach.core.maybe"><a class="rule-link" href="#r-attach.core.maybe">[attach.core.maybe]</a> <span class="rule-strength rule-may">MAY</span></div>
+<h6 class="rule" id="r-attach.core.maybe"><span class="rule-id"><a class="rule-link" href="#r-attach.core.maybe">[attach.core.maybe]</a></span> <span class="rule-strength rule-may">MAY</span></h6>
 
 The importer MAY retry.
 
-<div class="rule-cases rule-uncovered">Not yet checked by any case.</div>
+<div class="rule-cases rule-uncovered">Not yet checked by any case.<span class="rule-search-terms" hidden>core.maybe maybe</span></div>
 
-<div class="rule" id="r-attach.core.should"><a class="rule-link" href="#r-attach.core.should">[attach.core.should]</a> <span class="rule-strength rule-should">SHOULD</span></div>
+<h6 class="rule" id="r-attach.core.should"><span class="rule-id"><a class="rule-link" href="#r-attach.core.should">[attach.core.should]</a></span> <span class="rule-strength rule-should">SHOULD</span></h6>
 
 The exporter SHOULD log.
 
-<div class="rule-cases">Checked by: <a href="dir/cases.html#case-second">second</a></div>
+<div class="rule-cases">Checked by: <a href="dir/cases.html#case-second">second</a><span class="rule-search-terms" hidden>core.should should</span></div>
 
 
 ```text
@@ -170,6 +223,33 @@ r[attach.core.unlocked]
 ```
 "##;
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn search_terms_are_the_dotted_suffixes_of_each_word() {
+        assert_eq!(
+            search_terms("revoke.exporter.wait-bookkeep"),
+            r#"<span class="rule-search-terms" hidden>exporter.wait wait</span>"#
+        );
+        assert_eq!(
+            search_terms("attach.dynamic.ops-attach-unlocked"),
+            r#"<span class="rule-search-terms" hidden>dynamic.ops ops</span>"#
+        );
+        assert_eq!(search_terms("plain"), "");
+    }
+
+    #[test]
+    fn aliases_keep_their_anchor_on_the_renamed_rule() {
+        let mut spec = spec(&[("attach.md", CHAPTER)]);
+        spec.history
+            .aliases
+            .insert("attach.dynamic.old".into(), "attach.core.maybe".into());
+        let book = book(&spec);
+        let out = render(&Page::new(&spec, &book, "attach.md"), CHAPTER);
+        assert!(
+            out.contains(r##"<h6 class="rule" id="r-attach.core.maybe"><span class="rule-id"><a class="rule-link" href="#r-attach.core.maybe">[attach.core.maybe]</a></span><a class="rule-alias" id="r-attach.dynamic.old" title="former ID"></a> <span class="rule-strength rule-may">MAY</span></h6>"##),
+            "{out}"
+        );
     }
 
     #[test]

@@ -472,10 +472,11 @@ fn wrap(label: &str, width: usize) -> String {
 }
 
 /// The message of a call: `call (locked) = ret`, shortened and wrapped, after `#N` if
-/// `numbered`. A hanging call's return value is the single word `HANG` (a note explains it).
-fn message(call: &TraceCall, numbered: bool) -> String {
+/// `numbered`; `(locked)` only where the lock is not `shaded` already. A hanging call's return
+/// value is the single word `HANG` (a note explains it).
+fn message(call: &TraceCall, numbered: bool, shaded: bool) -> String {
     let mut label = call.call.clone();
-    if call.locked {
+    if call.locked && !shaded {
         label.push_str(" (locked)");
     }
     match &call.ret {
@@ -498,14 +499,28 @@ fn message(call: &TraceCall, numbered: bool) -> String {
 const STEP_FILL: [&str; 2] = ["rgba(127, 127, 127, 0.10)", "rgba(127, 127, 127, 0.03)"];
 /// The background of a hanging call and of the scenario's stop.
 const HANG_FILL: &str = "rgba(220, 38, 38, 0.18)";
+/// The background of the calls made while the reservation lock is held, from
+/// `dma_resv_lock()` to `dma_resv_unlock()`.
+pub const LOCK_FILL: &str = "rgba(230, 140, 0, 0.16)";
+
+/// The key to a case's sequence diagram, under it.
+pub const LEGEND: &str = r#"<p class="sequence-legend">Grey bands: the scenario's steps. Orange: the reservation lock held. Red: a call that never returns.</p>"#;
+
+/// The function a call names: `dma_resv_lock` of `dma_resv_lock(buf0.resv)`.
+fn function(call: &TraceCall) -> &str {
+    call.call.split('(').next().unwrap_or(&call.call)
+}
 
 /// The mermaid source of a snapshot's trace, or `None` if the trace has no call to draw.
 ///
 /// Participants are the actors in order of first appearance; each step is a shaded `rect`
-/// headed by a note across the whole diagram, each call an arrow `from->>to: call = ret`
-/// (`(locked)` if the reservation lock was held). A call that never returns is a crossed
-/// arrow `-x` on a red background with a `HANG` note, and `scenario stopped` closes the
-/// diagram in red. Traces of more than [`NUMBER_ABOVE`] calls number their arrows `#N`.
+/// headed by a note across the whole diagram, each call an arrow `from->>to: call = ret`.
+/// The calls from a `dma_resv_lock()` to its `dma_resv_unlock()` sit in an orange `rect`
+/// ([`LOCK_FILL`]); a call made with the lock held outside it (taken out of sight) says
+/// `(locked)`. An exporter's `wait_for_unmap` (its own wait, not a core function) is drawn on
+/// the exporter's own line. A call that never returns is a crossed arrow `-x` on a red
+/// background with a `HANG` note, and `scenario stopped` closes the diagram in red. Traces of
+/// more than [`NUMBER_ABOVE`] calls number their arrows `#N`.
 pub fn mermaid(snapshot: &Snapshot) -> Option<String> {
     let participants = participants(snapshot);
     let first = participants.first()?;
@@ -529,9 +544,15 @@ pub fn mermaid(snapshot: &Snapshot) -> Option<String> {
     }
     let mut in_step = false;
     let mut steps = 0usize;
+    // Whether the lock's `rect` is open, and whether a step ended with it held.
+    let (mut shaded, mut carried) = (false, false);
     for line in &snapshot.trace {
         match line {
             TraceLine::Step { index, title } => {
+                if shaded {
+                    out.push_str("    end\n");
+                    (shaded, carried) = (false, true);
+                }
                 if in_step {
                     out.push_str("    end\n");
                 }
@@ -541,11 +562,27 @@ pub fn mermaid(snapshot: &Snapshot) -> Option<String> {
                     "    Note over {across}: {}",
                     mermaid_text(&format!("step {index}: {title}"))
                 );
+                if carried {
+                    let _ = writeln!(out, "    rect {LOCK_FILL}");
+                    (shaded, carried) = (true, false);
+                }
                 in_step = true;
                 steps += 1;
             }
             TraceLine::Call(call) => {
-                let (from, to) = (id_of(&call.from), id_of(&call.to));
+                let from = id_of(&call.from);
+                let to = if function(call) == "wait_for_unmap" && call.from.starts_with("exporter")
+                {
+                    from
+                } else {
+                    id_of(&call.to)
+                };
+                let locks = function(call) == "dma_resv_lock" && !call.hangs() && !shaded;
+                let unlocks = function(call) == "dma_resv_unlock" && shaded;
+                if locks {
+                    let _ = writeln!(out, "    rect {LOCK_FILL}");
+                    shaded = true;
+                }
                 if call.hangs() {
                     let pair = if from == to {
                         from.to_string()
@@ -553,11 +590,19 @@ pub fn mermaid(snapshot: &Snapshot) -> Option<String> {
                         format!("{from},{to}")
                     };
                     let _ = writeln!(out, "    rect {HANG_FILL}");
-                    let _ = writeln!(out, "    {from}-x{to}: {}", message(call, numbered));
+                    let _ = writeln!(out, "    {from}-x{to}: {}", message(call, numbered, shaded));
                     let _ = writeln!(out, "    Note over {pair}: HANG: the call never returns");
                     out.push_str("    end\n");
                 } else {
-                    let _ = writeln!(out, "    {from}->>{to}: {}", message(call, numbered));
+                    let _ = writeln!(
+                        out,
+                        "    {from}->>{to}: {}",
+                        message(call, numbered, shaded)
+                    );
+                }
+                if unlocks {
+                    out.push_str("    end\n");
+                    shaded = false;
                 }
             }
             TraceLine::Quiet => {
@@ -567,6 +612,10 @@ pub fn mermaid(snapshot: &Snapshot) -> Option<String> {
                 );
             }
             TraceLine::Stopped(reason) => {
+                if shaded {
+                    out.push_str("    end\n");
+                    shaded = false;
+                }
                 if in_step {
                     out.push_str("    end\n");
                     in_step = false;
@@ -587,6 +636,9 @@ pub fn mermaid(snapshot: &Snapshot) -> Option<String> {
                 );
             }
         }
+    }
+    if shaded {
+        out.push_str("    end\n");
     }
     if in_step {
         out.push_str("    end\n");
@@ -711,6 +763,8 @@ pub fn diagrams(page: &Page<'_>, cases: &[&CaseInfo], indent: &str) -> Vec<Strin
                     lines.push(format!("{indent}```mermaid"));
                     lines.extend(diagram.lines().map(|l| format!("{indent}{l}")));
                     lines.push(format!("{indent}```"));
+                    lines.push(String::new());
+                    lines.push(format!("{indent}{LEGEND}"));
                 }
                 None => lines.push(format!(
                     r#"{indent}<p class="sequence-missing">{}</p>"#,
@@ -851,6 +905,42 @@ sequenceDiagram
 ";
         let out = to_mermaid(STUCK).unwrap();
         assert_eq!(out.strip_prefix(CONFIG), Some(expected), "{out}");
+    }
+
+    #[test]
+    fn the_lock_held_is_shaded_and_wait_for_unmap_is_the_exporters_own() {
+        let snapshot = "\
+trace:
+step 0: exporter.buf0: revoke
+#0    exporter.buf0 -> core: dma_resv_lock(buf0.resv)
+#1    exporter.buf0 -> core: dma_buf_invalidate_mappings(buf0) [locked]
+step 1: exporter.buf0: finish
+#2    exporter.buf0 -> core: dma_resv_unlock(buf0.resv) [locked]
+#3    exporter.buf0 -> core: wait_for_unmap(buf0)
+checks:
+";
+        let out = to_mermaid(snapshot).unwrap();
+        let body = out.split_once("sequenceDiagram\n").unwrap().1;
+        assert_eq!(
+            body,
+            "    participant exporter_buf0 as exporter buf0
+    participant core as core
+    rect rgba(127, 127, 127, 0.10)
+    Note over exporter_buf0,core: step 0: exporter.buf0: revoke
+    rect rgba(230, 140, 0, 0.16)
+    exporter_buf0->>core: dma_resv_lock(buf0.resv)
+    exporter_buf0->>core: dma_buf_invalidate_mappings(buf0)
+    end
+    end
+    rect rgba(127, 127, 127, 0.03)
+    Note over exporter_buf0,core: step 1: exporter.buf0: finish
+    rect rgba(230, 140, 0, 0.16)
+    exporter_buf0->>core: dma_resv_unlock(buf0.resv)
+    end
+    exporter_buf0->>exporter_buf0: wait_for_unmap(buf0)
+    end
+"
+        );
     }
 
     #[test]

@@ -3,22 +3,21 @@
 //
 // A diagram drawn while its <details> is closed is measured without being laid out, which
 // some browsers get wrong (text of width 0), and drawing every diagram of a page on load is
-// slow. So before mermaid draws the page (on `load`), the diagrams of closed <details> are
-// set aside (class `mermaid-deferred`), and each is drawn when its <details> is first
-// opened. A <details> that the address's #fragment points to is opened at once.
+// slow. So the diagrams of closed <details> are set aside (class `mermaid-deferred`; mermaid
+// itself is loaded by book/theme/diagrams.js only when a page draws a diagram), and each is
+// drawn when its <details> is first opened. A <details> that the address's #fragment points
+// to is opened at once.
 
 (() => {
     const DEFERRED = 'mermaid-deferred';
 
     function draw(details) {
         const pending = Array.from(details.querySelectorAll('pre.' + DEFERRED));
-        if (pending.length === 0 || typeof mermaid === 'undefined') {
-            return;
-        }
         for (const pre of pending) {
             pre.classList.replace(DEFERRED, 'mermaid');
         }
-        mermaid.run({ nodes: pending });
+        // book/theme/diagrams.js loads mermaid if the page has not yet.
+        window.bookDiagrams.run(pending);
     }
 
     function openTarget() {

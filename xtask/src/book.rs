@@ -4,10 +4,11 @@
 //! The build registers the `revoke-spec` preprocessor (crate `book-preprocessor`) and the
 //! `mermaid` preprocessor (crate `mdbook-mermaid`) as libraries, so no mdBook tool needs to be
 //! installed. mdbook-mermaid's library has no install step, and its binary's `install`
-//! subcommand would edit `book.toml`; so the build copies the two JavaScript files that the
-//! crate ships (`src/bin/assets/`, found through `cargo metadata`, so always the locked
-//! version) into `book/theme-js/`, which is git-ignored and listed in `book.toml`'s
-//! `additional-js`.
+//! subcommand would edit `book.toml`; so the build copies the mermaid script that the crate
+//! ships (`src/bin/assets/mermaid.min.js`, found through `cargo metadata`, so always the
+//! locked version) into the built book, as `book/theme-js/mermaid.min.js`, where
+//! `book/theme/diagrams.js` loads it on the pages that draw a diagram (and only there: it is
+//! 2.6 MB). The crate's `mermaid-init.js` is not used; `diagrams.js` does its work.
 //!
 //! The screenshot is taken with headless Chromium (`apt-get install -y chromium`); the
 //! command `cargo xtask screenshot revocation.html#seq-restore_after_revoke /tmp/r.png` runs:
@@ -36,13 +37,17 @@ use book_preprocessor::RevokeSpecPreprocessor;
 use mdbook_driver::MDBook;
 use mdbook_mermaid::Mermaid;
 
-/// Where the mermaid scripts are written, relative to the workspace root (git-ignored).
-const MERMAID_DIR: &str = "book/theme-js";
-/// The scripts mdbook-mermaid ships, by file name in its `src/bin/assets/`.
-const MERMAID_FILES: [&str; 2] = ["mermaid.min.js", "mermaid-init.js"];
-/// The script that draws the case sequence diagrams when their `<details>` are opened,
-/// relative to the workspace root.
-const SEQUENCE_JS: &str = "book/theme/sequence.js";
+/// Where the mermaid script is written, relative to the built book (`diagrams.js` loads it
+/// from there).
+const MERMAID_JS: &str = "book/theme-js/mermaid.min.js";
+/// The book's own scripts, relative to the workspace root: `diagrams.js` loads mermaid and
+/// frames the diagrams, `sequence.js` draws the case sequence diagrams when their `<details>`
+/// are opened, `rules.js` runs the rule index's jump-to-rule box.
+const THEME_JS: [&str; 3] = [
+    "book/theme/diagrams.js",
+    "book/theme/sequence.js",
+    "book/theme/rules.js",
+];
 
 /// Builds the book whose `book.toml` is in `root` into its `build-dir`; `workspace` is where
 /// to look up the locked mdbook-mermaid (normally both are the workspace root).
@@ -53,7 +58,6 @@ const SEQUENCE_JS: &str = "book/theme/sequence.js";
 /// all.
 pub(crate) fn build(workspace: &Path, root: &Path) -> Result<(), String> {
     let warned = show_mdbook_warnings();
-    install_mermaid_assets(workspace, root)?;
     let mut book = MDBook::load(root).map_err(|e| format!("cannot load the book: {e:#}"))?;
     check_scripts_listed(&book)?;
     let mutants = generated_mutants_table(workspace)?;
@@ -65,6 +69,7 @@ pub(crate) fn build(workspace: &Path, root: &Path) -> Result<(), String> {
         return Err("mdBook warned about the book (see above)".to_string());
     }
     let build_dir = root.join(&book.config.build.build_dir);
+    install_mermaid(workspace, &build_dir)?;
     let site_url = book
         .config
         .html_config()
@@ -93,23 +98,17 @@ fn show_mdbook_warnings() -> Arc<AtomicBool> {
     warned
 }
 
-/// Copies mdbook-mermaid's scripts into [`MERMAID_DIR`], rewriting only changed files.
-fn install_mermaid_assets(workspace: &Path, root: &Path) -> Result<(), String> {
-    let assets = mermaid_crate_dir(workspace)?.join("src/bin/assets");
-    let target = root.join(MERMAID_DIR);
-    std::fs::create_dir_all(&target)
-        .map_err(|e| format!("cannot create {}: {e}", target.display()))?;
-    for name in MERMAID_FILES {
-        let from = assets.join(name);
-        let bytes =
-            std::fs::read(&from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
-        let to = target.join(name);
-        if std::fs::read(&to).ok().as_deref() != Some(bytes.as_slice()) {
-            std::fs::write(&to, &bytes)
-                .map_err(|e| format!("cannot write {}: {e}", to.display()))?;
-        }
+/// Copies mdbook-mermaid's `mermaid.min.js` into the built book, at [`MERMAID_JS`].
+fn install_mermaid(workspace: &Path, build_dir: &Path) -> Result<(), String> {
+    let from = mermaid_crate_dir(workspace)?.join("src/bin/assets/mermaid.min.js");
+    let to = build_dir.join(MERMAID_JS);
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    Ok(())
+    std::fs::copy(&from, &to)
+        .map(|_| ())
+        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
 }
 
 /// The source folder of the `mdbook-mermaid` package locked by the workspace.
@@ -139,15 +138,10 @@ fn mermaid_crate_dir(workspace: &Path) -> Result<PathBuf, String> {
         .ok_or_else(|| "mdbook-mermaid is not in the dependency graph".to_string())
 }
 
-/// Fails unless `book.toml` loads the mermaid scripts this build writes and the script of
-/// the sequence diagrams.
+/// Fails unless `book.toml` loads the book's own scripts.
 fn check_scripts_listed(book: &MDBook) -> Result<(), String> {
     let html = book.config.html_config().unwrap_or_default();
-    let scripts = MERMAID_FILES
-        .iter()
-        .map(|name| Path::new(MERMAID_DIR).join(name))
-        .chain([PathBuf::from(SEQUENCE_JS)]);
-    for path in scripts {
+    for path in THEME_JS.iter().map(PathBuf::from) {
         if !html.additional_js.contains(&path) {
             return Err(format!(
                 "book.toml: [output.html] additional-js must list \"{}\"",
