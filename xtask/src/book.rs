@@ -61,7 +61,14 @@ pub(crate) fn build(workspace: &Path, root: &Path) -> Result<(), String> {
     let mut book = MDBook::load(root).map_err(|e| format!("cannot load the book: {e:#}"))?;
     check_scripts_listed(&book)?;
     let mutants = generated_mutants_table(workspace)?;
-    book.with_preprocessor(RevokeSpecPreprocessor::new().with_generated("{{#mutants}}", mutants));
+    // What each release changed, rule by rule, from the repository's tags and history file.
+    let changes = spec_review::changes_page(workspace, &workspace.join("target/spec-diff"))
+        .map_err(|e| format!("cannot generate the Changes page: {e}"))?;
+    book.with_preprocessor(
+        RevokeSpecPreprocessor::new()
+            .with_generated("{{#mutants}}", mutants)
+            .with_generated("{{#changes}}", changes),
+    );
     book.with_preprocessor(Mermaid);
     book.build()
         .map_err(|e| format!("the book was not built: {e:#}"))?;

@@ -235,6 +235,13 @@ pub(crate) fn test(root: &Path, scope: TestScope) -> Result<(), String> {
         "build the book and check its internal links",
         || crate::book::build(root, root),
     ));
+    if scope == TestScope::Full {
+        stages.push(Stage::new(
+            "browser",
+            "read the built book in headless Chromium (installed if missing)",
+            || crate::browser::check(root),
+        ));
+    }
     let job = match scope {
         TestScope::Quick => "cargo xtask test --quick",
         TestScope::Full => "cargo xtask test",

