@@ -176,8 +176,21 @@ impl SpecDiff {
             (Some(why), _) => out.push_str(&format!("Not compared: {why}\n")),
             (None, true) => out.push_str("No verdict changed for any shim, good or broken.\n"),
             (None, false) => {
+                // A case that is new (or gone) and does not apply to a shim is no news for it:
+                // the JSON keeps those rows, the table leaves them out and counts them.
+                let quiet = |v: &&crate::VerdictChange| {
+                    let na = |s: &str| s == "not-applicable" || s == "n/a";
+                    (v.old == "-" && na(&v.new)) || (na(&v.old) && v.new == "-")
+                };
+                let shown: Vec<_> = self.verdicts.iter().filter(|v| !quiet(v)).collect();
+                let hidden = self.verdicts.len() - shown.len();
+                if hidden > 0 {
+                    out.push_str(&format!(
+                        "({hidden} row(s) of new or removed cases that do not apply to a shim are left out.)\n\n"
+                    ));
+                }
                 out.push_str("| shim | case or rule | before | after |\n|---|---|---|---|\n");
-                for v in &self.verdicts {
+                for v in shown {
                     out.push_str(&format!(
                         "| {} | {} `{}` | {} | {} |\n",
                         cell(&v.shim),
