@@ -27,6 +27,7 @@
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/version.h>
 
 #include "revoke_spec_hooks.h"
 
@@ -35,7 +36,21 @@
 #undef dma_resv_unlock
 #undef dma_resv_wait_timeout
 
+/*
+ * One source for every kernel the bridge builds on (6.12 and later): the API differences are
+ * decided by version.
+ * - 6.13: symbol namespaces are strings, MODULE_IMPORT_NS("DMA_BUF").
+ * - 7.1: the importer callback `move_notify` is `invalidate_mappings`, and
+ *   dma_buf_move_notify() is dma_buf_invalidate_mappings(); dma_buf_attach_revocable() exists.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)
+MODULE_IMPORT_NS("DMA_BUF");
+#else
 MODULE_IMPORT_NS(DMA_BUF);
+#endif
+
+#define RS_HAVE_INVALIDATE_MAPPINGS (LINUX_VERSION_CODE >= KERNEL_VERSION(7, 1, 0))
+#define RS_HAVE_ATTACH_REVOCABLE (LINUX_VERSION_CODE >= KERNEL_VERSION(7, 1, 0))
 
 enum rs_op {
 	RS_EXPORT, RS_ATTACH, RS_ATTACH_DURING_EVICTION, RS_MAP, RS_ACCESS, RS_SUBMIT,

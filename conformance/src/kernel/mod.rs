@@ -10,6 +10,7 @@
 //! and the kernel breaks is a *finding*.
 
 pub mod ctable;
+pub mod host;
 pub mod parse;
 mod reliance;
 mod source;
@@ -17,9 +18,9 @@ mod summary;
 mod version;
 
 pub use reliance::{Affects, Reliance, drop_unheld_checks, explain_rules, relied_on};
-pub use source::scenarios;
+pub use source::{DEBIAN_KERNELS, OLDEST, check_tree, scenarios};
 use source::{build_and_run, config_name, install, tree};
-pub use summary::{BridgeSummary, ConfigSummary, MUTANTS, MutantSpec, table_md};
+pub use summary::{BridgeSummary, ConfigSummary, JudgedOn, MUTANTS, MutantSpec, table_md};
 use summary::{MutantSummary, human_notes, summarize};
 pub use version::{KernelVersion, Target};
 
@@ -54,12 +55,15 @@ pub enum MoveNotify {
 /// `revoke-conformance kernel`.
 #[derive(clap::Args, Debug)]
 pub struct KernelArgs {
+    /// The kernel: Debian's `linux-source-VERSION` is fetched (without changing the machine's
+    /// apt configuration) and extracted under --work-dir. With --log, the kernel the logs are of.
+    #[arg(long, default_value = "7.2")]
+    pub kernel: String,
     /// Use this kernel source tree in place (a developer's own tree): the runner is added to
-    /// its drivers/dma-buf. Without it, the Debian source package is extracted under --work-dir.
-    #[arg(long)]
+    /// its drivers/dma-buf.
+    #[arg(long, conflicts_with = "tarball")]
     pub tree: Option<PathBuf>,
-    /// The source tarball to extract (default: /usr/src/linux-source-6.12.tar.xz, installed
-    /// with `apt-get install linux-source-6.12` if missing).
+    /// The source tarball to extract (in place of Debian's for --kernel).
     #[arg(long)]
     pub tarball: Option<PathBuf>,
     /// Where to extract, build and keep logs.
@@ -93,6 +97,9 @@ pub struct KernelArgs {
     /// Fail if the results differ from this committed summary.
     #[arg(long)]
     pub check_summary: Option<PathBuf>,
+    /// Render the book's table (`FILE.md`) from this committed summary, without a kernel.
+    #[arg(long, conflicts_with_all = ["tree", "tarball", "log", "check_summary", "write_summary"])]
+    pub render_summary: Option<PathBuf>,
     /// Also run every in-tree shim (in process) and report it first, so that each rule's
     /// verdict on the kernel stands next to the shims' in the report and the rule matrix.
     #[arg(long)]
@@ -163,6 +170,14 @@ impl Backend for KernelBackend {
 /// Runs the bridge; returns the exit status.
 pub fn main(args: KernelArgs) -> Result<i32, String> {
     let start = Instant::now();
+    if let Some(path) = &args.render_summary {
+        let json = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let summary: BridgeSummary = serde_json::from_str(&json)
+            .map_err(|e| format!("{}: not a bridge summary: {e}", path.display()))?;
+        let md = path.with_extension("md");
+        std::fs::write(&md, table_md(&summary)).map_err(|e| format!("{}: {e}", md.display()))?;
+        return Ok(0);
+    }
     let work = if args.work_dir.is_absolute() {
         args.work_dir.clone()
     } else {
@@ -175,15 +190,15 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
     let version;
     if args.log.is_empty() {
         let tree = tree(&args, &work)?;
-        let makefile = std::fs::read_to_string(tree.join("Makefile")).map_err(|e| e.to_string())?;
-        version = KernelVersion::of_makefile(&makefile)
-            .ok_or("cannot read the kernel version from the tree's Makefile")?;
-        let header = std::fs::read_to_string(tree.join("include/linux/dma-buf.h"))
-            .map_err(|e| format!("not a kernel tree: {e}"))?;
+        version = check_tree(&tree)?;
         let has_option = std::fs::read_to_string(tree.join("drivers/dma-buf/Kconfig"))
             .unwrap_or_default()
             .contains("config DMABUF_MOVE_NOTIFY");
-        install(&tree, ctable::Features::detect(&header))?;
+        host::ensure(
+            "building a User-Mode Linux kernel with KUnit",
+            host::KUNIT_UML,
+        )?;
+        install(&tree)?;
         let configs: Vec<Option<MoveNotify>> = if !has_option {
             vec![None]
         } else if args.move_notify.is_empty() {
@@ -198,7 +213,7 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
                 config_name(version, mn),
                 tree.display()
             );
-            let log = build_and_run(&tree, &work, mn, args.jobs)?;
+            let log = build_and_run(&tree, &work, version, mn, args.jobs)?;
             eprintln!(
                 "kernel: {} took {:.0?}",
                 config_name(version, mn),
@@ -207,7 +222,8 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
             logs.push((mn, log));
         }
     } else {
-        version = KernelVersion(6, 12);
+        version = KernelVersion::parse(&args.kernel)
+            .ok_or_else(|| format!("--kernel {}: not a version (MAJOR.MINOR)", args.kernel))?;
         for l in &args.log {
             let (mn, path) = match l.split_once('=') {
                 Some(("on", p)) => (Some(MoveNotify::On), p),
