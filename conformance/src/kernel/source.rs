@@ -29,36 +29,65 @@ pub(super) fn run_cmd(cmd: &mut Command, what: &str) -> Result<std::process::Out
 /// machine's own Debian mirror that carry `linux-source-VERSION`.
 pub const DEBIAN_KERNELS: &[(&str, &[&str])] = &[
     ("7.2", &["sid"]),
-    ("6.12", &["bookworm", "bookworm-updates"]),
+    (
+        "6.12",
+        &["bookworm", "bookworm-updates", "bookworm-security"],
+    ),
 ];
 
 /// The oldest kernel the runner builds on.
 pub const OLDEST: KernelVersion = KernelVersion(6, 12);
 
-/// The address of the machine's own Debian mirror, from its apt sources (deb822
-/// `debian.sources`, else the one-line `sources.list`).
-fn debian_mirror() -> Result<String, String> {
+/// The `deb` lines of the private sources list for these suites: a suite the machine's apt
+/// sources list (deb822 `debian.sources`, else the one-line `sources.list`) comes from the
+/// address they give it (`bookworm-security` from the security archive), any other from the
+/// machine's first Debian mirror (`sid`).
+fn debian_sources(suites: &[&str], keyring: &str) -> Result<String, String> {
     let deb822 = "/etc/apt/sources.list.d/debian.sources";
-    if let Ok(text) = std::fs::read_to_string(deb822)
-        && let Some(uri) = text.lines().find_map(|l| {
-            l.strip_prefix("URIs:")
-                .and_then(|u| u.split_whitespace().next())
-        })
-    {
-        return Ok(uri.to_string());
-    }
     let list = "/etc/apt/sources.list";
-    if let Ok(text) = std::fs::read_to_string(list)
-        && let Some(uri) = text.lines().find_map(|l| {
-            let mut w = l.split_whitespace().filter(|w| !w.starts_with('['));
-            (w.next() == Some("deb")).then(|| w.next()).flatten()
-        })
-    {
-        return Ok(uri.to_string());
+    // (address, suites) of each source the machine has.
+    let mut known: Vec<(String, Vec<String>)> = Vec::new();
+    if let Ok(text) = std::fs::read_to_string(deb822) {
+        for stanza in text.split("\n\n") {
+            let field = |name: &str| {
+                stanza
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+                    .unwrap_or_default()
+            };
+            if let (Some(uri), suites) = (field("URIs:").into_iter().next(), field("Suites:")) {
+                known.push((uri, suites));
+            }
+        }
     }
-    Err(format!(
-        "cannot find the machine's Debian mirror: no `URIs:` line in {deb822} and no `deb` line in {list}"
-    ))
+    if known.is_empty()
+        && let Ok(text) = std::fs::read_to_string(list)
+    {
+        for l in text.lines() {
+            let mut w = l.split_whitespace().filter(|w| !w.starts_with('['));
+            if w.next() == Some("deb")
+                && let (Some(uri), Some(suite)) = (w.next(), w.next())
+            {
+                known.push((uri.to_string(), vec![suite.to_string()]));
+            }
+        }
+    }
+    let Some((mirror, _)) = known.first() else {
+        return Err(format!(
+            "cannot find the machine's Debian mirror: no `URIs:` line in {deb822} and no `deb` line in {list}"
+        ));
+    };
+    Ok(suites
+        .iter()
+        .map(|suite| {
+            let uri = known
+                .iter()
+                .find(|(_, s)| s.iter().any(|x| x == suite))
+                .map_or(mirror, |(u, _)| u);
+            format!("deb [signed-by={keyring}] {uri} {suite} main\n")
+        })
+        .collect())
 }
 
 /// Debian's `linux-source-VERSION` tarball, downloaded (once; later runs reuse it) under
@@ -89,12 +118,8 @@ pub(super) fn debian_tarball(version: &str, work: &Path) -> Result<PathBuf, Stri
     for sub in ["lists/partial", "cache/archives/partial"] {
         std::fs::create_dir_all(d.join(sub)).map_err(|e| format!("{}: {e}", d.display()))?;
     }
-    let uri = debian_mirror()?;
     let keyring = "/usr/share/keyrings/debian-archive-keyring.gpg";
-    let sources: String = suites
-        .iter()
-        .map(|s| format!("deb [signed-by={keyring}] {uri} {s} main\n"))
-        .collect();
+    let sources = debian_sources(suites, keyring)?;
     write_if_changed(&d.join("sources.list"), &sources)?;
     let opts = [
         format!("Dir::Etc::sourcelist={}", d.join("sources.list").display()),
@@ -125,7 +150,7 @@ pub(super) fn debian_tarball(version: &str, work: &Path) -> Result<PathBuf, Stri
     };
     if debs(&d).is_empty() {
         eprintln!(
-            "kernel: fetching {package} from {uri} ({}) with a private apt configuration in {}",
+            "kernel: fetching {package} ({}) with a private apt configuration in {}",
             suites.join(", "),
             d.display()
         );
