@@ -174,3 +174,27 @@ fn a_build_failure_names_its_first_error_and_the_log() {
     let text = std::fs::read_to_string(&log).expect("the build log is kept");
     assert!(text.contains("CC drivers/dma-buf/revoke_spec_kunit.o"));
 }
+
+#[test]
+fn a_summary_of_another_kernel_is_refused_before_building() {
+    let work = tempfile::tempdir().expect("work");
+    let summary = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../book/src/kernel/linux-6.12.json"
+    );
+    let o = kernel(
+        &["--kernel", "7.2", "--check-summary", summary],
+        work.path(),
+    );
+    refused(
+        &o,
+        "linux-6.12.json is the summary of Linux 6.12, and this run is of Linux 7.2 (give --kernel 6.12)",
+    );
+    assert!(
+        std::fs::read_dir(work.path())
+            .expect("work")
+            .next()
+            .is_none(),
+        "nothing fetched"
+    );
+}

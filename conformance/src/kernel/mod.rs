@@ -186,6 +186,22 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
             .join(&args.work_dir)
     };
     std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    // A summary of another kernel than --kernel's is refused before anything is built.
+    if let Some(path) = &args.check_summary
+        && args.tree.is_none()
+        && args.tarball.is_none()
+        && let Ok(text) = std::fs::read_to_string(path)
+        && let Ok(c) = serde_json::from_str::<BridgeSummary>(&text)
+        && c.kernel != args.kernel
+    {
+        return Err(format!(
+            "{} is the summary of Linux {}, and this run is of Linux {} (give --kernel {})",
+            path.display(),
+            c.kernel,
+            args.kernel,
+            c.kernel
+        ));
+    }
     let mut logs: Vec<(Option<MoveNotify>, String)> = Vec::new();
     let version;
     if args.log.is_empty() {
@@ -344,6 +360,17 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
     if let Some(path) = &args.check_summary {
         let committed =
             std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Ok(c) = serde_json::from_str::<BridgeSummary>(&committed)
+            && c.kernel != summary2.kernel
+        {
+            return Err(format!(
+                "{} is the summary of Linux {}, and this run is of Linux {} (give --kernel {})",
+                path.display(),
+                c.kernel,
+                summary2.kernel,
+                c.kernel
+            ));
+        }
         if committed != json {
             let diff = similar::TextDiff::from_lines(&committed, &json)
                 .unified_diff()
