@@ -143,7 +143,7 @@ fn an_unknown_debian_kernel_is_named() {
     let o = kernel(&["--kernel", "5.10"], work.path());
     refused(
         &o,
-        "no Debian source package known for Linux 5.10 (known: 7.2, 6.12)",
+        "no Debian source package known for Linux 5.10 (known: 7.2, 6.12, 7.3)",
     );
 }
 

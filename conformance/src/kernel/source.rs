@@ -33,6 +33,8 @@ pub const DEBIAN_KERNELS: &[(&str, &[&str])] = &[
         "6.12",
         &["bookworm", "bookworm-updates", "bookworm-security"],
     ),
+    // For --check-citations: the full test run does not build the bridge on it.
+    ("7.3", &["trixie-backports"]),
 ];
 
 /// The oldest kernel the runner builds on.
