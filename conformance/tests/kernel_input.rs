@@ -198,3 +198,58 @@ fn a_summary_of_another_kernel_is_refused_before_building() {
         "nothing fetched"
     );
 }
+
+#[test]
+fn citations_are_checked_against_a_tree_without_building() {
+    let tree = tree_with(&[
+        ("Makefile", MAKEFILE_6_12),
+        ("include/linux/dma-buf.h", "/* */\n"),
+        (
+            "drivers/dma-buf/dma-buf.c",
+            "/**\n * dma_buf_pin - Lock down the DMA-buf\n *\n * Buffers must be unpinned by\n * calling dma_buf_unpin().\n */\nint dma_buf_pin(struct dma_buf_attachment *attach)\n{\n\treturn 0;\n}\n",
+        ),
+        ("drivers/dma-buf/Kconfig", "\n"),
+        ("drivers/dma-buf/Makefile", "\n"),
+        ("tools/testing/kunit/kunit.py", "import sys\nsys.exit(3)\n"),
+    ]);
+    let cites = tree_with(&[(
+        "c.json",
+        r#"{"kernel": "7.2", "citations": [
+            {"rule": "pin.lock.held", "file": "drivers/dma-buf/dma-buf.c", "symbol": "dma_buf_pin",
+             "quote": "Buffers must be unpinned by calling dma_buf_unpin()."},
+            {"rule": "pin.core.no-op-without-op", "file": "drivers/dma-buf/dma-buf.c", "symbol": "dma_buf_pin",
+             "quote": "Buffers are never unpinned."},
+            {"rule": "attach.revocable.definition", "file": "drivers/dma-buf/dma-buf.c", "symbol": "dma_buf_attach_revocable"},
+            {"rule": "revoke.importer.stop-access", "file": "drivers/iommu/iommufd/pages.c", "symbol": "iopt_revoke_notify"}
+        ]}"#,
+    )]);
+    let work = tempfile::tempdir().expect("work");
+    let o = kernel(
+        &[
+            "--tree",
+            &tree.path().display().to_string(),
+            "--check-citations",
+            &cites.path().join("c.json").display().to_string(),
+        ],
+        work.path(),
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("checked against Linux 6.12"), "{out}");
+    assert!(out.contains(": 1 hold, 3 changed."), "{out}");
+    assert!(
+        out.contains("| SENTENCE CHANGED: \"Buffers are never unpinned.\" |"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`dma_buf_attach_revocable` in `drivers/dma-buf/dma-buf.c` | SYMBOL GONE |"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`iopt_revoke_notify` in `drivers/iommu/iommufd/pages.c` | FILE GONE |"),
+        "{out}"
+    );
+    // Nothing was built or added to the tree.
+    let mk = std::fs::read_to_string(tree.path().join("drivers/dma-buf/Makefile")).expect("read");
+    assert_eq!(mk, "\n");
+}
