@@ -1,6 +1,8 @@
 //! The bridge to real kernels: the book's scenarios run by the real dma-buf core.
 //!
-//! `revoke-conformance kernel` finds (or installs) a Linux source tree, adds the kernel runner
+//! `revoke-conformance kernel` fetches Debian's Linux source (7.2 by default, with a private apt
+//! configuration; see `source.rs`) or takes a given tree, installs the host tools a build needs
+//! (`host.rs`), adds the kernel runner
 //! (`kernel/revoke_spec_kunit.c`: C exporters and importers playing the reference profiles,
 //! a step interpreter, a trace emitter) and the scenarios as generated C tables, builds a
 //! User-Mode Linux kernel with KUnit for each configuration, collects the traces the runner
