@@ -27,6 +27,7 @@
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/version.h>
 
 #include "revoke_spec_hooks.h"
 
@@ -35,7 +36,21 @@
 #undef dma_resv_unlock
 #undef dma_resv_wait_timeout
 
+/*
+ * One source for every kernel the bridge builds on (6.12 and later): the API differences are
+ * decided by version.
+ * - 6.13: symbol namespaces are strings, MODULE_IMPORT_NS("DMA_BUF").
+ * - 7.1: the importer callback `move_notify` is `invalidate_mappings`, and
+ *   dma_buf_move_notify() is dma_buf_invalidate_mappings(); dma_buf_attach_revocable() exists.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)
+MODULE_IMPORT_NS("DMA_BUF");
+#else
 MODULE_IMPORT_NS(DMA_BUF);
+#endif
+
+#define RS_HAVE_INVALIDATE_MAPPINGS (LINUX_VERSION_CODE >= KERNEL_VERSION(7, 1, 0))
+#define RS_HAVE_ATTACH_REVOCABLE (LINUX_VERSION_CODE >= KERNEL_VERSION(7, 1, 0))
 
 enum rs_op {
 	RS_EXPORT, RS_ATTACH, RS_ATTACH_DURING_EVICTION, RS_MAP, RS_ACCESS, RS_SUBMIT,
@@ -194,7 +209,20 @@ static struct rs_state {
 	struct rs_job jobs[RS_JOBS];
 	int njob;
 	int attaching;
+	/*
+	 * The call an _unlocked helper makes between its own dma_resv_lock() and
+	 * dma_resv_unlock() (dma-buf.c: `dma_resv_lock(); sg_table =
+	 * dma_buf_map_attachment(); dma_resv_unlock();`, and the same for unmap). The core's
+	 * call to its own exported function is not interposed; the hooks record it from that
+	 * lock and unlock: 0, or RS_INNER_MAP or RS_INNER_UNMAP.
+	 */
+	int inner;
+	int inner_att, inner_sgt;
+	bool inner_open;
+	int inner_idx; /* the recorded call, once closed; -1 before */
 } rs;
+
+enum { RS_INNER_MAP = 1, RS_INNER_UNMAP = 2 };
 
 /* ------------------------------------------------------------------ trace emitter */
 
@@ -691,6 +719,31 @@ static void core_unpin(int att)
 	ret_void(idx);
 }
 
+/* An _unlocked helper is about to run: record its inner call at its lock (see rs.inner). */
+static void inner_begin(int what, int att, int sgt)
+{
+	rs.inner = what;
+	rs.inner_att = att;
+	rs.inner_sgt = sgt;
+	rs.inner_open = false;
+	rs.inner_idx = -1;
+}
+
+/* The helper returned: its inner call's return value is the helper's. */
+static __printf(1, 2) void inner_end_ret(const char *fmt, ...)
+{
+	va_list args;
+
+	if (rs.inner_idx >= 0 && !rs.stopped) {
+		va_start(args, fmt);
+		vscnprintf(rs.ev[rs.inner_idx].ret, RS_RET, fmt, args);
+		va_end(args);
+	}
+	rs.inner = 0;
+	rs.inner_open = false;
+	rs.inner_idx = -1;
+}
+
 /* Returns the mapping's id, or a negative error. */
 static int core_map(int att, bool unlocked)
 {
@@ -700,18 +753,23 @@ static int core_map(int att, bool unlocked)
 
 	idx = ev_call(buf, actor(RS_CORE, 0), "{\"fn\":\"%s\",\"att\":%d}",
 		      unlocked ? "dma_buf_map_attachment_unlocked" : "dma_buf_map_attachment", att);
-	if (unlocked)
+	if (unlocked) {
+		inner_begin(RS_INNER_MAP, att, 0);
 		t = dma_buf_map_attachment_unlocked(rs.atts[att].a, DMA_BIDIRECTIONAL);
-	else
+	} else {
 		t = dma_buf_map_attachment(rs.atts[att].a, DMA_BIDIRECTIONAL);
+	}
 	if (IS_ERR_OR_NULL(t)) {
 		int err = t ? PTR_ERR(t) : -ENOMEM;
 
+		/* The helper returns what its dma_buf_map_attachment() returned. */
+		inner_end_ret("{\"kind\":\"err\",\"value\":\"%s\"}", errname(err));
 		ret_int(idx, err);
 		return err;
 	}
 	sgt = sgt_of(t);
 	observe(att, 0, 1);
+	inner_end_ret("{\"kind\":\"sgt\",\"value\":%d}", sgt);
 	ret_sgt(idx, sgt);
 	return sgt > 0 ? sgt : -EINVAL;
 }
@@ -724,9 +782,11 @@ static void core_unmap(int att, int sgt, bool unlocked)
 	idx = ev_call(buf, actor(RS_CORE, 0), "{\"fn\":\"%s\",\"att\":%d,\"sgt\":%d}",
 		      unlocked ? "dma_buf_unmap_attachment_unlocked" : "dma_buf_unmap_attachment",
 		      att, sgt);
-	if (unlocked)
+	if (unlocked) {
+		inner_begin(RS_INNER_UNMAP, att, sgt);
 		dma_buf_unmap_attachment_unlocked(rs.atts[att].a, rs.sgts[sgt].t, DMA_BIDIRECTIONAL);
-	else
+		inner_end_ret("{\"kind\":\"void\"}");
+	} else
 		dma_buf_unmap_attachment(rs.atts[att].a, rs.sgts[sgt].t, DMA_BIDIRECTIONAL);
 	observe(att, 0, -1);
 	ret_void(idx);
@@ -1394,6 +1454,18 @@ int revoke_spec_hook_lock(struct dma_resv *obj, struct ww_acquire_ctx *ctx)
 	idx = ev_call(buf, actor(RS_CORE, 0), "{\"fn\":\"dma_resv_lock\",\"buf\":%d}", buf);
 	ret = dma_resv_lock(obj, ctx);
 	ret_void(idx);
+	if (rs.inner && !rs.inner_open && rs.inner_idx < 0 &&
+	    rs.atts[rs.inner_att].target == buf) {
+		rs.inner_open = true;
+		if (rs.inner == RS_INNER_MAP)
+			rs.inner_idx = ev_call(buf, actor(RS_CORE, 0),
+					       "{\"fn\":\"dma_buf_map_attachment\",\"att\":%d}",
+					       rs.inner_att);
+		else
+			rs.inner_idx = ev_call(buf, actor(RS_CORE, 0),
+					       "{\"fn\":\"dma_buf_unmap_attachment\",\"att\":%d,\"sgt\":%d}",
+					       rs.inner_att, rs.inner_sgt);
+	}
 	return ret;
 }
 
@@ -1416,6 +1488,11 @@ void revoke_spec_hook_unlock(struct dma_resv *obj)
 	if (!hooked(obj, &buf)) {
 		dma_resv_unlock(obj);
 		return;
+	}
+	if (rs.inner_open && rs.atts[rs.inner_att].target == buf) {
+		/* The inner call returned; its value is set when the helper returns. */
+		rs.inner_open = false;
+		ret_void(rs.inner_idx);
 	}
 	idx = ev_call(buf, actor(RS_CORE, 0), "{\"fn\":\"dma_resv_unlock\",\"buf\":%d}", buf);
 	dma_resv_unlock(obj);

@@ -1,6 +1,8 @@
 //! The bridge to real kernels: the book's scenarios run by the real dma-buf core.
 //!
-//! `revoke-conformance kernel` finds (or installs) a Linux source tree, adds the kernel runner
+//! `revoke-conformance kernel` fetches Debian's Linux source (7.2 by default, with a private apt
+//! configuration; see `source.rs`) or takes a given tree, installs the host tools a build needs
+//! (`host.rs`), adds the kernel runner
 //! (`kernel/revoke_spec_kunit.c`: C exporters and importers playing the reference profiles,
 //! a step interpreter, a trace emitter) and the scenarios as generated C tables, builds a
 //! User-Mode Linux kernel with KUnit for each configuration, collects the traces the runner
@@ -9,7 +11,9 @@
 //! predates is not applicable to it, with the reason; a rule the book says holds on the kernel
 //! and the kernel breaks is a *finding*.
 
+pub mod citations;
 pub mod ctable;
+pub mod host;
 pub mod parse;
 mod reliance;
 mod source;
@@ -17,9 +21,9 @@ mod summary;
 mod version;
 
 pub use reliance::{Affects, Reliance, drop_unheld_checks, explain_rules, relied_on};
-pub use source::scenarios;
+pub use source::{DEBIAN_KERNELS, OLDEST, check_tree, scenarios};
 use source::{build_and_run, config_name, install, tree};
-pub use summary::{BridgeSummary, ConfigSummary, MUTANTS, MutantSpec, table_md};
+pub use summary::{BridgeSummary, ConfigSummary, JudgedOn, MUTANTS, MutantSpec, table_md};
 use summary::{MutantSummary, human_notes, summarize};
 pub use version::{KernelVersion, Target};
 
@@ -54,12 +58,15 @@ pub enum MoveNotify {
 /// `revoke-conformance kernel`.
 #[derive(clap::Args, Debug)]
 pub struct KernelArgs {
+    /// The kernel: Debian's `linux-source-VERSION` is fetched (without changing the machine's
+    /// apt configuration) and extracted under --work-dir. With --log, the kernel the logs are of.
+    #[arg(long, default_value = "7.2")]
+    pub kernel: String,
     /// Use this kernel source tree in place (a developer's own tree): the runner is added to
-    /// its drivers/dma-buf. Without it, the Debian source package is extracted under --work-dir.
-    #[arg(long)]
+    /// its drivers/dma-buf.
+    #[arg(long, conflicts_with = "tarball")]
     pub tree: Option<PathBuf>,
-    /// The source tarball to extract (default: /usr/src/linux-source-6.12.tar.xz, installed
-    /// with `apt-get install linux-source-6.12` if missing).
+    /// The source tarball to extract (in place of Debian's for --kernel).
     #[arg(long)]
     pub tarball: Option<PathBuf>,
     /// Where to extract, build and keep logs.
@@ -93,6 +100,15 @@ pub struct KernelArgs {
     /// Fail if the results differ from this committed summary.
     #[arg(long)]
     pub check_summary: Option<PathBuf>,
+    /// Check the tree (--kernel, --tree or --tarball) against these citations, without
+    /// building: every cited file and symbol still there, every quoted kernel-doc sentence
+    /// still said. Prints what changed, rule by rule; exit 1 if anything did.
+    #[arg(long, conflicts_with_all = ["log", "check_summary", "write_summary"])]
+    pub check_citations: Option<PathBuf>,
+    /// Render the book's table (`FILE.md`) from this committed summary (or citations file),
+    /// without a kernel.
+    #[arg(long, conflicts_with_all = ["tree", "tarball", "log", "check_summary", "write_summary"])]
+    pub render_summary: Option<PathBuf>,
     /// Also run every in-tree shim (in process) and report it first, so that each rule's
     /// verdict on the kernel stands next to the shims' in the report and the rule matrix.
     #[arg(long)]
@@ -163,6 +179,21 @@ impl Backend for KernelBackend {
 /// Runs the bridge; returns the exit status.
 pub fn main(args: KernelArgs) -> Result<i32, String> {
     let start = Instant::now();
+    if let Some(path) = &args.render_summary {
+        let json = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let md = match serde_json::from_str::<BridgeSummary>(&json) {
+            Ok(summary) => table_md(&summary),
+            Err(e) => citations::table_md(&serde_json::from_str(&json).map_err(|_| {
+                format!(
+                    "{}: neither a bridge summary ({e}) nor a citations file",
+                    path.display()
+                )
+            })?),
+        };
+        let out = path.with_extension("md");
+        std::fs::write(&out, md).map_err(|e| format!("{}: {e}", out.display()))?;
+        return Ok(0);
+    }
     let work = if args.work_dir.is_absolute() {
         args.work_dir.clone()
     } else {
@@ -171,19 +202,48 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
             .join(&args.work_dir)
     };
     std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    // A summary of another kernel than --kernel's is refused before anything is built.
+    if let Some(path) = &args.check_summary
+        && args.tree.is_none()
+        && args.tarball.is_none()
+        && let Ok(text) = std::fs::read_to_string(path)
+        && let Ok(c) = serde_json::from_str::<BridgeSummary>(&text)
+        && c.kernel != args.kernel
+    {
+        return Err(format!(
+            "{} is the summary of Linux {}, and this run is of Linux {} (give --kernel {})",
+            path.display(),
+            c.kernel,
+            args.kernel,
+            c.kernel
+        ));
+    }
+    if let Some(path) = &args.check_citations {
+        let json = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let cites: citations::Citations = serde_json::from_str(&json)
+            .map_err(|e| format!("{}: not a citations file: {e}", path.display()))?;
+        let tree = tree(&args, &work)?;
+        let version = check_tree(&tree)?;
+        let (text, holds) = citations::report(&tree, &version.to_string(), &cites);
+        match &args.output {
+            Some(p) => std::fs::write(p, &text).map_err(|e| format!("{}: {e}", p.display()))?,
+            None => print!("{text}"),
+        }
+        return Ok(if holds { 0 } else { 1 });
+    }
     let mut logs: Vec<(Option<MoveNotify>, String)> = Vec::new();
     let version;
     if args.log.is_empty() {
         let tree = tree(&args, &work)?;
-        let makefile = std::fs::read_to_string(tree.join("Makefile")).map_err(|e| e.to_string())?;
-        version = KernelVersion::of_makefile(&makefile)
-            .ok_or("cannot read the kernel version from the tree's Makefile")?;
-        let header = std::fs::read_to_string(tree.join("include/linux/dma-buf.h"))
-            .map_err(|e| format!("not a kernel tree: {e}"))?;
+        version = check_tree(&tree)?;
         let has_option = std::fs::read_to_string(tree.join("drivers/dma-buf/Kconfig"))
             .unwrap_or_default()
             .contains("config DMABUF_MOVE_NOTIFY");
-        install(&tree, ctable::Features::detect(&header))?;
+        host::ensure(
+            "building a User-Mode Linux kernel with KUnit",
+            host::KUNIT_UML,
+        )?;
+        install(&tree)?;
         let configs: Vec<Option<MoveNotify>> = if !has_option {
             vec![None]
         } else if args.move_notify.is_empty() {
@@ -198,7 +258,7 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
                 config_name(version, mn),
                 tree.display()
             );
-            let log = build_and_run(&tree, &work, mn, args.jobs)?;
+            let log = build_and_run(&tree, &work, version, mn, args.jobs)?;
             eprintln!(
                 "kernel: {} took {:.0?}",
                 config_name(version, mn),
@@ -207,7 +267,8 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
             logs.push((mn, log));
         }
     } else {
-        version = KernelVersion(6, 12);
+        version = KernelVersion::parse(&args.kernel)
+            .ok_or_else(|| format!("--kernel {}: not a version (MAJOR.MINOR)", args.kernel))?;
         for l in &args.log {
             let (mn, path) = match l.split_once('=') {
                 Some(("on", p)) => (Some(MoveNotify::On), p),
@@ -328,6 +389,17 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
     if let Some(path) = &args.check_summary {
         let committed =
             std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Ok(c) = serde_json::from_str::<BridgeSummary>(&committed)
+            && c.kernel != summary2.kernel
+        {
+            return Err(format!(
+                "{} is the summary of Linux {}, and this run is of Linux {} (give --kernel {})",
+                path.display(),
+                c.kernel,
+                summary2.kernel,
+                c.kernel
+            ));
+        }
         if committed != json {
             let diff = similar::TextDiff::from_lines(&committed, &json)
                 .unified_diff()
@@ -433,6 +505,31 @@ mod tests {
             }
         }
         assert!(na > 0, "some cases rely on 7.1 behaviour");
+    }
+
+    #[test]
+    fn on_7_2_every_rule_holds_and_every_case_applies() {
+        let t = target((7, 2), &[]);
+        let since_7_1: Vec<&str> = crate::RULES
+            .iter()
+            .filter(|r| r.since == Some("7.1"))
+            .map(|r| r.id)
+            .collect();
+        assert!(since_7_1.contains(&"attach.core.null-callback"));
+        assert!(since_7_1.contains(&"map.dynamic.no-pin-no-wait"));
+        for r in crate::RULES {
+            assert!(t.rule_holds(r).is_ok(), "{} holds on 7.2", r.id);
+        }
+        for (c, v) in selected(None) {
+            let steps = crate::outcome::scenario_of(c, v)
+                .map(|s| s.steps)
+                .unwrap_or_default();
+            assert!(
+                t.case_applies(c, &steps).is_ok(),
+                "{} applies to 7.2",
+                c.variant_name(v)
+            );
+        }
     }
 
     fn variant(name: &str) -> (&'static CaseDef, &'static str, Vec<Step>) {

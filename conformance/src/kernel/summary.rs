@@ -125,46 +125,142 @@ pub(super) fn summarize(shim: &ShimResults, ran: usize) -> ConfigSummary {
     }
 }
 
-/// The book's per-rule table, rendered from a summary (written next to it as `.md`).
+/// What a rule's verdict on the bridge is a verdict on: the kernel's code, or the bridge's own
+/// C test drivers (the exporters and importers of `kernel/revoke_spec_kunit.c`, written from the
+/// book), which play the roles the rule binds while the real core runs underneath.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JudgedOn {
+    /// The rule binds the core (`drivers/dma-buf/dma-buf.c`, `dma-resv.c`): kernel code.
+    Core,
+    /// The rule binds both: its callers (played by the test drivers) and the core's handling
+    /// of the call (kernel code).
+    CoreAndDrivers,
+    /// The rule binds exporters or importers only: the verdict is the test driver's.
+    Drivers,
+}
+
+impl JudgedOn {
+    /// Reads it from the rule's ID (`*.core.*`, `*.exporter.*`, `*.importer.*`), or, for the
+    /// rules whose ID names no role, from what the rule text binds.
+    pub fn of(rule: &str) -> Option<JudgedOn> {
+        if rule.contains(".core.") {
+            return Some(JudgedOn::Core);
+        }
+        if rule.contains(".exporter.") || rule.contains(".importer.") {
+            return Some(JudgedOn::Drivers);
+        }
+        Some(match rule {
+            // "The core MUST ...", the core's functions, or dma-resv.
+            "attach.dynamic.ops-attach-unlocked"
+            | "attach.dynamic.link-after-ops-attach"
+            | "attach.revocable.definition"
+            | "cpu.no-op.einval"
+            | "fence.bookkeep-covers-all"
+            | "map.static.pin-on-map"
+            | "map.static.kernel-wait"
+            | "map.static.unpin-on-error"
+            | "map.dynamic.no-pin-no-wait"
+            | "teardown.release.once"
+            | "teardown.release.nothing-left" => JudgedOn::Core,
+            // "X MUST be called with/without the lock; the core calls the op with/without it".
+            "map.lock.held" | "cpu.vmap.lock-held" | "cpu.mmap.unlocked" => {
+                JudgedOn::CoreAndDrivers
+            }
+            // An exporter or an importer MUST/MAY ...
+            "attach.peer2peer.refuse"
+            | "attach.revocable.check-in-attach"
+            | "cpu.revoked.enodev"
+            | "pin.lock.held"
+            | "revoke.restore.notify"
+            | "revoke.restore.dynamic-remaps"
+            | "revoke.pinned.permanent" => JudgedOn::Drivers,
+            _ => return None,
+        })
+    }
+
+    fn heading(self) -> &'static str {
+        match self {
+            JudgedOn::Core => "Rules of the core: judged on kernel code",
+            JudgedOn::CoreAndDrivers => {
+                "Rules of the core and its callers: judged on kernel code, with the bridge's test drivers as callers"
+            }
+            JudgedOn::Drivers => {
+                "Rules of exporters and importers: judged on the bridge's own C test drivers, not on kernel code"
+            }
+        }
+    }
+}
+
+/// The book's per-rule table, rendered from a summary (written next to it as `.md`): one
+/// table per [`JudgedOn`], so that what the kernel's code did stands apart from what the
+/// bridge's test drivers did.
 pub fn table_md(s: &BridgeSummary) -> String {
     let mut out = String::new();
-    let _ = write!(out, "| rule |");
-    for c in &s.configs {
-        let _ = write!(out, " {} |", c.name);
-    }
-    let _ = write!(out, "\n|---|");
-    for _ in &s.configs {
-        let _ = write!(out, "---|");
-    }
-    out.push('\n');
     let Some(first) = s.configs.first() else {
         return out;
     };
-    for (i, r) in first.rules.iter().enumerate() {
-        match crate::rule(&r.rule) {
-            Some(def) => {
-                let _ = write!(out, "| [`{}`]({}) |", r.rule, def.anchor());
-            }
-            None => {
-                let _ = write!(out, "| `{}` |", r.rule);
-            }
+    for on in [JudgedOn::Core, JudgedOn::CoreAndDrivers, JudgedOn::Drivers] {
+        let rows: Vec<usize> = (0..first.rules.len())
+            .filter(|&i| JudgedOn::of(&first.rules[i].rule).unwrap_or(JudgedOn::Drivers) == on)
+            .collect();
+        if rows.is_empty() {
+            continue;
         }
+        let _ = writeln!(out, "**{}**\n", on.heading());
+        let _ = write!(out, "| rule |");
         for c in &s.configs {
-            let _ = write!(out, " {} |", verdict_cell(&c.rules[i]));
+            let _ = write!(out, " {} |", c.name);
+        }
+        let _ = write!(out, "\n|---|");
+        for _ in &s.configs {
+            let _ = write!(out, "---|");
+        }
+        out.push('\n');
+        for i in rows {
+            let r = &first.rules[i];
+            match crate::rule(&r.rule) {
+                Some(def) => {
+                    let _ = write!(out, "| [`{}`]({}) |", r.rule, def.anchor());
+                }
+                None => {
+                    let _ = write!(out, "| `{}` |", r.rule);
+                }
+            }
+            for c in &s.configs {
+                let _ = write!(out, " {} |", verdict_cell(&c.rules[i]));
+            }
+            out.push('\n');
         }
         out.push('\n');
     }
     let _ = writeln!(
         out,
-        "\n*n/a (since X)*: the rule holds from Linux X on (or with the option named). \
+        "*n/a (since X)*: the rule holds from Linux X on (or with the option named). \
          *n/a (no case judged)*: every case that checks the rule is not applicable to this \
-         kernel; the report of `revoke-conformance kernel` gives each case's reason."
+         kernel; the report of `revoke-conformance kernel` gives each case's reason. A verdict \
+         in the last table is the bridge's C test driver's, the real core running underneath: \
+         it shows the book's reading can be followed on this kernel, not that a driver of the \
+         kernel follows it."
     );
     for c in &s.configs {
+        let count = |on: JudgedOn| {
+            c.rules
+                .iter()
+                .filter(|r| {
+                    r.verdict != "n/a" && JudgedOn::of(&r.rule).unwrap_or(JudgedOn::Drivers) == on
+                })
+                .count()
+        };
         let _ = writeln!(
             out,
-            "\n{}: {} case variants ran on the kernel, {} were judged.",
-            c.name, c.ran, c.judged
+            "\n{}: {} case variants ran on the kernel, {} were judged; rules judged: {} of the \
+             core, {} of the core and its callers, {} of the test drivers.",
+            c.name,
+            c.ran,
+            c.judged,
+            count(JudgedOn::Core),
+            count(JudgedOn::CoreAndDrivers),
+            count(JudgedOn::Drivers)
         );
     }
     out
@@ -216,4 +312,54 @@ pub(super) fn human_notes(s: &BridgeSummary) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_of_the_book_says_what_it_is_judged_on() {
+        for r in crate::RULES {
+            assert!(
+                JudgedOn::of(r.id).is_some(),
+                "{}: say in JudgedOn::of whether it binds the core or the drivers",
+                r.id
+            );
+        }
+        assert_eq!(JudgedOn::of("map.core.no-cache"), Some(JudgedOn::Core));
+        assert_eq!(
+            JudgedOn::of("revoke.exporter.wait-bookkeep"),
+            Some(JudgedOn::Drivers)
+        );
+    }
+
+    #[test]
+    fn the_committed_tables_are_rendered_from_the_committed_summaries() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../book/src/kernel");
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).expect("book/src/kernel") {
+            let path = e.expect("entry").path();
+            if path.extension().and_then(|x| x.to_str()) != Some("json")
+                || !path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("linux-"))
+            {
+                continue;
+            }
+            let json = std::fs::read_to_string(&path).expect("read");
+            let s: BridgeSummary = serde_json::from_str(&json).expect("a bridge summary");
+            let md = std::fs::read_to_string(path.with_extension("md")).expect("its table");
+            assert!(
+                md == table_md(&s),
+                "{} is not rendered from {} (run `revoke-conformance kernel --render-summary {}`)",
+                path.with_extension("md").display(),
+                path.display(),
+                path.display()
+            );
+            n += 1;
+        }
+        assert!(n > 0);
+    }
 }
