@@ -204,13 +204,46 @@ pub(crate) fn test(root: &Path, scope: TestScope) -> Result<(), String> {
             "the macros' diagnostics with CARGO_TARGET_DIR outside the checkout",
             || trybuild_outside(root),
         ));
-        // The bridge to the real kernel: the book's scenarios on Linux 6.12's dma-buf core,
-        // with CONFIG_DMABUF_MOVE_NOTIFY on and off; fails if the results differ from the
-        // committed file the book's table is rendered from, or if the mutant C driver is not
-        // caught.
+        // The bridge to the real kernel: the book's scenarios on the dma-buf core of Linux 7.2
+        // (the merged contract) and of Linux 6.12 (CONFIG_DMABUF_MOVE_NOTIFY on and off); each
+        // fails if its results differ from the committed file the book's table is rendered
+        // from, or if the mutant C driver is not caught.
+        for (kernel, name, what) in [
+            (
+                "7.2",
+                "kernel-7.2",
+                "fetch and build Linux 7.2 under User-Mode Linux; judge the cases on its dma-buf core",
+            ),
+            (
+                "6.12",
+                "kernel-6.12",
+                "fetch and build Linux 6.12 under User-Mode Linux (move-notify on and off); judge the cases",
+            ),
+        ] {
+            let summary = format!("book/src/kernel/linux-{kernel}.json");
+            stages.push(Stage::new(name, what, move || {
+                run(
+                    root,
+                    "cargo",
+                    &[
+                        "run",
+                        "--quiet",
+                        "-p",
+                        "conformance",
+                        "--",
+                        "kernel",
+                        "--kernel",
+                        kernel,
+                        "--check-summary",
+                        &summary,
+                    ],
+                    &[],
+                )
+            }));
+        }
         stages.push(Stage::new(
-            "kernel-6.12",
-            "build Linux 6.12 under User-Mode Linux and judge the cases on its dma-buf core",
+            "citations",
+            "check every rule's citation of the Linux 7.2 source against the 7.2 tree",
             || {
                 run(
                     root,
@@ -222,8 +255,10 @@ pub(crate) fn test(root: &Path, scope: TestScope) -> Result<(), String> {
                         "conformance",
                         "--",
                         "kernel",
-                        "--check-summary",
-                        "book/src/kernel/linux-6.12.json",
+                        "--kernel",
+                        "7.2",
+                        "--check-citations",
+                        "book/src/kernel/citations.json",
                     ],
                     &[],
                 )

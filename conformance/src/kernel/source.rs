@@ -383,7 +383,12 @@ pub(super) fn build_and_run(
     // kunit.py configures and builds; the kernel then runs with its console going to a file:
     // UML's console drops lines when a pipe reader falls behind, and no line may be lost.
     let build_log = work.join(format!("kunit-build-{version}-{tag}.log"));
-    let out = Command::new("python3")
+    // The build writes into its log as it goes; a line every 30 s says it is alive (a cold
+    // kernel build takes minutes), with the last thing it built.
+    let log_file =
+        std::fs::File::create(&build_log).map_err(|e| format!("{}: {e}", build_log.display()))?;
+    let log_err = log_file.try_clone().map_err(|e| e.to_string())?;
+    let mut child = Command::new("python3")
         .current_dir(tree)
         .arg("tools/testing/kunit/kunit.py")
         .arg("build")
@@ -392,15 +397,42 @@ pub(super) fn build_and_run(
         .arg(format!("--jobs={jobs}"))
         .arg("--build_dir")
         .arg(&build)
-        .output()
+        .stdin(std::process::Stdio::null())
+        .stdout(log_file)
+        .stderr(log_err)
+        .spawn()
         .map_err(|e| format!("cannot run python3 tools/testing/kunit/kunit.py: {e}"))?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::write(&build_log, &text).map_err(|e| format!("{}: {e}", build_log.display()))?;
-    if !out.status.success() {
+    let started = std::time::Instant::now();
+    let heartbeat = std::time::Duration::from_secs(30);
+    let mut next_report = started + heartbeat;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if std::time::Instant::now() >= next_report {
+            next_report += heartbeat;
+            let elapsed = started.elapsed().as_secs();
+            let last = std::fs::read_to_string(&build_log)
+                .ok()
+                .and_then(|t| {
+                    t.lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty())
+                        .map(str::to_string)
+                })
+                .unwrap_or_default();
+            eprintln!(
+                "kernel: still building Linux {version} ({}m{:02}s; last: {})",
+                elapsed / 60,
+                elapsed % 60,
+                last.trim().chars().take(100).collect::<String>()
+            );
+        }
+    };
+    let text =
+        std::fs::read_to_string(&build_log).map_err(|e| format!("{}: {e}", build_log.display()))?;
+    if !status.success() {
         let cause = match first_error(&text) {
             Some(e) => format!("the first error: {e}"),
             None => format!("its last lines:\n{}", tail(&text, 10)),
@@ -408,7 +440,7 @@ pub(super) fn build_and_run(
         return Err(format!(
             "the kernel build of Linux {version} in {} failed ({}); see {}; {cause}",
             tree.display(),
-            out.status,
+            status,
             build_log.display()
         ));
     }
