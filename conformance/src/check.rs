@@ -1,10 +1,11 @@
 //! Checks over a trace. Every check runs on the host over plain trace data, so a trace from
 //! another backend (a shim in another process, the Linux kernel) gets the same scrutiny.
 //!
-//! Calls are named as the trace renders them: `dma_buf_map_attachment`, `ops.map_dma_buf`,
-//! `importer_ops.invalidate_mappings`, `dma_resv_wait_timeout`, `dma_write`...
+//! Calls are named by [`CallName`]s, spelt in a case as the kernel spells them (see
+//! [`crate::calls`]): `dma_buf_map_attachment`, `ops::map_dma_buf`,
+//! `importer_ops::invalidate_mappings`, `dma_resv_wait_timeout`, `dma_write`...
 
-use reference_impl::{AccessOutcome, Call, DmaResvUsage, Event, Ret, Timeout, Trace};
+use reference_impl::{AccessOutcome, Call, CallName, DmaResvUsage, Event, Ret, Timeout, Trace};
 
 use crate::scenario::StepRef;
 
@@ -43,8 +44,8 @@ impl Check {
     }
 }
 
-fn is(ev: &Event, name: &str) -> bool {
-    ev.call.name() == name
+fn is(ev: &Event, name: CallName) -> bool {
+    ev.call.call_name() == name
 }
 
 fn in_step(trace: &Trace, step: StepRef) -> impl Iterator<Item = (usize, &Event)> {
@@ -98,7 +99,7 @@ pub fn never_ran(failure: &str) -> bool {
 pub const NO_HANG: &str = "every call returns (no deadlock, no endless wait)";
 
 /// The first call `name` made during `step` returns `expected`.
-pub fn returns(step: StepRef, name: &'static str, expected: Ret) -> Check {
+pub fn returns(step: StepRef, name: CallName, expected: Ret) -> Check {
     Check::new(
         format!("step {}: `{name}` returns {expected}", step.0),
         move |t| {
@@ -113,7 +114,7 @@ pub fn returns(step: StepRef, name: &'static str, expected: Ret) -> Check {
 }
 
 /// `name` is called during `step`.
-pub fn called(step: StepRef, name: &'static str) -> Check {
+pub fn called(step: StepRef, name: CallName) -> Check {
     Check::new(format!("step {}: `{name}` is called", step.0), move |t| {
         step_ran(t, step)?;
         in_step(t, step)
@@ -124,7 +125,7 @@ pub fn called(step: StepRef, name: &'static str) -> Check {
 }
 
 /// `name` is not called during `step`.
-pub fn not_called(step: StepRef, name: &'static str) -> Check {
+pub fn not_called(step: StepRef, name: CallName) -> Check {
     Check::new(
         format!("step {}: `{name}` is not called", step.0),
         move |t| {
@@ -138,7 +139,7 @@ pub fn not_called(step: StepRef, name: &'static str) -> Check {
 }
 
 /// Every call `name` in the whole trace is made with (or without) the reservation lock.
-pub fn always_locked(name: &'static str, locked: bool) -> Check {
+pub fn always_locked(name: CallName, locked: bool) -> Check {
     let held = if locked { "held" } else { "not held" };
     Check::new(
         format!("every `{name}` is called with the reservation lock {held}"),
@@ -161,7 +162,7 @@ pub fn always_locked(name: &'static str, locked: bool) -> Check {
 
 /// During `step`, every `inner` is called from inside an `outer` (at any depth), and there is
 /// at least one `inner`.
-pub fn inside(step: StepRef, inner: &'static str, outer: &'static str) -> Check {
+pub fn inside(step: StepRef, inner: CallName, outer: CallName) -> Check {
     Check::new(
         format!("step {}: `{inner}` is called from inside `{outer}`", step.0),
         move |t| {
@@ -182,7 +183,7 @@ pub fn inside(step: StepRef, inner: &'static str, outer: &'static str) -> Check 
 }
 
 /// Anywhere in the trace, no `inner` is called from inside an `outer`.
-pub fn never_inside(inner: &'static str, outer: &'static str) -> Check {
+pub fn never_inside(inner: CallName, outer: CallName) -> Check {
     Check::new(
         format!("`{inner}` is never called from inside `{outer}`"),
         move |t| {
@@ -199,7 +200,7 @@ pub fn never_inside(inner: &'static str, outer: &'static str) -> Check {
 }
 
 /// During `step`, the calls `names` happen in this order (each after the previous one).
-pub fn in_order(step: StepRef, names: &'static [&'static str]) -> Check {
+pub fn in_order(step: StepRef, names: &'static [CallName]) -> Check {
     Check::new(
         format!(
             "step {}: {} happen in this order",
@@ -213,7 +214,7 @@ pub fn in_order(step: StepRef, names: &'static [&'static str]) -> Check {
         move |t| {
             step_ran(t, step)?;
             let mut from = 0;
-            for name in names {
+            for &name in names {
                 match t
                     .events
                     .iter()
@@ -438,7 +439,7 @@ pub fn no_warning() -> Check {
 }
 
 /// `name` is called during `step` a given number of times.
-pub fn called_times(step: StepRef, name: &'static str, times: usize) -> Check {
+pub fn called_times(step: StepRef, name: CallName, times: usize) -> Check {
     Check::new(
         format!("step {}: `{name}` is called {times} time(s)", step.0),
         move |t| {

@@ -6,6 +6,7 @@
 //! host, whatever the backend.
 
 mod bench;
+pub mod calls;
 pub mod check;
 pub mod cli;
 mod defs;
@@ -24,6 +25,7 @@ pub use scenario::{Scenario, StepRef};
 
 /// What a case in the book sees.
 pub mod prelude {
+    pub use crate::calls::*;
     pub use crate::check::*;
     pub use crate::defs::{CaseDef, CaseVariant, RuleDef, Strength};
     pub use crate::scenario::{Scenario, StepRef};

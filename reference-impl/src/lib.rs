@@ -25,7 +25,8 @@ pub use run::{Roles, run_reference, run_with};
 pub use scenario::{ExporterKind, ImporterKind, Step};
 pub use shim::{Role, Shim, ShimRole, profile_capabilities, profiles_apply};
 pub use trace::{
-    AccessOutcome, Actor, Call, Crash, DmaResvUsage, Event, Ret, ShimProcessFailed, Timeout, Trace,
+    AccessOutcome, Actor, Call, CallName, Crash, DmaResvUsage, Event, Ret, ShimProcessFailed,
+    Timeout, Trace,
 };
 
 /// What every chapter's reference code sees.
