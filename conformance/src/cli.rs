@@ -328,24 +328,71 @@ pub fn main() -> i32 {
             };
         }
     };
-    match dispatch(cli.command) {
-        Ok(code) => code,
-        Err(Fatal(message)) => {
+    match guarded(|| dispatch(cli.command)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(Fatal(message))) => {
             eprintln!("revoke-conformance: {message}");
+            EXIT_ERROR
+        }
+        Err(InternalError(message)) => {
+            eprintln!("revoke-conformance: internal error (a bug of the suite): {message}");
             EXIT_ERROR
         }
     }
 }
 
+/// A panic of the suite itself (not of a driver): what it said and where.
+#[derive(Debug)]
+struct InternalError(String);
+
+std::thread_local! {
+    /// Set while [`guarded`] runs on this thread.
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The message and place of the last panic on this thread, kept by the panic hook.
+    static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` so that every panic is accounted for once. A driver's panic is an oops the model
+/// records in the case's trace (`Kernel::run_step`), so the hook prints nothing for it; any
+/// other panic unwinds out of `f` and comes back as an [`InternalError`] with its message and
+/// place (and a backtrace under `RUST_BACKTRACE=1`). Other threads' panics print as usual.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, InternalError> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !GUARDED.get() {
+                return default(info);
+            }
+            let place = info
+                .location()
+                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            let backtrace = std::backtrace::Backtrace::capture();
+            let backtrace = match backtrace.status() {
+                std::backtrace::BacktraceStatus::Captured => format!("\n{backtrace}"),
+                _ => String::new(),
+            };
+            let message = panic_message(info.payload());
+            LAST_PANIC.set(Some(format!("{message}{place}{backtrace}")));
+        }));
+    });
+    let outer = GUARDED.replace(true);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.set(outer);
+    let kept = LAST_PANIC.take();
+    result.map_err(|payload| InternalError(kept.unwrap_or_else(|| panic_message(&*payload))))
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
 fn dispatch(command: Command) -> Result<i32, Fatal> {
-    if matches!(
-        command,
-        Command::Run { .. } | Command::Mutants { .. } | Command::Bench { .. }
-    ) {
-        // A shim that panics is a driver that oopses: the runner records it in the trace and
-        // reports it against the case, so the default message on stderr is only noise.
-        std::panic::set_hook(Box::new(|_| {}));
-    }
     match command {
         Command::Shims { format } => {
             let mut all: Vec<ShimInfo> = shims::in_tree().iter().map(ShimInfo::of).collect();
@@ -700,5 +747,43 @@ fn with_progress<T>(total: u64, f: impl FnOnce(&mut dyn FnMut(&str, &CaseResult)
         r
     } else {
         f(&mut |shim, c| eprintln!("{shim}: {} {}", c.status.word(), c.name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic of the suite comes back as an internal error with its message and place,
+    /// while a value passes through.
+    #[test]
+    fn a_harness_panic_is_an_internal_error() {
+        assert_eq!(guarded(|| 7).map_err(|e| e.0).ok(), Some(7));
+        let line = line!() + 1;
+        let err = guarded(|| -> i32 { panic!("the harness is broken") }).expect_err("panics");
+        assert!(err.0.starts_with("the harness is broken at "), "{}", err.0);
+        assert!(err.0.contains(&format!("cli.rs:{line}")), "{}", err.0);
+    }
+
+    /// A driver's panic inside a step stays an oops in the trace: the run goes on, the case
+    /// fails, and nothing reaches the guard.
+    #[test]
+    fn a_driver_panic_stays_in_its_trace() {
+        use reference_impl::{Actor, BufId, Call, Kernel};
+        let trace = guarded(|| {
+            let k = Kernel::new();
+            let buf = BufId(0);
+            k.run_step(0, Actor::Harness, || {
+                k.traced(buf, Actor::Exporter(buf), Call::OpsRelease { buf }, || {
+                    panic!("exporter bug")
+                })
+            });
+            k.trace()
+        })
+        .expect("no internal error");
+        assert_eq!(
+            trace.crashed.map(|c| c.message).as_deref(),
+            Some("exporter bug")
+        );
     }
 }

@@ -201,7 +201,8 @@ impl Kernel {
 
     /// Runs scenario step `index` as `actor`. Returns false if a call in it never returned,
     /// or a driver crashed (panicked: in the kernel, an oops); the machine must not be used
-    /// further then.
+    /// further then. A panic of the model itself (the reference core, a device, the harness)
+    /// is not a driver's crash: it goes on unwinding to the caller.
     pub fn run_step(&self, index: usize, actor: Actor, f: impl FnOnce()) -> bool {
         {
             let mut log = self.log.borrow_mut();
@@ -225,6 +226,11 @@ impl Kernel {
                 });
                 false
             }
+            Err(payload) if !self.in_driver() => {
+                // The model or the harness panicked, not a driver: a bug of the suite, which
+                // must reach whoever runs it rather than pass for a driver's oops.
+                panic::resume_unwind(payload)
+            }
             Err(payload) => {
                 let message = payload
                     .downcast_ref::<&str>()
@@ -238,6 +244,17 @@ impl Kernel {
                 });
                 false
             }
+        }
+    }
+
+    /// Whether the innermost running code is a driver's (an exporter, an importer, or a core
+    /// under test) rather than the model's (the reference core, devices, memory) or the
+    /// harness's. After a panic, the call stack still shows where it happened.
+    fn in_driver(&self) -> bool {
+        match self.log.borrow().stack.last() {
+            Some(Actor::Exporter(_) | Actor::Importer(_)) => true,
+            Some(Actor::Core) => !self.core.is_model(),
+            Some(Actor::Harness | Actor::Device(_) | Actor::Memory(_)) | None => false,
         }
     }
 
@@ -984,5 +1001,60 @@ impl Kernel {
         for (buf, fence) in own {
             self.signal(buf, fence);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(payload: Box<dyn std::any::Any + Send>) -> String {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default()
+    }
+
+    /// A driver that panics has crashed (an oops): the step stops and the trace says so.
+    #[test]
+    fn a_driver_panic_is_an_oops_in_the_trace() {
+        let k = Kernel::new();
+        let buf = BufId(0);
+        let done = k.run_step(3, Actor::Harness, || {
+            k.traced(buf, Actor::Exporter(buf), Call::OpsRelease { buf }, || {
+                panic!("exporter bug")
+            })
+        });
+        assert!(!done);
+        let crash = k.trace().crashed.expect("a crash");
+        assert_eq!((crash.step, crash.message.as_str()), (3, "exporter bug"));
+        assert!(!crash.shim_process);
+        let events = k.trace().events;
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].ret, None, "the call never returned");
+    }
+
+    /// A panic of the harness, or of the model's own core called by a driver, is a bug of
+    /// the suite: it reaches the caller instead of passing for a driver's oops.
+    #[test]
+    fn a_model_panic_goes_on_unwinding() {
+        let k = Kernel::new();
+        let r = panic::catch_unwind(AssertUnwindSafe(|| {
+            k.run_step(0, Actor::Harness, || panic!("harness bug"))
+        }));
+        assert_eq!(message(r.expect_err("unwinds")), "harness bug");
+
+        let k = Kernel::new();
+        let buf = BufId(0);
+        let r = panic::catch_unwind(AssertUnwindSafe(|| {
+            k.run_step(0, Actor::Exporter(buf), || {
+                k.core(buf, Call::DmaBufInvalidateMappings { buf }, || {
+                    panic!("core bug")
+                })
+            })
+        }));
+        assert_eq!(message(r.expect_err("unwinds")), "core bug");
+        assert_eq!(k.trace().crashed, None);
     }
 }
