@@ -20,7 +20,7 @@ pub mod results;
 pub mod runner;
 pub mod scenario;
 
-pub use defs::{CaseDef, CaseVariant, RuleDef, Strength};
+pub use defs::{CaseDef, CaseVariant, OnFailure, RuleDef, Strength};
 pub use scenario::{Scenario, StepRef};
 
 /// What a case in the book sees.
