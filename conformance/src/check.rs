@@ -5,9 +5,9 @@
 //! [`crate::calls`]): `dma_buf_map_attachment`, `ops::map_dma_buf`,
 //! `importer_ops::invalidate_mappings`, `dma_resv_wait_timeout`, `dma_write`...
 
-use reference_impl::{AccessOutcome, Call, CallName, DmaResvUsage, Event, Ret, Timeout, Trace};
-
-use crate::scenario::StepRef;
+use reference_impl::{
+    AccessOutcome, Call, CallName, DmaResvUsage, Event, Ret, StepRef, Timeout, Trace,
+};
 
 type Eval = Box<dyn Fn(&Trace) -> Result<(), String>>;
 

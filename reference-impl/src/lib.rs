@@ -22,7 +22,7 @@ pub use ids::{AttId, BufId, FenceId, JobId, SgtId};
 pub use kernel::{Attachment, Kernel, Traced};
 pub use ops::{DmaBufAttachOps, DmaBufOps, Exporter, Importer, OpsTable};
 pub use run::{Roles, run_reference, run_with};
-pub use scenario::{ExporterKind, ImporterKind, Step};
+pub use scenario::{ExporterKind, ImporterKind, Step, StepRef};
 pub use shim::{Role, Shim, ShimRole, profile_capabilities, profiles_apply};
 pub use trace::{
     AccessOutcome, Actor, Call, CallName, Crash, DmaResvUsage, Event, Ret, ShimProcessFailed,

@@ -12,12 +12,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub use crate::formats::RunFormat;
 pub use exit::{CliError, EXIT_ERROR, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, Exit, print};
 pub use run::process_shims;
 
-use crate::formats;
 use crate::remote::DEFAULT_TIMEOUT;
-use crate::results::RunResults;
 
 /// Runs the dma-buf revoke conformance suite against driver shims.
 #[derive(Parser, Debug)]
@@ -30,31 +29,6 @@ use crate::results::RunResults;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-/// Formats of `run` and `kernel`.
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum RunFormat {
-    /// One line per case, failures in full, the rule matrix.
-    Human,
-    /// The result file (`results.schema.json`).
-    Json,
-    /// JUnit XML.
-    Junit,
-    /// KTAP, as KUnit prints it.
-    Ktap,
-}
-
-impl RunFormat {
-    /// The report of `results` in this format; rule links point under `book_url`.
-    pub fn render(self, results: &RunResults, book_url: &str) -> String {
-        match self {
-            RunFormat::Human => formats::human(results, book_url),
-            RunFormat::Json => serde_json::to_string_pretty(results).unwrap_or_default() + "\n",
-            RunFormat::Junit => formats::junit(results, book_url),
-            RunFormat::Ktap => formats::ktap(results),
-        }
-    }
 }
 
 /// Formats of `mutants`.
