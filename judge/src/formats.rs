@@ -327,7 +327,6 @@ mod tests {
     //! change of any sink's output shows up as a snapshot diff to read.
 
     use super::*;
-    use crate::mutants::{MutantResult, markdown, table};
 
     fn case(name: &str, status: &str, extra: serde_json::Value) -> serde_json::Value {
         let mut v = serde_json::json!({
@@ -425,34 +424,5 @@ mod tests {
     #[test]
     fn ktap() {
         insta::assert_snapshot!(RunFormat::Ktap.render(&results(), "https://example.org/book/"));
-    }
-
-    fn mutants() -> Vec<MutantResult> {
-        vec![
-            MutantResult {
-                shim: "broken-vfio-no-bookkeep-wait",
-                bug: "waits for KERNEL fences only | not BOOKKEEP",
-                breaks: "revoke.exporter.wait-bookkeep",
-                caught_by: vec!["attach_after_revoke_fails".into(), "no_such_case[x]".into()],
-                violated: vec!["revoke.exporter.wait-bookkeep".into()],
-            },
-            MutantResult {
-                shim: "broken-unknown",
-                bug: "breaks a rule no case checks",
-                breaks: "no.such.rule",
-                caught_by: Vec::new(),
-                violated: Vec::new(),
-            },
-        ]
-    }
-
-    #[test]
-    fn mutants_human() {
-        insta::assert_snapshot!(table(&mutants()));
-    }
-
-    #[test]
-    fn mutants_markdown() {
-        insta::assert_snapshot!(markdown(&mutants()));
     }
 }

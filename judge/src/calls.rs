@@ -4,19 +4,19 @@
 //! matches:
 //!
 //! ```
-//! use conformance::prelude::*;
+//! use judge::prelude::*;
 //! let s = StepRef(0);
 //! let _ = not_called(s, ops::pin);
 //! let _ = in_order(s, &[dma_resv_lock, importer_ops::invalidate_mappings, dma_resv_unlock]);
 //! ```
 //!
 //! ```compile_fail
-//! use conformance::prelude::*;
+//! use judge::prelude::*;
 //! let _ = not_called(StepRef(0), ops::pinn);
 //! ```
 //!
 //! ```compile_fail
-//! use conformance::prelude::*;
+//! use judge::prelude::*;
 //! let _ = not_called(StepRef(0), "ops.pin");
 //! ```
 #![allow(non_upper_case_globals)]
