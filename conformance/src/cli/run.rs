@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use reference_impl::Shim;
+use shims::registry::{self, Registered, Runs};
 
 use crate::expectations::Expectations;
 use crate::remote::{RemoteBackend, Transcript};
@@ -35,57 +35,63 @@ fn known_case(name: &str) -> bool {
         .any(|(c, v)| c.variant_name(v) == name)
 }
 
-/// The in-tree shims that run as processes (written in C): name, command, and whether a run
-/// that names no shim includes it (the deliberately broken ones it does not).
+/// The registered shims that run as processes (written in C): name, command, and whether a
+/// run that names no shim includes it (the deliberately broken ones it does not).
 pub fn process_shims() -> Vec<(&'static str, Vec<String>, bool)> {
-    let cmd = |p: &std::path::Path| vec![p.display().to_string()];
-    vec![
-        ("c-vfio-exporter", cmd(shims_c::vfio_exporter()), true),
-        ("c-example-importer", cmd(shims_c::example_importer()), true),
-        (
-            "c-vfio-exporter-no-wait",
-            cmd(shims_c::vfio_exporter_no_wait()),
-            false,
-        ),
-    ]
+    registry::all()
+        .into_iter()
+        .filter_map(|r| match r.runs {
+            Runs::Process { command } => Some((
+                r.name,
+                vec![command().display().to_string()],
+                r.broken.is_none(),
+            )),
+            Runs::InProcess { .. } => None,
+        })
+        .collect()
 }
 
-/// The backends a run names: in-tree shims (in process or as processes) and shim commands.
+/// The backend that runs a registered shim: in process, or as a process.
+fn backend_of(
+    r: &Registered,
+    timeout: Duration,
+    transcript: &Option<Transcript>,
+) -> Result<Box<dyn Backend>, CliError> {
+    Ok(match r.runs {
+        Runs::InProcess { shim, .. } => Box::new(InProcess::new(&shim)),
+        Runs::Process { command } => Box::new(RemoteBackend::start_argv(
+            r.name,
+            vec![command().display().to_string()],
+            timeout,
+            transcript.clone(),
+        )?),
+    })
+}
+
+/// The backends a run names: registered shims and shim commands; every shim that is not
+/// deliberately broken if it names none.
 fn backends_named(
     names: &[String],
     commands: &[String],
     timeout: Duration,
     transcript: Option<Transcript>,
 ) -> Result<Vec<Box<dyn Backend>>, CliError> {
-    let start = |name: &str, argv: Vec<String>| -> Result<Box<dyn Backend>, CliError> {
-        Ok(Box::new(RemoteBackend::start_argv(
-            name,
-            argv,
-            timeout,
-            transcript.clone(),
-        )?))
-    };
-    let mut out: Vec<Box<dyn Backend>> = Vec::new();
     if names.is_empty() && commands.is_empty() {
-        for s in shims::in_tree() {
-            out.push(Box::new(InProcess::new(&s)));
-        }
-        for (name, argv, _) in process_shims().into_iter().filter(|p| p.2) {
-            out.push(start(name, argv)?);
-        }
-        return Ok(out);
+        return registry::default_run()
+            .iter()
+            .map(|r| backend_of(r, timeout, &transcript))
+            .collect();
     }
+    let mut out: Vec<Box<dyn Backend>> = Vec::new();
     for n in names {
-        match process_shims().into_iter().find(|(p, _, _)| p == n) {
-            Some((name, argv, _)) => out.push(start(name, argv)?),
-            None => {
-                let s = shims_named(std::slice::from_ref(n))?;
-                out.extend(
-                    s.iter()
-                        .map(|s| Box::new(InProcess::new(s)) as Box<dyn Backend>),
-                );
-            }
-        }
+        let r = registry::by_name(n).ok_or_else(|| {
+            let known: Vec<&str> = registry::all().iter().map(|r| r.name).collect();
+            CliError::Fatal(format!(
+                "unknown shim `{n}`; in-tree shims: {}",
+                known.join(", ")
+            ))
+        })?;
+        out.push(backend_of(&r, timeout, &transcript)?);
     }
     for c in commands {
         out.push(Box::new(RemoteBackend::start(
@@ -95,25 +101,6 @@ fn backends_named(
         )?));
     }
     Ok(out)
-}
-
-fn shims_named(names: &[String]) -> Result<Vec<Shim>, CliError> {
-    if names.is_empty() {
-        return Ok(shims::in_tree());
-    }
-    names
-        .iter()
-        .map(|n| {
-            shims::by_name(n).ok_or_else(|| {
-                let mut known: Vec<&str> = shims::in_tree().iter().map(|s| s.name).collect();
-                known.extend(process_shims().iter().map(|p| p.0));
-                CliError::Fatal(format!(
-                    "unknown shim `{n}`; in-tree shims: {}",
-                    known.join(", ")
-                ))
-            })
-        })
-        .collect()
 }
 
 /// Writes `text` to `path` through a temporary file and a rename, so that a reader (or an
