@@ -18,6 +18,28 @@ use crate::{AttId, BufId, Errno, FenceId, JobId, SgtId};
 /// Unwinding payload: a call never returns, so the scenario stops.
 struct Hung;
 
+/// A point in the core where another thread could take over. The runner's [`Scheduler`]
+/// decides what, if anything, runs there; the core's primitives hold no interleaving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchedPoint {
+    /// An attachment was linked into its buffer's list (`list_add`).
+    Linked {
+        /// The buffer.
+        buf: BufId,
+        /// The attachment.
+        att: AttId,
+    },
+    /// A buffer's reservation lock was dropped (`dma_resv_unlock`).
+    Unlocked {
+        /// The buffer.
+        buf: BufId,
+    },
+}
+
+/// What the runner runs at a scheduling point; it may call back into the kernel, for
+/// example as another actor with [`Kernel::as_actor`].
+pub type Scheduler = Box<dyn FnMut(&Kernel, SchedPoint)>;
+
 /// Return values that can be recorded in a trace.
 pub trait Traced {
     /// The value as a trace records it.
@@ -149,8 +171,8 @@ struct Log {
 /// callback, as kernel drivers do.
 pub struct Kernel {
     core: Rc<dyn crate::core_role::DmaBufCore>,
-    /// A concurrent eviction armed for a buffer: it runs once an attachment has been linked.
-    eviction_on_link: std::cell::Cell<Option<(BufId, bool)>>,
+    /// What the runner runs where another thread could take over ([`SchedPoint`]).
+    scheduler: RefCell<Option<Scheduler>>,
     st: RefCell<State>,
     log: RefCell<Log>,
     exporters: RefCell<BTreeMap<BufId, Rc<dyn DmaBufOps>>>,
@@ -173,7 +195,7 @@ impl Kernel {
     pub fn with_core(core: Rc<dyn crate::core_role::DmaBufCore>) -> Self {
         Kernel {
             core,
-            eviction_on_link: std::cell::Cell::new(None),
+            scheduler: RefCell::new(None),
             st: RefCell::default(),
             log: RefCell::default(),
             exporters: RefCell::default(),
@@ -446,25 +468,42 @@ impl Kernel {
         }
     }
 
-    /// Arms a concurrent eviction of `buf` by its exporter: as soon as the next attachment
-    /// is linked and the reservation lock is dropped, the exporter takes the lock and
-    /// invalidates, before the attaching importer runs again. This is the interleaving that
-    /// catches an importer not yet initialised when it attaches.
-    pub fn arm_eviction_on_link(&self, buf: BufId) {
-        self.eviction_on_link.set(Some((buf, false)));
+    /// Installs (or, with `None`, removes) what runs at each scheduling point: the runner's
+    /// choice of interleaving, kept out of the core's primitives.
+    pub fn set_scheduler(&self, scheduler: Option<Scheduler>) {
+        *self.scheduler.borrow_mut() = scheduler;
+    }
+
+    /// Another thread could take over here: let the scheduler run what it chose. What it runs
+    /// may reach further scheduling points; the scheduler does not see those.
+    fn sched_point(&self, point: SchedPoint) {
+        let Some(mut scheduler) = self.scheduler.borrow_mut().take() else {
+            return;
+        };
+        scheduler(self, point);
+        let mut slot = self.scheduler.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(scheduler);
+        }
+    }
+
+    /// Runs `f` as `actor` on another thread: the calls it makes come from `actor`.
+    pub fn as_actor<R>(&self, actor: Actor, f: impl FnOnce() -> R) -> R {
+        self.log.borrow_mut().stack.push(actor);
+        let r = f();
+        self.log.borrow_mut().stack.pop();
+        r
     }
 
     /// `list_add(&attach->node, &dmabuf->attachments)`.
     pub fn link_attachment(&self, att: AttId) {
         let buf = self.st.borrow().atts[&att].info.buf;
-        if let Some((armed, _)) = self.eviction_on_link.get()
-            && armed == buf
         {
-            self.eviction_on_link.set(Some((buf, true)));
+            let mut st = self.st.borrow_mut();
+            st.atts.get_mut(&att).expect("attachment").linked = true;
+            st.bufs.entry(buf).or_default().attachments.push(att);
         }
-        let mut st = self.st.borrow_mut();
-        st.atts.get_mut(&att).expect("attachment").linked = true;
-        st.bufs.entry(buf).or_default().attachments.push(att);
+        self.sched_point(SchedPoint::Linked { buf, att });
     }
 
     /// `list_del(&attach->node)`.
@@ -671,19 +710,7 @@ impl Kernel {
             }
             self.st.borrow_mut().bufs.entry(buf).or_default().locked = false;
         });
-        if self.eviction_on_link.get() == Some((buf, true)) {
-            self.eviction_on_link.set(None);
-            self.concurrent_eviction(buf);
-        }
-    }
-
-    /// The exporter, on another thread, evicts `buf`: it takes the lock and invalidates.
-    fn concurrent_eviction(&self, buf: BufId) {
-        self.log.borrow_mut().stack.push(Actor::Exporter(buf));
-        self.dma_resv_lock(buf);
-        self.dma_buf_invalidate_mappings(buf);
-        self.dma_resv_unlock(buf);
-        self.log.borrow_mut().stack.pop();
+        self.sched_point(SchedPoint::Unlocked { buf });
     }
 
     /// `dma_resv_assert_held()`: a lockdep splat (a `Warn` event) if the lock is not held.
@@ -1056,5 +1083,48 @@ mod tests {
         }));
         assert_eq!(message(r.expect_err("unwinds")), "core bug");
         assert_eq!(k.trace().crashed, None);
+    }
+
+    /// The scheduler sees each point once, and what it runs there (here: another lock and
+    /// unlock, as the exporter) reaches no further point of it and is traced from its actor.
+    #[test]
+    fn the_scheduler_runs_at_its_points_and_not_inside_itself() {
+        let k = Kernel::new();
+        let buf = BufId(0);
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let log = seen.clone();
+        k.set_scheduler(Some(Box::new(move |k, point| {
+            log.borrow_mut().push(point);
+            k.as_actor(Actor::Exporter(buf), || {
+                k.dma_resv_lock(buf);
+                k.dma_resv_unlock(buf);
+            });
+        })));
+        assert!(k.run_step(0, Actor::Harness, || {
+            k.dma_resv_lock(buf);
+            k.dma_resv_unlock(buf);
+        }));
+        assert_eq!(*seen.borrow(), [SchedPoint::Unlocked { buf }]);
+        let froms: Vec<String> = k
+            .trace()
+            .events
+            .iter()
+            .map(|e| format!("{} {}", e.from, e.call.name()))
+            .collect();
+        assert_eq!(
+            froms,
+            [
+                "harness dma_resv_lock",
+                "harness dma_resv_unlock",
+                "exporter.buf0 dma_resv_lock",
+                "exporter.buf0 dma_resv_unlock",
+            ]
+        );
+        k.set_scheduler(None);
+        assert!(k.run_step(1, Actor::Harness, || {
+            k.dma_resv_lock(buf);
+            k.dma_resv_unlock(buf);
+        }));
+        assert_eq!(seen.borrow().len(), 1, "no scheduler, no point");
     }
 }

@@ -5,7 +5,8 @@ use std::rc::Rc;
 
 use crate::book::{invalidation, map_pin, revocation};
 use crate::{
-    Actor, AttId, BufId, Exporter, ExporterKind, Importer, ImporterKind, Kernel, Step, Trace,
+    Actor, AttId, BufId, Exporter, ExporterKind, Importer, ImporterKind, Kernel, SchedPoint,
+    Scheduler, Step, Trace,
 };
 
 /// Who plays each role: a factory per role, so a shim can replace one of them.
@@ -71,6 +72,26 @@ impl Roles {
     }
 }
 
+/// The interleaving of [`Step::AttachDuringEviction`]: once an attachment of `buf` is linked
+/// and the reservation lock dropped, the exporter, on another thread, takes the lock and
+/// invalidates, before the attaching importer runs again. This is the interleaving that
+/// catches an importer not yet initialised when it attaches.
+fn evict_once_linked(buf: BufId) -> Scheduler {
+    let (mut linked, mut done) = (false, false);
+    Box::new(move |k, point| match point {
+        SchedPoint::Linked { buf: b, .. } if b == buf => linked = true,
+        SchedPoint::Unlocked { buf: b } if b == buf && linked && !done => {
+            done = true;
+            k.as_actor(Actor::Exporter(buf), || {
+                k.dma_resv_lock(buf);
+                k.dma_buf_invalidate_mappings(buf);
+                k.dma_resv_unlock(buf);
+            });
+        }
+        _ => {}
+    })
+}
+
 /// Runs `steps` with the reference drivers.
 pub fn run_reference(steps: &[Step]) -> Result<Trace, String> {
     run_with(&Roles::reference(), steps)
@@ -117,7 +138,7 @@ pub fn run_with(roles: &Roles, steps: &[Step]) -> Result<Trace, String> {
                 k.register_importer(*att, d.clone());
                 importers.insert(*att, d.clone());
                 if matches!(step, Step::AttachDuringEviction { .. }) {
-                    k.arm_eviction_on_link(*buf);
+                    k.set_scheduler(Some(evict_once_linked(*buf)));
                 }
                 k.run_step(i, step.actor(), || {
                     let _ = d.attach(&k, *buf);
