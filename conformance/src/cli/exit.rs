@@ -198,12 +198,12 @@ mod tests {
         let trace = guarded(|| {
             let k = Kernel::new();
             let buf = BufId(0);
-            k.run_step(0, Actor::Harness, || {
+            k.harness().run_step(0, Actor::Harness, || {
                 k.traced(buf, Actor::Exporter(buf), Call::OpsRelease { buf }, || {
                     panic!("exporter bug")
                 })
             });
-            Ok(k.trace())
+            Ok(k.harness().trace())
         })
         .expect("no internal error");
         assert_eq!(

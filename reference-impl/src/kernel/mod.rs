@@ -221,6 +221,7 @@ impl Kernel {
 mod devices;
 mod dispatch;
 mod harness;
+pub use harness::Harness;
 mod log;
 mod resv;
 mod state;

@@ -147,12 +147,6 @@ impl Kernel {
 
     // Scheduling points.
 
-    /// Installs (or, with `None`, removes) what runs at each scheduling point: the runner's
-    /// choice of interleaving, kept out of the core's primitives.
-    pub fn set_scheduler(&self, scheduler: Option<Scheduler>) {
-        *self.scheduler.borrow_mut() = scheduler;
-    }
-
     /// Another thread could take over here: let the scheduler run what it chose. What it runs
     /// may reach further scheduling points; the scheduler does not see those.
     pub(super) fn sched_point(&self, point: SchedPoint) {

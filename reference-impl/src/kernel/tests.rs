@@ -15,16 +15,16 @@ fn message(payload: Box<dyn std::any::Any + Send>) -> String {
 fn a_driver_panic_is_an_oops_in_the_trace() {
     let k = Kernel::new();
     let buf = BufId(0);
-    let done = k.run_step(3, Actor::Harness, || {
+    let done = k.harness().run_step(3, Actor::Harness, || {
         k.traced(buf, Actor::Exporter(buf), Call::OpsRelease { buf }, || {
             panic!("exporter bug")
         })
     });
     assert!(!done);
-    let crash = k.trace().crashed.expect("a crash");
+    let crash = k.harness().trace().crashed.expect("a crash");
     assert_eq!((crash.step, crash.message.as_str()), (3, "exporter bug"));
     assert!(!crash.shim_process);
-    let events = k.trace().events;
+    let events = k.harness().trace().events;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].ret, None, "the call never returned");
 }
@@ -35,21 +35,22 @@ fn a_driver_panic_is_an_oops_in_the_trace() {
 fn a_model_panic_goes_on_unwinding() {
     let k = Kernel::new();
     let r = panic::catch_unwind(AssertUnwindSafe(|| {
-        k.run_step(0, Actor::Harness, || panic!("harness bug"))
+        k.harness()
+            .run_step(0, Actor::Harness, || panic!("harness bug"))
     }));
     assert_eq!(message(r.expect_err("unwinds")), "harness bug");
 
     let k = Kernel::new();
     let buf = BufId(0);
     let r = panic::catch_unwind(AssertUnwindSafe(|| {
-        k.run_step(0, Actor::Exporter(buf), || {
+        k.harness().run_step(0, Actor::Exporter(buf), || {
             k.core(buf, Call::DmaBufInvalidateMappings { buf }, || {
                 panic!("core bug")
             })
         })
     }));
     assert_eq!(message(r.expect_err("unwinds")), "core bug");
-    assert_eq!(k.trace().crashed, None);
+    assert_eq!(k.harness().trace().crashed, None);
 }
 
 /// The scheduler sees each point once, and what it runs there (here: another lock and
@@ -60,19 +61,20 @@ fn the_scheduler_runs_at_its_points_and_not_inside_itself() {
     let buf = BufId(0);
     let seen = Rc::new(RefCell::new(Vec::new()));
     let log = seen.clone();
-    k.set_scheduler(Some(Box::new(move |k, point| {
+    k.harness().set_scheduler(Some(Box::new(move |k, point| {
         log.borrow_mut().push(point);
         k.as_actor(Actor::Exporter(buf), || {
             k.dma_resv_lock(buf);
             k.dma_resv_unlock(buf);
         });
     })));
-    assert!(k.run_step(0, Actor::Harness, || {
+    assert!(k.harness().run_step(0, Actor::Harness, || {
         k.dma_resv_lock(buf);
         k.dma_resv_unlock(buf);
     }));
     assert_eq!(*seen.borrow(), [SchedPoint::Unlocked { buf }]);
     let froms: Vec<String> = k
+        .harness()
         .trace()
         .events
         .iter()
@@ -87,8 +89,8 @@ fn the_scheduler_runs_at_its_points_and_not_inside_itself() {
             "exporter.buf0 dma_resv_unlock",
         ]
     );
-    k.set_scheduler(None);
-    assert!(k.run_step(1, Actor::Harness, || {
+    k.harness().set_scheduler(None);
+    assert!(k.harness().run_step(1, Actor::Harness, || {
         k.dma_resv_lock(buf);
         k.dma_resv_unlock(buf);
     }));
@@ -105,7 +107,7 @@ fn waits_follow_the_fences() {
     let buf = BufId(0);
     let (done, stuck) = (k.dma_fence_create(true), k.dma_fence_create(false));
     let mut waits = Vec::new();
-    assert!(k.run_step(0, Actor::Exporter(buf), || {
+    assert!(k.harness().run_step(0, Actor::Exporter(buf), || {
         k.dma_resv_lock(buf);
         k.dma_resv_add_fence(buf, done, KernelUsage);
         k.dma_resv_add_fence(buf, stuck, Bookkeep);
@@ -117,6 +119,7 @@ fn waits_follow_the_fences() {
     }));
     assert_eq!(waits, [0, i64::MAX, 1, 0]);
     let signals = k
+        .harness()
         .trace()
         .events
         .iter()
@@ -126,15 +129,15 @@ fn waits_follow_the_fences() {
         signals, 1,
         "the fence signals once, inside the first real wait"
     );
-    assert_eq!(k.trace().hung_at, None);
+    assert_eq!(k.harness().trace().hung_at, None);
 
-    let done = k.run_step(1, Actor::Exporter(buf), || {
+    let done = k.harness().run_step(1, Actor::Exporter(buf), || {
         k.dma_resv_lock(buf);
         k.dma_resv_wait_timeout(buf, Bookkeep, false, Timeout::Max);
         unreachable!("an unbounded wait for a stuck fence never returns");
     });
     assert!(!done);
-    let trace = k.trace();
+    let trace = k.harness().trace();
     assert_eq!(trace.hung_at, Some(1));
     assert_eq!(
         trace.events.last().and_then(|e| e.ret.clone()),
@@ -149,22 +152,23 @@ fn lock_misuse_warns_or_hangs() {
     let k = Kernel::new();
     let buf = BufId(0);
     let fence = k.dma_fence_create(true);
-    assert!(k.run_step(0, Actor::Exporter(buf), || {
+    assert!(k.harness().run_step(0, Actor::Exporter(buf), || {
         k.dma_resv_unlock(buf);
         k.dma_resv_add_fence(buf, fence, DmaResvUsage::Write);
     }));
     let warnings = k
+        .harness()
         .trace()
         .events
         .iter()
         .filter(|e| matches!(e.call, Call::Warn { .. }))
         .count();
     assert_eq!(warnings, 2);
-    assert!(!k.run_step(1, Actor::Exporter(buf), || {
+    assert!(!k.harness().run_step(1, Actor::Exporter(buf), || {
         k.dma_resv_lock(buf);
         k.dma_resv_lock(buf);
     }));
-    assert_eq!(k.trace().hung_at, Some(1));
+    assert_eq!(k.harness().trace().hung_at, Some(1));
 }
 
 /// An attachment is created unlinked, linked into its buffer's list, and unlinked again.
