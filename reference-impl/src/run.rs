@@ -82,7 +82,7 @@ fn evict_once_linked(buf: BufId) -> Scheduler {
         SchedPoint::Linked { buf: b, .. } if b == buf => linked = true,
         SchedPoint::Unlocked { buf: b } if b == buf && linked && !done => {
             done = true;
-            k.as_actor(Actor::Exporter(buf), || {
+            k.harness().as_actor(Actor::Exporter(buf), || {
                 k.dma_resv_lock(buf);
                 k.dma_buf_invalidate_mappings(buf);
                 k.dma_resv_unlock(buf);

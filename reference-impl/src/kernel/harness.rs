@@ -102,4 +102,12 @@ impl Harness<'_> {
     pub fn set_scheduler(&self, scheduler: Option<Scheduler>) {
         *self.0.scheduler.borrow_mut() = scheduler;
     }
+
+    /// Runs `f` as `actor` on another thread: the calls it makes come from `actor`.
+    pub fn as_actor<R>(&self, actor: Actor, f: impl FnOnce() -> R) -> R {
+        self.0.log.borrow_mut().stack.push(actor);
+        let r = f();
+        self.0.log.borrow_mut().stack.pop();
+        r
+    }
 }

@@ -46,7 +46,7 @@ pub enum SchedPoint {
 }
 
 /// What the runner runs at a scheduling point; it may call back into the kernel, for
-/// example as another actor with [`Kernel::as_actor`].
+/// example as another actor with [`Harness::as_actor`].
 pub type Scheduler = Box<dyn FnMut(&Kernel, SchedPoint)>;
 
 /// Return values that can be recorded in a trace.

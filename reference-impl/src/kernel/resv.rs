@@ -159,12 +159,4 @@ impl Kernel {
             *slot = Some(scheduler);
         }
     }
-
-    /// Runs `f` as `actor` on another thread: the calls it makes come from `actor`.
-    pub fn as_actor<R>(&self, actor: Actor, f: impl FnOnce() -> R) -> R {
-        self.log.borrow_mut().stack.push(actor);
-        let r = f();
-        self.log.borrow_mut().stack.pop();
-        r
-    }
 }

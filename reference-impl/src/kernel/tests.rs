@@ -63,7 +63,7 @@ fn the_scheduler_runs_at_its_points_and_not_inside_itself() {
     let log = seen.clone();
     k.harness().set_scheduler(Some(Box::new(move |k, point| {
         log.borrow_mut().push(point);
-        k.as_actor(Actor::Exporter(buf), || {
+        k.harness().as_actor(Actor::Exporter(buf), || {
             k.dma_resv_lock(buf);
             k.dma_resv_unlock(buf);
         });
