@@ -9,7 +9,8 @@ use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, Te
 use crate::results::{CaseResult, RunResults, ShimResults, Status, Verdict};
 
 /// Formats of `run` and `kernel`.
-#[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum RunFormat {
     /// One line per case, failures in full, the rule matrix.
     Human,
