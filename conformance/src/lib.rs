@@ -1,71 +1,21 @@
-//! The conformance suite of the dma-buf revoke contract.
+//! The `revoke-conformance` command: the thin layer over the judge (`judge`), the
+//! shim-process host (`shim-host`) and the kernel bridge ([`kernel`]).
 //!
-//! Cases are written in the book next to the rules they check; `spec_macros::conformance!`
-//! compiles them into [`cases`]. A case builds a [`Scenario`] (steps as data, checks over the
-//! trace); a backend runs the steps and returns a trace; the checks judge it here, on the
-//! host, whatever the backend.
+//! The judge's modules are re-exported under their old paths (`conformance::outcome`,
+//! `conformance::remote`...), so code written against them keeps compiling.
 
 mod bench;
-pub mod check;
 pub mod cli;
-mod defs;
-pub mod expectations;
-pub mod formats;
 pub mod kernel;
 pub mod mutants;
-pub mod outcome;
-pub mod remote;
-pub mod results;
 pub mod review;
-pub mod runner;
-pub mod scenario;
 
-pub use defs::{CaseDef, CaseVariant, RuleDef, Strength};
-pub use scenario::{Scenario, StepRef};
-
-/// What a case in the book sees.
-pub mod prelude {
-    pub use crate::check::*;
-    pub use crate::defs::{CaseDef, CaseVariant, RuleDef, Strength};
-    pub use crate::scenario::{Scenario, StepRef};
-    pub use reference_impl::Errno::*;
-    pub use reference_impl::{AccessOutcome, DmaResvUsage, Errno, ExporterKind, ImporterKind, Ret};
-}
-
-/// Every case and rule of the book.
-pub mod cases {
-    #[allow(unused_imports)]
-    use crate::prelude::*;
-    spec_macros::conformance!();
-}
-
-pub use cases::{CASES, RULE_ALIASES, RULES};
-
-/// A case variant's scenario as exported: what a foreign backend runs.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct ScenarioDoc {
-    /// The case's name.
-    pub case: String,
-    /// The variant label (empty if the case is not parameterised).
-    pub variant: String,
-    /// The rules the case checks.
-    pub rules: Vec<String>,
-    /// The steps, in order.
-    pub steps: Vec<reference_impl::Step>,
-}
-
-impl ScenarioDoc {
-    /// The scenario of a case variant.
-    pub fn of(case: &CaseDef, variant: &str) -> Option<ScenarioDoc> {
-        let s = outcome::scenario_of(case, variant)?;
-        Some(ScenarioDoc {
-            case: case.name.to_string(),
-            variant: variant.to_string(),
-            rules: case.rules.iter().map(|r| r.to_string()).collect(),
-            steps: s.steps,
-        })
-    }
-}
+pub use judge::{
+    CASES, CaseDef, CaseVariant, OnFailure, RULE_ALIASES, RULES, RuleDef, Scenario, ScenarioDoc,
+    StepRef, Strength, calls, case, cases, check, expectations, formats, outcome, prelude, results,
+    rule, runner, scenario,
+};
+pub use shim_host as remote;
 
 /// The JSON Schemas of the portable data: `(file name, schema)`.
 pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
@@ -89,21 +39,8 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         ),
         (
             "results.schema.json",
-            serde_json::to_value(schemars::schema_for!(results::RunResults)).unwrap_or_default(),
+            serde_json::to_value(schemars::schema_for!(judge::results::RunResults))
+                .unwrap_or_default(),
         ),
     ]
-}
-
-/// The rule with this ID (or former ID).
-pub fn rule(id: &str) -> Option<&'static RuleDef> {
-    let id = RULE_ALIASES
-        .iter()
-        .find(|(old, _)| *old == id)
-        .map_or(id, |(_, new)| *new);
-    RULES.iter().find(|r| r.id == id)
-}
-
-/// The case with this name.
-pub fn case(name: &str) -> Option<&'static CaseDef> {
-    CASES.iter().find(|c| c.name == name)
 }

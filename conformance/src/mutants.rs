@@ -139,3 +139,39 @@ pub fn markdown(results: &[MutantResult]) -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    //! The mutants table and its Markdown, on fixed results (one caught, one missed).
+
+    use super::*;
+
+    fn mutants() -> Vec<MutantResult> {
+        vec![
+            MutantResult {
+                shim: "broken-vfio-no-bookkeep-wait",
+                bug: "waits for KERNEL fences only | not BOOKKEEP",
+                breaks: "revoke.exporter.wait-bookkeep",
+                caught_by: vec!["attach_after_revoke_fails".into(), "no_such_case[x]".into()],
+                violated: vec!["revoke.exporter.wait-bookkeep".into()],
+            },
+            MutantResult {
+                shim: "broken-unknown",
+                bug: "breaks a rule no case checks",
+                breaks: "no.such.rule",
+                caught_by: Vec::new(),
+                violated: Vec::new(),
+            },
+        ]
+    }
+
+    #[test]
+    fn human() {
+        insta::assert_snapshot!(table(&mutants()));
+    }
+
+    #[test]
+    fn markdown_table() {
+        insta::assert_snapshot!(markdown(&mutants()));
+    }
+}

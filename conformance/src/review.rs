@@ -7,6 +7,8 @@ use std::process::Command;
 use clap::{Args, ValueEnum};
 use spec_review::{Comparison, Side, SpecDiff, Verdicts};
 
+use crate::cli::{CliError, Exit};
+
 /// Output formats of `spec-diff` and `compare`.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum ReviewFormat {
@@ -72,28 +74,17 @@ fn repository() -> Result<PathBuf, String> {
     Ok(root)
 }
 
-fn write_out(output: Option<&Path>, text: &str) -> Result<(), String> {
+fn write_out(output: Option<&Path>, text: &str) -> Result<(), CliError> {
     match output {
-        Some(path) => {
-            std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
-        }
-        None => {
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-                // A reader that went away (`| head`) wanted no more.
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                    Err(format!("cannot write the report: {e}"))
-                }
-                _ => Ok(()),
-            }
-        }
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| CliError::Fatal(format!("cannot write {}: {e}", path.display()))),
+        None => crate::cli::print(text),
     }
 }
 
 /// Runs `spec-diff`: exit status 0, or 1 when a rule ID disappeared with neither an alias nor
 /// a retirement entry (IDs are forever).
-pub fn spec_diff(args: SpecDiffArgs) -> Result<i32, String> {
+pub fn spec_diff(args: SpecDiffArgs) -> Result<Exit, CliError> {
     let repo = repository()?;
     let cache = args
         .cache
@@ -116,19 +107,15 @@ pub fn spec_diff(args: SpecDiffArgs) -> Result<i32, String> {
     let text = match args.format {
         ReviewFormat::Markdown => diff.markdown(),
         ReviewFormat::Json => {
-            serde_json::to_string_pretty(&diff).map_err(|e| e.to_string())? + "\n"
+            serde_json::to_string_pretty(&diff).map_err(|e| CliError::Fatal(e.to_string()))? + "\n"
         }
     };
     write_out(args.output.as_deref(), &text)?;
-    Ok(if diff.unexplained_removals.is_empty() {
-        0
-    } else {
-        1
-    })
+    Ok(Exit::passed_if(diff.unexplained_removals.is_empty()))
 }
 
 /// Runs `compare`: exit status 0 when no case regressed, 1 when one did.
-pub fn compare(args: CompareArgs) -> Result<i32, String> {
+pub fn compare(args: CompareArgs) -> Result<Exit, CliError> {
     let read = |p: &Path| -> Result<serde_json::Value, String> {
         let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
         serde_json::from_str(&text).map_err(|e| format!("{}: not a result file: {e}", p.display()))
@@ -136,8 +123,10 @@ pub fn compare(args: CompareArgs) -> Result<i32, String> {
     let c = Comparison::of_results(&read(&args.old)?, &read(&args.new)?)?;
     let text = match args.format {
         ReviewFormat::Markdown => c.markdown(),
-        ReviewFormat::Json => serde_json::to_string_pretty(&c).map_err(|e| e.to_string())? + "\n",
+        ReviewFormat::Json => {
+            serde_json::to_string_pretty(&c).map_err(|e| CliError::Fatal(e.to_string()))? + "\n"
+        }
     };
     write_out(None, &text)?;
-    Ok(if c.regressed == 0 { 0 } else { 1 })
+    Ok(Exit::passed_if(c.regressed == 0))
 }

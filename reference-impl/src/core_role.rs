@@ -26,6 +26,12 @@ pub trait DmaBufCore {
     fn dma_buf_vunmap(&self, k: &Kernel, buf: BufId);
     fn dma_buf_mmap(&self, k: &Kernel, buf: BufId) -> Result<(), Errno>;
     fn dma_buf_put(&self, k: &Kernel, buf: BufId);
+
+    /// Whether this is the model's own core, so that a panic in it is a bug of the suite
+    /// rather than a driver's oops. A core under test answers false (the default).
+    fn is_model(&self) -> bool {
+        false
+    }
 }
 
 /// The reference core: `drivers/dma-buf/dma-buf.c` as merged for Linux 7.1. Its methods are
@@ -39,6 +45,10 @@ macro_rules! forward {
             $(fn $name(&self, k: &Kernel, $($arg: $ty),*) -> $ret {
                 ReferenceCore::$name(self, k, $($arg),*)
             })*
+
+            fn is_model(&self) -> bool {
+                true
+            }
         }
     };
 }

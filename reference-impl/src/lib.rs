@@ -19,13 +19,14 @@ mod trace;
 pub use core_role::{DmaBufCore, ReferenceCore};
 pub use errno::Errno;
 pub use ids::{AttId, BufId, FenceId, JobId, SgtId};
-pub use kernel::{Attachment, Kernel, Traced};
+pub use kernel::{Attachment, Harness, Kernel, SchedPoint, Scheduler, Traced};
 pub use ops::{DmaBufAttachOps, DmaBufOps, Exporter, Importer, OpsTable};
 pub use run::{Roles, run_reference, run_with};
-pub use scenario::{ExporterKind, ImporterKind, Step};
+pub use scenario::{ExporterKind, ImporterKind, Step, StepRef};
 pub use shim::{Role, Shim, ShimRole, profile_capabilities, profiles_apply};
 pub use trace::{
-    AccessOutcome, Actor, Call, Crash, DmaResvUsage, Event, Ret, ShimProcessFailed, Timeout, Trace,
+    AccessOutcome, Actor, Call, CallName, Crash, DmaResvUsage, Event, Ret, ShimProcessFailed,
+    Timeout, Trace,
 };
 
 /// What every chapter's reference code sees.

@@ -5,7 +5,8 @@ use std::rc::Rc;
 
 use crate::book::{invalidation, map_pin, revocation};
 use crate::{
-    Actor, AttId, BufId, Exporter, ExporterKind, Importer, ImporterKind, Kernel, Step, Trace,
+    Actor, AttId, BufId, Exporter, ExporterKind, Importer, ImporterKind, Kernel, SchedPoint,
+    Scheduler, Step, Trace,
 };
 
 /// Who plays each role: a factory per role, so a shim can replace one of them.
@@ -71,6 +72,26 @@ impl Roles {
     }
 }
 
+/// The interleaving of [`Step::AttachDuringEviction`]: once an attachment of `buf` is linked
+/// and the reservation lock dropped, the exporter, on another thread, takes the lock and
+/// invalidates, before the attaching importer runs again. This is the interleaving that
+/// catches an importer not yet initialised when it attaches.
+fn evict_once_linked(buf: BufId) -> Scheduler {
+    let (mut linked, mut done) = (false, false);
+    Box::new(move |k, point| match point {
+        SchedPoint::Linked { buf: b, .. } if b == buf => linked = true,
+        SchedPoint::Unlocked { buf: b } if b == buf && linked && !done => {
+            done = true;
+            k.harness().as_actor(Actor::Exporter(buf), || {
+                k.dma_resv_lock(buf);
+                k.dma_buf_invalidate_mappings(buf);
+                k.dma_resv_unlock(buf);
+            });
+        }
+        _ => {}
+    })
+}
+
 /// Runs `steps` with the reference drivers.
 pub fn run_reference(steps: &[Step]) -> Result<Trace, String> {
     run_with(&Roles::reference(), steps)
@@ -80,6 +101,7 @@ pub fn run_reference(steps: &[Step]) -> Result<Trace, String> {
 /// creating it is an error; a call that never returns stops the run (see [`Trace::hung_at`]).
 pub fn run_with(roles: &Roles, steps: &[Step]) -> Result<Trace, String> {
     let k = Kernel::with_core((roles.core)());
+    let h = k.harness();
     let mut exporters: BTreeMap<BufId, Rc<dyn Exporter>> = BTreeMap::new();
     let mut importers: BTreeMap<AttId, Rc<dyn Importer>> = BTreeMap::new();
     for (i, step) in steps.iter().enumerate() {
@@ -101,9 +123,9 @@ pub fn run_with(roles: &Roles, steps: &[Step]) -> Result<Trace, String> {
                     return Err(format!("step {i}: {buf} is exported twice"));
                 }
                 let e = (roles.exporter)(*exporter, *buf);
-                k.register_exporter(*buf, e.clone());
+                h.register_exporter(*buf, e.clone());
                 exporters.insert(*buf, e.clone());
-                k.run_step(i, step.actor(), || {
+                h.run_step(i, step.actor(), || {
                     let _ = e.export(&k);
                 })
             }
@@ -114,76 +136,76 @@ pub fn run_with(roles: &Roles, steps: &[Step]) -> Result<Trace, String> {
                 }
                 exp(buf)?;
                 let d = (roles.importer)(*importer, *att);
-                k.register_importer(*att, d.clone());
+                h.register_importer(*att, d.clone());
                 importers.insert(*att, d.clone());
                 if matches!(step, Step::AttachDuringEviction { .. }) {
-                    k.arm_eviction_on_link(*buf);
+                    h.set_scheduler(Some(evict_once_linked(*buf)));
                 }
-                k.run_step(i, step.actor(), || {
+                h.run_step(i, step.actor(), || {
                     let _ = d.attach(&k, *buf);
                 })
             }
             Step::Map { att } => {
                 let d = imp(att)?;
-                k.run_step(i, step.actor(), || {
+                h.run_step(i, step.actor(), || {
                     let _ = d.map(&k);
                 })
             }
             Step::Access { att, write } => {
                 let d = imp(att)?;
-                k.run_step(i, step.actor(), || d.access(&k, *write))
+                h.run_step(i, step.actor(), || d.access(&k, *write))
             }
             Step::Submit { att, write } => {
                 let d = imp(att)?;
-                k.run_step(i, step.actor(), || d.submit(&k, *write))
+                h.run_step(i, step.actor(), || d.submit(&k, *write))
             }
             Step::Unmap { att } => {
                 let d = imp(att)?;
-                k.run_step(i, step.actor(), || d.unmap(&k))
+                h.run_step(i, step.actor(), || d.unmap(&k))
             }
             Step::Detach { att } => {
                 let d = imp(att)?;
-                k.run_step(i, step.actor(), || d.detach(&k))
+                h.run_step(i, step.actor(), || d.detach(&k))
             }
             Step::Vmap { att } => {
                 let d = imp(att)?;
-                k.run_step(i, step.actor(), || d.vmap(&k))
+                h.run_step(i, step.actor(), || d.vmap(&k))
             }
             Step::Mmap { buf } => {
                 exp(buf)?;
-                k.run_step(i, step.actor(), || {
+                h.run_step(i, step.actor(), || {
                     let _ = k.dma_buf_mmap(*buf);
                 })
             }
             Step::Revoke { buf } => {
                 let e = exp(buf)?;
-                k.run_step(i, step.actor(), || e.revoke(&k))
+                h.run_step(i, step.actor(), || e.revoke(&k))
             }
             Step::Restore { buf } => {
                 let e = exp(buf)?;
-                k.run_step(i, step.actor(), || e.restore(&k))
+                h.run_step(i, step.actor(), || e.restore(&k))
             }
             Step::Move { buf } => {
                 let e = exp(buf)?;
-                k.run_step(i, step.actor(), || e.move_buffer(&k))
+                h.run_step(i, step.actor(), || e.move_buffer(&k))
             }
             Step::Reclaim { buf } => {
                 let e = exp(buf)?;
-                k.run_step(i, step.actor(), || e.reclaim(&k))
+                h.run_step(i, step.actor(), || e.reclaim(&k))
             }
             Step::ExporterFence { buf, usage, stuck } => {
                 let e = exp(buf)?;
-                k.run_step(i, step.actor(), || e.add_own_fence(&k, *usage, !*stuck))
+                h.run_step(i, step.actor(), || e.add_own_fence(&k, *usage, !*stuck))
             }
             Step::Put { buf } => {
                 let e = exp(buf)?;
-                k.run_step(i, step.actor(), || e.put(&k))
+                h.run_step(i, step.actor(), || e.put(&k))
             }
-            Step::Complete => k.run_step(i, Actor::Harness, || k.complete_all()),
+            Step::Complete => h.run_step(i, Actor::Harness, || k.complete_all()),
         };
         if !completed {
             break;
         }
     }
-    Ok(k.trace())
+    Ok(h.trace())
 }

@@ -169,3 +169,7 @@ impl fmt::Display for Step {
         }
     }
 }
+
+/// A step's position in its scenario: what checks refer to a step by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StepRef(pub usize);

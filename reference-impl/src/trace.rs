@@ -292,6 +292,146 @@ impl fmt::Display for Ret {
     }
 }
 
+/// The name of a call, as checks refer to it: the kernel function or op (`dma_buf_pin`,
+/// `ops.map_dma_buf`, `importer_ops.invalidate_mappings`), or `dma_read`/`dma_write` for a
+/// device access. A check names calls by this type, so a misspelt name does not compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(missing_docs)] // Each variant is the call of the same name in [`Call`].
+pub enum CallName {
+    DmaBufExport,
+    DmaBufAttach,
+    DmaBufDynamicAttach,
+    DmaBufDetach,
+    DmaBufPin,
+    DmaBufUnpin,
+    DmaBufMapAttachment,
+    DmaBufUnmapAttachment,
+    DmaBufMapAttachmentUnlocked,
+    DmaBufUnmapAttachmentUnlocked,
+    DmaBufInvalidateMappings,
+    DmaBufAttachRevocable,
+    DmaBufVmap,
+    DmaBufVunmap,
+    DmaBufMmap,
+    DmaBufPut,
+    DmaResvLock,
+    DmaResvUnlock,
+    DmaResvAddFence,
+    DmaResvWaitTimeout,
+    DmaFenceSignal,
+    WaitForUnmap,
+    OpsAttach,
+    OpsDetach,
+    OpsPin,
+    OpsUnpin,
+    OpsMapDmaBuf,
+    OpsUnmapDmaBuf,
+    OpsVmap,
+    OpsVunmap,
+    OpsMmap,
+    OpsRelease,
+    InvalidateMappings,
+    DeviceSubmit,
+    DmaRead,
+    DmaWrite,
+    ReclaimMemory,
+    Warn,
+}
+
+impl CallName {
+    /// Every call name.
+    pub const ALL: &'static [CallName] = &[
+        CallName::DmaBufExport,
+        CallName::DmaBufAttach,
+        CallName::DmaBufDynamicAttach,
+        CallName::DmaBufDetach,
+        CallName::DmaBufPin,
+        CallName::DmaBufUnpin,
+        CallName::DmaBufMapAttachment,
+        CallName::DmaBufUnmapAttachment,
+        CallName::DmaBufMapAttachmentUnlocked,
+        CallName::DmaBufUnmapAttachmentUnlocked,
+        CallName::DmaBufInvalidateMappings,
+        CallName::DmaBufAttachRevocable,
+        CallName::DmaBufVmap,
+        CallName::DmaBufVunmap,
+        CallName::DmaBufMmap,
+        CallName::DmaBufPut,
+        CallName::DmaResvLock,
+        CallName::DmaResvUnlock,
+        CallName::DmaResvAddFence,
+        CallName::DmaResvWaitTimeout,
+        CallName::DmaFenceSignal,
+        CallName::WaitForUnmap,
+        CallName::OpsAttach,
+        CallName::OpsDetach,
+        CallName::OpsPin,
+        CallName::OpsUnpin,
+        CallName::OpsMapDmaBuf,
+        CallName::OpsUnmapDmaBuf,
+        CallName::OpsVmap,
+        CallName::OpsVunmap,
+        CallName::OpsMmap,
+        CallName::OpsRelease,
+        CallName::InvalidateMappings,
+        CallName::DeviceSubmit,
+        CallName::DmaRead,
+        CallName::DmaWrite,
+        CallName::ReclaimMemory,
+        CallName::Warn,
+    ];
+
+    /// The spelling a trace renders: `dma_buf_pin`, `ops.map_dma_buf`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CallName::DmaBufExport => "dma_buf_export",
+            CallName::DmaBufAttach => "dma_buf_attach",
+            CallName::DmaBufDynamicAttach => "dma_buf_dynamic_attach",
+            CallName::DmaBufDetach => "dma_buf_detach",
+            CallName::DmaBufPin => "dma_buf_pin",
+            CallName::DmaBufUnpin => "dma_buf_unpin",
+            CallName::DmaBufMapAttachment => "dma_buf_map_attachment",
+            CallName::DmaBufUnmapAttachment => "dma_buf_unmap_attachment",
+            CallName::DmaBufMapAttachmentUnlocked => "dma_buf_map_attachment_unlocked",
+            CallName::DmaBufUnmapAttachmentUnlocked => "dma_buf_unmap_attachment_unlocked",
+            CallName::DmaBufInvalidateMappings => "dma_buf_invalidate_mappings",
+            CallName::DmaBufAttachRevocable => "dma_buf_attach_revocable",
+            CallName::DmaBufVmap => "dma_buf_vmap",
+            CallName::DmaBufVunmap => "dma_buf_vunmap",
+            CallName::DmaBufMmap => "dma_buf_mmap",
+            CallName::DmaBufPut => "dma_buf_put",
+            CallName::DmaResvLock => "dma_resv_lock",
+            CallName::DmaResvUnlock => "dma_resv_unlock",
+            CallName::DmaResvAddFence => "dma_resv_add_fence",
+            CallName::DmaResvWaitTimeout => "dma_resv_wait_timeout",
+            CallName::DmaFenceSignal => "dma_fence_signal",
+            CallName::WaitForUnmap => "wait_for_unmap",
+            CallName::OpsAttach => "ops.attach",
+            CallName::OpsDetach => "ops.detach",
+            CallName::OpsPin => "ops.pin",
+            CallName::OpsUnpin => "ops.unpin",
+            CallName::OpsMapDmaBuf => "ops.map_dma_buf",
+            CallName::OpsUnmapDmaBuf => "ops.unmap_dma_buf",
+            CallName::OpsVmap => "ops.vmap",
+            CallName::OpsVunmap => "ops.vunmap",
+            CallName::OpsMmap => "ops.mmap",
+            CallName::OpsRelease => "ops.release",
+            CallName::InvalidateMappings => "importer_ops.invalidate_mappings",
+            CallName::DeviceSubmit => "submit",
+            CallName::DmaRead => "dma_read",
+            CallName::DmaWrite => "dma_write",
+            CallName::ReclaimMemory => "reclaim_memory",
+            CallName::Warn => "WARN",
+        }
+    }
+}
+
+impl fmt::Display for CallName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One call in a trace.
 #[derive(
     Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
@@ -463,13 +603,52 @@ impl Call {
     }
 
     /// The kernel function or op name alone (`dma_buf_pin`, `ops.map_dma_buf`).
-    pub fn name(&self) -> String {
-        let r = self.render();
-        r.split(['(', ':'])
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_string()
+    pub fn name(&self) -> &'static str {
+        self.call_name().as_str()
+    }
+
+    /// The name checks refer to this call by.
+    pub fn call_name(&self) -> CallName {
+        match self {
+            Call::DmaBufExport { .. } => CallName::DmaBufExport,
+            Call::DmaBufAttach { .. } => CallName::DmaBufAttach,
+            Call::DmaBufDynamicAttach { .. } => CallName::DmaBufDynamicAttach,
+            Call::DmaBufDetach { .. } => CallName::DmaBufDetach,
+            Call::DmaBufPin { .. } => CallName::DmaBufPin,
+            Call::DmaBufUnpin { .. } => CallName::DmaBufUnpin,
+            Call::DmaBufMapAttachment { .. } => CallName::DmaBufMapAttachment,
+            Call::DmaBufUnmapAttachment { .. } => CallName::DmaBufUnmapAttachment,
+            Call::DmaBufMapAttachmentUnlocked { .. } => CallName::DmaBufMapAttachmentUnlocked,
+            Call::DmaBufUnmapAttachmentUnlocked { .. } => CallName::DmaBufUnmapAttachmentUnlocked,
+            Call::DmaBufInvalidateMappings { .. } => CallName::DmaBufInvalidateMappings,
+            Call::DmaBufAttachRevocable { .. } => CallName::DmaBufAttachRevocable,
+            Call::DmaBufVmap { .. } => CallName::DmaBufVmap,
+            Call::DmaBufVunmap { .. } => CallName::DmaBufVunmap,
+            Call::DmaBufMmap { .. } => CallName::DmaBufMmap,
+            Call::DmaBufPut { .. } => CallName::DmaBufPut,
+            Call::DmaResvLock { .. } => CallName::DmaResvLock,
+            Call::DmaResvUnlock { .. } => CallName::DmaResvUnlock,
+            Call::DmaResvAddFence { .. } => CallName::DmaResvAddFence,
+            Call::DmaResvWaitTimeout { .. } => CallName::DmaResvWaitTimeout,
+            Call::DmaFenceSignal { .. } => CallName::DmaFenceSignal,
+            Call::WaitForUnmap { .. } => CallName::WaitForUnmap,
+            Call::OpsAttach { .. } => CallName::OpsAttach,
+            Call::OpsDetach { .. } => CallName::OpsDetach,
+            Call::OpsPin { .. } => CallName::OpsPin,
+            Call::OpsUnpin { .. } => CallName::OpsUnpin,
+            Call::OpsMapDmaBuf { .. } => CallName::OpsMapDmaBuf,
+            Call::OpsUnmapDmaBuf { .. } => CallName::OpsUnmapDmaBuf,
+            Call::OpsVmap { .. } => CallName::OpsVmap,
+            Call::OpsVunmap { .. } => CallName::OpsVunmap,
+            Call::OpsMmap { .. } => CallName::OpsMmap,
+            Call::OpsRelease { .. } => CallName::OpsRelease,
+            Call::InvalidateMappings { .. } => CallName::InvalidateMappings,
+            Call::DeviceSubmit { .. } => CallName::DeviceSubmit,
+            Call::ReclaimMemory { .. } => CallName::ReclaimMemory,
+            Call::Warn { .. } => CallName::Warn,
+            Call::DmaAccess { write: false, .. } => CallName::DmaRead,
+            Call::DmaAccess { write: true, .. } => CallName::DmaWrite,
+        }
     }
 }
 
@@ -536,5 +715,123 @@ impl Trace {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One call of every kind.
+    fn every_call() -> Vec<Call> {
+        let (buf, att, sgt) = (BufId(0), AttId(0), SgtId(0));
+        let (fence, job) = (FenceId(0), JobId(0));
+        vec![
+            Call::DmaBufExport { buf },
+            Call::DmaBufAttach { buf, att },
+            Call::DmaBufDynamicAttach {
+                buf,
+                att,
+                allow_peer2peer: true,
+                invalidate_mappings: true,
+            },
+            Call::DmaBufDetach {
+                buf,
+                att,
+                pins: 0,
+                mappings: 0,
+            },
+            Call::DmaBufPin { att },
+            Call::DmaBufUnpin { att },
+            Call::DmaBufMapAttachment { att },
+            Call::DmaBufUnmapAttachment { att, sgt },
+            Call::DmaBufMapAttachmentUnlocked { att },
+            Call::DmaBufUnmapAttachmentUnlocked { att, sgt },
+            Call::DmaBufInvalidateMappings { buf },
+            Call::DmaBufAttachRevocable { att },
+            Call::DmaBufVmap { buf },
+            Call::DmaBufVunmap { buf },
+            Call::DmaBufMmap { buf },
+            Call::DmaBufPut {
+                buf,
+                attachments: 0,
+                vmaps: 0,
+            },
+            Call::DmaResvLock { buf },
+            Call::DmaResvUnlock { buf },
+            Call::DmaResvAddFence {
+                buf,
+                fence,
+                usage: DmaResvUsage::Write,
+            },
+            Call::DmaResvWaitTimeout {
+                buf,
+                usage: DmaResvUsage::Bookkeep,
+                intr: false,
+                timeout: Timeout::Max,
+            },
+            Call::DmaFenceSignal { fence },
+            Call::WaitForUnmap { buf },
+            Call::OpsAttach { att },
+            Call::OpsDetach { att },
+            Call::OpsPin { att },
+            Call::OpsUnpin { att },
+            Call::OpsMapDmaBuf { att },
+            Call::OpsUnmapDmaBuf { att, sgt },
+            Call::OpsVmap { buf },
+            Call::OpsVunmap { buf },
+            Call::OpsMmap { buf },
+            Call::OpsRelease { buf },
+            Call::InvalidateMappings { att },
+            Call::DeviceSubmit {
+                att,
+                job,
+                sgt,
+                write: true,
+                fence,
+            },
+            Call::DmaAccess {
+                att,
+                sgt: Some(sgt),
+                write: false,
+                job: None,
+            },
+            Call::DmaAccess {
+                att,
+                sgt: None,
+                write: true,
+                job: Some(job),
+            },
+            Call::ReclaimMemory { buf },
+            Call::Warn {
+                what: "dma_resv_assert_held: not held".into(),
+            },
+        ]
+    }
+
+    /// A call's typed name is the name its rendering starts with, and every name is some
+    /// call's: a check that names a call can find it in a trace.
+    #[test]
+    fn call_names_match_the_rendering() {
+        let calls = every_call();
+        for call in &calls {
+            let rendered = call.render();
+            let head = rendered.split(['(', ':']).next().unwrap_or_default().trim();
+            assert_eq!(call.name(), head, "{rendered}");
+        }
+        for name in CallName::ALL {
+            assert!(
+                calls.iter().any(|c| c.call_name() == *name),
+                "no call is named {name}"
+            );
+        }
+        let mut spellings: Vec<&str> = CallName::ALL.iter().map(|n| n.as_str()).collect();
+        spellings.sort_unstable();
+        spellings.dedup();
+        assert_eq!(
+            spellings.len(),
+            CallName::ALL.len(),
+            "two names spelt alike"
+        );
     }
 }

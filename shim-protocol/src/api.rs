@@ -270,9 +270,10 @@ impl KernelApi for Typed<'_> {
         (self.0)(KernelCall::DmaBufDetach { buf, att });
     }
     fn dma_buf_attach_revocable(&self, att: AttId) -> bool {
-        (self.0)(KernelCall::DmaBufAttachRevocable { att })
-            .as_bool()
-            .unwrap_or(false)
+        answer(
+            &(self.0)(KernelCall::DmaBufAttachRevocable { att }),
+            "a boolean",
+        )
     }
     fn dma_buf_pin(&self, att: AttId) -> Result<(), Errno> {
         int_or_panic((self.0)(KernelCall::DmaBufPin { att }))
@@ -317,9 +318,7 @@ impl KernelApi for Typed<'_> {
         (self.0)(KernelCall::DmaResvAssertHeld { buf });
     }
     fn dma_resv_is_locked(&self, buf: BufId) -> bool {
-        (self.0)(KernelCall::DmaResvIsLocked { buf })
-            .as_bool()
-            .unwrap_or(false)
+        answer(&(self.0)(KernelCall::DmaResvIsLocked { buf }), "a boolean")
     }
     fn dma_resv_add_fence(&self, buf: BufId, fence: FenceId, usage: DmaResvUsage) {
         (self.0)(KernelCall::DmaResvAddFence { buf, fence, usage });
@@ -331,34 +330,37 @@ impl KernelApi for Typed<'_> {
         intr: bool,
         timeout: Timeout,
     ) -> i64 {
-        (self.0)(KernelCall::DmaResvWaitTimeout {
-            buf,
-            usage,
-            intr,
-            timeout: timeout.into(),
-        })
-        .as_i64()
-        .unwrap_or(0)
+        answer(
+            &(self.0)(KernelCall::DmaResvWaitTimeout {
+                buf,
+                usage,
+                intr,
+                timeout: timeout.into(),
+            }),
+            "a remaining timeout",
+        )
     }
     fn dma_fence_create(&self, completes: bool) -> FenceId {
-        typed(
+        answer(
             &(self.0)(KernelCall::DmaFenceCreate { completes }),
             "a fence",
         )
-        .unwrap_or(FenceId(0))
     }
     fn attachment(&self, att: AttId) -> Attachment {
         let v = (self.0)(KernelCall::DmaBufAttachment { att });
-        let b = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
+        let field = |k: &str| v.get(k).cloned().unwrap_or(Value::Null);
         Attachment {
-            buf: typed(v.get("buf").unwrap_or(&Value::Null), "a buffer").unwrap_or(BufId(0)),
-            dynamic: b("dynamic"),
-            peer2peer: b("peer2peer"),
-            invalidate_mappings: b("invalidate_mappings"),
+            buf: answer(&field("buf"), "the attachment's buffer"),
+            dynamic: answer(&field("dynamic"), "the attachment's `dynamic`"),
+            peer2peer: answer(&field("peer2peer"), "the attachment's `peer2peer`"),
+            invalidate_mappings: answer(
+                &field("invalidate_mappings"),
+                "the attachment's `invalidate_mappings`",
+            ),
         }
     }
     fn new_sg_table(&self, att: AttId) -> SgtId {
-        typed(&(self.0)(KernelCall::NewSgTable { att }), "a table").unwrap_or(SgtId(0))
+        answer(&(self.0)(KernelCall::NewSgTable { att }), "a table")
     }
     fn wait_for_unmap(&self, buf: BufId) {
         (self.0)(KernelCall::WaitForUnmap { buf });
@@ -367,18 +369,16 @@ impl KernelApi for Typed<'_> {
         (self.0)(KernelCall::ReclaimMemory { buf });
     }
     fn device_access(&self, att: AttId, sgt: Option<SgtId>, write: bool) -> AccessOutcome {
-        typed(
+        answer(
             &(self.0)(KernelCall::DeviceAccess { att, sgt, write }),
             "an access outcome",
         )
-        .unwrap_or(AccessOutcome::NoMapping)
     }
     fn device_submit(&self, att: AttId, sgt: SgtId, write: bool) -> FenceId {
-        typed(
+        answer(
             &(self.0)(KernelCall::DeviceSubmit { att, sgt, write }),
             "a fence",
         )
-        .unwrap_or(FenceId(0))
     }
     fn warn(&self, buf: BufId, what: &str) {
         (self.0)(KernelCall::Warn {
@@ -388,10 +388,71 @@ impl KernelApi for Typed<'_> {
     }
 }
 
+/// The harness's answer to a kernel call, decoded as `what`. A harness that answers with
+/// something else has a bug: the shim stops with the reason rather than go on with a made-up
+/// value (a fence 0, `false`, a timeout of 0).
+fn answer<T: serde::de::DeserializeOwned>(v: &Value, what: &str) -> T {
+    typed(v, what).unwrap_or_else(|e| panic!("the harness answered a kernel call badly: {e}"))
+}
+
 fn int_or_panic(v: Value) -> Result<(), Errno> {
     int_of(&v).unwrap_or_else(|e| panic!("the harness answered a kernel call badly: {e}"))
 }
 
 fn sgt_or_panic(v: Value) -> Result<SgtId, Errno> {
     sgt_of(&v, |_| true).unwrap_or_else(|e| panic!("the harness answered a kernel call badly: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn panic_of(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+        let payload = std::panic::catch_unwind(f).expect_err("a panic");
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// A typed answer decodes; a wrong one stops the shim with the reason instead of a made-up
+    /// default (these used to decode as fence 0, `false` and a timeout of 0).
+    #[test]
+    fn wrong_answers_are_not_silently_defaulted() {
+        let good = |call: KernelCall| match call {
+            KernelCall::DmaFenceCreate { .. } => json!(7),
+            KernelCall::DmaResvIsLocked { .. } => json!(true),
+            KernelCall::DmaResvWaitTimeout { .. } => json!(5),
+            _ => Value::Null,
+        };
+        let k = Typed(&good);
+        assert_eq!(k.dma_fence_create(true), FenceId(7));
+        assert!(k.dma_resv_is_locked(BufId(0)));
+        assert_eq!(
+            k.dma_resv_wait_timeout(BufId(0), DmaResvUsage::Bookkeep, false, Timeout::Max),
+            5
+        );
+        let garbage = |_: KernelCall| json!("garbage");
+        let m = panic_of(|| {
+            Typed(&garbage).dma_fence_create(true);
+        });
+        assert!(m.contains("expected a fence, got \"garbage\""), "{m}");
+        let m = panic_of(|| {
+            Typed(&garbage).dma_resv_is_locked(BufId(0));
+        });
+        assert!(m.contains("expected a boolean"), "{m}");
+        let m = panic_of(|| {
+            Typed(&garbage).dma_resv_wait_timeout(
+                BufId(0),
+                DmaResvUsage::Bookkeep,
+                false,
+                Timeout::Max,
+            );
+        });
+        assert!(m.contains("expected a remaining timeout"), "{m}");
+        let m = panic_of(|| {
+            Typed(&garbage).attachment(AttId(0));
+        });
+        assert!(m.contains("expected the attachment's buffer"), "{m}");
+    }
 }

@@ -669,3 +669,37 @@ fn the_importer_api_drives_an_importer() {
     s.send(json!({"type": "bye"}));
     assert!(s.wait().success());
 }
+
+/// The kernel calls of the wire protocol are defined once, by `shim_protocol::KernelCall`;
+/// the C library must declare each under the same kernel name (its wrappers send
+/// `__func__`), so that adding a call without its C side fails here rather than in a run.
+#[test]
+fn the_c_header_declares_every_kernel_call_of_the_protocol() {
+    let schema =
+        serde_json::to_value(schemars::schema_for!(shim_protocol::KernelCall)).expect("a schema");
+    let names: Vec<String> = schema["oneOf"]
+        .as_array()
+        .expect("one schema per call")
+        .iter()
+        .map(|v| {
+            v["properties"]["fn"]["const"]
+                .as_str()
+                .expect("a name")
+                .to_string()
+        })
+        .collect();
+    assert!(names.len() >= 25, "{names:?}");
+    let header = include_str!("../c/dma-buf-shim.h");
+    let source = include_str!("../c/dma-buf-shim.c");
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| match n.as_str() {
+            // The accessor the C library calls for `struct dma_buf_attachment` fields.
+            "dma_buf_attachment" => !source.contains("kcall(\"dma_buf_attachment\""),
+            // `WARN_ON` is `shim_warn_on()` in C.
+            "warn" => !header.contains("shim_warn_on("),
+            n => !header.contains(&format!(" {n}(")) && !header.contains(&format!("*{n}(")),
+        })
+        .collect();
+    assert!(missing.is_empty(), "not in the C library: {missing:?}");
+}

@@ -10,30 +10,29 @@ pub mod gpu;
 pub mod iommufd;
 pub mod rdma_umem;
 pub mod reference_core;
+pub mod registry;
 pub mod rust_vfio;
 pub mod scanout;
 pub mod vfio_pci;
 
 use reference_impl::Shim;
 
-/// Every in-tree shim, exporters first, then importers, then the core.
+/// Every good in-process shim, exporters first, then importers, then the core.
 pub fn in_tree() -> Vec<Shim> {
-    vec![
-        vfio_pci::SHIM,
-        rust_vfio::SHIM,
-        gpu::EXPORTER,
-        iommufd::SHIM,
-        rdma_umem::SHIM,
-        gpu::IMPORTER,
-        scanout::SHIM,
-        reference_core::SHIM,
-    ]
+    registry::all()
+        .into_iter()
+        .filter(|r| r.broken.is_none())
+        .filter_map(|r| match r.runs {
+            registry::Runs::InProcess { shim, .. } => Some(shim),
+            registry::Runs::Process { .. } => None,
+        })
+        .collect()
 }
 
-/// The in-tree shim with this name, good or broken.
+/// The in-process shim with this name, good or broken.
 pub fn by_name(name: &str) -> Option<Shim> {
-    in_tree()
-        .into_iter()
-        .chain(broken::all().into_iter().map(|b| b.shim))
-        .find(|s| s.name == name)
+    match registry::by_name(name)?.runs {
+        registry::Runs::InProcess { shim, .. } => Some(shim),
+        registry::Runs::Process { .. } => None,
+    }
 }

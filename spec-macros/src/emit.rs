@@ -95,11 +95,26 @@ fn strength(s: Strength) -> TokenStream {
     }
 }
 
+/// What `conformance!` expands to after an error: the diagnostics, and the tables the rest of
+/// the crate names, empty, so that one mistake in the book gives its own diagnostics and
+/// nothing that only follows from them.
+fn conformance_fallback(mut diagnostics: TokenStream) -> TokenStream {
+    diagnostics.extend(quote! {
+        /// Every rule of the book (empty: the book has errors).
+        pub static RULES: &[RuleDef] = &[];
+        /// Former rule IDs and the IDs they now go by (empty: the book has errors).
+        pub static RULE_ALIASES: &[(&str, &str)] = &[];
+        /// Every conformance case of the book (empty: the book has errors).
+        pub static CASES: &[CaseDef] = &[];
+    });
+    diagnostics
+}
+
 /// `conformance!`: case functions and the `RULES` and `CASES` tables.
 pub(crate) fn conformance(args: &Args) -> TokenStream {
     let (spec, diags) = Spec::load(&args.src_dir);
     if !diags.is_empty() {
-        return errors(&diags, args.span);
+        return conformance_fallback(errors(&diags, args.span));
     }
     let mut out = track(&spec, None);
     for block in spec
@@ -113,7 +128,7 @@ pub(crate) fn conformance(args: &Args) -> TokenStream {
                 StripCaseAttrs.visit_file_mut(&mut file);
                 out.extend(quote!(#file));
             }
-            Err(e) => return e,
+            Err(e) => return conformance_fallback(e),
         }
     }
     let rules = spec.rules.values().map(|r| {

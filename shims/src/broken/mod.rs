@@ -6,7 +6,7 @@
 /// description is its bug.
 macro_rules! broken {
     ($const:ident, $name:literal, $role:expr, $bug:literal, $breaks:literal) => {
-        pub(super) const $const: super::Broken = super::Broken {
+        pub(crate) const $const: super::Broken = super::Broken {
             shim: reference_impl::Shim {
                 name: $name,
                 description: $bug,
@@ -18,13 +18,15 @@ macro_rules! broken {
     };
 }
 
-mod core;
-mod gpu;
-mod iommufd;
-mod scanout;
-mod vfio;
+pub(crate) mod core;
+pub(crate) mod gpu;
+pub(crate) mod iommufd;
+pub(crate) mod scanout;
+pub(crate) mod vfio;
 
 use reference_impl::Shim;
+
+use crate::registry::Runs;
 
 /// A broken shim and what is wrong with it.
 #[derive(Clone, Copy)]
@@ -37,57 +39,17 @@ pub struct Broken {
     pub breaks: &'static str,
 }
 
-/// Every broken shim.
+/// Every broken in-process shim, in the order of the registry ([`crate::registry`]).
 pub fn all() -> Vec<Broken> {
-    vec![
-        vfio::NO_BOOKKEEP_WAIT,
-        vfio::NO_UNMAP_WAIT,
-        vfio::MAP_WHILE_REVOKED,
-        vfio::CHECK_IN_PIN,
-        iommufd::NEVER_UNPINS,
-        iommufd::WRITES_AFTER_INVALIDATE,
-        iommufd::NEVER_UNMAPS,
-        iommufd::UNPIN_UNLOCKED,
-        vfio::RESTORE_WITHOUT_NOTIFY,
-        vfio::ACCEPTS_NON_REVOCABLE,
-        vfio::ATTACH_WHILE_REVOKED,
-        vfio::CLEANUP_REVOKES_AGAIN,
-        vfio::IGNORES_PEER2PEER,
-        vfio::INVALIDATES_UNLOCKED,
-        gpu::RELOCKS_IN_CALLBACK,
-        gpu::NO_REMAP,
-        gpu::NO_KERNEL_WAIT,
-        gpu::NO_FENCE,
-        gpu::WAIT_POSITIVE_IS_ERROR,
-        gpu::POLL_ZERO_IS_SUCCESS,
-        gpu::FREES_BEFORE_DETACH,
-        gpu::INIT_AFTER_ATTACH,
-        gpu::MAP_UNLOCKED,
-        scanout::MAPS_WITHOUT_LOCK,
-        scanout::RDMA_KEEPS_PIN_ON_ERROR,
-        gpu::BOOKKEEP_FOR_WRITES,
-        gpu::NEVER_RETRIES,
-        gpu::MOVES_PINNED,
-        gpu::NO_WAIT_BEFORE_REUSE,
-        gpu::CPU_ACCESS_AFTER_UNPLUG,
-        core::CALLBACK_UNLOCKED,
-        core::CALLS_NULL_CALLBACKS,
-        core::NO_PIN_ON_MAP,
-        core::NO_KERNEL_WAIT,
-        core::LINKS_BEFORE_OPS_ATTACH,
-        core::DETACH_KEEPS_LINK,
-        core::REVOCABLE_IGNORES_CALLBACK,
-        core::OPS_ATTACH_LOCKED,
-        core::MMAP_LOCKED,
-        core::RELEASE_LOCKED,
-        core::PINS_DYNAMIC_ON_MAP,
-        core::SKIPS_PINNED,
-        core::CACHES_MAPPINGS,
-        core::NO_PEER2PEER,
-        core::SWALLOWS_ATTACH_ERROR,
-        core::PIN_WITHOUT_OP_FAILS,
-        core::NO_UNPIN_ON_MAP_ERROR,
-        core::DETACH_UNPINS,
-        core::RELEASES_TWICE,
-    ]
+    crate::registry::all()
+        .into_iter()
+        .filter_map(|r| match (r.runs, r.broken) {
+            (Runs::InProcess { shim, .. }, Some(bug)) => Some(Broken {
+                shim,
+                bug: bug.bug,
+                breaks: bug.breaks,
+            }),
+            _ => None,
+        })
+        .collect()
 }

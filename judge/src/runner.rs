@@ -65,7 +65,7 @@ fn result_of(outcome: &CaseOutcome, micros: u64) -> CaseResult {
         .filter_map(|c| {
             let observed = c.result.as_ref().err()?;
             let rule = crate::rule(c.rule);
-            if rule.is_some_and(|r| r.strength == crate::Strength::May) {
+            if crate::Strength::of_rule(c.rule).on_failure() == crate::OnFailure::PermissionUnused {
                 return None; // A permission the shim does not use is not a failure.
             }
             Some(Failure {
@@ -268,5 +268,78 @@ pub fn collect(shims: Vec<ShimResults>, partial: bool) -> RunResults {
         shims,
         summary,
         partial,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::CheckOutcome;
+    use crate::results::Verdict;
+    use crate::{RULES, Strength};
+
+    fn rule_of(strength: Strength) -> &'static str {
+        RULES
+            .iter()
+            .find(|r| r.strength == strength)
+            .map(|r| r.id)
+            .expect("the book has a rule of every strength")
+    }
+
+    fn failed(rule: &'static str) -> CheckOutcome {
+        CheckOutcome {
+            rule,
+            describe: "something".into(),
+            result: Err("something else".into()),
+        }
+    }
+
+    /// The strength policy, seen in every place that applies it: a failed MUST check fails
+    /// the case and violates the rule; a failed SHOULD check warns in both; a failed MAY check
+    /// is a permission not used, which shows nowhere (the rule matrix used to print it as a
+    /// warning).
+    #[test]
+    fn strength_policy_is_the_same_for_cases_failures_and_rules() {
+        let (must, should, may) = (
+            rule_of(Strength::Must),
+            rule_of(Strength::Should),
+            rule_of(Strength::May),
+        );
+        let verdict_of = |rules: &[crate::results::RuleVerdict], id: &str| {
+            rules
+                .iter()
+                .find(|r| r.rule == id)
+                .map(|r| r.verdict)
+                .expect("every rule has a verdict")
+        };
+        let outcome = |checks: Vec<CheckOutcome>| CaseOutcome {
+            case: &CASES[0],
+            variant: CASES[0].variants[0].label,
+            steps: Vec::new(),
+            trace: Ok(Trace::default()),
+            checks,
+        };
+
+        let may_only = outcome(vec![failed(may)]);
+        let result = result_of(&may_only, 0);
+        assert_eq!(result.status, Status::Pass);
+        assert!(result.failures.is_empty());
+        let rules = rule_verdicts(std::slice::from_ref(&result), &[Some(&may_only)]);
+        assert_eq!(verdict_of(&rules, may), Verdict::NotApplicable);
+
+        let with_should = outcome(vec![failed(may), failed(should)]);
+        let result = result_of(&with_should, 0);
+        assert_eq!(result.status, Status::Warn);
+        assert_eq!(result.failures.len(), 1);
+        assert_eq!(result.failures[0].rule, should);
+        let rules = rule_verdicts(std::slice::from_ref(&result), &[Some(&with_should)]);
+        assert_eq!(verdict_of(&rules, should), Verdict::ViolatedShould);
+        assert_eq!(verdict_of(&rules, may), Verdict::NotApplicable);
+
+        let with_must = outcome(vec![failed(may), failed(should), failed(must)]);
+        let result = result_of(&with_must, 0);
+        assert_eq!(result.status, Status::Fail);
+        let rules = rule_verdicts(std::slice::from_ref(&result), &[Some(&with_must)]);
+        assert_eq!(verdict_of(&rules, must), Verdict::Violated);
     }
 }

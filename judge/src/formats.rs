@@ -8,6 +8,32 @@ use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, Te
 
 use crate::results::{CaseResult, RunResults, ShimResults, Status, Verdict};
 
+/// Formats of `run` and `kernel`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum RunFormat {
+    /// One line per case, failures in full, the rule matrix.
+    Human,
+    /// The result file (`results.schema.json`).
+    Json,
+    /// JUnit XML.
+    Junit,
+    /// KTAP, as KUnit prints it.
+    Ktap,
+}
+
+impl RunFormat {
+    /// The report of `results` in this format; rule links point under `book_url`.
+    pub fn render(self, results: &RunResults, book_url: &str) -> String {
+        match self {
+            RunFormat::Human => human(results, book_url),
+            RunFormat::Json => serde_json::to_string_pretty(results).unwrap_or_default() + "\n",
+            RunFormat::Junit => junit(results, book_url),
+            RunFormat::Ktap => ktap(results),
+        }
+    }
+}
+
 fn case_line(out: &mut String, c: &CaseResult) {
     let extra = match (c.status, &c.reason) {
         (
@@ -294,4 +320,110 @@ pub fn ktap(results: &RunResults) -> String {
         let _ = writeln!(out, "{ok} {} {}", si + 1, shim.shim.name);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every report sink on one fixed set of results that has each status and verdict, so a
+    //! change of any sink's output shows up as a snapshot diff to read.
+
+    use super::*;
+
+    fn case(name: &str, status: &str, extra: serde_json::Value) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "name": name, "case": name.split('[').next().unwrap_or(name),
+            "variant": name.split('[').nth(1).unwrap_or("").trim_end_matches(']'),
+            "title": format!("What {name} shows."), "chapter": "revocation.md",
+            "rules": ["revoke.exporter.wait-bookkeep"], "status": status, "micros": 1500,
+        });
+        if let (Some(v), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+            v.extend(extra.clone());
+        }
+        v
+    }
+
+    /// Two shims: one with a case of every status and a rule of every verdict, one that
+    /// passes everything.
+    fn results() -> RunResults {
+        let failure = serde_json::json!({
+            "rule": "revoke.exporter.wait-bookkeep", "strength": "MUST",
+            "anchor": "revocation.html#r-revoke.exporter.wait-bookkeep",
+            "expected": "step 4: `dma_resv_wait_timeout` for BOOKKEEP (or wider) returns > 0",
+            "observed": "no wait for BOOKKEEP fences in step 4",
+        });
+        let warning = serde_json::json!({
+            "rule": "invalidate.importer.cache-failed-map", "strength": "SHOULD",
+            "anchor": "invalidation.html#r-invalidate.importer.cache-failed-map",
+            "expected": "step 2: `dma_buf_map_attachment` is called 1 time(s)",
+            "observed": "`dma_buf_map_attachment` was called 2 time(s)",
+        });
+        let broken = serde_json::json!({
+            "shim": {"name": "broken-exporter", "role": "exporter", "plays": ["vfio"],
+                     "capabilities": ["revokes-pinned"], "description": "Skips the wait."},
+            "cases": [
+                case("passes", "pass", serde_json::json!({})),
+                case("fails[iommufd]", "fail", serde_json::json!({
+                    "failures": [failure],
+                    "trace_diff": "--- reference\n+++ shim\n@@ -1,2 +1,1 @@\n step 4: revoke\n-#9 exporter.buf0 -> core: dma_resv_wait_timeout(...) = MAX_SCHEDULE_TIMEOUT\n",
+                })),
+                case("warns", "warn", serde_json::json!({"failures": [warning]})),
+                case("crashes", "fail", serde_json::json!({
+                    "error": "step 3 did not complete: the driver crashed (oops): exporter bug; later steps did not run",
+                })),
+                case("skipped", "not-applicable", serde_json::json!({
+                    "reason": "uses the importer profile rdma, which this shim does not play",
+                })),
+                case("known", "expected-fail", serde_json::json!({
+                    "reason": "waits only for KERNEL fences", "bug": "https://example.org/bug/1",
+                })),
+                case("fixed", "unexpected-pass", serde_json::json!({"reason": "was broken"})),
+                case("stale", "expired-expectation", serde_json::json!({"reason": "until 2026-01-01"})),
+            ],
+            "rules": [
+                {"rule": "attach.core.error-passthrough", "strength": "MUST", "verdict": "conformant"},
+                {"rule": "revoke.exporter.wait-bookkeep", "strength": "MUST", "verdict": "violated"},
+                {"rule": "invalidate.importer.cache-failed-map", "strength": "SHOULD", "verdict": "violated-should"},
+                {"rule": "revoke.pinned.permanent", "strength": "MAY", "verdict": "not-applicable"},
+            ],
+            "summary": {"passed": 3, "failed": 4, "not_applicable": 1},
+        });
+        let good = serde_json::json!({
+            "shim": {"name": "good", "role": "exporter", "plays": ["vfio"],
+                     "capabilities": [], "description": "Does it all."},
+            "cases": [case("passes", "pass", serde_json::json!({}))],
+            "rules": [
+                {"rule": "attach.core.error-passthrough", "strength": "MUST", "verdict": "conformant"},
+                {"rule": "revoke.exporter.wait-bookkeep", "strength": "MUST", "verdict": "conformant"},
+                {"rule": "invalidate.importer.cache-failed-map", "strength": "SHOULD", "verdict": "not-applicable"},
+                {"rule": "revoke.pinned.permanent", "strength": "MAY", "verdict": "conformant"},
+            ],
+            "summary": {"passed": 1, "failed": 0, "not_applicable": 0},
+        });
+        serde_json::from_value(serde_json::json!({
+            "version": crate::results::FORMAT_VERSION, "suite": "0.0.0-test",
+            "shims": [broken, good], "summary": {"passed": 4, "failed": 4, "not_applicable": 1},
+            "partial": false,
+        }))
+        .expect("a valid fixture")
+    }
+
+    #[test]
+    fn human() {
+        insta::assert_snapshot!(RunFormat::Human.render(&results(), "https://example.org/book/"));
+    }
+
+    #[test]
+    fn json() {
+        insta::assert_snapshot!(RunFormat::Json.render(&results(), "https://example.org/book/"));
+    }
+
+    #[test]
+    fn junit() {
+        insta::assert_snapshot!(RunFormat::Junit.render(&results(), "https://example.org/book/"));
+    }
+
+    #[test]
+    fn ktap() {
+        insta::assert_snapshot!(RunFormat::Ktap.render(&results(), "https://example.org/book/"));
+    }
 }

@@ -1,13 +1,10 @@
 //! The scenario builder a case uses: each method appends a step addressed to a role and
 //! returns what later steps and checks refer to.
 
+pub use reference_impl::StepRef;
 use reference_impl::{AttId, BufId, DmaResvUsage, ExporterKind, ImporterKind, Step};
 
 use crate::check::{Check, RuleCheck};
-
-/// A step's position in its scenario.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct StepRef(pub usize);
 
 /// A scenario under construction: steps (plain data) and checks over the trace they produce.
 #[derive(Default)]

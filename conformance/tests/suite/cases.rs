@@ -20,7 +20,7 @@ fn run_snapshot(name: &str, variant: &str) {
         format!("{name}__{variant}")
     };
     insta::with_settings!({
-        snapshot_path => "snapshots",
+        snapshot_path => "../snapshots",
         prepend_module_to_snapshot => false,
         omit_expression => true,
         description => format!("{} ({})", case.title, case.chapter),

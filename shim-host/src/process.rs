@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use shim_protocol::codec::{Line, LineReader};
 
-use crate::runner::INTERRUPTED;
+use judge::runner::INTERRUPTED;
 
 /// How much of a shim's standard error a case keeps.
 pub const STDERR_LIMIT: usize = 64 * 1024;

@@ -16,10 +16,10 @@ fn the_device_sees_reclaimed_memory_as_use_after_free() {
     let buf = BufId(0);
     let att = AttId(0);
     let exporter = Rc::new(VfioExporter::new(buf));
-    k.register_exporter(buf, exporter.clone());
+    k.harness().register_exporter(buf, exporter.clone());
     let importer = Rc::new(GpuImporter::new(att));
-    k.register_importer(att, importer.clone());
-    assert!(k.run_step(0, reference_impl::Actor::Harness, || {
+    k.harness().register_importer(att, importer.clone());
+    assert!(k.harness().run_step(0, reference_impl::Actor::Harness, || {
         exporter.export(&k).expect("export");
         importer.attach(&k, buf).expect("attach");
         importer.submit(&k, true);
@@ -28,7 +28,7 @@ fn the_device_sees_reclaimed_memory_as_use_after_free() {
         k.dma_resv_wait_timeout(buf, DmaResvUsage::Bookkeep, false, Timeout::Max);
         k.dma_resv_unlock(buf);
     }));
-    let trace = k.trace();
+    let trace = k.harness().trace();
     let outcomes: Vec<_> = trace
         .events
         .iter()

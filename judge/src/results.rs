@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use reference_impl::{Role, Shim, Trace};
 
 use crate::outcome::CaseOutcome;
-use crate::{RULES, Strength};
+use crate::{OnFailure, RULES, Strength};
 
 /// Version of the result format (JSON `version`).
 pub const FORMAT_VERSION: u32 = 1;
@@ -254,11 +254,10 @@ impl Status {
         }
         let mut status = Status::Pass;
         for c in outcome.checks.iter().filter(|c| c.result.is_err()) {
-            match crate::rule(c.rule).map(|r| r.strength) {
-                Some(Strength::Must) | None => return Status::Fail,
-                Some(Strength::Should) => status = Status::Warn,
-                // A MAY rule is a permission: a driver that does not use it violates nothing.
-                Some(Strength::May) => {}
+            match Strength::of_rule(c.rule).on_failure() {
+                OnFailure::Violation => return Status::Fail,
+                OnFailure::Warning => status = Status::Warn,
+                OnFailure::PermissionUnused => {}
             }
         }
         status
@@ -277,13 +276,15 @@ pub fn rule_verdicts(cases: &[CaseResult], outcomes: &[Option<&CaseOutcome>]) ->
             continue;
         }
         for check in &outcome.checks {
-            let strength = crate::rule(check.rule)
-                .map(|r| r.strength)
-                .unwrap_or(Strength::Must);
             let v = match (&check.result, &outcome.trace) {
                 (Ok(()), Ok(_)) => Verdict::Conformant,
-                (_, _) if strength == Strength::Must => Verdict::Violated,
-                _ => Verdict::ViolatedShould,
+                _ => match Strength::of_rule(check.rule).on_failure() {
+                    OnFailure::Violation => Verdict::Violated,
+                    OnFailure::Warning => Verdict::ViolatedShould,
+                    // Not using a permission gives the rule no verdict (this check used to
+                    // turn an unused MAY into a warning in the rule matrix).
+                    OnFailure::PermissionUnused => continue,
+                },
             };
             let entry = verdicts.entry(check.rule).or_insert(Verdict::NotApplicable);
             *entry = match (*entry, v) {

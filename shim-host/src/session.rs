@@ -15,7 +15,7 @@ use shim_protocol::{FromShim, MAX_LINE, ShimCall, ToShim, VERSION};
 use std::sync::atomic::Ordering;
 
 use super::process::{Incoming, ShimProcess, Transcript, Wait};
-use crate::runner::INTERRUPTED;
+use judge::runner::INTERRUPTED;
 
 /// What a shim said about itself in its hello, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]

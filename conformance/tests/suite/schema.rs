@@ -1,7 +1,7 @@
 //! The committed JSON Schemas describe the portable data exactly: they are regenerated from
 //! the types and compared, and every exported scenario and every reference trace validates.
 //!
-//! After changing a step or trace type: `UPDATE_SCHEMAS=1 cargo test -p conformance --test schema`,
+//! After changing a step or trace type: `UPDATE_SCHEMAS=1 cargo test -p conformance --test suite schema::`,
 //! then review the diff of `conformance/schema/`.
 
 use std::path::PathBuf;
@@ -22,7 +22,7 @@ fn committed_schemas_are_current() {
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             committed == text,
-            "{} is stale: run `UPDATE_SCHEMAS=1 cargo test -p conformance --test schema` and review the diff",
+            "{} is stale: run `UPDATE_SCHEMAS=1 cargo test -p conformance --test suite schema::` and review the diff",
             path.display()
         );
     }

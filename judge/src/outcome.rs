@@ -43,12 +43,32 @@ pub fn scenario_of(case: &CaseDef, variant: &str) -> Option<Scenario> {
 }
 
 /// Runs a case variant's steps with `backend` and evaluates its checks on the trace.
+///
+/// A variant the case does not have is an error of the outcome (it fails), never an empty
+/// scenario that passes.
 pub fn run_case(
     case: &'static CaseDef,
     variant: &'static str,
     backend: &mut dyn FnMut(&[Step]) -> Result<Trace, String>,
 ) -> CaseOutcome {
-    let scenario = scenario_of(case, variant).unwrap_or_default();
+    let Some(scenario) = scenario_of(case, variant) else {
+        let known: Vec<String> = case
+            .variants
+            .iter()
+            .map(|v| case.variant_name(v.label))
+            .collect();
+        return CaseOutcome {
+            case,
+            variant,
+            steps: Vec::new(),
+            trace: Err(format!(
+                "case `{}` has no variant `{variant}`; it has {}",
+                case.name,
+                known.join(", ")
+            )),
+            checks: Vec::new(),
+        };
+    };
     let trace = backend(&scenario.steps);
     let checks = scenario
         .checks
@@ -127,5 +147,38 @@ impl CaseOutcome {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::Status;
+
+    /// An unknown variant fails with a message naming the variants there are, and the backend
+    /// is never asked to run anything.
+    #[test]
+    fn an_unknown_variant_fails() {
+        let case = crate::CASES
+            .iter()
+            .find(|c| c.variants.len() > 1)
+            .expect("a parameterised case");
+        let mut ran = false;
+        let outcome = run_case(case, "no_such_variant", &mut |_| {
+            ran = true;
+            Ok(Trace::default())
+        });
+        assert!(!ran);
+        assert!(!outcome.passed());
+        assert_eq!(Status::of(&outcome), Status::Fail);
+        let message = outcome.trace.expect_err("an error");
+        assert!(
+            message.contains("no variant `no_such_variant`"),
+            "{message}"
+        );
+        assert!(
+            message.contains(&case.variant_name(case.variants[0].label)),
+            "{message}"
+        );
     }
 }

@@ -13,9 +13,9 @@ use reference_impl::{Exporter, Importer, Role, Roles, Step, profiles_apply};
 pub use process::{STDERR_LIMIT, Transcript};
 pub use session::{Identity, Session, StartError};
 
-use crate::CaseDef;
-use crate::results::ShimInfo;
-use crate::runner::{Backend, Ran};
+use judge::CaseDef;
+use judge::results::ShimInfo;
+use judge::runner::{Backend, Ran};
 
 /// The default time a case may take against a shim process.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -296,3 +296,61 @@ fn listings_have_json_forms() {
         assert!(v.as_array().is_some_and(|a| !a.is_empty()), "{cmd}");
     }
 }
+
+/// A reader that closes standard output early (`revoke-conformance list | head -1`) ends the
+/// command quietly, as `SIGPIPE` ends a C program: no panic message, no "internal error", for
+/// every command that prints.
+#[test]
+fn a_closed_pipe_ends_every_command_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let commands: &[&[&str]] = &[
+        &["list"],
+        &["list", "--format", "json"],
+        &["rules"],
+        &["rules", "--format", "json"],
+        &["shims"],
+        &["show", "attach_after_revoke_fails"],
+        &["run", "--shim", "vfio-pci"],
+        &["mutants"],
+    ];
+    for args in commands {
+        // The reader is gone before the first write: every write fails with EPIPE.
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let o = Command::new(env!("CARGO_BIN_EXE_revoke-conformance"))
+            .args(*args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .expect("the runner starts");
+        let err = stderr(&o);
+        assert_eq!(o.status.signal(), Some(libc::SIGPIPE), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(!err.contains("internal error"), "{args:?}: {err}");
+        assert!(!err.contains("Broken pipe"), "{args:?}: {err}");
+
+        // `| head -1`: the reader takes one line and goes.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_revoke-conformance"))
+            .args(*args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the runner starts");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut first)
+            .expect("one line");
+        assert!(!first.is_empty(), "{args:?}");
+        let o = child.wait_with_output().expect("it ends");
+        let err = stderr(&o);
+        assert!(
+            o.status.signal() == Some(libc::SIGPIPE) || o.status.code().is_some_and(|c| c <= 1),
+            "{args:?}: {:?} {err}",
+            o.status
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(!err.contains("internal error"), "{args:?}: {err}");
+    }
+}

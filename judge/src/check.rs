@@ -1,12 +1,13 @@
 //! Checks over a trace. Every check runs on the host over plain trace data, so a trace from
 //! another backend (a shim in another process, the Linux kernel) gets the same scrutiny.
 //!
-//! Calls are named as the trace renders them: `dma_buf_map_attachment`, `ops.map_dma_buf`,
-//! `importer_ops.invalidate_mappings`, `dma_resv_wait_timeout`, `dma_write`...
+//! Calls are named by [`CallName`]s, spelt in a case as the kernel spells them (see
+//! [`crate::calls`]): `dma_buf_map_attachment`, `ops::map_dma_buf`,
+//! `importer_ops::invalidate_mappings`, `dma_resv_wait_timeout`, `dma_write`...
 
-use reference_impl::{AccessOutcome, Call, DmaResvUsage, Event, Ret, Timeout, Trace};
-
-use crate::scenario::StepRef;
+use reference_impl::{
+    AccessOutcome, Call, CallName, DmaResvUsage, Event, Ret, StepRef, Timeout, Trace,
+};
 
 type Eval = Box<dyn Fn(&Trace) -> Result<(), String>>;
 
@@ -14,7 +15,25 @@ type Eval = Box<dyn Fn(&Trace) -> Result<(), String>>;
 pub struct Check {
     /// What the check expects, in words.
     pub describe: String,
+    /// The step it looks at, if it looks at one: a trace that stopped before it does not
+    /// exercise the check.
+    pub step: Option<StepRef>,
     eval: Eval,
+}
+
+/// Why a check did not pass, as data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The scenario stopped (a hang or a crash) in `stopped_at`, before `step`, the step
+    /// the check looks at: the check was not exercised, it saw no violation.
+    NotExercised {
+        /// The step the check looks at.
+        step: usize,
+        /// The step the scenario stopped in.
+        stopped_at: usize,
+    },
+    /// The trace shows something else than the check expects: what it shows.
+    Violated(String),
 }
 
 /// A check and the rule it enforces.
@@ -33,7 +52,20 @@ impl Check {
     ) -> Check {
         Check {
             describe: describe.into(),
+            step: None,
             eval: Box::new(eval),
+        }
+    }
+
+    /// A check of what happens in `step`.
+    pub fn at(
+        step: StepRef,
+        describe: impl Into<String>,
+        eval: impl Fn(&Trace) -> Result<(), String> + 'static,
+    ) -> Check {
+        Check {
+            step: Some(step),
+            ..Check::new(describe, eval)
         }
     }
 
@@ -41,10 +73,24 @@ impl Check {
     pub fn eval(&self, trace: &Trace) -> Result<(), String> {
         (self.eval)(trace)
     }
+
+    /// Evaluates the check, telling a check the trace did not exercise (it stopped before
+    /// the check's step) from one it violates, without reading the message.
+    pub fn judge(&self, trace: &Trace) -> Result<(), Failure> {
+        if let (Some(step), Some(stopped_at)) = (self.step, trace.stopped_at())
+            && stopped_at < step.0
+        {
+            return Err(Failure::NotExercised {
+                step: step.0,
+                stopped_at,
+            });
+        }
+        self.eval(trace).map_err(Failure::Violated)
+    }
 }
 
-fn is(ev: &Event, name: &str) -> bool {
-    ev.call.name() == name
+fn is(ev: &Event, name: CallName) -> bool {
+    ev.call.call_name() == name
 }
 
 fn in_step(trace: &Trace, step: StepRef) -> impl Iterator<Item = (usize, &Event)> {
@@ -89,7 +135,8 @@ fn step_ran(trace: &Trace, step: StepRef) -> Result<(), String> {
 }
 
 /// Whether a check's failure says only that the step it looks at never ran (the scenario
-/// stopped earlier): the check was not exercised, it did not see a violation.
+/// stopped earlier): the check was not exercised, it did not see a violation. This reads the
+/// message; [`Check::judge`] says the same as data ([`Failure::NotExercised`]).
 pub fn never_ran(failure: &str) -> bool {
     failure.starts_with("step ") && failure.contains(NEVER_RAN)
 }
@@ -98,8 +145,9 @@ pub fn never_ran(failure: &str) -> bool {
 pub const NO_HANG: &str = "every call returns (no deadlock, no endless wait)";
 
 /// The first call `name` made during `step` returns `expected`.
-pub fn returns(step: StepRef, name: &'static str, expected: Ret) -> Check {
-    Check::new(
+pub fn returns(step: StepRef, name: CallName, expected: Ret) -> Check {
+    Check::at(
+        step,
         format!("step {}: `{name}` returns {expected}", step.0),
         move |t| {
             step_ran(t, step)?;
@@ -113,19 +161,24 @@ pub fn returns(step: StepRef, name: &'static str, expected: Ret) -> Check {
 }
 
 /// `name` is called during `step`.
-pub fn called(step: StepRef, name: &'static str) -> Check {
-    Check::new(format!("step {}: `{name}` is called", step.0), move |t| {
-        step_ran(t, step)?;
-        in_step(t, step)
-            .any(|(_, e)| is(e, name))
-            .then_some(())
-            .ok_or_else(|| format!("`{name}` was never called in step {}", step.0))
-    })
+pub fn called(step: StepRef, name: CallName) -> Check {
+    Check::at(
+        step,
+        format!("step {}: `{name}` is called", step.0),
+        move |t| {
+            step_ran(t, step)?;
+            in_step(t, step)
+                .any(|(_, e)| is(e, name))
+                .then_some(())
+                .ok_or_else(|| format!("`{name}` was never called in step {}", step.0))
+        },
+    )
 }
 
 /// `name` is not called during `step`.
-pub fn not_called(step: StepRef, name: &'static str) -> Check {
-    Check::new(
+pub fn not_called(step: StepRef, name: CallName) -> Check {
+    Check::at(
+        step,
         format!("step {}: `{name}` is not called", step.0),
         move |t| {
             step_ran(t, step)?;
@@ -138,7 +191,7 @@ pub fn not_called(step: StepRef, name: &'static str) -> Check {
 }
 
 /// Every call `name` in the whole trace is made with (or without) the reservation lock.
-pub fn always_locked(name: &'static str, locked: bool) -> Check {
+pub fn always_locked(name: CallName, locked: bool) -> Check {
     let held = if locked { "held" } else { "not held" };
     Check::new(
         format!("every `{name}` is called with the reservation lock {held}"),
@@ -161,8 +214,9 @@ pub fn always_locked(name: &'static str, locked: bool) -> Check {
 
 /// During `step`, every `inner` is called from inside an `outer` (at any depth), and there is
 /// at least one `inner`.
-pub fn inside(step: StepRef, inner: &'static str, outer: &'static str) -> Check {
-    Check::new(
+pub fn inside(step: StepRef, inner: CallName, outer: CallName) -> Check {
+    Check::at(
+        step,
         format!("step {}: `{inner}` is called from inside `{outer}`", step.0),
         move |t| {
             step_ran(t, step)?;
@@ -182,7 +236,7 @@ pub fn inside(step: StepRef, inner: &'static str, outer: &'static str) -> Check 
 }
 
 /// Anywhere in the trace, no `inner` is called from inside an `outer`.
-pub fn never_inside(inner: &'static str, outer: &'static str) -> Check {
+pub fn never_inside(inner: CallName, outer: CallName) -> Check {
     Check::new(
         format!("`{inner}` is never called from inside `{outer}`"),
         move |t| {
@@ -199,8 +253,9 @@ pub fn never_inside(inner: &'static str, outer: &'static str) -> Check {
 }
 
 /// During `step`, the calls `names` happen in this order (each after the previous one).
-pub fn in_order(step: StepRef, names: &'static [&'static str]) -> Check {
-    Check::new(
+pub fn in_order(step: StepRef, names: &'static [CallName]) -> Check {
+    Check::at(
+        step,
         format!(
             "step {}: {} happen in this order",
             step.0,
@@ -213,7 +268,7 @@ pub fn in_order(step: StepRef, names: &'static [&'static str]) -> Check {
         move |t| {
             step_ran(t, step)?;
             let mut from = 0;
-            for name in names {
+            for &name in names {
                 match t
                     .events
                     .iter()
@@ -239,7 +294,8 @@ pub fn in_order(step: StepRef, names: &'static [&'static str]) -> Check {
 /// During `step`, a `dma_resv_wait_timeout` for at least `usage` with an unbounded timeout
 /// returns a positive value.
 pub fn waits_for(step: StepRef, usage: DmaResvUsage) -> Check {
-    Check::new(
+    Check::at(
+        step,
         format!(
             "step {}: `dma_resv_wait_timeout` for {usage} (or wider) returns > 0",
             step.0
@@ -265,7 +321,8 @@ pub fn waits_for(step: StepRef, usage: DmaResvUsage) -> Check {
 
 /// During `step`, the unbounded `dma_resv_wait_timeout` never returns.
 pub fn wait_hangs(step: StepRef) -> Check {
-    Check::new(
+    Check::at(
+        step,
         format!(
             "step {}: an unbounded `dma_resv_wait_timeout` never returns",
             step.0
@@ -351,7 +408,8 @@ pub fn no_write_after_invalidate() -> Check {
 /// The device accesses made during `step` all find `outcome` (and there is at least one).
 pub fn access_is(step: StepRef, outcome: AccessOutcome) -> Check {
     let what = Ret::Access(outcome).to_string();
-    Check::new(
+    Check::at(
+        step,
         format!("step {}: the device access finds {what}", step.0),
         move |t| {
             step_ran(t, step)?;
@@ -374,7 +432,8 @@ pub fn access_is(step: StepRef, outcome: AccessOutcome) -> Check {
 
 /// No device access happens during `step`.
 pub fn no_access_in(step: StepRef) -> Check {
-    Check::new(
+    Check::at(
+        step,
         format!("step {}: the device does not access the buffer", step.0),
         move |t| {
             step_ran(t, step)?;
@@ -394,7 +453,8 @@ pub fn no_access_in(step: StepRef) -> Check {
 
 /// The `dma_buf_detach` of `step` finds the importer holding no pin and no mapping.
 pub fn detached_clean(step: StepRef) -> Check {
-    Check::new(
+    Check::at(
+        step,
         format!(
             "step {}: `dma_buf_detach` is called with no pin and no mapping left",
             step.0
@@ -438,8 +498,9 @@ pub fn no_warning() -> Check {
 }
 
 /// `name` is called during `step` a given number of times.
-pub fn called_times(step: StepRef, name: &'static str, times: usize) -> Check {
-    Check::new(
+pub fn called_times(step: StepRef, name: CallName, times: usize) -> Check {
+    Check::at(
+        step,
         format!("step {}: `{name}` is called {times} time(s)", step.0),
         move |t| {
             step_ran(t, step)?;
@@ -464,7 +525,8 @@ pub fn no_crash() -> Check {
 
 /// During `step`, every fence added to the reservation object has usage `usage` (and one is).
 pub fn adds_fences_as(step: StepRef, usage: DmaResvUsage) -> Check {
-    Check::new(
+    Check::at(
+        step,
         format!("step {}: fences are added with usage {usage}", step.0),
         move |t| {
             step_ran(t, step)?;
@@ -481,4 +543,50 @@ pub fn adds_fences_as(step: StepRef, usage: DmaResvUsage) -> Check {
                 .ok_or_else(|| format!("no fence was added in step {}", step.0))
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reference_impl::{Actor, AttId, Event};
+
+    fn trace(stopped_at: Option<usize>) -> Trace {
+        Trace {
+            events: vec![Event {
+                step: 0,
+                depth: 0,
+                from: Actor::Harness,
+                to: Actor::Core,
+                call: Call::DmaBufPin { att: AttId(0) },
+                locked: false,
+                ret: Some(Ret::Int(0)),
+            }],
+            hung_at: stopped_at,
+            crashed: None,
+        }
+    }
+
+    /// A check of a step after the one the scenario stopped in is not exercised, as data and
+    /// in its message alike; a check of a step that ran passes or is violated.
+    #[test]
+    fn a_step_that_never_ran_is_not_a_violation() {
+        let pinned = called(StepRef(0), crate::calls::dma_buf_pin);
+        let later = called(StepRef(2), crate::calls::dma_buf_pin);
+        let stopped = trace(Some(1));
+        assert_eq!(pinned.judge(&stopped), Ok(()));
+        assert_eq!(
+            later.judge(&stopped),
+            Err(Failure::NotExercised {
+                step: 2,
+                stopped_at: 1
+            })
+        );
+        assert!(never_ran(&later.eval(&stopped).expect_err("not run")));
+        let unpinned = not_called(StepRef(0), crate::calls::dma_buf_pin);
+        assert!(matches!(
+            unpinned.judge(&trace(None)),
+            Err(Failure::Violated(m)) if m == "event #0: `dma_buf_pin` was called"
+        ));
+        assert_eq!(no_hang().step, None);
+    }
 }

@@ -432,7 +432,7 @@ fn the_exchange_in_the_book_is_a_real_one_and_every_line_matches_the_schema() {
     assert_eq!(
         std::fs::read_to_string(&committed).unwrap_or_default(),
         text,
-        "{} is stale: run `UPDATE_TRANSCRIPT=1 cargo test -p conformance --test remote` and review the diff",
+        "{} is stale: run `UPDATE_TRANSCRIPT=1 cargo test -p conformance --test suite remote::` and review the diff",
         committed.display()
     );
 }

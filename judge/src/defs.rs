@@ -14,7 +14,34 @@ pub enum Strength {
     May,
 }
 
+/// What a failed check means, by the strength of the rule it checks. This is the one place
+/// the MUST/SHOULD/MAY policy is written; case statuses, rule verdicts and failure lists all
+/// follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Non-conformance: the case fails and the rule is violated.
+    Violation,
+    /// A warning: the case passes with a warning and the rule's verdict is a warning.
+    Warning,
+    /// A permission the driver does not use: no failure, no warning, no verdict.
+    PermissionUnused,
+}
+
 impl Strength {
+    /// What a failed check of a rule of this strength means.
+    pub fn on_failure(self) -> OnFailure {
+        match self {
+            Strength::Must => OnFailure::Violation,
+            Strength::Should => OnFailure::Warning,
+            Strength::May => OnFailure::PermissionUnused,
+        }
+    }
+
+    /// The strength of the rule `id`; a rule the book does not have counts as MUST.
+    pub fn of_rule(id: &str) -> Strength {
+        crate::rule(id).map_or(Strength::Must, |r| r.strength)
+    }
+
     /// `MUST`, `SHOULD` or `MAY`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -1,0 +1,263 @@
+//! `run`, `expectations` and `mutants`: running the suite and judging shims.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use shims::registry::{self, Registered, Runs};
+
+use crate::expectations::Expectations;
+use crate::remote::{RemoteBackend, Transcript};
+use crate::results::{CaseResult, RunResults, ShimResults, Summary};
+use crate::runner::{Backend, INTERRUPTED, InProcess, RunOptions, collect, run_backend, selected};
+
+use super::exit::print;
+use super::{CliError, EXIT_INTERRUPTED, Exit, MutantsFormat, RunFormat, read, today};
+
+/// The arguments of `run`.
+pub(super) struct RunArgs {
+    pub(super) shim: Vec<String>,
+    pub(super) shim_cmd: Vec<String>,
+    pub(super) timeout: f64,
+    pub(super) transcript: Option<PathBuf>,
+    pub(super) filter: Option<String>,
+    pub(super) format: RunFormat,
+    pub(super) output: Option<PathBuf>,
+    pub(super) expectations: Option<PathBuf>,
+    pub(super) book_url: String,
+}
+
+fn known_case(name: &str) -> bool {
+    selected(None)
+        .iter()
+        .any(|(c, v)| c.variant_name(v) == name)
+}
+
+/// The registered shims that run as processes (written in C): name, command, and whether a
+/// run that names no shim includes it (the deliberately broken ones it does not).
+pub fn process_shims() -> Vec<(&'static str, Vec<String>, bool)> {
+    registry::all()
+        .into_iter()
+        .filter_map(|r| match r.runs {
+            Runs::Process { command } => Some((
+                r.name,
+                vec![command().display().to_string()],
+                r.broken.is_none(),
+            )),
+            Runs::InProcess { .. } => None,
+        })
+        .collect()
+}
+
+/// The backend that runs a registered shim: in process, or as a process.
+fn backend_of(
+    r: &Registered,
+    timeout: Duration,
+    transcript: &Option<Transcript>,
+) -> Result<Box<dyn Backend>, CliError> {
+    Ok(match r.runs {
+        Runs::InProcess { shim, .. } => Box::new(InProcess::new(&shim)),
+        Runs::Process { command } => Box::new(RemoteBackend::start_argv(
+            r.name,
+            vec![command().display().to_string()],
+            timeout,
+            transcript.clone(),
+        )?),
+    })
+}
+
+/// The backends a run names: registered shims and shim commands; every shim that is not
+/// deliberately broken if it names none.
+fn backends_named(
+    names: &[String],
+    commands: &[String],
+    timeout: Duration,
+    transcript: Option<Transcript>,
+) -> Result<Vec<Box<dyn Backend>>, CliError> {
+    if names.is_empty() && commands.is_empty() {
+        return registry::default_run()
+            .iter()
+            .map(|r| backend_of(r, timeout, &transcript))
+            .collect();
+    }
+    let mut out: Vec<Box<dyn Backend>> = Vec::new();
+    for n in names {
+        let r = registry::by_name(n).ok_or_else(|| {
+            let known: Vec<&str> = registry::all().iter().map(|r| r.name).collect();
+            CliError::Fatal(format!(
+                "unknown shim `{n}`; in-tree shims: {}",
+                known.join(", ")
+            ))
+        })?;
+        out.push(backend_of(&r, timeout, &transcript)?);
+    }
+    for c in commands {
+        out.push(Box::new(RemoteBackend::start(
+            c,
+            timeout,
+            transcript.clone(),
+        )?));
+    }
+    Ok(out)
+}
+
+/// Writes `text` to `path` through a temporary file and a rename, so that a reader (or an
+/// interrupted run) never sees half a report.
+fn write_atomically(path: &PathBuf, text: &str) -> Result<(), CliError> {
+    let mut tmp = path.clone().into_os_string();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| CliError::Fatal(format!("cannot write {}: {e}", path.display())))
+}
+
+/// `revoke-conformance run`.
+pub(super) fn run(args: RunArgs) -> Result<Exit, CliError> {
+    let RunArgs {
+        shim,
+        shim_cmd,
+        timeout,
+        transcript,
+        filter,
+        format,
+        output,
+        expectations,
+        book_url,
+    } = args;
+    let exps = match &expectations {
+        Some(path) => Some(
+            Expectations::parse(&read(path)?, known_case)
+                .map_err(|e| CliError::Fatal(format!("{}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    if selected(filter.as_deref()).is_empty() {
+        return Err(CliError::Fatal(format!(
+            "no case matches the filter `{}`",
+            filter.unwrap_or_default()
+        )));
+    }
+    if !(timeout.is_finite() && timeout > 0.0) {
+        return Err(CliError::Fatal(format!(
+            "--timeout {timeout}: give a positive number of seconds"
+        )));
+    }
+    let timeout = Duration::from_secs_f64(timeout);
+    let transcript = match &transcript {
+        Some(path) => Some(
+            Transcript::create(path)
+                .map_err(|e| CliError::Fatal(format!("cannot write {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let mut backends = backends_named(&shim, &shim_cmd, timeout, transcript)?;
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            // A second Ctrl-C: stop now. Shim processes die with the runner.
+            std::process::exit(EXIT_INTERRUPTED);
+        }
+    });
+    let opts = RunOptions {
+        filter: filter.as_deref(),
+        expectations: exps.as_ref(),
+        today: today(),
+    };
+    let total = (backends.len() * selected(filter.as_deref()).len()) as u64;
+    let render = |results: &RunResults| format.render(results, &book_url);
+    let mut done: Vec<ShimResults> = Vec::new();
+    with_progress(total, |progress| {
+        for backend in backends.iter_mut() {
+            let info = backend.info();
+            let mut current: Vec<CaseResult> = Vec::new();
+            let finished = run_backend(backend.as_mut(), &opts, &mut |name, case| {
+                progress(name, case);
+                if let Some(path) = &output {
+                    // Every finished case is on disk: an interrupted run leaves a
+                    // valid, partial report.
+                    current.push(case.clone());
+                    let mut shims = done.clone();
+                    shims.push(ShimResults {
+                        shim: info.clone(),
+                        rules: Vec::new(),
+                        summary: Summary::of(&current),
+                        cases: current.clone(),
+                    });
+                    let _ = write_atomically(path, &render(&collect(shims, true)));
+                }
+            });
+            done.push(finished);
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+    });
+    drop(backends);
+    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+    let results = collect(done, interrupted);
+    let text = render(&results);
+    match &output {
+        Some(path) => {
+            write_atomically(path, &text)?;
+            let s = &results.summary;
+            print(&format!(
+                "{} passed, {} failed, {} skipped\n",
+                s.passed, s.failed, s.not_applicable
+            ))?;
+        }
+        None => print(&text)?,
+    }
+    Ok(if interrupted {
+        eprintln!("revoke-conformance: interrupted; the results are partial");
+        Exit::Interrupted
+    } else {
+        Exit::passed_if(!results.failed())
+    })
+}
+
+/// `revoke-conformance expectations`.
+pub(super) fn expectations(from: &PathBuf, output: Option<&PathBuf>) -> Result<Exit, CliError> {
+    let results: RunResults = serde_json::from_str(&read(from)?).map_err(|e| {
+        CliError::Fatal(format!(
+            "{} is not a result file of `run --format json`: {e}",
+            from.display()
+        ))
+    })?;
+    super::write_or_print(
+        output,
+        &Expectations::from_results(&results, today()).to_toml(),
+    )?;
+    Ok(Exit::Pass)
+}
+
+/// `revoke-conformance mutants`.
+pub(super) fn mutants(format: MutantsFormat) -> Result<Exit, CliError> {
+    let results = crate::mutants::judge_all(today());
+    print(&match format {
+        MutantsFormat::Human => crate::mutants::table(&results),
+        MutantsFormat::Json => serde_json::to_string_pretty(&results).unwrap_or_default() + "\n",
+        MutantsFormat::Markdown => crate::mutants::markdown(&results),
+    })?;
+    Ok(Exit::passed_if(results.iter().all(|r| r.caught())))
+}
+
+/// A progress bar on a terminal, plain lines on standard error otherwise.
+fn with_progress<T>(total: u64, f: impl FnOnce(&mut dyn FnMut(&str, &CaseResult)) -> T) -> T {
+    if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let r = f(&mut |shim, c| {
+            bar.set_message(format!("{shim}: {}", c.name));
+            bar.inc(1);
+        });
+        bar.finish_and_clear();
+        r
+    } else {
+        f(&mut |shim, c| eprintln!("{shim}: {} {}", c.status.word(), c.name))
+    }
+}

@@ -1,0 +1,14 @@
+//! Every integration test of `revoke-conformance`, in one test binary: one link instead of
+//! one per file. Run one group with a filter: `cargo test -p conformance --test suite cases::`.
+
+mod cases;
+mod cli;
+mod coverage;
+mod kernel_input;
+mod model;
+mod mutants;
+mod python_shim;
+mod remote;
+mod review;
+mod schema;
+mod snapshot_files;

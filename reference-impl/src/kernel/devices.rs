@@ -1,0 +1,208 @@
+//! Time, fences and devices: queued device work, fence signalling, device accesses judged
+//! against the buffer's state, and the backing memory.
+
+#[allow(unused_imports)]
+use super::*;
+
+impl Kernel {
+    /// The exporter maps the buffer's current backing memory for `att` (`dma_map_sgtable`).
+    pub fn new_sg_table(&self, att: AttId) -> SgtId {
+        let mut st = self.st.borrow_mut();
+        let buf = st.atts[&att].info.buf;
+        let generation = st.bufs.get(&buf).map(|b| b.generation).unwrap_or(0);
+        st.next_sgt += 1;
+        let id = SgtId(st.next_sgt);
+        st.sgts.insert(
+            id,
+            SgtState {
+                att,
+                buf,
+                generation,
+                invalidated: false,
+                unmapped: false,
+            },
+        );
+        id
+    }
+
+    /// The exporter reuses the buffer's backing memory: every older mapping now points at
+    /// memory that belongs to someone else.
+    pub fn reclaim_memory(&self, buf: BufId) {
+        self.traced(buf, Actor::Memory(buf), Call::ReclaimMemory { buf }, || {
+            self.st.borrow_mut().bufs.entry(buf).or_default().generation += 1;
+        })
+    }
+
+    /// The exporter waits until no importer holds a mapping of `buf` (VFIO's completion).
+    /// Never returns if an importer keeps a mapping.
+    pub fn wait_for_unmap(&self, buf: BufId) {
+        self.core(buf, Call::WaitForUnmap { buf }, || {
+            let st = self.st.borrow();
+            let mapped = st.sgts.values().any(|s| s.buf == buf && !s.unmapped);
+            drop(st);
+            if mapped {
+                self.hang();
+            }
+        })
+    }
+
+    pub(super) fn outcome(&self, sgt: Option<SgtId>) -> AccessOutcome {
+        let st = self.st.borrow();
+        let Some(s) = sgt.and_then(|s| st.sgts.get(&s)) else {
+            return AccessOutcome::NoMapping;
+        };
+        let b = &st.bufs[&s.buf];
+        let kernel_pending = b.fences.iter().any(|(f, u)| {
+            *u == DmaResvUsage::Kernel && !st.fences.get(f).is_some_and(|f| f.signaled)
+        });
+        if s.generation != b.generation {
+            AccessOutcome::Reclaimed
+        } else if s.unmapped {
+            AccessOutcome::Unmapped
+        } else if kernel_pending {
+            AccessOutcome::NotReady
+        } else if s.invalidated {
+            AccessOutcome::AfterInvalidate
+        } else {
+            AccessOutcome::Ok
+        }
+    }
+
+    /// The importer's device reads or writes the buffer now, through `sgt`.
+    pub fn device_access(&self, att: AttId, sgt: Option<SgtId>, write: bool) -> AccessOutcome {
+        let buf = self.attachment(att).buf;
+        self.traced(
+            buf,
+            Actor::Device(att),
+            Call::DmaAccess {
+                att,
+                sgt,
+                write,
+                job: None,
+            },
+            || self.outcome(sgt),
+        )
+    }
+
+    /// The importer queues work on its device; returns the fence that signals its completion.
+    pub fn device_submit(&self, att: AttId, sgt: SgtId, write: bool) -> FenceId {
+        let buf = self.attachment(att).buf;
+        let stale = match self.outcome(Some(sgt)) {
+            AccessOutcome::Ok | AccessOutcome::NotReady => None,
+            other => Some(other),
+        };
+        let (job, fence) = {
+            let mut st = self.st.borrow_mut();
+            st.next_job += 1;
+            st.next_fence += 1;
+            let (job, fence) = (JobId(st.next_job), FenceId(st.next_fence));
+            st.fences.insert(
+                fence,
+                FenceState {
+                    signaled: false,
+                    job: Some(job),
+                    completes: true,
+                },
+            );
+            st.jobs.insert(
+                job,
+                JobState {
+                    att,
+                    sgt,
+                    write,
+                    fence,
+                    stale_at_submit: stale,
+                    done: false,
+                },
+            );
+            (job, fence)
+        };
+        self.traced(
+            buf,
+            Actor::Device(att),
+            Call::DeviceSubmit {
+                att,
+                job,
+                sgt,
+                write,
+                fence,
+            },
+            || (),
+        );
+        fence
+    }
+
+    /// The device finishes `job`: its memory access happens now, then its fence signals.
+    pub fn complete_job(&self, job: JobId) {
+        let (att, sgt, write, fence, stale) = {
+            let st = self.st.borrow();
+            let j = &st.jobs[&job];
+            if j.done {
+                return;
+            }
+            (j.att, j.sgt, j.write, j.fence, j.stale_at_submit)
+        };
+        let buf = self.attachment(att).buf;
+        let pushed = {
+            let mut log = self.log.borrow_mut();
+            if log.stack.last() == Some(&Actor::Harness) {
+                log.stack.pop();
+            }
+            log.stack.push(Actor::Device(att));
+            log.stack.len()
+        };
+        self.traced(
+            buf,
+            Actor::Memory(buf),
+            Call::DmaAccess {
+                att,
+                sgt: Some(sgt),
+                write,
+                job: Some(job),
+            },
+            || match self.outcome(Some(sgt)) {
+                AccessOutcome::Reclaimed => AccessOutcome::Reclaimed,
+                AccessOutcome::NotReady => AccessOutcome::NotReady,
+                _ => stale.unwrap_or(AccessOutcome::Ok),
+            },
+        );
+        self.st.borrow_mut().jobs.get_mut(&job).expect("job").done = true;
+        self.signal(buf, fence);
+        let mut log = self.log.borrow_mut();
+        log.stack.truncate(pushed - 1);
+        if log.stack.is_empty() {
+            log.stack.push(Actor::Harness);
+        }
+    }
+
+    /// Every device finishes its queued work, oldest first; exporters' own fences that can
+    /// complete signal too.
+    pub fn complete_all(&self) {
+        let jobs: Vec<JobId> = self
+            .st
+            .borrow()
+            .jobs
+            .iter()
+            .filter(|(_, j)| !j.done)
+            .map(|(id, _)| *id)
+            .collect();
+        for job in jobs {
+            self.complete_job(job);
+        }
+        let own: Vec<(BufId, FenceId)> = {
+            let st = self.st.borrow();
+            st.bufs
+                .iter()
+                .flat_map(|(b, s)| s.fences.iter().map(move |(f, _)| (*b, *f)))
+                .filter(|(_, f)| {
+                    st.fences
+                        .get(f)
+                        .is_some_and(|f| !f.signaled && f.job.is_none() && f.completes)
+                })
+                .collect()
+        };
+        for (buf, fence) in own {
+            self.signal(buf, fence);
+        }
+    }
+}

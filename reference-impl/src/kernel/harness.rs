@@ -1,0 +1,113 @@
+//! Harness plumbing: registering the drivers of a scenario, running a step, and reading
+//! the trace back. The runner uses these; drivers never do.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// What the runner uses to drive the machine, apart from what drivers call: registering
+/// the drivers of a scenario, running a step, choosing interleavings, reading the trace.
+/// Drivers and the book's code see [`Kernel`]; only the runner holds a `Harness`.
+pub struct Harness<'k>(&'k Kernel);
+
+impl Kernel {
+    /// The runner's handle on this machine.
+    pub fn harness(&self) -> Harness<'_> {
+        Harness(self)
+    }
+
+    /// Whether the innermost running code is a driver's (an exporter, an importer, or a core
+    /// under test) rather than the model's (the reference core, devices, memory) or the
+    /// harness's. After a panic, the call stack still shows where it happened.
+    pub(super) fn in_driver(&self) -> bool {
+        match self.log.borrow().stack.last() {
+            Some(Actor::Exporter(_) | Actor::Importer(_)) => true,
+            Some(Actor::Core) => !self.core.is_model(),
+            Some(Actor::Harness | Actor::Device(_) | Actor::Memory(_)) | None => false,
+        }
+    }
+}
+
+impl Harness<'_> {
+    /// Registers the exporter's ops table for `buf` (the `exp_info.ops` pointer).
+    pub fn register_exporter(&self, buf: BufId, ops: Rc<dyn DmaBufOps>) {
+        self.0.exporters.borrow_mut().insert(buf, ops);
+    }
+
+    /// Registers the importer's `dma_buf_attach_ops` for `att` (used only if it attaches
+    /// dynamically).
+    pub fn register_importer(&self, att: AttId, ops: Rc<dyn DmaBufAttachOps>) {
+        self.0.importers.borrow_mut().insert(att, ops);
+    }
+
+    /// Runs scenario step `index` as `actor`. Returns false if a call in it never returned,
+    /// or a driver crashed (panicked: in the kernel, an oops); the machine must not be used
+    /// further then. A panic of the model itself (the reference core, a device, the harness)
+    /// is not a driver's crash: it goes on unwinding to the caller.
+    pub fn run_step(&self, index: usize, actor: Actor, f: impl FnOnce()) -> bool {
+        {
+            let mut log = self.0.log.borrow_mut();
+            log.step = index;
+            log.stack = vec![actor];
+            log.open.clear();
+        }
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        match result {
+            Ok(()) => true,
+            Err(payload) if payload.is::<Hung>() => false,
+            Err(payload) if payload.is::<crate::trace::ShimProcessFailed>() => {
+                let message = payload
+                    .downcast_ref::<crate::trace::ShimProcessFailed>()
+                    .map(|f| f.0.clone())
+                    .unwrap_or_default();
+                self.0.log.borrow_mut().crashed = Some(crate::trace::Crash {
+                    step: index,
+                    message,
+                    shim_process: true,
+                });
+                false
+            }
+            Err(payload) if !self.0.in_driver() => {
+                // The model or the harness panicked, not a driver: a bug of the suite, which
+                // must reach whoever runs it rather than pass for a driver's oops.
+                panic::resume_unwind(payload)
+            }
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".to_string());
+                self.0.log.borrow_mut().crashed = Some(crate::trace::Crash {
+                    step: index,
+                    message,
+                    shim_process: false,
+                });
+                false
+            }
+        }
+    }
+
+    /// The trace recorded so far.
+    pub fn trace(&self) -> Trace {
+        let log = self.0.log.borrow();
+        Trace {
+            events: log.events.clone(),
+            hung_at: log.hung_at,
+            crashed: log.crashed.clone(),
+        }
+    }
+
+    /// Installs (or, with `None`, removes) what runs at each scheduling point: the runner's
+    /// choice of interleaving, kept out of the core's primitives.
+    pub fn set_scheduler(&self, scheduler: Option<Scheduler>) {
+        *self.0.scheduler.borrow_mut() = scheduler;
+    }
+
+    /// Runs `f` as `actor` on another thread: the calls it makes come from `actor`.
+    pub fn as_actor<R>(&self, actor: Actor, f: impl FnOnce() -> R) -> R {
+        self.0.log.borrow_mut().stack.push(actor);
+        let r = f();
+        self.0.log.borrow_mut().stack.pop();
+        r
+    }
+}

@@ -1,0 +1,229 @@
+//! The simulated machine: the dma-buf core's state, the reservation locks, fences, devices and
+//! backing memory, and the trace every boundary-crossing call is recorded in.
+//!
+//! This file is infrastructure. The core's *behaviour* (what `dma_buf_map_attachment()` and
+//! friends do) is normative and lives in the book; it is written as `impl Kernel` blocks that
+//! use the primitives here: [`Kernel::traced`] to record a call, the `ops_*` dispatchers to
+//! call the exporter, and the `dma_resv_*` functions for locks and fences.
+//!
+//! One `impl Kernel` per concern, each in its own file:
+//!
+//! - `state`: the core's buffers and attachments (`struct dma_buf`, `dma_buf_attachment`);
+//! - `log`: the trace log ([`Kernel::traced`], hangs, warnings);
+//! - `dispatch`: calls into the exporter's and importers' ops tables;
+//! - `resv`: the reservation object (lock, fences, waits) and the scheduling points;
+//! - `devices`: time, device work, fence signalling, device accesses and memory;
+//! - `harness`: what the runner uses (registering drivers, running a step, the trace).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+
+use crate::ops::{DmaBufAttachOps, DmaBufOps, OpsTable};
+use crate::trace::{AccessOutcome, Actor, Call, DmaResvUsage, Event, Ret, Timeout, Trace};
+use crate::{AttId, BufId, Errno, FenceId, JobId, SgtId};
+
+/// Unwinding payload: a call never returns, so the scenario stops.
+struct Hung;
+
+/// A point in the core where another thread could take over. The runner's [`Scheduler`]
+/// decides what, if anything, runs there; the core's primitives hold no interleaving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchedPoint {
+    /// An attachment was linked into its buffer's list (`list_add`).
+    Linked {
+        /// The buffer.
+        buf: BufId,
+        /// The attachment.
+        att: AttId,
+    },
+    /// A buffer's reservation lock was dropped (`dma_resv_unlock`).
+    Unlocked {
+        /// The buffer.
+        buf: BufId,
+    },
+}
+
+/// What the runner runs at a scheduling point; it may call back into the kernel, for
+/// example as another actor with [`Harness::as_actor`].
+pub type Scheduler = Box<dyn FnMut(&Kernel, SchedPoint)>;
+
+/// Return values that can be recorded in a trace.
+pub trait Traced {
+    /// The value as a trace records it.
+    fn to_ret(&self) -> Ret;
+}
+
+impl Traced for () {
+    fn to_ret(&self) -> Ret {
+        Ret::Void
+    }
+}
+impl Traced for bool {
+    fn to_ret(&self) -> Ret {
+        Ret::Bool(*self)
+    }
+}
+impl Traced for i64 {
+    fn to_ret(&self) -> Ret {
+        Ret::Int(*self)
+    }
+}
+impl Traced for AccessOutcome {
+    fn to_ret(&self) -> Ret {
+        Ret::Access(*self)
+    }
+}
+impl Traced for Result<(), Errno> {
+    fn to_ret(&self) -> Ret {
+        match self {
+            Ok(()) => Ret::Int(0),
+            Err(e) => Ret::Err(*e),
+        }
+    }
+}
+impl Traced for Result<SgtId, Errno> {
+    fn to_ret(&self) -> Ret {
+        match self {
+            Ok(s) => Ret::Sgt(*s),
+            Err(e) => Ret::Err(*e),
+        }
+    }
+}
+
+/// What the core knows about an attachment (`struct dma_buf_attachment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attachment {
+    /// `attach->dmabuf`
+    pub buf: BufId,
+    /// `attach->importer_ops != NULL`: a dynamic attachment.
+    pub dynamic: bool,
+    /// `attach->peer2peer`
+    pub peer2peer: bool,
+    /// `attach->importer_ops->invalidate_mappings != NULL`
+    pub invalidate_mappings: bool,
+}
+
+#[derive(Debug, Default)]
+struct BufState {
+    exported: bool,
+    locked: bool,
+    attachments: Vec<AttId>,
+    fences: Vec<(FenceId, DmaResvUsage)>,
+    generation: u32,
+    vmaps: u32,
+    released: bool,
+}
+
+#[derive(Debug)]
+struct AttState {
+    info: Attachment,
+    linked: bool,
+    pins: i64,
+    mappings: i64,
+}
+
+#[derive(Debug)]
+struct SgtState {
+    att: AttId,
+    buf: BufId,
+    generation: u32,
+    invalidated: bool,
+    unmapped: bool,
+}
+
+#[derive(Debug)]
+struct JobState {
+    att: AttId,
+    sgt: SgtId,
+    write: bool,
+    fence: FenceId,
+    stale_at_submit: Option<AccessOutcome>,
+    done: bool,
+}
+
+#[derive(Debug, Default)]
+struct FenceState {
+    signaled: bool,
+    /// Device work whose completion signals the fence.
+    job: Option<JobId>,
+    /// Work without memory access of its own (an exporter's clear or copy) that completes
+    /// when waited for; false for a fence nothing will ever signal.
+    completes: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    bufs: BTreeMap<BufId, BufState>,
+    atts: BTreeMap<AttId, AttState>,
+    sgts: BTreeMap<SgtId, SgtState>,
+    jobs: BTreeMap<JobId, JobState>,
+    fences: BTreeMap<FenceId, FenceState>,
+    next_sgt: u32,
+    next_job: u32,
+    next_fence: u32,
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    events: Vec<Event>,
+    stack: Vec<Actor>,
+    open: Vec<usize>,
+    step: usize,
+    hung_at: Option<usize>,
+    crashed: Option<crate::trace::Crash>,
+}
+
+/// The simulated machine. Single-threaded and deterministic: the same steps give the same
+/// trace. All methods take `&self` so that drivers can call back into the core from inside a
+/// callback, as kernel drivers do.
+pub struct Kernel {
+    core: Rc<dyn crate::core_role::DmaBufCore>,
+    /// What the runner runs where another thread could take over ([`SchedPoint`]).
+    scheduler: RefCell<Option<Scheduler>>,
+    st: RefCell<State>,
+    log: RefCell<Log>,
+    exporters: RefCell<BTreeMap<BufId, Rc<dyn DmaBufOps>>>,
+    importers: RefCell<BTreeMap<AttId, Rc<dyn DmaBufAttachOps>>>,
+}
+
+impl Default for Kernel {
+    fn default() -> Self {
+        Kernel::with_core(crate::core_role::default_core())
+    }
+}
+
+impl Kernel {
+    /// An empty machine with the reference core.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty machine whose core role is played by `core`.
+    pub fn with_core(core: Rc<dyn crate::core_role::DmaBufCore>) -> Self {
+        Kernel {
+            core,
+            scheduler: RefCell::new(None),
+            st: RefCell::default(),
+            log: RefCell::default(),
+            exporters: RefCell::default(),
+            importers: RefCell::default(),
+        }
+    }
+
+    /// The core playing the role.
+    pub(crate) fn core_role(&self) -> Rc<dyn crate::core_role::DmaBufCore> {
+        self.core.clone()
+    }
+}
+
+mod devices;
+mod dispatch;
+mod harness;
+pub use harness::Harness;
+mod log;
+mod resv;
+mod state;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,162 @@
+//! The reservation object: its lock, its fences and waits, and the scheduling points where
+//! the runner may let another thread run.
+
+#[allow(unused_imports)]
+use super::*;
+
+impl Kernel {
+    /// Whether `buf`'s reservation lock is held.
+    pub fn dma_resv_is_locked(&self, buf: BufId) -> bool {
+        self.st.borrow().bufs.get(&buf).is_some_and(|b| b.locked)
+    }
+
+    /// `dma_resv_lock(dmabuf->resv, NULL)`. Taking it twice on one thread never returns.
+    pub fn dma_resv_lock(&self, buf: BufId) {
+        self.core(buf, Call::DmaResvLock { buf }, || {
+            if self.dma_resv_is_locked(buf) {
+                self.hang();
+            }
+            self.st.borrow_mut().bufs.entry(buf).or_default().locked = true;
+        })
+    }
+
+    /// `dma_resv_unlock(dmabuf->resv)`.
+    pub fn dma_resv_unlock(&self, buf: BufId) {
+        self.core(buf, Call::DmaResvUnlock { buf }, || {
+            if !self.dma_resv_is_locked(buf) {
+                self.warn(buf, "dma_resv_unlock() of an unlocked reservation object");
+            }
+            self.st.borrow_mut().bufs.entry(buf).or_default().locked = false;
+        });
+        self.sched_point(SchedPoint::Unlocked { buf });
+    }
+
+    /// `dma_resv_assert_held()`: a lockdep splat (a `Warn` event) if the lock is not held.
+    pub fn dma_resv_assert_held(&self, buf: BufId) {
+        if !self.dma_resv_is_locked(buf) {
+            self.warn(
+                buf,
+                "dma_resv_assert_held() failed: reservation lock not held",
+            );
+        }
+    }
+
+    /// `dma_resv_add_fence()`: requires the lock.
+    pub fn dma_resv_add_fence(&self, buf: BufId, fence: FenceId, usage: DmaResvUsage) {
+        self.core(buf, Call::DmaResvAddFence { buf, fence, usage }, || {
+            self.dma_resv_assert_held(buf);
+            self.st
+                .borrow_mut()
+                .bufs
+                .entry(buf)
+                .or_default()
+                .fences
+                .push((fence, usage));
+        })
+    }
+
+    /// `dma_resv_wait_timeout()`: waits for every fence of `usage` or a lower usage.
+    ///
+    /// Model: time passes only inside waits. A fence backed by queued device work completes
+    /// (the device runs the job); a fence nothing will ever signal makes a bounded wait return
+    /// 0 (timed out) and an unbounded wait never return. Success returns the remaining
+    /// timeout, which is positive (`MAX_SCHEDULE_TIMEOUT` for an unbounded wait). A timeout of
+    /// 0 is a poll: 1 if every fence has signalled, else 0, and no time passes.
+    pub fn dma_resv_wait_timeout(
+        &self,
+        buf: BufId,
+        usage: DmaResvUsage,
+        intr: bool,
+        timeout: Timeout,
+    ) -> i64 {
+        self.core(
+            buf,
+            Call::DmaResvWaitTimeout {
+                buf,
+                usage,
+                intr,
+                timeout,
+            },
+            || {
+                let pending: Vec<FenceId> = {
+                    let st = self.st.borrow();
+                    st.bufs
+                        .get(&buf)
+                        .map(|b| {
+                            b.fences
+                                .iter()
+                                .filter(|(f, u)| {
+                                    *u <= usage && !st.fences.get(f).is_some_and(|f| f.signaled)
+                                })
+                                .map(|(f, _)| *f)
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                if timeout == Timeout::Jiffies(0) {
+                    // A poll: no time passes.
+                    return i64::from(pending.is_empty());
+                }
+                for fence in pending {
+                    let (job, completes) = {
+                        let st = self.st.borrow();
+                        let f = &st.fences[&fence];
+                        (f.job, f.completes)
+                    };
+                    match job {
+                        Some(job) => self.complete_job(job),
+                        None if completes => self.signal(buf, fence),
+                        None if timeout == Timeout::Max => self.hang(),
+                        None => return 0,
+                    }
+                }
+                match timeout {
+                    Timeout::Max => i64::MAX,
+                    Timeout::Jiffies(0) => 1,
+                    Timeout::Jiffies(j) => i64::from(j),
+                }
+            },
+        )
+    }
+
+    /// A new fence for work of the caller's own (an exporter's clear or copy). If `completes`
+    /// is false, nothing will ever signal it (stuck hardware, a lost job).
+    pub fn dma_fence_create(&self, completes: bool) -> FenceId {
+        let mut st = self.st.borrow_mut();
+        st.next_fence += 1;
+        let id = FenceId(st.next_fence);
+        st.fences.insert(
+            id,
+            FenceState {
+                signaled: false,
+                job: None,
+                completes,
+            },
+        );
+        id
+    }
+
+    /// The work behind `fence` completes and the fence signals.
+    pub(super) fn signal(&self, buf: BufId, fence: FenceId) {
+        self.traced(buf, Actor::Core, Call::DmaFenceSignal { fence }, || {
+            if let Some(f) = self.st.borrow_mut().fences.get_mut(&fence) {
+                f.signaled = true;
+            }
+        });
+    }
+
+    // Scheduling points.
+
+    /// Another thread could take over here: let the scheduler run what it chose. What it runs
+    /// may reach further scheduling points; the scheduler does not see those.
+    pub(super) fn sched_point(&self, point: SchedPoint) {
+        let Some(mut scheduler) = self.scheduler.borrow_mut().take() else {
+            return;
+        };
+        scheduler(self, point);
+        let mut slot = self.scheduler.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(scheduler);
+        }
+    }
+}
