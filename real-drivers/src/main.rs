@@ -53,6 +53,16 @@ fn write_results(verdicts: &[CaseVerdict], out: &std::path::Path) -> Result<(), 
         let json = serde_json::to_string_pretty(&v.trace).map_err(|e| e.to_string())?;
         fs::write(traces.join(format!("{name}.json")), json + "\n").map_err(|e| e.to_string())?;
         let mut snap = v.snapshot.clone();
+        snap.push_str("verdicts on the real drivers:\n");
+        for c in &v.checks {
+            let word = match &c.verdict {
+                Verdict::Pass => "pass".to_string(),
+                Verdict::Fail => "FAIL".to_string(),
+                Verdict::NotObservable => "not observable".to_string(),
+                Verdict::Divergence(why) => format!("divergence ({why})"),
+            };
+            snap.push_str(&format!("  {word} {}: {}\n", c.rule, c.describe));
+        }
         for (step, calls) in v.unmapped.iter().enumerate() {
             for c in calls {
                 snap.push_str(&format!("  (not in the trace format) step {step}: {c}\n"));
@@ -80,10 +90,13 @@ fn report(verdicts: &[CaseVerdict]) -> bool {
                     "FAIL"
                 }
                 Verdict::NotObservable => "not observable",
+                Verdict::Divergence(_) => "divergence",
             };
             println!("  {word} {}: {}", c.rule, c.describe);
-            if let (Verdict::Fail, Some(d)) = (&c.verdict, &c.detail) {
-                println!("       {d}");
+            match (&c.verdict, &c.detail) {
+                (Verdict::Fail, Some(d)) => println!("       {d}"),
+                (Verdict::Divergence(why), _) => println!("       {why}"),
+                _ => {}
             }
         }
     }

@@ -243,10 +243,6 @@ fn attach_ptr(all: &[KCall], idx: usize) -> Option<i64> {
     }
 }
 
-fn ancestors(all: &[KCall], idx: usize) -> impl Iterator<Item = usize> + '_ {
-    std::iter::successors(all[idx].parent, move |&p| all[p].parent)
-}
-
 /// The attachment an iommufd frame (`iopt_map_dmabuf`, `iopt_release_pages`) works on: the
 /// first attachment any call inside it names.
 fn frame_att(all: &[KCall], frame: usize) -> Option<i64> {
@@ -258,6 +254,37 @@ fn frame_att(all: &[KCall], frame: usize) -> Option<i64> {
             "dattach" => attach_ptr(all, i),
             _ => arg(c, "att"),
         })
+}
+
+/// The kernel calls (indices into `all`) a step's source stands for.
+pub fn select(all: &[KCall], src: StepSource) -> Vec<usize> {
+    match src {
+        StepSource::Phase(p) => (0..all.len()).filter(|&i| all[i].phase == p).collect(),
+        StepSource::Attach(p) | StepSource::Map(p) => {
+            let in_phase: Vec<usize> = (0..all.len()).filter(|&i| all[i].phase == p).collect();
+            let attach_end = in_phase
+                .iter()
+                .position(|&i| all[i].key == "dattach")
+                .map(|pos| {
+                    let d = in_phase[pos];
+                    in_phase
+                        .iter()
+                        .rposition(|&i| i == d || ancestors(all, i).any(|a| a == d))
+                        .unwrap_or(pos)
+                });
+            match (src, attach_end) {
+                (StepSource::Attach(_), Some(end)) => in_phase[..=end].to_vec(),
+                (StepSource::Map(_), Some(end)) => in_phase[end + 1..].to_vec(),
+                _ => Vec::new(),
+            }
+        }
+        StepSource::NotObservable => Vec::new(),
+    }
+}
+
+/// The enclosing traced calls of `idx`, innermost first.
+pub fn ancestors(all: &[KCall], idx: usize) -> impl Iterator<Item = usize> + '_ {
+    std::iter::successors(all[idx].parent, move |&p| all[p].parent)
 }
 
 /// Builds the suite's trace for a case whose steps come from `steps`. Returns the trace
@@ -273,29 +300,7 @@ pub fn trace_for(
     let mut emitted: HashMap<usize, bool> = HashMap::new();
     let mut unmapped: Vec<Vec<String>> = vec![Vec::new(); steps.len()];
     for (step, src) in steps.iter().enumerate() {
-        let chosen: Vec<usize> = match *src {
-            StepSource::Phase(p) => (0..all.len()).filter(|&i| all[i].phase == p).collect(),
-            StepSource::Attach(p) | StepSource::Map(p) => {
-                let in_phase: Vec<usize> = (0..all.len()).filter(|&i| all[i].phase == p).collect();
-                let attach_end =
-                    in_phase
-                        .iter()
-                        .position(|&i| all[i].key == "dattach")
-                        .map(|pos| {
-                            let d = in_phase[pos];
-                            in_phase
-                                .iter()
-                                .rposition(|&i| i == d || ancestors(all, i).any(|a| a == d))
-                                .unwrap_or(pos)
-                        });
-                match (src, attach_end) {
-                    (StepSource::Attach(_), Some(end)) => in_phase[..=end].to_vec(),
-                    (StepSource::Map(_), Some(end)) => in_phase[end + 1..].to_vec(),
-                    _ => Vec::new(),
-                }
-            }
-            StepSource::NotObservable => Vec::new(),
-        };
+        let chosen = select(all, *src);
         for i in chosen {
             let ev = map_one(all, i, &mut names);
             match ev {

@@ -1,0 +1,185 @@
+//! Judging a recorded boot of Linux 7.2.13 (`tests/fixtures/console-7.2.13.log`, the guest's
+//! report and the kprobe trace of `cargo run -p real-drivers -- run`), and the same
+//! recording with the driver behaviour broken on purpose: the checks must catch it.
+
+use real_drivers::ftrace::parse_console;
+use real_drivers::judge::{CaseVerdict, Verdict, judge_all};
+
+const RECORDED: &str = include_str!("fixtures/console-7.2.13.log");
+
+fn judge(text: &str) -> Vec<CaseVerdict> {
+    let console = parse_console(text);
+    assert!(console.complete, "the recording has both dump markers");
+    judge_all(&console).expect("every case maps")
+}
+
+fn verdict<'a>(vs: &'a [CaseVerdict], case: &str, describe_starts: &str) -> &'a Verdict {
+    let v = vs.iter().find(|v| v.case == case).expect(case);
+    let c = v
+        .checks
+        .iter()
+        .find(|c| c.describe.starts_with(describe_starts))
+        .unwrap_or_else(|| panic!("{case}: no check `{describe_starts}`"));
+    &c.verdict
+}
+
+/// Drops the lines of the trace for which `drop` holds.
+fn without(drop: impl Fn(&str) -> bool) -> String {
+    RECORDED
+        .lines()
+        .filter(|l| !drop(l))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn the_recorded_run_is_judged_as_in_the_book() {
+    let vs = judge(RECORDED);
+    let cases: Vec<&str> = vs.iter().map(|v| v.case.as_str()).collect();
+    assert_eq!(
+        cases,
+        [
+            "vfio_attach_negotiates_revocability[iommufd]",
+            "pin_without_a_pin_op",
+            "revoke_around_reset[iommufd]",
+            "attach_after_revoke_fails",
+            "cleanup_after_revoke",
+        ]
+    );
+    let r = "revoke_around_reset[iommufd]";
+    assert_eq!(
+        verdict(&vs, r, "step 4: `dma_resv_lock`, `dma_buf_invalidate"),
+        &Verdict::Pass
+    );
+    assert_eq!(
+        verdict(&vs, r, "step 4: `dma_resv_wait_timeout` for BOOKKEEP"),
+        &Verdict::Pass
+    );
+    assert_eq!(
+        verdict(&vs, r, "step 4: `dma_resv_unlock`, `wait_for_unmap`"),
+        &Verdict::Pass
+    );
+    assert_eq!(
+        verdict(&vs, r, "step 3: the device access finds ok"),
+        &Verdict::Pass
+    );
+    assert_eq!(
+        verdict(&vs, r, "step 7: the device does not access"),
+        &Verdict::Pass
+    );
+    assert_eq!(
+        verdict(&vs, r, "step 5: the device does not access"),
+        &Verdict::NotObservable
+    );
+    assert_eq!(
+        verdict(&vs, r, "no device access finds RECLAIMED"),
+        &Verdict::NotObservable
+    );
+    match verdict(
+        &vs,
+        r,
+        "step 4: `dma_buf_unmap_attachment` is called from inside",
+    ) {
+        Verdict::Divergence(why) => {
+            assert!(why.contains("iommu_unmap < iopt_area_unmap_domain_range < iopt_revoke_notify < dma_buf_invalidate_mappings"), "{why}")
+        }
+        other => panic!("expected a divergence, got {other:?}"),
+    }
+    assert_eq!(
+        verdict(
+            &vs,
+            "attach_after_revoke_fails",
+            "step 4: `ops.attach` returns -ENODEV"
+        ),
+        &Verdict::Pass
+    );
+    assert_eq!(
+        verdict(
+            &vs,
+            "cleanup_after_revoke",
+            "step 5: `ops.release` is called"
+        ),
+        &Verdict::Pass
+    );
+    for v in &vs {
+        assert!(
+            v.checks.iter().all(|c| c.verdict != Verdict::Fail),
+            "{}: {:?}",
+            v.case,
+            v.checks
+        );
+    }
+}
+
+#[test]
+fn an_exporter_that_does_not_wait_for_the_fences_fails() {
+    let vs = judge(&without(|l| {
+        l.contains(" e_wait: ") || l.contains(" x_wait: ")
+    }));
+    assert_eq!(
+        verdict(
+            &vs,
+            "revoke_around_reset[iommufd]",
+            "step 4: `dma_resv_wait_timeout` for BOOKKEEP"
+        ),
+        &Verdict::Fail
+    );
+}
+
+#[test]
+fn an_importer_that_does_not_unmap_in_the_callback_fails() {
+    let vs = judge(&without(|l| l.contains("_iommuunmap: ")));
+    assert_eq!(
+        verdict(
+            &vs,
+            "revoke_around_reset[iommufd]",
+            "step 4: `dma_buf_unmap_attachment` is called from inside"
+        ),
+        &Verdict::Fail
+    );
+}
+
+#[test]
+fn a_device_write_after_the_revoke_fails() {
+    let text = RECORDED.replace(
+        "dma after revoke: NO WRITE ARRIVED",
+        "dma after revoke: WRITE ARRIVED",
+    );
+    let vs = judge(&text);
+    assert_eq!(
+        verdict(
+            &vs,
+            "revoke_around_reset[iommufd]",
+            "step 7: the device does not access"
+        ),
+        &Verdict::Fail
+    );
+}
+
+#[test]
+fn an_attach_that_succeeds_while_revoked_fails() {
+    // vfio_pci_dma_buf_attach() returning 0 while revoked.
+    let text = RECORDED.replace(
+        "<- vfio_pci_dma_buf_attach) ret=-19",
+        "<- vfio_pci_dma_buf_attach) ret=0",
+    );
+    let vs = judge(&text);
+    assert_eq!(
+        verdict(
+            &vs,
+            "attach_after_revoke_fails",
+            "step 4: `ops.attach` returns -ENODEV"
+        ),
+        &Verdict::Fail
+    );
+}
+
+#[test]
+fn a_truncated_dump_is_refused() {
+    let cut: String = RECORDED
+        .lines()
+        .take(60)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(!parse_console(&cut).complete);
+}
