@@ -78,10 +78,17 @@ static int write_file(const char *path, const char *text, int append)
 	return n < 0 ? -errno : 0;
 }
 
-/* Announce a phase: in the trace buffer (for the host's parser) and on the console. */
+static void kmsg_report(const char *when);
+static char current_phase[64] = "setup";
+
+/* Announce a phase: in the trace buffer (for the host's parser) and on the console, after
+ * reporting the kernel warnings of the phase that ends. */
 static void phase(const char *name)
 {
 	char line[128];
+
+	kmsg_report(NULL);
+	snprintf(current_phase, sizeof(current_phase), "%s", name);
 
 	snprintf(line, sizeof(line), "phase %s", name);
 	if (marker_fd >= 0 && write(marker_fd, line, strlen(line)) < 0)
@@ -265,7 +272,10 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Print the kernel log records that arrived since the last call and mention the IOMMU. */
+/*
+ * Print the kernel log records that arrived since the last call: for a DMA (`when` set),
+ * those of the IOMMU; for a phase (`when` NULL), warnings, bugs and lockdep reports.
+ */
 static void kmsg_report(const char *when)
 {
 	char rec[1024];
@@ -277,8 +287,16 @@ static void kmsg_report(const char *when)
 		if (n <= 0)
 			continue;
 		rec[n] = 0;
-		if (strstr(rec, "DMAR") || strstr(rec, "DMA fault") || strstr(rec, "WARNING"))
-			say("dma %s: kmsg: %s", when, strchr(rec, ';') ? strchr(rec, ';') + 1 : rec);
+		char *msg = strchr(rec, ';') ? strchr(rec, ';') + 1 : rec;
+
+		if (strchr(msg, '\n'))
+			*strchr(msg, '\n') = 0;
+
+		if (when && (strstr(msg, "DMAR") || strstr(msg, "DMA fault")))
+			say("dma %s: kmsg: %s", when, msg);
+		if (strstr(msg, "WARNING:") || strstr(msg, "BUG:") || strstr(msg, "lockdep") ||
+		    strstr(msg, "possible circular locking") || strstr(msg, "INFO: "))
+			say("kmsg in %s: %s", current_phase, msg);
 	}
 }
 
@@ -471,6 +489,7 @@ static int scenario(void)
 	close(d.fd);
 	close(iommufd);
 	phase("end");
+	kmsg_report(NULL);
 	return 0;
 }
 

@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use crate::ftrace::Console;
 use crate::mapping::{
-    Access, KCall, StepSource, accesses, ancestors, calls, render_kcall, select, trace_for,
+    Access, KCall, StepSource, accesses, ancestors, calls, kernel_reports, render_kcall, select,
+    trace_for,
 };
 
 /// A case of the suite whose scenario the guest plays with VFIO and iommufd, and which
@@ -140,7 +141,12 @@ fn is_about_device(describe: &str) -> bool {
 }
 
 /// Judges one case on the kernel's calls and the guest's device accesses.
-pub fn judge(map: &CaseMap, all: &[KCall], acc: &[Access]) -> Result<CaseVerdict, String> {
+pub fn judge(
+    map: &CaseMap,
+    all: &[KCall],
+    acc: &[Access],
+    reports: &[(String, String)],
+) -> Result<CaseVerdict, String> {
     let def = conformance::case(map.case).ok_or_else(|| format!("no case {}", map.case))?;
     let variant = def
         .variants
@@ -148,7 +154,7 @@ pub fn judge(map: &CaseMap, all: &[KCall], acc: &[Access]) -> Result<CaseVerdict
         .find(|v| v.label == map.variant)
         .map(|v| v.label)
         .ok_or_else(|| format!("case {} has no variant `{}`", map.case, map.variant))?;
-    let (trace, unmapped) = trace_for(all, acc, map.steps);
+    let (trace, unmapped) = trace_for(all, acc, reports, map.steps);
     let outcome: CaseOutcome = run_case(def, variant, &mut |steps| {
         if steps.len() == map.steps.len() {
             Ok(trace.clone())
@@ -231,7 +237,11 @@ fn private_equivalent(map: &CaseMap, all: &[KCall], describe: &str) -> Option<St
 pub fn judge_all(console: &Console) -> Result<Vec<CaseVerdict>, String> {
     let all = calls(console);
     let acc = accesses(console);
-    CASES.iter().map(|m| judge(m, &all, &acc)).collect()
+    let reports = kernel_reports(console);
+    CASES
+        .iter()
+        .map(|m| judge(m, &all, &acc, &reports))
+        .collect()
 }
 
 /// The per-rule table: one line per rule and case, the worst verdict of its checks.

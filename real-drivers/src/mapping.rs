@@ -167,6 +167,24 @@ pub fn accesses(console: &Console) -> Vec<Access> {
     out
 }
 
+/// Kernel reports the guest saw in the log during a phase that no probe records: lockdep
+/// (`WARNING: possible circular locking dependency detected`), `BUG:` lines. A `WARN()`'s own
+/// `WARNING: CPU: ...` line is left out: the `__warn` probe records it.
+pub fn kernel_reports(console: &Console) -> Vec<(String, String)> {
+    console
+        .guest
+        .iter()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("kmsg in ")?;
+            let (phase, msg) = rest.split_once(": ")?;
+            let msg = msg.trim();
+            ((msg.starts_with("WARNING:") && !msg.starts_with("WARNING: CPU:"))
+                || msg.starts_with("BUG:"))
+            .then(|| (phase.to_string(), msg.to_string()))
+        })
+        .collect()
+}
+
 fn is_err_ptr(v: i64) -> bool {
     (-4095..0).contains(&v)
 }
@@ -293,6 +311,7 @@ pub fn ancestors(all: &[KCall], idx: usize) -> impl Iterator<Item = usize> + '_ 
 pub fn trace_for(
     all: &[KCall],
     accesses: &[Access],
+    reports: &[(String, String)],
     steps: &[StepSource],
 ) -> (Trace, Vec<Vec<String>>) {
     let mut names = Names::default();
@@ -330,6 +349,19 @@ pub fn trace_for(
                         unmapped[step].push(render_kcall(all, i));
                     }
                 }
+            }
+        }
+        if let StepSource::Phase(p) | StepSource::Map(p) = *src {
+            for (_, what) in reports.iter().filter(|(ph, _)| ph == p) {
+                events.push(Event {
+                    step,
+                    depth: 0,
+                    from: Actor::Core,
+                    to: Actor::Core,
+                    call: Call::Warn { what: what.clone() },
+                    locked: false,
+                    ret: Some(Ret::Void),
+                });
             }
         }
         if let StepSource::Phase(p) = *src {

@@ -183,3 +183,29 @@ fn a_truncated_dump_is_refused() {
         .collect();
     assert!(!parse_console(&cut).complete);
 }
+
+#[test]
+fn a_lockdep_report_during_the_last_put_fails() {
+    let text = RECORDED.replace(
+        "real-drivers: phase device-close",
+        "real-drivers: kmsg in close: WARNING: possible circular locking dependency detected\nreal-drivers: phase device-close",
+    );
+    let vs = judge(&text);
+    assert_eq!(
+        verdict(&vs, "cleanup_after_revoke", "the core prints no warning"),
+        &Verdict::Fail
+    );
+    // A WARN()'s own banner is the __warn probe's to record, not counted twice.
+    let banner = RECORDED.replace(
+        "real-drivers: phase device-close",
+        "real-drivers: kmsg in close: WARNING: CPU: 0 PID: 1 at drivers/dma-buf/dma-buf.c:1 x\nreal-drivers: phase device-close",
+    );
+    assert_eq!(
+        verdict(
+            &judge(&banner),
+            "cleanup_after_revoke",
+            "the core prints no warning"
+        ),
+        &Verdict::Pass
+    );
+}
