@@ -209,3 +209,48 @@ fn a_lockdep_report_during_the_last_put_fails() {
         &Verdict::Pass
     );
 }
+
+/// The verdict table of `book/src/real-drivers.md` says what the recorded boot gives: per
+/// case, the same rules with the same verdicts, in the same order.
+#[test]
+fn the_book_table_matches_the_recording() {
+    let book = include_str!("../../book/src/real-drivers.md");
+    let mut table: Vec<(String, String, String)> = Vec::new();
+    let mut case = String::new();
+    for line in book.lines().filter(|l| l.starts_with("| ")) {
+        let cols: Vec<&str> = line
+            .split(" | ")
+            .map(|c| c.trim_matches(['|', ' ']))
+            .collect();
+        if cols.len() != 5 || !cols[1].starts_with('`') || cols[3] != "pass" {
+            continue;
+        }
+        if !cols[0].is_empty() {
+            case = cols[0].trim_matches('`').to_string();
+        }
+        let word = ["pass", "not observable", "divergence", "FAIL"]
+            .into_iter()
+            .find(|w| cols[4].starts_with(w))
+            .unwrap_or("?");
+        table.push((
+            case.clone(),
+            cols[1].trim_matches('`').to_string(),
+            word.to_string(),
+        ));
+    }
+    let judged: Vec<(String, String, String)> = judge(RECORDED)
+        .iter()
+        .flat_map(|v| {
+            v.checks.iter().map(|c| {
+                let word = match c.verdict {
+                    Verdict::Pass => "pass",
+                    Verdict::NotObservable => "not observable",
+                    Verdict::Divergence(_) => "divergence",
+                    Verdict::Fail => "FAIL",
+                };
+                (v.case.clone(), c.rule.clone(), word.to_string())
+            })
+        })
+        .collect();
+    assert_eq!(table, judged);
+}
