@@ -33,6 +33,10 @@ enum Cmd {
         /// Give up on the guest after this many seconds.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
+        /// Also fail when the verdicts differ from those of this recorded console (the book's
+        /// table is checked against `real-drivers/tests/fixtures/console-7.2.13.log`).
+        #[arg(long)]
+        check_recorded: Option<PathBuf>,
     },
     /// Judge a console capture of an earlier boot (`target/real-drivers/out/console.log`).
     Judge {
@@ -103,7 +107,53 @@ fn report(verdicts: &[CaseVerdict]) -> bool {
     !failed
 }
 
+/// (case, rule, verdict) of every check, for comparing two runs.
+fn summary(verdicts: &[CaseVerdict]) -> Vec<String> {
+    verdicts
+        .iter()
+        .flat_map(|v| {
+            v.checks.iter().map(|c| {
+                let word = match c.verdict {
+                    Verdict::Pass => "pass",
+                    Verdict::Fail => "FAIL",
+                    Verdict::NotObservable => "not observable",
+                    Verdict::Divergence(_) => "divergence",
+                };
+                format!("{} {} {}: {word}", v.case, c.rule, c.describe)
+            })
+        })
+        .collect()
+}
+
+/// Compares a run's verdicts with a recorded console's: every difference, or none.
+fn compare_recorded(verdicts: &[CaseVerdict], recorded: &std::path::Path) -> Result<bool, String> {
+    let text = fs::read_to_string(recorded)
+        .map_err(|e| format!("cannot read {}: {e}", recorded.display()))?;
+    let old = judge_all(&parse_console(&text))?;
+    let (now, then) = (summary(verdicts), summary(&old));
+    if now == then {
+        println!("same verdicts as {}", recorded.display());
+        return Ok(true);
+    }
+    println!("the verdicts differ from {}:", recorded.display());
+    for l in then.iter().filter(|l| !now.contains(l)) {
+        println!("  - {l}");
+    }
+    for l in now.iter().filter(|l| !then.contains(l)) {
+        println!("  + {l}");
+    }
+    Ok(false)
+}
+
 fn judge_console(text: &str, out: &std::path::Path) -> Result<bool, String> {
+    judge_console_with(text, out, None)
+}
+
+fn judge_console_with(
+    text: &str,
+    out: &std::path::Path,
+    recorded: Option<&std::path::Path>,
+) -> Result<bool, String> {
     let console = parse_console(text);
     if !console.complete {
         return Err(format!(
@@ -120,10 +170,19 @@ fn judge_console(text: &str, out: &std::path::Path) -> Result<bool, String> {
     write_results(&verdicts, out)?;
     let ok = report(&verdicts);
     println!("traces and verdicts: {}", out.display());
-    Ok(ok)
+    let same = match recorded {
+        Some(r) => compare_recorded(&verdicts, r)?,
+        None => true,
+    };
+    Ok(ok && same)
 }
 
-fn run(dir: PathBuf, jobs: u32, timeout: u64) -> Result<bool, String> {
+fn run(
+    dir: PathBuf,
+    jobs: u32,
+    timeout: u64,
+    check_recorded: Option<PathBuf>,
+) -> Result<bool, String> {
     let p = Paths::new(dir);
     let out = p.out();
     fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
@@ -148,13 +207,18 @@ fn run(dir: PathBuf, jobs: u32, timeout: u64) -> Result<bool, String> {
         "real-drivers: boot and scenario in {:.1} s",
         took.as_secs_f64()
     );
-    judge_console(&text, &out)
+    judge_console_with(&text, &out, check_recorded.as_deref())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.command {
-        Cmd::Run { dir, jobs, timeout } => run(dir, jobs, timeout),
+        Cmd::Run {
+            dir,
+            jobs,
+            timeout,
+            check_recorded,
+        } => run(dir, jobs, timeout, check_recorded),
         Cmd::Judge { console, out } => fs::read_to_string(&console)
             .map_err(|e| format!("cannot read {}: {e}", console.display()))
             .and_then(|t| {
