@@ -236,6 +236,12 @@ impl Names {
             .map(|(_, b)| *b)
     }
 
+    /// A new attachment at `ptr` (which may be the address of a freed one).
+    fn fresh_att(&mut self, ptr: i64) -> AttId {
+        self.atts.remove(&ptr);
+        self.att(ptr)
+    }
+
     fn att(&mut self, ptr: i64) -> AttId {
         if let Some(a) = self.atts.get(&ptr) {
             return *a;
@@ -440,8 +446,7 @@ fn update_state(call: &Call, r: Option<&Ret>, names: &mut Names) {
             let m = names.maps.entry(*att).or_default();
             *m = m.saturating_sub(1);
         }
-        (Call::DmaBufDetach { att, .. }, _)
-        | (Call::DmaBufDynamicAttach { att, .. }, Some(Ret::Err(_))) => {
+        (Call::DmaBufDetach { att, .. }, _) => {
             names.atts.retain(|_, a| a != att);
         }
         _ => {}
@@ -512,7 +517,7 @@ fn map_one(all: &[KCall], i: usize, names: &mut Names) -> Option<Mapped> {
         }
         "dattach" => {
             let buf = names.buf(arg(c, "buf")?);
-            let att = names.att(attach_ptr(all, i)?);
+            let att = names.fresh_att(attach_ptr(all, i)?);
             (
                 Actor::Importer(att),
                 Actor::Core,

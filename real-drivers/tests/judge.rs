@@ -254,3 +254,26 @@ fn the_book_table_matches_the_recording() {
         .collect();
     assert_eq!(table, judged);
 }
+
+#[test]
+fn a_refused_attachment_keeps_one_name() {
+    let vs = judge(RECORDED);
+    let v = vs
+        .iter()
+        .find(|v| v.case == "attach_after_revoke_fails")
+        .expect("case");
+    let step4: Vec<String> = v
+        .trace
+        .events
+        .iter()
+        .filter(|e| e.step == 4)
+        .map(|e| e.call.render())
+        .collect();
+    assert!(
+        step4
+            .iter()
+            .any(|c| c.starts_with("dma_buf_dynamic_attach(buf0") && c.contains("-> att1")),
+        "{step4:?}"
+    );
+    assert!(step4.iter().any(|c| c == "ops.attach(att1)"), "{step4:?}");
+}
