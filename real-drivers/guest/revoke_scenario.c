@@ -44,6 +44,7 @@
 
 #define TRACING "/sys/kernel/tracing"
 #define EDU_VENDOR_DEVICE "1234:11e8"
+#define RESET_VENDOR_DEVICE "1af4:1044"
 #define IOVA 0x100000ULL
 
 static int marker_fd = -1;
@@ -128,6 +129,7 @@ static const char *const probes[] = {
 	"ioptmap|iopt_alloc_dmabuf_pages|buf=$arg2:x64|ret=$retval:x64",
 	"ioptrelease|iopt_release_pages||",
 	"cleanup|vfio_pci_dma_buf_cleanup||",
+	"pcireset|pci_try_reset_function||ret=$retval:s32",
 	"warn|__warn|file=+0($arg1):string line=$arg2:s32|",
 	NULL,
 };
@@ -190,8 +192,39 @@ static void dump(const char *path, const char *begin, const char *end)
 	fflush(stdout);
 }
 
-/* The vfio cdev of the first device vfio-pci claimed: /dev/vfio/devices/vfioN. */
-static int find_vfio_cdev(char *bdf, size_t bdf_len, char *cdev, size_t cdev_len)
+/* Whether the PCI device `bdf` is vendor:device `id` ("1234:11e8"). */
+static int is_device(const char *bdf, const char *id)
+{
+	char path[160], v[16] = "", d[16] = "", want[32];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vendor", bdf);
+	f = fopen(path, "r");
+	if (!f || !fgets(v, sizeof(v), f)) {
+		if (f)
+			fclose(f);
+		return 0;
+	}
+	fclose(f);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/device", bdf);
+	f = fopen(path, "r");
+	if (!f || !fgets(d, sizeof(d), f)) {
+		if (f)
+			fclose(f);
+		return 0;
+	}
+	fclose(f);
+	v[strcspn(v, "\n")] = 0;
+	d[strcspn(d, "\n")] = 0;
+	snprintf(want, sizeof(want), "0x%.4s", id);
+	if (strcmp(v, want))
+		return 0;
+	snprintf(want, sizeof(want), "0x%.4s", id + 5);
+	return !strcmp(d, want);
+}
+
+/* The vfio cdev of the device `id` vfio-pci claimed: /dev/vfio/devices/vfioN. */
+static int find_vfio_cdev(const char *id, char *bdf, size_t bdf_len, char *cdev, size_t cdev_len)
 {
 	DIR *d = opendir("/sys/bus/pci/drivers/vfio-pci");
 	struct dirent *e;
@@ -203,7 +236,7 @@ static int find_vfio_cdev(char *bdf, size_t bdf_len, char *cdev, size_t cdev_len
 		DIR *v;
 		struct dirent *f;
 
-		if (!strchr(e->d_name, ':'))
+		if (!strchr(e->d_name, ':') || !is_device(e->d_name, id))
 			continue;
 		snprintf(path, sizeof(path), "/sys/bus/pci/drivers/vfio-pci/%s/vfio-dev", e->d_name);
 		v = opendir(path);
@@ -376,7 +409,7 @@ static int scenario(void)
 		struct vfio_region_dma_range range;
 	} __attribute__((packed)) req;
 
-	if (find_vfio_cdev(bdf, sizeof(bdf), cdev, sizeof(cdev))) {
+	if (find_vfio_cdev(EDU_VENDOR_DEVICE, bdf, sizeof(bdf), cdev, sizeof(cdev))) {
 		say("FAILED no device bound to vfio-pci with a vfio cdev (vfio-pci.ids=%s?)",
 		    EDU_VENDOR_DEVICE);
 		return -1;
@@ -488,9 +521,81 @@ static int scenario(void)
 	phase("device-close");
 	close(d.fd);
 	close(iommufd);
-	phase("end");
-	kmsg_report(NULL);
 	return 0;
+}
+
+/*
+ * The revoke around a real reset: QEMU's virtio-rng (modern, on a PCIe root port, so it has
+ * FLR) bound to vfio-pci; its BAR 4 exported and imported into its own IOAS, then
+ * VFIO_DEVICE_RESET, which revokes, resets the function and un-revokes.
+ */
+static void reset_scenario(void)
+{
+	char bdf[64], cdev[64];
+	struct dev d = { .fd = -1 };
+	uint64_t cfg_size;
+	int iommufd, dfd;
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+	struct {
+		struct vfio_device_feature feature;
+		struct vfio_device_feature_dma_buf get;
+		struct vfio_region_dma_range range;
+	} __attribute__((packed)) req;
+
+	if (find_vfio_cdev(RESET_VENDOR_DEVICE, bdf, sizeof(bdf), cdev, sizeof(cdev))) {
+		say("reset: no device %s bound to vfio-pci, skipped", RESET_VENDOR_DEVICE);
+		return;
+	}
+	iommufd = open("/dev/iommu", O_RDWR);
+	d.fd = open(cdev, O_RDWR);
+	bind.iommufd = iommufd;
+	if (iommufd < 0 || d.fd < 0 || ioctl(d.fd, VFIO_DEVICE_BIND_IOMMUFD, &bind) ||
+	    ioctl(iommufd, IOMMU_IOAS_ALLOC, &alloc)) {
+		fail("reset: open and bind");
+		return;
+	}
+	attach.pt_id = alloc.out_ioas_id;
+	if (ioctl(d.fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach) ||
+	    ioctl(d.fd, VFIO_DEVICE_GET_INFO, &info) ||
+	    region(&d, VFIO_PCI_CONFIG_REGION_INDEX, &d.cfg_off, &cfg_size) ||
+	    region(&d, VFIO_PCI_BAR4_REGION_INDEX, &d.bar0_off, &d.bar0_size)) {
+		fail("reset: attach, info, regions");
+		return;
+	}
+	say("reset: device %s at %s, BAR 4 %llu bytes, reset %s", bdf, cdev,
+	    (unsigned long long)d.bar0_size, (info.flags & VFIO_DEVICE_FLAGS_RESET) ? "works" : "NOT supported");
+	STEP("reset: memory decode on", set_memory_decode(&d, 1));
+
+	phase("r-export");
+	memset(&req, 0, sizeof(req));
+	req.feature.argsz = sizeof(req);
+	req.feature.flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF;
+	req.get.region_index = VFIO_PCI_BAR4_REGION_INDEX;
+	req.get.open_flags = O_RDWR | O_CLOEXEC;
+	req.get.nr_ranges = 1;
+	req.range.length = d.bar0_size;
+	dfd = ioctl(d.fd, VFIO_DEVICE_FEATURE, &req);
+	if (dfd < 0) {
+		fail("reset: VFIO_DEVICE_FEATURE_DMA_BUF");
+		return;
+	}
+
+	phase("r-import");
+	STEP("reset: IOMMU_IOAS_MAP_FILE", map_file(iommufd, alloc.out_ioas_id, dfd, d.bar0_size));
+
+	phase("r-reset");
+	STEP("reset: VFIO_DEVICE_RESET", ioctl(d.fd, VFIO_DEVICE_RESET) ? -errno : 0);
+
+	phase("r-unmap");
+	STEP("reset: IOMMU_IOAS_UNMAP", unmap_iova(iommufd, alloc.out_ioas_id, d.bar0_size));
+
+	phase("r-close");
+	STEP("reset: close(dma-buf)", close(dfd) ? -errno : 0);
+	close(d.fd);
+	close(iommufd);
 }
 
 int main(void)
@@ -503,6 +608,8 @@ int main(void)
 	if (kmsg_fd >= 0)
 		lseek(kmsg_fd, 0, SEEK_END);
 	say("scenario %s", scenario() ? "STOPPED" : "DONE");
+	reset_scenario();
+	phase("end");
 	write_file(TRACING "/tracing_on", "0", 0);
 	dump(TRACING "/trace", "=== TRACE BEGIN", "=== TRACE END");
 	dump("/dev/kmsg", "=== KMSG BEGIN", "=== KMSG END");

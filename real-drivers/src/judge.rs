@@ -18,27 +18,32 @@ pub struct CaseMap {
     pub case: &'static str,
     /// Its variant (empty if none).
     pub variant: &'static str,
+    /// Said after the case's name when one case is played twice (`by VFIO_DEVICE_RESET`).
+    pub how: &'static str,
     /// One source per step of the case, in the case's order.
     pub steps: &'static [StepSource],
 }
 
-use StepSource::{Attach, Map, NotObservable, Phase};
+use StepSource::{Attach, Map, Move, NotObservable, Phase};
 
 /// Every case the guest's run can stand for: exporter VFIO, importer iommufd.
 pub const CASES: &[CaseMap] = &[
     CaseMap {
         case: "vfio_attach_negotiates_revocability",
         variant: "iommufd",
+        how: "",
         steps: &[Phase("export"), Attach("import")],
     },
     CaseMap {
         case: "pin_without_a_pin_op",
         variant: "",
+        how: "",
         steps: &[Phase("export"), Attach("import"), Map("import")],
     },
     CaseMap {
         case: "revoke_around_reset",
         variant: "iommufd",
+        how: "",
         // export, attach, map, device write, revoke, device write during the reset,
         // reclaim (decode back on), device write after.
         steps: &[
@@ -55,6 +60,7 @@ pub const CASES: &[CaseMap] = &[
     CaseMap {
         case: "attach_after_revoke_fails",
         variant: "",
+        how: "",
         steps: &[
             Phase("export"),
             Attach("import2"),
@@ -66,6 +72,7 @@ pub const CASES: &[CaseMap] = &[
     CaseMap {
         case: "cleanup_after_revoke",
         variant: "",
+        how: "",
         steps: &[
             Phase("export"),
             Attach("import2"),
@@ -73,6 +80,23 @@ pub const CASES: &[CaseMap] = &[
             Phase("revoke2"),
             Phase("unmap2"),
             Phase("close"),
+        ],
+    },
+    CaseMap {
+        case: "revoke_around_reset",
+        variant: "iommufd",
+        how: "by VFIO_DEVICE_RESET",
+        // virtio-rng's BAR 4: revoke and un-revoke inside one VFIO_DEVICE_RESET; the device
+        // makes no DMA here.
+        steps: &[
+            Phase("r-export"),
+            Attach("r-import"),
+            Map("r-import"),
+            NotObservable,
+            Move("r-reset", 0),
+            NotObservable,
+            Move("r-reset", 1),
+            NotObservable,
         ],
     },
 ];
@@ -193,7 +217,11 @@ pub fn judge(
         })
         .collect();
     Ok(CaseVerdict {
-        case: outcome.name(),
+        case: if map.how.is_empty() {
+            outcome.name()
+        } else {
+            format!("{} {}", outcome.name(), map.how)
+        },
         checks,
         snapshot: outcome.snapshot(),
         trace,

@@ -52,8 +52,7 @@ fn write_results(verdicts: &[CaseVerdict], out: &std::path::Path) -> Result<(), 
     let traces = out.join("traces");
     fs::create_dir_all(&traces).map_err(|e| e.to_string())?;
     for v in verdicts {
-        let name = v.case.replace(['[', ']'], "_");
-        let name = name.trim_end_matches('_');
+        let name = v.case.replace(['[', ' '], "_").replace(']', "");
         let json = serde_json::to_string_pretty(&v.trace).map_err(|e| e.to_string())?;
         fs::write(traces.join(format!("{name}.json")), json + "\n").map_err(|e| e.to_string())?;
         let mut snap = v.snapshot.clone();

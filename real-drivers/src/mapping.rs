@@ -56,6 +56,7 @@ pub const PROBES: &[(&str, &str)] = &[
     ("ioptmap", "iopt_alloc_dmabuf_pages"),
     ("ioptrelease", "iopt_release_pages"),
     ("cleanup", "vfio_pci_dma_buf_cleanup"),
+    ("pcireset", "pci_try_reset_function"),
     ("warn", "__warn"),
 ];
 
@@ -110,6 +111,9 @@ pub enum StepSource {
     Attach(&'static str),
     /// What the `IOMMU_IOAS_MAP_FILE` phase did after its `dma_buf_dynamic_attach()`.
     Map(&'static str),
+    /// The `n`-th call of `vfio_pci_dma_buf_move()` in a phase, with what it called (a
+    /// `VFIO_DEVICE_RESET` revokes, resets and un-revokes in one ioctl).
+    Move(&'static str, usize),
     /// Nothing the kernel or the guest can show (a device access inside a reset window).
     NotObservable,
 }
@@ -301,6 +305,17 @@ pub fn select(all: &[KCall], src: StepSource) -> Vec<usize> {
                 (StepSource::Map(_), Some(end)) => in_phase[end + 1..].to_vec(),
                 _ => Vec::new(),
             }
+        }
+        StepSource::Move(p, n) => {
+            let Some(m) = (0..all.len())
+                .filter(|&i| all[i].phase == p && all[i].key == "move")
+                .nth(n)
+            else {
+                return Vec::new();
+            };
+            (m..all.len())
+                .filter(|&i| i == m || ancestors(all, i).any(|a| a == m))
+                .collect()
         }
         StepSource::NotObservable => Vec::new(),
     }

@@ -391,6 +391,10 @@ pub fn qemu_command(p: &Paths) -> Command {
         "-device",
         "edu",
     ]);
+    // A device with a function reset, for VFIO_DEVICE_RESET: virtio-rng (modern) on a PCIe
+    // root port, which gives it FLR.
+    c.args(["-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1"])
+        .args(["-device", "virtio-rng-pci,bus=rp1,disable-legacy=on"]);
     if Path::new("/usr/share/qemu/qboot.rom").exists() {
         c.args(["-bios", "qboot.rom"]);
     }
@@ -400,7 +404,7 @@ pub fn qemu_command(p: &Paths) -> Command {
         .arg(p.initramfs())
         .arg("-append")
         .arg(
-            "console=ttyS0 intel_iommu=on vfio-pci.ids=1234:11e8 loglevel=4 panic=-1 rdinit=/init",
+            "console=ttyS0 intel_iommu=on vfio-pci.ids=1234:11e8,1af4:1044 loglevel=4 panic=-1 rdinit=/init",
         );
     c
 }

@@ -44,7 +44,21 @@ fn the_recorded_run_is_judged_as_in_the_book() {
             "revoke_around_reset[iommufd]",
             "attach_after_revoke_fails",
             "cleanup_after_revoke",
+            "revoke_around_reset[iommufd] by VFIO_DEVICE_RESET",
         ]
+    );
+    let reset = "revoke_around_reset[iommufd] by VFIO_DEVICE_RESET";
+    for check in [
+        "step 4: `dma_resv_lock`, `dma_buf_invalidate",
+        "step 4: `dma_buf_invalidate_mappings`, `dma_resv_wait_timeout`",
+        "step 4: `dma_resv_wait_timeout` for BOOKKEEP",
+        "step 4: `dma_resv_unlock`, `wait_for_unmap`",
+    ] {
+        assert_eq!(verdict(&vs, reset, check), &Verdict::Pass, "{check}");
+    }
+    assert_eq!(
+        verdict(&vs, reset, "step 3: the device access finds ok"),
+        &Verdict::NotObservable
     );
     let r = "revoke_around_reset[iommufd]";
     assert_eq!(
