@@ -1,0 +1,485 @@
+//! Getting a real Linux 7.2 to run here: the source from Debian sid (private apt state, the
+//! machine's configuration untouched), the host tools, a minimal kernel, an initramfs with
+//! the guest program, and QEMU with an emulated IOMMU and the `edu` device.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The kernel configuration fragment, merged over Kconfig's defaults.
+pub const KERNEL_CONFIG: &str = include_str!("../guest/kernel.config");
+/// The guest program (PID 1 of the initramfs).
+pub const GUEST_SOURCE: &str = include_str!("../guest/revoke_scenario.c");
+/// The Debian source package.
+pub const PACKAGE: &str = "linux-source-7.2";
+/// The host packages the run needs, and the command each is checked by.
+pub const HOST_TOOLS: &[(&str, &str)] = &[
+    ("flex", "flex"),
+    ("bison", "bison"),
+    ("bc", "bc"),
+    ("libelf-dev", "/usr/include/libelf.h"),
+    ("qemu-system-x86", "qemu-system-x86_64"),
+    ("gcc", "gcc"),
+    ("make", "make"),
+    ("libc6-dev", "/usr/lib/x86_64-linux-gnu/libc.a"),
+    ("xz-utils", "xz"),
+];
+
+/// Where everything lives: `target/real-drivers` of the workspace.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The root of the cache.
+    pub root: PathBuf,
+}
+
+impl Paths {
+    /// Under `root`.
+    pub fn new(root: PathBuf) -> Paths {
+        Paths { root }
+    }
+    /// The unpacked kernel tree.
+    pub fn source(&self) -> PathBuf {
+        self.root.join(PACKAGE)
+    }
+    /// The kernel's build folder (`make O=`).
+    pub fn build(&self) -> PathBuf {
+        self.root.join("build")
+    }
+    /// The exported user-space headers.
+    pub fn headers(&self) -> PathBuf {
+        self.root.join("hdr")
+    }
+    /// The bzImage.
+    pub fn bzimage(&self) -> PathBuf {
+        self.build().join("arch/x86/boot/bzImage")
+    }
+    /// The initramfs.
+    pub fn initramfs(&self) -> PathBuf {
+        self.root.join("initramfs.cpio")
+    }
+    /// Logs and results of the last run.
+    pub fn out(&self) -> PathBuf {
+        self.root.join("out")
+    }
+}
+
+fn which(cmd: &str) -> bool {
+    if cmd.starts_with('/') {
+        return Path::new(cmd).exists();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Installs the missing host packages with apt-get (as root, or through `sudo -n`).
+pub fn host_tools(log: &Path) -> Result<(), String> {
+    let missing: Vec<&str> = HOST_TOOLS
+        .iter()
+        .filter(|(_, probe)| !which(probe))
+        .map(|(pkg, _)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut cmd = if is_root() {
+        Command::new("apt-get")
+    } else {
+        let mut c = Command::new("sudo");
+        c.args(["-n", "apt-get"]);
+        c
+    };
+    cmd.args(["install", "-y", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    eprintln!("real-drivers: installing {}", missing.join(" "));
+    let ok = run_logged(&mut cmd, log).is_ok();
+    let still: Vec<&str> = HOST_TOOLS
+        .iter()
+        .filter(|(_, probe)| !which(probe))
+        .map(|(pkg, _)| *pkg)
+        .collect();
+    if ok && still.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "missing host packages: {}; install them with `apt-get install {}` as root (log: {})",
+            still.join(" "),
+            still.join(" "),
+            log.display()
+        ))
+    }
+}
+
+/// Runs a command with its output appended to `log`; an error names the log.
+pub fn run_logged(cmd: &mut Command, log: &Path) -> Result<(), String> {
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| format!("cannot write {}: {e}", log.display()))?;
+    let f2 = f
+        .try_clone()
+        .map_err(|e| format!("cannot write {}: {e}", log.display()))?;
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(f)
+        .stderr(f2)
+        .status()
+        .map_err(|e| {
+            format!(
+                "cannot run {:?}: {e} (log: {})",
+                cmd.get_program(),
+                log.display()
+            )
+        })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{:?} failed ({status}); see {}",
+            cmd.get_program(),
+            log.display()
+        ))
+    }
+}
+
+/// Fetches and unpacks `linux-source-7.2` from sid with a private apt state under the
+/// cache, taking the mirror from the machine's own apt sources. Cached: does nothing when
+/// the tree is there.
+pub fn fetch_source(p: &Paths, log: &Path) -> Result<(), String> {
+    if p.source().join("Makefile").exists() {
+        return Ok(());
+    }
+    let apt = p.root.join("apt");
+    fs::create_dir_all(apt.join("lists/partial")).map_err(|e| e.to_string())?;
+    fs::create_dir_all(apt.join("cache/archives/partial")).map_err(|e| e.to_string())?;
+    let sources = fs::read_to_string("/etc/apt/sources.list.d/debian.sources").unwrap_or_default();
+    let mirror = sources
+        .lines()
+        .find_map(|l| l.strip_prefix("URIs:"))
+        .and_then(|u| u.split_whitespace().next())
+        .map(str::to_string)
+        .or_else(|| {
+            fs::read_to_string("/etc/apt/sources.list")
+                .ok()
+                .and_then(|s| {
+                    s.lines().filter(|l| l.starts_with("deb ")).find_map(|l| {
+                        l.split_whitespace()
+                            .find(|w| w.starts_with("http"))
+                            .map(str::to_string)
+                    })
+                })
+        })
+        .ok_or(
+            "no Debian mirror in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list",
+        )?;
+    let list = apt.join("sources.list");
+    fs::write(
+        &list,
+        format!(
+            "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {mirror} sid main\n"
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let abs = |q: &Path| fs::canonicalize(q).unwrap_or_else(|_| q.to_path_buf());
+    let opts = [
+        format!("-oDir::Etc::sourcelist={}", abs(&list).display()),
+        "-oDir::Etc::sourceparts=-".to_string(),
+        format!("-oDir::State::Lists={}", abs(&apt.join("lists")).display()),
+        format!("-oDir::Cache={}", abs(&apt.join("cache")).display()),
+    ];
+    let have_deb = |d: &Path| {
+        fs::read_dir(d).ok().and_then(|r| {
+            r.filter_map(|e| e.ok()).map(|e| e.path()).find(|f| {
+                f.file_name().is_some_and(|n| {
+                    n.to_string_lossy().starts_with(PACKAGE)
+                        && n.to_string_lossy().ends_with(".deb")
+                })
+            })
+        })
+    };
+    if have_deb(&apt).is_none() {
+        eprintln!("real-drivers: fetching {PACKAGE} from sid ({mirror})");
+        run_logged(Command::new("apt-get").args(&opts).arg("update"), log)?;
+        run_logged(
+            Command::new("apt-get")
+                .args(&opts)
+                .args(["download", PACKAGE])
+                .current_dir(&apt),
+            log,
+        )?;
+    }
+    let deb = have_deb(&apt).ok_or(format!(
+        "apt-get download {PACKAGE} left no .deb; see {}",
+        log.display()
+    ))?;
+    let x = p.root.join("x");
+    run_logged(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&x), log)?;
+    let tarball = x.join(format!("usr/src/{PACKAGE}.tar.xz"));
+    eprintln!("real-drivers: unpacking {}", tarball.display());
+    run_logged(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&tarball)
+            .current_dir(&p.root),
+        log,
+    )?;
+    if !p.source().join("Makefile").exists() {
+        return Err(format!(
+            "{} has no {PACKAGE}/Makefile; see {}",
+            tarball.display(),
+            log.display()
+        ));
+    }
+    Ok(())
+}
+
+fn stamp(text: &str) -> String {
+    // FNV-1a: enough to notice that the configuration fragment changed.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in text.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
+
+/// Configures and builds the kernel (`make -j2`); cached: skipped when the bzImage was built
+/// from this configuration fragment. Returns the time spent building, if it built.
+pub fn build_kernel(p: &Paths, log: &Path, jobs: u32) -> Result<Option<Duration>, String> {
+    let build = p.build();
+    let stamp_file = build.join(".real-drivers-config");
+    let want = stamp(KERNEL_CONFIG);
+    if p.bzimage().exists() && fs::read_to_string(&stamp_file).is_ok_and(|s| s.trim() == want) {
+        return Ok(None);
+    }
+    fs::create_dir_all(&build).map_err(|e| e.to_string())?;
+    fs::write(build.join(".config"), KERNEL_CONFIG).map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    let make = |args: &[&str]| {
+        let mut c = Command::new("make");
+        c.arg("O=../build")
+            .arg("ARCH=x86_64")
+            .args(args)
+            .current_dir(p.source());
+        c
+    };
+    eprintln!("real-drivers: building Linux 7.2 (log: {})", log.display());
+    run_logged(&mut make(&["olddefconfig"]), log)?;
+    let config = fs::read_to_string(build.join(".config")).unwrap_or_default();
+    for needed in [
+        "CONFIG_VFIO_PCI_DMABUF=y",
+        "CONFIG_IOMMUFD=y",
+        "CONFIG_INTEL_IOMMU=y",
+        "CONFIG_KPROBE_EVENTS=y",
+        "CONFIG_VFIO_DEVICE_CDEV=y",
+    ] {
+        if !config.lines().any(|l| l == needed) {
+            return Err(format!(
+                "the kernel configuration lost {needed} in olddefconfig (see {}/.config)",
+                build.display()
+            ));
+        }
+    }
+    run_logged(&mut make(&[&format!("-j{jobs}"), "bzImage"]), log)?;
+    run_logged(&mut make(&["headers"]), log)?;
+    fs::write(&stamp_file, want).map_err(|e| e.to_string())?;
+    Ok(Some(t.elapsed()))
+}
+
+/// Compiles the guest program statically against the 7.2 user-space headers and packs it
+/// as `/init` into a newc initramfs, with `/dev/console` and the mount points.
+pub fn build_initramfs(p: &Paths, log: &Path) -> Result<(), String> {
+    let src = p.root.join("revoke_scenario.c");
+    fs::write(&src, GUEST_SOURCE).map_err(|e| e.to_string())?;
+    let init = p.root.join("init");
+    run_logged(
+        Command::new("gcc")
+            .args(["-static", "-O2", "-Wall", "-Wno-format-truncation", "-I"])
+            .arg(p.build().join("usr/include"))
+            .arg("-o")
+            .arg(&init)
+            .arg(&src),
+        log,
+    )
+    .map_err(|e| {
+        format!("compiling the guest program: {e} (static glibc is libc6-dev's libc.a)")
+    })?;
+    let binary = fs::read(&init).map_err(|e| e.to_string())?;
+    let mut cpio = Vec::new();
+    let mut ino = 1;
+    let mut entry = |name: &str, mode: u32, rdev: (u32, u32), data: &[u8]| {
+        newc(&mut cpio, ino, name, mode, rdev, data);
+        ino += 1;
+    };
+    for d in ["dev", "proc", "sys", "sys/kernel", "sys/kernel/tracing"] {
+        entry(d, 0o040755, (0, 0), &[]);
+    }
+    entry("dev/console", 0o020600, (5, 1), &[]);
+    entry("init", 0o100755, (0, 0), &binary);
+    newc(&mut cpio, 0, "TRAILER!!!", 0, (0, 0), &[]);
+    fs::write(p.initramfs(), cpio).map_err(|e| e.to_string())
+}
+
+/// One newc (`070701`) cpio entry.
+pub fn newc(out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, rdev: (u32, u32), data: &[u8]) {
+    let namesize = name.len() + 1;
+    let fields = [
+        ino,
+        mode,
+        0,
+        0,
+        1,
+        0,
+        data.len() as u32,
+        0,
+        0,
+        rdev.0,
+        rdev.1,
+        namesize as u32,
+        0,
+    ];
+    out.extend_from_slice(b"070701");
+    for f in fields {
+        out.extend_from_slice(format!("{f:08x}").as_bytes());
+    }
+    out.extend_from_slice(name.as_bytes());
+    out.push(0);
+    while !out.len().is_multiple_of(4) {
+        out.push(0);
+    }
+    out.extend_from_slice(data);
+    while !out.len().is_multiple_of(4) {
+        out.push(0);
+    }
+}
+
+/// The QEMU command line: TCG (KVM hangs on these machines), q35 with an Intel IOMMU,
+/// the `edu` device for vfio-pci.
+pub fn qemu_command(p: &Paths) -> Command {
+    let mut c = Command::new("qemu-system-x86_64");
+    c.args([
+        "-accel",
+        "tcg",
+        "-machine",
+        "q35,kernel-irqchip=split",
+        "-m",
+        "512",
+    ])
+    .args([
+        "-smp",
+        "1",
+        "-nographic",
+        "-no-reboot",
+        "-monitor",
+        "none",
+        "-serial",
+        "stdio",
+    ])
+    .args([
+        "-device",
+        "intel-iommu,intremap=on,caching-mode=on",
+        "-device",
+        "edu",
+    ]);
+    // A device with a function reset, for VFIO_DEVICE_RESET: virtio-rng (modern) on a PCIe
+    // root port, which gives it FLR.
+    c.args(["-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1"])
+        .args(["-device", "virtio-rng-pci,bus=rp1,disable-legacy=on"]);
+    if Path::new("/usr/share/qemu/qboot.rom").exists() {
+        c.args(["-bios", "qboot.rom"]);
+    }
+    c.arg("-kernel")
+        .arg(p.bzimage())
+        .arg("-initrd")
+        .arg(p.initramfs())
+        .arg("-append")
+        .arg(
+            "console=ttyS0 intel_iommu=on vfio-pci.ids=1234:11e8,1af4:1044 loglevel=4 panic=-1 rdinit=/init",
+        );
+    c
+}
+
+/// Boots the guest and returns its console; the console is also written to `log`. Fails
+/// with the log's path when QEMU is missing, fails or does not finish within `timeout`.
+pub fn boot(p: &Paths, log: &Path, timeout: Duration) -> Result<(String, Duration), String> {
+    let t = Instant::now();
+    let out = fs::File::create(log).map_err(|e| format!("cannot write {}: {e}", log.display()))?;
+    let mut child = qemu_command(p)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().map_err(|e| e.to_string())?)
+        .stderr(out)
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cannot start qemu-system-x86_64: {e} (install qemu-system-x86; log: {})",
+                log.display()
+            )
+        })?;
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            let text = fs::read_to_string(log).unwrap_or_default();
+            if !status.success() {
+                return Err(format!("QEMU exited with {status}; see {}", log.display()));
+            }
+            return Ok((text, t.elapsed()));
+        }
+        if t.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "the guest did not power off within {} s; see {}",
+                timeout.as_secs(),
+                log.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Appends a line to a log.
+pub fn note(log: &Path, line: &str) {
+    if let Ok(mut f) = fs::OpenOptions::new().create(true).append(true).open(log) {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newc_entries_are_aligned_and_named() {
+        let mut out = Vec::new();
+        newc(&mut out, 1, "init", 0o100755, (0, 0), b"abc");
+        assert_eq!(&out[..6], b"070701");
+        assert_eq!(out.len() % 4, 0);
+        // 110 bytes of header, the name and its NUL, padded, then the data, padded.
+        assert_eq!(&out[110..115], b"init\0");
+        assert_eq!(&out[116..119], b"abc");
+        // The file size field (7th) says 3.
+        assert_eq!(&out[6 + 6 * 8..6 + 7 * 8], b"00000003");
+    }
+
+    #[test]
+    fn the_configuration_asks_for_the_drivers() {
+        for o in [
+            "CONFIG_VFIO_PCI=y",
+            "CONFIG_IOMMUFD=y",
+            "CONFIG_PCI_P2PDMA=y",
+            "CONFIG_KPROBE_EVENTS=y",
+        ] {
+            assert!(KERNEL_CONFIG.lines().any(|l| l == o), "{o}");
+        }
+        assert_ne!(stamp("a"), stamp("b"));
+    }
+}
