@@ -242,6 +242,27 @@ pub(crate) fn test(root: &Path, scope: TestScope) -> Result<(), String> {
             }));
         }
         stages.push(Stage::new(
+            "real-drivers",
+            "build Linux 7.2 for x86_64, boot it under QEMU and judge the real VFIO and iommufd drivers",
+            || {
+                run(
+                    root,
+                    "cargo",
+                    &[
+                        "run",
+                        "--quiet",
+                        "-p",
+                        "real-drivers",
+                        "--",
+                        "run",
+                        "--check-recorded",
+                        "real-drivers/tests/fixtures/console-7.2.13.log",
+                    ],
+                    &[],
+                )
+            },
+        ));
+        stages.push(Stage::new(
             "citations",
             "check every rule's citation of the Linux 7.2 source against the 7.2 tree",
             || {
