@@ -188,7 +188,7 @@ fn run(
     let setup_log = out.join("setup.log");
     let build_log = out.join("build.log");
     let _ = fs::remove_file(&build_log);
-    setup::host_tools(&setup_log)?;
+    setup::host_tools()?;
     let t = Instant::now();
     setup::fetch_source(&p, &setup_log)?;
     eprintln!(

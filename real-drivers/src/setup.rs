@@ -2,6 +2,7 @@
 //! machine's configuration untouched), the host tools, a minimal kernel, an initramfs with
 //! the guest program, and QEMU with an emulated IOMMU and the `edu` device.
 
+use conformance::kernel::host::{self, Need};
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -14,17 +15,18 @@ pub const KERNEL_CONFIG: &str = include_str!("../guest/kernel.config");
 pub const GUEST_SOURCE: &str = include_str!("../guest/revoke_scenario.c");
 /// The Debian source package.
 pub const PACKAGE: &str = "linux-source-7.2";
-/// The host packages the run needs, and the command each is checked by.
-pub const HOST_TOOLS: &[(&str, &str)] = &[
-    ("flex", "flex"),
-    ("bison", "bison"),
-    ("bc", "bc"),
-    ("libelf-dev", "/usr/include/libelf.h"),
-    ("qemu-system-x86", "qemu-system-x86_64"),
-    ("gcc", "gcc"),
-    ("make", "make"),
-    ("libc6-dev", "/usr/lib/x86_64-linux-gnu/libc.a"),
-    ("xz-utils", "xz"),
+/// The host packages the run needs: the kernel build's tools, the static C library for the
+/// guest program, and QEMU.
+pub const HOST_TOOLS: &[Need] = &[
+    host::cmd("flex", "flex"),
+    host::cmd("bison", "bison"),
+    host::cmd("bc", "bc"),
+    host::file("/usr/include/libelf.h", "libelf-dev"),
+    host::cmd("qemu-system-x86_64", "qemu-system-x86"),
+    host::cmd("gcc", "gcc"),
+    host::cmd("make", "make"),
+    host::file("/usr/lib/x86_64-linux-gnu/libc.a", "libc6-dev"),
+    host::cmd("xz", "xz-utils"),
 ];
 
 /// Where everything lives: `target/real-drivers` of the workspace.
@@ -65,58 +67,13 @@ impl Paths {
     }
 }
 
-fn which(cmd: &str) -> bool {
-    if cmd.starts_with('/') {
-        return Path::new(cmd).exists();
-    }
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// Installs the missing host packages with apt-get (as root, or through `sudo -n`).
-pub fn host_tools(log: &Path) -> Result<(), String> {
-    let missing: Vec<&str> = HOST_TOOLS
-        .iter()
-        .filter(|(_, probe)| !which(probe))
-        .map(|(pkg, _)| *pkg)
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let mut cmd = if is_root() {
-        Command::new("apt-get")
-    } else {
-        let mut c = Command::new("sudo");
-        c.args(["-n", "apt-get"]);
-        c
-    };
-    cmd.args(["install", "-y", "--no-install-recommends"])
-        .args(&missing)
-        .env("DEBIAN_FRONTEND", "noninteractive");
-    eprintln!("real-drivers: installing {}", missing.join(" "));
-    let ok = run_logged(&mut cmd, log).is_ok();
-    let still: Vec<&str> = HOST_TOOLS
-        .iter()
-        .filter(|(_, probe)| !which(probe))
-        .map(|(pkg, _)| *pkg)
-        .collect();
-    if ok && still.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "missing host packages: {}; install them with `apt-get install {}` as root (log: {})",
-            still.join(" "),
-            still.join(" "),
-            log.display()
-        ))
-    }
+/// Installs the missing host packages with apt-get (as root, or through `sudo -n`), as the
+/// kernel bridge does; without either, one error names the packages and the command.
+pub fn host_tools() -> Result<(), String> {
+    host::ensure(
+        "the real-drivers run (a Linux 7.2 kernel under QEMU)",
+        HOST_TOOLS,
+    )
 }
 
 /// Runs a command with its output appended to `log`; an error names the log.
@@ -152,79 +109,15 @@ pub fn run_logged(cmd: &mut Command, log: &Path) -> Result<(), String> {
     }
 }
 
-/// Fetches and unpacks `linux-source-7.2` from sid with a private apt state under the
-/// cache, taking the mirror from the machine's own apt sources. Cached: does nothing when
-/// the tree is there.
+/// Fetches Debian's `linux-source-7.2` from sid (the kernel bridge's download, with a private
+/// apt configuration, shared in `target/kernel/apt/7.2`) and unpacks it under the cache.
+/// Cached: does nothing when the tree is there.
 pub fn fetch_source(p: &Paths, log: &Path) -> Result<(), String> {
     if p.source().join("Makefile").exists() {
         return Ok(());
     }
-    let apt = p.root.join("apt");
-    fs::create_dir_all(apt.join("lists/partial")).map_err(|e| e.to_string())?;
-    fs::create_dir_all(apt.join("cache/archives/partial")).map_err(|e| e.to_string())?;
-    let sources = fs::read_to_string("/etc/apt/sources.list.d/debian.sources").unwrap_or_default();
-    let mirror = sources
-        .lines()
-        .find_map(|l| l.strip_prefix("URIs:"))
-        .and_then(|u| u.split_whitespace().next())
-        .map(str::to_string)
-        .or_else(|| {
-            fs::read_to_string("/etc/apt/sources.list")
-                .ok()
-                .and_then(|s| {
-                    s.lines().filter(|l| l.starts_with("deb ")).find_map(|l| {
-                        l.split_whitespace()
-                            .find(|w| w.starts_with("http"))
-                            .map(str::to_string)
-                    })
-                })
-        })
-        .ok_or(
-            "no Debian mirror in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list",
-        )?;
-    let list = apt.join("sources.list");
-    fs::write(
-        &list,
-        format!(
-            "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {mirror} sid main\n"
-        ),
-    )
-    .map_err(|e| e.to_string())?;
-    let abs = |q: &Path| fs::canonicalize(q).unwrap_or_else(|_| q.to_path_buf());
-    let opts = [
-        format!("-oDir::Etc::sourcelist={}", abs(&list).display()),
-        "-oDir::Etc::sourceparts=-".to_string(),
-        format!("-oDir::State::Lists={}", abs(&apt.join("lists")).display()),
-        format!("-oDir::Cache={}", abs(&apt.join("cache")).display()),
-    ];
-    let have_deb = |d: &Path| {
-        fs::read_dir(d).ok().and_then(|r| {
-            r.filter_map(|e| e.ok()).map(|e| e.path()).find(|f| {
-                f.file_name().is_some_and(|n| {
-                    n.to_string_lossy().starts_with(PACKAGE)
-                        && n.to_string_lossy().ends_with(".deb")
-                })
-            })
-        })
-    };
-    if have_deb(&apt).is_none() {
-        eprintln!("real-drivers: fetching {PACKAGE} from sid ({mirror})");
-        run_logged(Command::new("apt-get").args(&opts).arg("update"), log)?;
-        run_logged(
-            Command::new("apt-get")
-                .args(&opts)
-                .args(["download", PACKAGE])
-                .current_dir(&apt),
-            log,
-        )?;
-    }
-    let deb = have_deb(&apt).ok_or(format!(
-        "apt-get download {PACKAGE} left no .deb; see {}",
-        log.display()
-    ))?;
-    let x = p.root.join("x");
-    run_logged(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&x), log)?;
-    let tarball = x.join(format!("usr/src/{PACKAGE}.tar.xz"));
+    let bridge_work = p.root.parent().unwrap_or(&p.root).join("kernel");
+    let tarball = conformance::kernel::debian_tarball("7.2", &bridge_work)?;
     eprintln!("real-drivers: unpacking {}", tarball.display());
     run_logged(
         Command::new("tar")

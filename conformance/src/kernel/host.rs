@@ -28,9 +28,18 @@ pub struct Need {
     pub package: &'static str,
 }
 
-const fn cmd(command: &'static str, package: &'static str) -> Need {
+/// A command on `PATH`, provided by a Debian package.
+pub const fn cmd(command: &'static str, package: &'static str) -> Need {
     Need {
         provides: Provides::Command(command),
+        package,
+    }
+}
+
+/// A file at an absolute path, provided by a Debian package.
+pub const fn file(path: &'static str, package: &'static str) -> Need {
+    Need {
+        provides: Provides::File(path),
         package,
     }
 }

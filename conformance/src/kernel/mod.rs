@@ -21,7 +21,7 @@ mod summary;
 mod version;
 
 pub use reliance::{Affects, Reliance, drop_unheld_checks, explain_rules, relied_on};
-pub use source::{DEBIAN_KERNELS, OLDEST, check_tree, scenarios};
+pub use source::{DEBIAN_KERNELS, OLDEST, check_tree, debian_tarball, scenarios};
 use source::{build_and_run, config_name, install, tree};
 pub use summary::{BridgeSummary, ConfigSummary, JudgedOn, MUTANTS, MutantSpec, table_md};
 use summary::{MutantSummary, human_notes, summarize};

@@ -95,7 +95,7 @@ fn debian_sources(suites: &[&str], keyring: &str) -> Result<String, String> {
 /// Debian's `linux-source-VERSION` tarball, downloaded (once; later runs reuse it) under
 /// `WORK/apt/VERSION` with a private sources list and private state folders given to apt on the
 /// command line: the machine's apt configuration is not changed, and nothing is installed.
-pub(super) fn debian_tarball(version: &str, work: &Path) -> Result<PathBuf, String> {
+pub fn debian_tarball(version: &str, work: &Path) -> Result<PathBuf, String> {
     let Some((_, suites)) = DEBIAN_KERNELS.iter().find(|(v, _)| *v == version) else {
         return Err(format!(
             "no Debian source package known for Linux {version} (known: {}); give --tarball or --tree",
