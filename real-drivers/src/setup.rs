@@ -2,7 +2,7 @@
 //! machine's configuration untouched), the host tools, a minimal kernel, an initramfs with
 //! the guest program, and QEMU with an emulated IOMMU and the `edu` device.
 
-use conformance::kernel::host::{self, Need};
+use host_tools::{self as host, Need};
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

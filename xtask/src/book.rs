@@ -175,10 +175,7 @@ pub(crate) fn screenshot(root: &Path, page: &str, out: &Path) -> Result<(), Stri
         .canonicalize()
         .map_err(|e| format!("{}: {e} (run `cargo xtask book` first)", file.display()))?;
     let out = std::path::absolute(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let browser = ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|b| on_path(b))
-        .ok_or("no Chromium found: install it with `apt-get install -y chromium`")?;
+    let browser = crate::browser::chromium()?;
     let profile = std::env::temp_dir().join(format!("xtask-chromium-{}", std::process::id()));
     // Headless Chromium draws a page that was scrolled (to a fragment, or by a script) blank,
     // but draws it right in a frame of the window's size: the picture is of a scratch page
@@ -192,29 +189,20 @@ pub(crate) fn screenshot(root: &Path, page: &str, out: &Path) -> Result<(), Stri
     )
     .map_err(|e| format!("cannot write {}: {e}", frame.display()))?;
     let url = format!("file://{}", frame.display());
-    let status = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--virtual-time-budget=5000",
-        ])
+    let status = crate::browser::headless(&browser, &profile)
+        .arg("--virtual-time-budget=5000")
         .arg(format!("--window-size={},{}", WINDOW.0, WINDOW.1))
-        .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--screenshot={}", out.display()))
         .arg(&url)
         .status()
-        .map_err(|e| format!("cannot run {browser}: {e}"));
+        .map_err(|e| format!("cannot run {}: {e}", browser.display()));
     // The profile is a scratch folder of this run only.
     let _ = std::fs::remove_dir_all(&profile);
     if !status?.success() {
-        return Err(format!("{browser} failed to take the screenshot"));
+        return Err(format!(
+            "{} failed to take the screenshot",
+            browser.display()
+        ));
     }
     println!("screenshot: {}", out.display());
     Ok(())
@@ -231,11 +219,6 @@ fn frame_page(url: &str) -> String {
         "<!doctype html>\n<html><body style=\"margin:0\"><iframe src=\"{url}\" \
          style=\"display:block;border:0;width:{width}px;height:{height}px\"></iframe></body></html>\n"
     )
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
 }
 
 /// The table of what the suite catches, as `revoke-conformance mutants --format markdown`

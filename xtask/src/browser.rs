@@ -167,25 +167,15 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
 
 /// Opens `page` in headless Chromium and returns the DOM once the harness is done.
 fn dump_dom(browser: &Path, profile: &Path, page: &Path) -> Result<String, String> {
-    let mut child = Command::new(browser)
+    let mut child = headless(browser, profile)
         .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
             "--allow-file-access-from-files",
-            "--hide-scrollbars",
             // Virtual time stops the dump until the harness's timers have run; it only
             // runs ahead while the page is idle.
             "--virtual-time-budget=600000",
             "--window-size=1280,1000",
             "--dump-dom",
         ])
-        .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("file://{}", page.display()))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -239,32 +229,34 @@ fn result_of(dom: &str) -> Result<serde_json::Value, String> {
 }
 
 /// Debian's Chromium, installed with apt-get (as root, or with `sudo -n`) when missing.
-fn chromium() -> Result<PathBuf, String> {
+pub(crate) fn chromium() -> Result<PathBuf, String> {
     if let Some(path) = find_chromium() {
         return Ok(path);
     }
-    let as_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    eprintln!("browser check: Chromium is missing; installing Debian's package `chromium`");
-    let status = if as_root {
-        Command::new("apt-get")
-            .args(["install", "-y", "chromium"])
-            .status()
-    } else {
-        Command::new("sudo")
-            .args(["-n", "apt-get", "install", "-y", "chromium"])
-            .status()
-    };
-    match (status, find_chromium()) {
-        (Ok(s), Some(path)) if s.success() => Ok(path),
-        _ => Err(
-            "the browser check needs headless Chromium: install Debian's package \
-                  `chromium` with `apt-get install -y chromium` (as root)"
-                .to_string(),
-        ),
-    }
+    host_tools::ensure(
+        "headless Chromium (the browser check, screenshots)",
+        &[host_tools::cmd("chromium", "chromium")],
+    )?;
+    find_chromium().ok_or_else(|| "chromium is installed but not on PATH".to_string())
+}
+
+/// Headless Chromium with the flags this machine needs (no sandbox as root, no network
+/// traffic of its own) and a fresh profile in `profile`.
+pub(crate) fn headless(browser: &Path, profile: &Path) -> Command {
+    let mut cmd = Command::new(browser);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    cmd
 }
 
 fn find_chromium() -> Option<PathBuf> {

@@ -13,7 +13,8 @@
 
 pub mod citations;
 pub mod ctable;
-pub mod host;
+/// The host tools the bridge installs (the `host-tools` crate, under its old path).
+pub use host_tools as host;
 pub mod parse;
 mod reliance;
 mod source;

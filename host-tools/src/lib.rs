@@ -1,4 +1,5 @@
-//! Host tools the project installs itself: Debian packages, each with what it provides (a
+//! Host tools the project installs itself (the kernel bridge, the real drivers under QEMU and
+//! the browser check share this): Debian packages, each with what it provides (a
 //! command on `PATH`, or a file), installed with `apt-get` when missing.
 //!
 //! Reusable by any part that needs a tool on the machine: [`ensure`] checks a list of
