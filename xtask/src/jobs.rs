@@ -115,6 +115,14 @@ fn run(root: &Path, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Resu
     }
 }
 
+/// Runs a binary of the workspace's package `package` with `args` (`cargo run --quiet -p
+/// PACKAGE -- ARGS`); cargo's build output still shows when it has something to build.
+fn cargo_run(root: &Path, package: &str, args: &[&str]) -> Result<(), String> {
+    let mut all = vec!["run", "--quiet", "-p", package, "--"];
+    all.extend_from_slice(args);
+    run(root, "cargo", &all, &[])
+}
+
 /// The main job: every case against every in-tree shim, then the book.
 pub(crate) fn main_job(root: &Path) -> Result<(), String> {
     let stages = vec![
@@ -126,14 +134,7 @@ pub(crate) fn main_job(root: &Path) -> Result<(), String> {
         Stage::new(
             "suite",
             "run every case against every in-tree shim (in process and as processes)",
-            || {
-                run(
-                    root,
-                    "cargo",
-                    &["run", "--quiet", "-p", "conformance", "--", "run"],
-                    &[],
-                )
-            },
+            || cargo_run(root, "conformance", &["run"]),
         ),
         Stage::new(
             "book",
@@ -212,53 +213,35 @@ pub(crate) fn test(root: &Path, scope: TestScope) -> Result<(), String> {
             (
                 "7.2",
                 "kernel-7.2",
-                "fetch and build Linux 7.2 under User-Mode Linux; judge the cases on its dma-buf core",
+                "build Linux 7.2 as User-Mode Linux; judge the cases on its dma-buf core",
             ),
             (
                 "6.12",
                 "kernel-6.12",
-                "fetch and build Linux 6.12 under User-Mode Linux (move-notify on and off); judge the cases",
+                "build Linux 6.12 as User-Mode Linux (move-notify on, off); judge the cases",
             ),
         ] {
             let summary = format!("book/src/kernel/linux-{kernel}.json");
             stages.push(Stage::new(name, what, move || {
-                run(
+                cargo_run(
                     root,
-                    "cargo",
-                    &[
-                        "run",
-                        "--quiet",
-                        "-p",
-                        "conformance",
-                        "--",
-                        "kernel",
-                        "--kernel",
-                        kernel,
-                        "--check-summary",
-                        &summary,
-                    ],
-                    &[],
+                    "conformance",
+                    &["kernel", "--kernel", kernel, "--check-summary", &summary],
                 )
             }));
         }
         stages.push(Stage::new(
             "real-drivers",
-            "build Linux 7.2 for x86_64, boot it under QEMU and judge the real VFIO and iommufd drivers",
+            "boot Linux 7.2 (x86_64) under QEMU; judge its real VFIO and iommufd drivers",
             || {
-                run(
+                cargo_run(
                     root,
-                    "cargo",
+                    "real-drivers",
                     &[
-                        "run",
-                        "--quiet",
-                        "-p",
-                        "real-drivers",
-                        "--",
                         "run",
                         "--check-recorded",
                         "real-drivers/tests/fixtures/console-7.2.13.log",
                     ],
-                    &[],
                 )
             },
         ));
@@ -266,22 +249,16 @@ pub(crate) fn test(root: &Path, scope: TestScope) -> Result<(), String> {
             "citations",
             "check every rule's citation of the Linux 7.2 source against the 7.2 tree",
             || {
-                run(
+                cargo_run(
                     root,
-                    "cargo",
+                    "conformance",
                     &[
-                        "run",
-                        "--quiet",
-                        "-p",
-                        "conformance",
-                        "--",
                         "kernel",
                         "--kernel",
                         "7.2",
                         "--check-citations",
                         "book/src/kernel/citations.json",
                     ],
-                    &[],
                 )
             },
         ));
