@@ -287,6 +287,58 @@ fn tail(s: &str) -> String {
     lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
+/// Runs `cmd` with its output appended to `log`, saying every 30 s on standard error that it
+/// is still running, for how long, and the last line it wrote (a kernel build is silent for
+/// minutes otherwise). Returns its exit status.
+pub fn run_logged_with_heartbeat(
+    cmd: &mut Command,
+    log: &Path,
+    what: &str,
+) -> Result<std::process::ExitStatus, String> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| format!("cannot write {}: {e}", log.display()))?;
+    let err = file
+        .try_clone()
+        .map_err(|e| format!("cannot write {}: {e}", log.display()))?;
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(file)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("cannot run {what}: {e} (log: {})", log.display()))?;
+    let started = std::time::Instant::now();
+    let heartbeat = std::time::Duration::from_secs(30);
+    let mut next_report = started + heartbeat;
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return Ok(status);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if std::time::Instant::now() >= next_report {
+            next_report += heartbeat;
+            let elapsed = started.elapsed().as_secs();
+            let last = std::fs::read_to_string(log)
+                .ok()
+                .and_then(|t| {
+                    t.lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty())
+                        .map(str::to_string)
+                })
+                .unwrap_or_default();
+            eprintln!(
+                "still {what} ({}m{:02}s; last: {})",
+                elapsed / 60,
+                elapsed % 60,
+                last.trim().chars().take(100).collect::<String>()
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

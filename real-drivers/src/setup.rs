@@ -78,26 +78,8 @@ pub fn host_tools() -> Result<(), String> {
 
 /// Runs a command with its output appended to `log`; an error names the log.
 pub fn run_logged(cmd: &mut Command, log: &Path) -> Result<(), String> {
-    let f = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .map_err(|e| format!("cannot write {}: {e}", log.display()))?;
-    let f2 = f
-        .try_clone()
-        .map_err(|e| format!("cannot write {}: {e}", log.display()))?;
-    let status = cmd
-        .stdin(Stdio::null())
-        .stdout(f)
-        .stderr(f2)
-        .status()
-        .map_err(|e| {
-            format!(
-                "cannot run {:?}: {e} (log: {})",
-                cmd.get_program(),
-                log.display()
-            )
-        })?;
+    let what = format!("running {:?}", cmd.get_program());
+    let status = host::run_logged_with_heartbeat(cmd, log, &what)?;
     if status.success() {
         Ok(())
     } else {

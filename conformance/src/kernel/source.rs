@@ -384,52 +384,21 @@ pub(super) fn build_and_run(
     // UML's console drops lines when a pipe reader falls behind, and no line may be lost.
     let build_log = work.join(format!("kunit-build-{version}-{tag}.log"));
     // The build writes into its log as it goes; a line every 30 s says it is alive (a cold
-    // kernel build takes minutes), with the last thing it built.
-    let log_file =
-        std::fs::File::create(&build_log).map_err(|e| format!("{}: {e}", build_log.display()))?;
-    let log_err = log_file.try_clone().map_err(|e| e.to_string())?;
-    let mut child = Command::new("python3")
-        .current_dir(tree)
-        .arg("tools/testing/kunit/kunit.py")
-        .arg("build")
-        .arg("--kunitconfig")
-        .arg(&kunitconfig)
-        .arg(format!("--jobs={jobs}"))
-        .arg("--build_dir")
-        .arg(&build)
-        .stdin(std::process::Stdio::null())
-        .stdout(log_file)
-        .stderr(log_err)
-        .spawn()
-        .map_err(|e| format!("cannot run python3 tools/testing/kunit/kunit.py: {e}"))?;
-    let started = std::time::Instant::now();
-    let heartbeat = std::time::Duration::from_secs(30);
-    let mut next_report = started + heartbeat;
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        if std::time::Instant::now() >= next_report {
-            next_report += heartbeat;
-            let elapsed = started.elapsed().as_secs();
-            let last = std::fs::read_to_string(&build_log)
-                .ok()
-                .and_then(|t| {
-                    t.lines()
-                        .rev()
-                        .find(|l| !l.trim().is_empty())
-                        .map(str::to_string)
-                })
-                .unwrap_or_default();
-            eprintln!(
-                "kernel: still building Linux {version} ({}m{:02}s; last: {})",
-                elapsed / 60,
-                elapsed % 60,
-                last.trim().chars().take(100).collect::<String>()
-            );
-        }
-    };
+    // kernel build takes minutes), with the last thing it wrote.
+    let _ = std::fs::remove_file(&build_log);
+    let status = host::run_logged_with_heartbeat(
+        Command::new("python3")
+            .current_dir(tree)
+            .arg("tools/testing/kunit/kunit.py")
+            .arg("build")
+            .arg("--kunitconfig")
+            .arg(&kunitconfig)
+            .arg(format!("--jobs={jobs}"))
+            .arg("--build_dir")
+            .arg(&build),
+        &build_log,
+        &format!("building Linux {version} with kunit.py"),
+    )?;
     let text =
         std::fs::read_to_string(&build_log).map_err(|e| format!("{}: {e}", build_log.display()))?;
     if !status.success() {
