@@ -21,6 +21,8 @@ pub enum RuleField {
     Chapter,
     /// The paragraph.
     Text,
+    /// Where it comes from in the kernel (its citations).
+    Source,
 }
 
 /// What happened to one rule ID.
@@ -161,6 +163,13 @@ fn fields(old: &RuleInfo, new: &RuleInfo) -> Vec<(RuleField, String, String)> {
     }
     if old.chapter != new.chapter {
         out.push((RuleField::Chapter, old.chapter.clone(), new.chapter.clone()));
+    }
+    if old.sources != new.sources {
+        out.push((
+            RuleField::Source,
+            old.sources.join("; "),
+            new.sources.join("; "),
+        ));
     }
     let norm = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
     if norm(&old.text) != norm(&new.text) {

@@ -55,6 +55,7 @@ fn field_name(f: &RuleField) -> &'static str {
         RuleField::EarlierWith => "earlier-with",
         RuleField::Chapter => "chapter",
         RuleField::Text => "text",
+        RuleField::Source => "source",
     }
 }
 
@@ -62,6 +63,11 @@ fn describe_fields(out: &mut String, changed: &[(RuleField, String, String)]) {
     for (field, old, new) in changed {
         match field {
             RuleField::Text => out.push_str(&format!("  - text: {}\n", word_diff(old, new))),
+            RuleField::Source => out.push_str(&format!(
+                "  - source: {} → {}\n",
+                if old.is_empty() { "none" } else { old },
+                if new.is_empty() { "none" } else { new }
+            )),
             _ => out.push_str(&format!(
                 "  - {}: `{}` → `{}`\n",
                 field_name(field),

@@ -23,6 +23,10 @@ pub struct RuleInfo {
     pub since: Option<String>,
     /// `earlier-with=` of the marker.
     pub earlier_with: Option<String>,
+    /// Where the rule comes from in the kernel (`book/src/kernel/citations.json`): one
+    /// `file: symbol` (with its quoted kernel-doc, if any) per citation, sorted.
+    #[serde(default)]
+    pub sources: Vec<String>,
 }
 
 /// A case as a reviewer compares it.
@@ -76,7 +80,7 @@ impl Side {
             return Err(format!("{} has no book/src", root.display()));
         }
         let (spec, _diagnostics) = Spec::load(&src);
-        let rules = spec
+        let mut rules: BTreeMap<String, RuleInfo> = spec
             .rules
             .values()
             .map(|r| {
@@ -89,10 +93,19 @@ impl Side {
                         chapter: r.chapter.clone(),
                         since: r.since.clone(),
                         earlier_with: r.earlier_with.clone(),
+                        sources: Vec::new(),
                     },
                 )
             })
             .collect();
+        for (rule, source) in read_citations(&src.join("kernel/citations.json"))? {
+            if let Some(r) = rules.get_mut(&rule) {
+                r.sources.push(source);
+            }
+        }
+        for r in rules.values_mut() {
+            r.sources.sort();
+        }
         let cases = spec
             .cases
             .values()
@@ -357,6 +370,34 @@ fn read_snapshots(dir: &Path) -> Result<BTreeMap<String, String>, String> {
         out.insert(name, body.to_string());
     }
     Ok(out)
+}
+
+/// The citations of `book/src/kernel/citations.json` (none when the file is not there, as
+/// in revisions before it existed): rule ID -> `file: symbol "quote"`.
+fn read_citations(path: &Path) -> Result<Vec<(String, String)>, String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(Vec::new());
+    };
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a citations file: {e}", path.display()))?;
+    let kernel = json["kernel"].as_str().unwrap_or("?");
+    Ok(json["citations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let rule = c["rule"].as_str()?;
+            let mut source = format!(
+                "Linux {kernel} {}: {}",
+                c["file"].as_str()?,
+                c["symbol"].as_str()?
+            );
+            if let Some(q) = c["quote"].as_str() {
+                source.push_str(&format!(" \"{q}\""));
+            }
+            Some((rule.to_string(), source))
+        })
+        .collect())
 }
 
 /// The body of an insta snapshot: what follows its `---`-delimited header.

@@ -121,3 +121,26 @@ fn extracted_files_are_newer_than_any_earlier_build() {
         chapter.display()
     );
 }
+
+/// The citations file came with the Linux 7.2 work: a review from before it to the work tree
+/// shows each cited rule's new source.
+#[test]
+fn a_new_citation_is_a_change_of_the_rules_source() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let base = Side::at_revision(&repo(), CHANGE, cache.path()).expect("an old revision");
+    let head = Side::load(&repo(), "work tree").expect("the work tree");
+    let cited = &head.rules["revoke.exporter.wait-bookkeep"];
+    assert!(
+        cited
+            .sources
+            .iter()
+            .any(|s| s.contains("drivers/vfio/pci/vfio_pci_dmabuf.c")
+                || s.contains("drivers/dma-buf/dma-buf.c")),
+        "{:?}",
+        cited.sources
+    );
+    let diff = SpecDiff::between(&base, &head);
+    assert!(diff.rules.iter().any(|r| matches!(r,
+        RuleDiff::Changed { id, changed } if id == "revoke.exporter.wait-bookkeep"
+            && changed.iter().any(|(f, old, _)| *f == spec_review::RuleField::Source && old.is_empty()))));
+}
