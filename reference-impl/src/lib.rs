@@ -23,7 +23,7 @@ pub use kernel::{Attachment, Harness, Kernel, SchedPoint, Scheduler, Traced};
 pub use ops::{DmaBufAttachOps, DmaBufOps, Exporter, Importer, OpsTable};
 pub use run::{Roles, run_reference, run_with};
 pub use scenario::{ExporterKind, ImporterKind, Step, StepRef};
-pub use shim::{Role, Shim, ShimRole, profile_capabilities, profiles_apply};
+pub use shim::{Role, Shim, ShimRole, profile_capabilities, profile_names, profiles_apply};
 pub use trace::{
     AccessOutcome, Actor, Call, CallName, Crash, DmaResvUsage, Event, Ret, ShimProcessFailed,
     Timeout, Trace,

@@ -221,6 +221,26 @@ pub fn profiles_apply(role: Role, plays: &[&str], steps: &[Step]) -> Result<(), 
     }
 }
 
+/// The names of the profiles a shim of `role` can play.
+pub fn profile_names(role: Role) -> Vec<&'static str> {
+    match role {
+        Role::Exporter => [ExporterKind::Vfio, ExporterKind::Gpu]
+            .into_iter()
+            .map(|k| k.name())
+            .collect(),
+        Role::Importer => [
+            ImporterKind::Static,
+            ImporterKind::Dynamic,
+            ImporterKind::Iommufd,
+            ImporterKind::Rdma,
+        ]
+        .into_iter()
+        .map(|k| k.name())
+        .collect(),
+        Role::Core | Role::Unknown => Vec::new(),
+    }
+}
+
 /// The capabilities of the exporter or importer profile named `name`.
 pub fn profile_capabilities(role: Role, name: &str) -> Option<&'static [&'static str]> {
     match role {

@@ -23,22 +23,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A shim process as a backend of the runner.
 pub struct RemoteBackend {
     command: String,
-    state: State,
-}
-
-enum State {
-    Running(Rc<Session>),
-    /// The hello failed: every case fails with this.
-    Unusable {
-        message: String,
-        stderr: String,
-    },
+    session: Rc<Session>,
 }
 
 impl RemoteBackend {
-    /// Starts `command` (split like a shell would, without a shell). `Err` only when the
-    /// program cannot be started at all; a shim that starts but fails its hello gives a
-    /// backend whose cases all fail with the reason.
+    /// Starts `command` (split like a shell would, without a shell). `Err` when the program
+    /// cannot be started, or when it fails its hello: one error naming the cause, what would
+    /// fix it, and what the shim wrote on standard error (the run cannot be done; its cases are
+    /// not failures of the driver).
     pub fn start(
         command: &str,
         timeout: Duration,
@@ -57,23 +49,22 @@ impl RemoteBackend {
         timeout: Duration,
         transcript: Option<Transcript>,
     ) -> Result<RemoteBackend, String> {
-        let state = match Session::start(argv, timeout, transcript) {
-            Ok(s) => State::Running(Rc::new(s)),
+        let session = match Session::start(argv, timeout, transcript) {
+            Ok(s) => Rc::new(s),
             Err(StartError::Spawn(m)) => return Err(m),
-            Err(StartError::Hello { message, stderr }) => State::Unusable { message, stderr },
+            Err(StartError::Hello { message, stderr }) => {
+                return Err(hello_failed(command, &message, &stderr));
+            }
         };
         Ok(RemoteBackend {
             command: command.to_string(),
-            state,
+            session,
         })
     }
 
-    /// What the shim said about itself, if its hello succeeded.
-    pub fn identity(&self) -> Option<&Identity> {
-        match &self.state {
-            State::Running(s) => Some(s.identity()),
-            State::Unusable { .. } => None,
-        }
+    /// What the shim said about itself in its hello.
+    pub fn identity(&self) -> &Identity {
+        self.session.identity()
     }
 
     fn roles(session: &Rc<Session>) -> Roles {
@@ -98,52 +89,28 @@ impl RemoteBackend {
 
 impl Backend for RemoteBackend {
     fn info(&self) -> ShimInfo {
-        match &self.state {
-            State::Running(s) => {
-                let id = s.identity();
-                ShimInfo {
-                    name: id.name.clone(),
-                    role: id.role,
-                    plays: id.plays.clone(),
-                    capabilities: id.capabilities.clone(),
-                    description: if id.description.is_empty() {
-                        format!("shim process `{}`", self.command)
-                    } else {
-                        format!("{} (process `{}`)", id.description, self.command)
-                    },
-                }
-            }
-            State::Unusable { message, .. } => ShimInfo {
-                name: self.command.clone(),
-                role: Role::Unknown,
-                plays: Vec::new(),
-                capabilities: Vec::new(),
-                description: format!("a shim process whose hello failed: {message}"),
+        let id = self.session.identity();
+        ShimInfo {
+            name: id.name.clone(),
+            role: id.role,
+            plays: id.plays.clone(),
+            capabilities: id.capabilities.clone(),
+            description: if id.description.is_empty() {
+                format!("shim process `{}`", self.command)
+            } else {
+                format!("{} (process `{}`)", id.description, self.command)
             },
         }
     }
 
     fn applies_to(&self, _case: &CaseDef, _variant: &str, steps: &[Step]) -> Result<(), String> {
-        match &self.state {
-            State::Running(s) => {
-                let id = s.identity();
-                let plays: Vec<&str> = id.plays.iter().map(String::as_str).collect();
-                profiles_apply(id.role, &plays, steps)
-            }
-            State::Unusable { .. } => Ok(()),
-        }
+        let id = self.session.identity();
+        let plays: Vec<&str> = id.plays.iter().map(String::as_str).collect();
+        profiles_apply(id.role, &plays, steps)
     }
 
     fn run(&mut self, case: &CaseDef, variant: &str, steps: &[Step]) -> Ran {
-        let session = match &self.state {
-            State::Running(s) => s.clone(),
-            State::Unusable { message, stderr } => {
-                return Ran {
-                    trace: Err(format!("the shim could not be used: {message}")),
-                    stderr: Some(stderr.clone()),
-                };
-            }
-        };
+        let session = self.session.clone();
         if let Err(e) = session.begin_case(&case.variant_name(variant)) {
             return Ran {
                 trace: Err(e),
@@ -161,8 +128,25 @@ impl Backend for RemoteBackend {
 
 impl Drop for RemoteBackend {
     fn drop(&mut self) {
-        if let State::Running(s) = &self.state {
-            s.finish();
-        }
+        self.session.finish();
     }
+}
+
+/// The error of a shim that started but failed its hello: the cause, what would fix it, and
+/// what the shim wrote on standard error.
+fn hello_failed(command: &str, message: &str, stderr: &str) -> String {
+    let mut out = format!("the shim `{command}` failed its hello: {message}");
+    if message.contains("did not say hello") {
+        out.push_str(
+            "\n  hint: a shim writes each message as one line and flushes its standard output \
+             after every line (Python: sys.stdout.flush(); C: fflush(stdout)); see the book's \
+             chapter \"Shims in other processes: the wire protocol\"",
+        );
+    }
+    let stderr = stderr.trim();
+    if !stderr.is_empty() {
+        let shown: String = stderr.chars().take(4000).collect();
+        out.push_str(&format!("\n  the shim wrote on standard error:\n{shown}"));
+    }
+    out
 }

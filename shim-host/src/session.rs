@@ -5,7 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
-use reference_impl::{Kernel, Role, profile_capabilities};
+use reference_impl::{Kernel, Role, profile_capabilities, profile_names};
 use serde_json::Value;
 use shim_protocol::api::{execute, unknown_object};
 use shim_protocol::codec::{Line, decode_from_shim, encode};
@@ -156,14 +156,32 @@ fn check_hello(msg: FromShim) -> Result<Identity, String> {
         }
     };
     if plays.is_empty() {
-        return Err("the hello plays no profile".into());
+        return Err(format!(
+            "the hello plays no profile (an {role} plays one of: {})",
+            profile_names(role).join(", ")
+        ));
+    }
+    if plays.len() > 1 {
+        // `new` does not say which profile an instance plays (version 1), so a process that
+        // plays two would be judged on the wrong one's cases.
+        return Err(format!(
+            "the hello plays {} profiles ({}); in protocol version 1 a shim process plays one, \
+             because `new` does not say which profile an instance plays: start one process per \
+             profile (e.g. --shim-cmd 'my-shim --profile {}' for each)",
+            plays.len(),
+            plays.join(", "),
+            plays[0]
+        ));
     }
     let mut known: Vec<&str> = Vec::new();
     for p in &plays {
         match profile_capabilities(role, p) {
             Some(caps) => known.extend(caps),
             None => {
-                return Err(format!("unknown {role} profile \"{p}\""));
+                return Err(format!(
+                    "unknown {role} profile \"{p}\" (an {role} plays one of: {})",
+                    profile_names(role).join(", ")
+                ));
             }
         }
     }

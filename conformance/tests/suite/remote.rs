@@ -228,31 +228,81 @@ fn a_shim_that_breaks_mid_case_fails_that_case_and_the_run_goes_on() {
 }
 
 #[test]
-fn a_shim_with_a_bad_hello_fails_every_case_with_the_reason() {
+fn a_shim_with_a_bad_hello_is_one_error_naming_the_cause_and_the_fix() {
     let expected = [
-        ("silent", "did not say hello within 0.5 s"),
-        ("bad-role", "unknown role \"gpu-driver\""),
-        ("bad-capability", "unknown capability \"time-travel\""),
+        (
+            "silent",
+            "did not say hello within 0.5 s (--timeout)",
+            Some("flushes its standard output after every line"),
+        ),
+        ("bad-role", "unknown role \"gpu-driver\"", None),
+        (
+            "bad-capability",
+            "unknown capability \"time-travel\" (the profiles it plays have: ",
+            None,
+        ),
         (
             "version-2",
             "chose protocol version 2; this runner offered only version 1",
+            None,
         ),
     ];
-    for (mode, says) in expected {
+    for (mode, says, hint) in expected {
         let t = tagged(&mode[..3]);
-        let (o, j) = run_hostile(&t, mode);
-        assert_eq!(o.status.code(), Some(1), "{mode}");
-        let shim = &j["shims"][0];
-        assert_eq!(shim["shim"]["role"], "unknown", "{mode}");
-        let cases = shim["cases"].as_array().expect("cases");
-        assert_eq!(cases.len(), selected(None).len());
-        for c in cases {
-            assert_eq!(c["status"], "fail", "{mode}");
-            let error = c["error"].as_str().unwrap_or_default();
-            assert!(error.contains(says), "{mode}: {error}");
+        let o = run(&[
+            "run",
+            "--timeout",
+            "0.5",
+            "--format",
+            "json",
+            "--shim-cmd",
+            &serve_cmd(&t.path.display().to_string(), Some(mode)),
+        ]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{mode}: {stderr}");
+        assert!(
+            o.stdout.is_empty(),
+            "{mode}: a report was written for a run that could not be done"
+        );
+        assert!(stderr.contains("failed its hello: "), "{mode}: {stderr}");
+        assert!(stderr.contains(says), "{mode}: {stderr}");
+        if let Some(hint) = hint {
+            assert!(stderr.contains(hint), "{mode}: no hint in {stderr}");
         }
+        assert_eq!(
+            stderr.matches("failed its hello").count(),
+            1,
+            "{mode}: one error, not one per case: {stderr}"
+        );
         assert_none_left(&t);
     }
+}
+
+/// A process that claims two importer profiles is refused at hello: `new` does not say which
+/// profile an instance plays, so its cases would judge it on the wrong profile.
+#[test]
+fn a_shim_claiming_two_profiles_is_refused_at_hello() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = dir.path().join("two_profiles.py");
+    std::fs::write(
+        &script,
+        "import sys, json\nsys.stdin.readline()\nprint(json.dumps({'type': 'hello', 'version': 1, \
+         'name': 'two', 'role': 'importer', 'plays': ['rdma', 'iommufd'], 'capabilities': []}), \
+         flush=True)\nsys.stdin.readline()\n",
+    )
+    .expect("write the shim");
+    let o = run(&[
+        "run",
+        "--shim-cmd",
+        &format!("python3 {}", script.display()),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the hello plays 2 profiles (rdma, iommufd)")
+            && stderr.contains("start one process per profile"),
+        "{stderr}"
+    );
 }
 
 #[test]
