@@ -25,8 +25,15 @@ pub enum RunFormat {
 impl RunFormat {
     /// The report of `results` in this format; rule links point under `book_url`.
     pub fn render(self, results: &RunResults, book_url: &str) -> String {
+        self.render_with(results, book_url, false)
+    }
+
+    /// As [`RunFormat::render`]; `show_na` lists, in the human report, the case variants that
+    /// do not apply to a shim (otherwise counted in one line per shim). The machine formats
+    /// always hold every case.
+    pub fn render_with(self, results: &RunResults, book_url: &str, show_na: bool) -> String {
         match self {
-            RunFormat::Human => human(results, book_url),
+            RunFormat::Human => human(results, book_url, show_na),
             RunFormat::Json => serde_json::to_string_pretty(results).unwrap_or_default() + "\n",
             RunFormat::Junit => junit(results, book_url),
             RunFormat::Ktap => ktap(results),
@@ -95,10 +102,11 @@ fn failure_details(out: &mut String, shim: &ShimResults, c: &CaseResult, book_ur
     }
 }
 
-/// The human report: per shim, a line per case and every failure in full (the rules broken
-/// with links into the book, what was expected and observed, the shim's trace against the
-/// reference's); then the verdict of every rule for every shim; then `N passed, N failed`.
-pub fn human(results: &RunResults, book_url: &str) -> String {
+/// The human report: per shim, a line per case (those that do not apply only counted unless
+/// `show_na`) and every failure in full (the rules broken with links into the book, what was
+/// expected and observed, the shim's trace against the reference's); then the verdict of every
+/// rule for every shim; then `N passed, N failed`.
+pub fn human(results: &RunResults, book_url: &str, show_na: bool) -> String {
     let mut out = String::new();
     for shim in &results.shims {
         let s = &shim.shim;
@@ -109,8 +117,19 @@ pub fn human(results: &RunResults, book_url: &str) -> String {
             s.role,
             s.plays.join(", ")
         );
+        let mut hidden = 0;
         for c in &shim.cases {
-            case_line(&mut out, c);
+            if c.status == Status::NotApplicable && !show_na {
+                hidden += 1;
+            } else {
+                case_line(&mut out, c);
+            }
+        }
+        if hidden > 0 {
+            let _ = writeln!(
+                out,
+                "      ({hidden} case variant(s) do not apply to this shim; --show-na lists them)"
+            );
         }
     }
     for shim in &results.shims {
@@ -405,6 +424,16 @@ mod tests {
             "partial": false,
         }))
         .expect("a valid fixture")
+    }
+
+    #[test]
+    fn human_lists_cases_that_do_not_apply_only_when_asked() {
+        let line = "n/a   skipped  (uses the importer profile rdma, which this shim does not play)";
+        let shown = RunFormat::Human.render_with(&results(), "https://example.org/book/", true);
+        assert!(shown.contains(line), "{shown}");
+        assert!(!shown.contains("--show-na lists them"), "{shown}");
+        let hidden = RunFormat::Human.render(&results(), "https://example.org/book/");
+        assert!(!hidden.contains(line), "{hidden}");
     }
 
     #[test]

@@ -98,6 +98,10 @@ enum Command {
         /// Where rule links point (the built or the published book).
         #[arg(long, default_value = "book/build/")]
         book_url: String,
+        /// In the human report, list the case variants that do not apply to a shim too (by
+        /// default they are only counted).
+        #[arg(long)]
+        show_na: bool,
     },
     /// Write an expectations file listing every failure of a JSON result file.
     Expectations {
@@ -199,6 +203,7 @@ fn dispatch(command: Command) -> Result<Exit, CliError> {
             output,
             expectations,
             book_url,
+            show_na,
         } => run::run(run::RunArgs {
             shim,
             shim_cmd,
@@ -209,6 +214,7 @@ fn dispatch(command: Command) -> Result<Exit, CliError> {
             output,
             expectations,
             book_url,
+            show_na,
         }),
         Command::Expectations { from, output } => run::expectations(&from, output.as_ref()),
         Command::Show { case } => inspect::show(&case),

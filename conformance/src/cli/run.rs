@@ -27,6 +27,7 @@ pub(super) struct RunArgs {
     pub(super) output: Option<PathBuf>,
     pub(super) expectations: Option<PathBuf>,
     pub(super) book_url: String,
+    pub(super) show_na: bool,
 }
 
 fn known_case(name: &str) -> bool {
@@ -126,6 +127,7 @@ pub(super) fn run(args: RunArgs) -> Result<Exit, CliError> {
         output,
         expectations,
         book_url,
+        show_na,
     } = args;
     let exps = match &expectations {
         Some(path) => Some(
@@ -166,7 +168,7 @@ pub(super) fn run(args: RunArgs) -> Result<Exit, CliError> {
         today: today(),
     };
     let total = (backends.len() * selected(filter.as_deref()).len()) as u64;
-    let render = |results: &RunResults| format.render(results, &book_url);
+    let render = |results: &RunResults| format.render_with(results, &book_url, show_na);
     let mut done: Vec<ShimResults> = Vec::new();
     with_progress(total, |progress| {
         for backend in backends.iter_mut() {
