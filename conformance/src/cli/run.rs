@@ -115,6 +115,31 @@ fn write_atomically(path: &PathBuf, text: &str) -> Result<(), CliError> {
         .map_err(|e| CliError::Fatal(format!("cannot write {}: {e}", path.display())))
 }
 
+/// Fails unless a file can be created at `path` (its folder exists and takes a new file);
+/// the check leaves nothing behind.
+fn check_writable(path: &std::path::Path) -> Result<(), CliError> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !folder.is_dir() {
+        return Err(CliError::Fatal(format!(
+            "--output {}: the folder {} does not exist",
+            path.display(),
+            folder.display()
+        )));
+    }
+    let probe = folder.join(format!(".revoke-conformance-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            CliError::Fatal(format!(
+                "--output {}: cannot write there: {e}",
+                path.display()
+            ))
+        })
+}
+
 /// `revoke-conformance run`.
 pub(super) fn run(args: RunArgs) -> Result<Exit, CliError> {
     let RunArgs {
@@ -146,6 +171,10 @@ pub(super) fn run(args: RunArgs) -> Result<Exit, CliError> {
         return Err(CliError::Fatal(format!(
             "--timeout {timeout}: give a positive number of seconds"
         )));
+    }
+    // A report that cannot be written is known before the run, not after it.
+    if let Some(path) = &output {
+        check_writable(path)?;
     }
     let timeout = Duration::from_secs_f64(timeout);
     let transcript = match &transcript {

@@ -354,3 +354,27 @@ fn a_closed_pipe_ends_every_command_quietly() {
         assert!(!err.contains("internal error"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn an_output_path_that_cannot_be_written_is_refused_before_the_run() {
+    let o = Command::new(env!("CARGO_BIN_EXE_revoke-conformance"))
+        .args([
+            "run",
+            "--shim",
+            "vfio-pci",
+            "--output",
+            "/nonexistent-folder/results.json",
+        ])
+        .output()
+        .expect("the runner starts");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the folder /nonexistent-folder does not exist"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("vfio-pci: pass"),
+        "the run started before the output was checked: {stderr}"
+    );
+}
