@@ -16,8 +16,6 @@ pub use crate::formats::RunFormat;
 pub use exit::{CliError, EXIT_ERROR, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, Exit, print};
 pub use run::process_shims;
 
-use crate::remote::DEFAULT_TIMEOUT;
-
 /// Runs the dma-buf revoke conformance suite against driver shims.
 #[derive(Parser, Debug)]
 #[command(
@@ -67,42 +65,7 @@ enum Command {
         format: ListFormat,
     },
     /// Run the cases against shims (every in-tree shim if none is named).
-    Run {
-        /// An in-tree shim (repeatable); see `revoke-conformance shims`.
-        #[arg(long)]
-        shim: Vec<String>,
-        /// A shim in another process: the command that starts it, split like a shell would
-        /// (repeatable). It speaks the wire protocol on its standard input and output.
-        #[arg(long = "shim-cmd", value_name = "COMMAND")]
-        shim_cmd: Vec<String>,
-        /// Seconds one case may take against a shim process before the process is killed
-        /// and the case fails.
-        #[arg(long, default_value_t = DEFAULT_TIMEOUT.as_secs_f64(), value_name = "SECONDS")]
-        timeout: f64,
-        /// Append every protocol line exchanged with shim processes to this file (`> ` from
-        /// the runner, `< ` from the shim): what to read when a shim and the runner disagree.
-        #[arg(long, value_name = "FILE")]
-        transcript: Option<PathBuf>,
-        /// Only cases whose name, or one of whose rule IDs, starts with this.
-        #[arg(long)]
-        filter: Option<String>,
-        /// Report format.
-        #[arg(long, value_enum, default_value = "human")]
-        format: RunFormat,
-        /// Write the report here instead of standard output.
-        #[arg(long)]
-        output: Option<PathBuf>,
-        /// Known failures (see `revoke-conformance expectations`).
-        #[arg(long)]
-        expectations: Option<PathBuf>,
-        /// Where rule links point (the built or the published book).
-        #[arg(long, default_value = "book/build/")]
-        book_url: String,
-        /// In the human report, list the case variants that do not apply to a shim too (by
-        /// default they are only counted).
-        #[arg(long)]
-        show_na: bool,
-    },
+    Run(run::RunArgs),
     /// Write an expectations file listing every failure of a JSON result file.
     Expectations {
         /// A result file written by `run --format json`.
@@ -193,29 +156,7 @@ fn dispatch(command: Command) -> Result<Exit, CliError> {
         Command::Shims { format } => listing::shims(format),
         Command::List { format } => listing::cases(format),
         Command::Rules { format } => listing::rules(format),
-        Command::Run {
-            shim,
-            shim_cmd,
-            timeout,
-            transcript,
-            filter,
-            format,
-            output,
-            expectations,
-            book_url,
-            show_na,
-        } => run::run(run::RunArgs {
-            shim,
-            shim_cmd,
-            timeout,
-            transcript,
-            filter,
-            format,
-            output,
-            expectations,
-            book_url,
-            show_na,
-        }),
+        Command::Run(args) => run::run(args),
         Command::Expectations { from, output } => run::expectations(&from, output.as_ref()),
         Command::Show { case } => inspect::show(&case),
         Command::Export { out } => inspect::export(&out),

@@ -17,16 +17,41 @@ use super::exit::print;
 use super::{CliError, EXIT_INTERRUPTED, Exit, MutantsFormat, RunFormat, read, today};
 
 /// The arguments of `run`.
-pub(super) struct RunArgs {
+#[derive(clap::Args, Debug)]
+pub(crate) struct RunArgs {
+    /// An in-tree shim (repeatable); see `revoke-conformance shims`.
+    #[arg(long)]
     pub(super) shim: Vec<String>,
+    /// A shim in another process: the command that starts it, split like a shell would
+    /// (repeatable). It speaks the wire protocol on its standard input and output.
+    #[arg(long = "shim-cmd", value_name = "COMMAND")]
     pub(super) shim_cmd: Vec<String>,
+    /// Seconds one case may take against a shim process before the process is killed
+    /// and the case fails.
+    #[arg(long, default_value_t = crate::remote::DEFAULT_TIMEOUT.as_secs_f64(), value_name = "SECONDS")]
     pub(super) timeout: f64,
+    /// Append every protocol line exchanged with shim processes to this file (`> ` from
+    /// the runner, `< ` from the shim): what to read when a shim and the runner disagree.
+    #[arg(long, value_name = "FILE")]
     pub(super) transcript: Option<PathBuf>,
+    /// Only cases whose name, or one of whose rule IDs, starts with this.
+    #[arg(long)]
     pub(super) filter: Option<String>,
+    /// Report format.
+    #[arg(long, value_enum, default_value = "human")]
     pub(super) format: RunFormat,
+    /// Write the report here instead of standard output.
+    #[arg(long)]
     pub(super) output: Option<PathBuf>,
+    /// Known failures (see `revoke-conformance expectations`).
+    #[arg(long)]
     pub(super) expectations: Option<PathBuf>,
+    /// Where rule links point (the built or the published book).
+    #[arg(long, default_value = "book/build/")]
     pub(super) book_url: String,
+    /// In the human report, list the case variants that do not apply to a shim too (by
+    /// default they are only counted).
+    #[arg(long)]
     pub(super) show_na: bool,
 }
 
