@@ -100,6 +100,9 @@ pub fn fetch_source(p: &Paths, log: &Path) -> Result<(), String> {
     }
     let bridge_work = p.root.parent().unwrap_or(&p.root).join("kernel");
     let tarball = conformance::kernel::debian_tarball("7.2", &bridge_work)?;
+    // tar runs in the cache folder: the path must not be relative to this one.
+    let tarball =
+        std::path::absolute(&tarball).map_err(|e| format!("{}: {e}", tarball.display()))?;
     eprintln!("real-drivers: unpacking {}", tarball.display());
     run_logged(
         Command::new("tar")
