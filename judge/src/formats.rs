@@ -73,7 +73,11 @@ fn failure_details(out: &mut String, shim: &ShimResults, c: &CaseResult, book_ur
     );
     let _ = writeln!(out, "    {}", c.title);
     if let Some(e) = &c.error {
-        let _ = writeln!(out, "  the scenario did not run to its end: {e}");
+        let _ = writeln!(
+            out,
+            "  the scenario did not run to its end: {}",
+            printable(e)
+        );
     }
     for f in &c.failures {
         let _ = writeln!(
@@ -97,7 +101,7 @@ fn failure_details(out: &mut String, shim: &ShimResults, c: &CaseResult, book_ur
     if let Some(stderr) = c.stderr.as_deref().filter(|s| !s.trim().is_empty()) {
         let _ = writeln!(out, "  the shim's standard error during the case:");
         for line in stderr.lines() {
-            let _ = writeln!(out, "    | {line}");
+            let _ = writeln!(out, "    | {}", printable(line));
         }
     }
 }
@@ -265,8 +269,31 @@ pub fn junit(results: &RunResults, book_url: &str) -> String {
     report.to_string().unwrap_or_default()
 }
 
+/// Text a shim sent, made safe for a terminal or a one-line format: control characters other
+/// than tab (a NUL, an escape sequence, a carriage return) are shown as `\x..`, so they reach
+/// nobody's terminal; line breaks are left to the caller.
+fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        if ch.is_control() && ch != '\t' && ch != '\n' {
+            out.push_str(&format!("\\x{:02x}", ch as u32));
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// Text for a KTAP diagnostic line (`# ...`): one line, printable. A `#` is kept: after the
+/// leading `# ` it is plain text.
+fn ktap_diag(s: &str) -> String {
+    printable(s).replace('\n', " ")
+}
+
+/// Text for a KTAP test name or directive reason, where a `#` would start a directive: it
+/// is written `%23`.
 fn ktap_safe(s: &str) -> String {
-    s.replace('#', "%23").replace('\n', " ")
+    ktap_diag(s).replace('#', "%23")
 }
 
 /// KTAP (the kernel's test result format): one subtest per shim, a test per case variant,
@@ -280,7 +307,7 @@ pub fn ktap(results: &RunResults) -> String {
         let _ = writeln!(out, "    1..{}", shim.cases.len() + 1);
         for (i, c) in shim.cases.iter().enumerate() {
             if let Some(e) = &c.error {
-                let _ = writeln!(out, "    # {}: {}", c.name, ktap_safe(e));
+                let _ = writeln!(out, "    # {}: {}", c.name, ktap_diag(e));
             }
             for f in &c.failures {
                 let _ = writeln!(
@@ -288,8 +315,8 @@ pub fn ktap(results: &RunResults) -> String {
                     "    # {} {}: expected {}; observed {}",
                     f.strength,
                     f.rule,
-                    ktap_safe(&f.expected),
-                    ktap_safe(&f.observed)
+                    ktap_diag(&f.expected),
+                    ktap_diag(&f.observed)
                 );
             }
             let ok = if c.status.fails_run() { "not ok" } else { "ok" };
@@ -424,6 +451,13 @@ mod tests {
             "partial": false,
         }))
         .expect("a valid fixture")
+    }
+
+    #[test]
+    fn what_a_shim_sends_is_escaped_in_every_text_format() {
+        assert_eq!(printable("a\u{0}b\u{1b}[31mc\td"), "a\\x00b\\x1b[31mc\td");
+        assert_eq!(ktap_diag("event #22\nnext"), "event #22 next");
+        assert_eq!(ktap_safe("name #1"), "name %231");
     }
 
     #[test]
