@@ -28,7 +28,7 @@ pub(crate) fn run(repeat: u32) -> String {
         .map(|(c, v)| scenario_of(c, v).map(|s| s.steps).unwrap_or_default())
         .collect();
     let opts = RunOptions {
-        filter: None,
+        filter: &judge::filter::CaseFilter::all(),
         expectations: None,
         today: time::OffsetDateTime::now_utc().date(),
     };

@@ -34,7 +34,7 @@ impl MutantResult {
 /// Runs the suite against one broken shim.
 pub fn judge(broken: &Broken, today: Date) -> MutantResult {
     let opts = RunOptions {
-        filter: None,
+        filter: &judge::filter::CaseFilter::all(),
         expectations: None,
         today,
     };

@@ -15,6 +15,7 @@ pub mod calls;
 pub mod check;
 mod defs;
 pub mod expectations;
+pub mod filter;
 pub mod formats;
 pub mod outcome;
 pub mod results;

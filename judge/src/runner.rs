@@ -7,6 +7,7 @@ use similar::TextDiff;
 use time::Date;
 
 use crate::expectations::Expectations;
+use crate::filter::CaseFilter;
 use crate::outcome::{CaseOutcome, run_case, scenario_of};
 use crate::results::{
     CaseResult, FORMAT_VERSION, Failure, RunResults, ShimInfo, ShimResults, Status, Summary,
@@ -19,23 +20,29 @@ pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::Atomi
 
 /// How to run.
 pub struct RunOptions<'a> {
-    /// Only cases whose name, or one of whose rule IDs, starts with this.
-    pub filter: Option<&'a str>,
+    /// Which case variants to run.
+    pub filter: &'a CaseFilter,
     /// Known failures.
     pub expectations: Option<&'a Expectations>,
     /// Today, for expiry dates.
     pub today: Date,
 }
 
-/// Every `(case, variant)` whose name or rules match `filter`.
-pub fn selected(filter: Option<&str>) -> Vec<(&'static CaseDef, &'static str)> {
+/// Every `(case, variant)` whose name, or one of whose rule IDs, starts with `prefix`.
+pub fn selected(prefix: Option<&str>) -> Vec<(&'static CaseDef, &'static str)> {
+    let filter = match prefix {
+        Some(p) => CaseFilter::new(&[p.to_string()], &[]).unwrap_or_default(),
+        None => CaseFilter::all(),
+    };
+    selected_by(&filter)
+}
+
+/// Every `(case, variant)` that `filter` selects.
+pub fn selected_by(filter: &CaseFilter) -> Vec<(&'static CaseDef, &'static str)> {
     CASES
         .iter()
         .flat_map(|c| c.variants.iter().map(move |v| (c, v.label)))
-        .filter(|(c, v)| match filter {
-            None => true,
-            Some(f) => c.variant_name(v).starts_with(f) || c.rules.iter().any(|r| r.starts_with(f)),
-        })
+        .filter(|(c, v)| filter.selects(c, v))
         .collect()
 }
 
@@ -207,7 +214,7 @@ pub fn run_backend(
     let info = backend.info();
     let mut cases = Vec::new();
     let mut outcomes = Vec::new();
-    for (case, variant) in selected(opts.filter) {
+    for (case, variant) in selected_by(opts.filter) {
         let steps = scenario_of(case, variant)
             .map(|s| s.steps)
             .unwrap_or_default();

@@ -11,7 +11,10 @@ use shims::registry::{self, Registered, Runs};
 use crate::expectations::Expectations;
 use crate::remote::{RemoteBackend, Transcript};
 use crate::results::{CaseResult, RunResults, ShimResults, Summary};
-use crate::runner::{Backend, INTERRUPTED, InProcess, RunOptions, collect, run_backend, selected};
+use crate::runner::{
+    Backend, INTERRUPTED, InProcess, RunOptions, collect, run_backend, selected, selected_by,
+};
+use judge::filter::CaseFilter;
 
 use super::exit::print;
 use super::{CliError, EXIT_INTERRUPTED, Exit, MutantsFormat, RunFormat, read, today};
@@ -34,9 +37,14 @@ pub(crate) struct RunArgs {
     /// the runner, `< ` from the shim): what to read when a shim and the runner disagree.
     #[arg(long, value_name = "FILE")]
     pub(super) transcript: Option<PathBuf>,
-    /// Only cases whose name, or one of whose rule IDs, starts with this.
-    #[arg(long)]
-    pub(super) filter: Option<String>,
+    /// Only these case variants (repeatable): a prefix of the variant's name or of one of its
+    /// rule IDs (`revoke.`, `revoke_around_reset[iommufd]`), or a glob over either when it has
+    /// `*` or `?` (`*[[]iommufd]`, `teardown.*`).
+    #[arg(long, value_name = "PATTERN")]
+    pub(super) filter: Vec<String>,
+    /// Leave out these case variants (repeatable; the same patterns as --filter).
+    #[arg(long, value_name = "PATTERN")]
+    pub(super) exclude: Vec<String>,
     /// Report format.
     #[arg(long, value_enum, default_value = "human")]
     pub(super) format: RunFormat,
@@ -173,6 +181,7 @@ pub(super) fn run(args: RunArgs) -> Result<Exit, CliError> {
         timeout,
         transcript,
         filter,
+        exclude,
         format,
         output,
         expectations,
@@ -186,11 +195,12 @@ pub(super) fn run(args: RunArgs) -> Result<Exit, CliError> {
         ),
         None => None,
     };
-    if selected(filter.as_deref()).is_empty() {
-        return Err(CliError::Fatal(format!(
-            "no case matches the filter `{}`",
-            filter.unwrap_or_default()
-        )));
+    let filter = CaseFilter::new(&filter, &exclude).map_err(CliError::Fatal)?;
+    if selected_by(&filter).is_empty() {
+        return Err(CliError::Fatal(
+            "no case matches the --filter and --exclude patterns (`revoke-conformance list` lists the cases)"
+                .to_string(),
+        ));
     }
     if !(timeout.is_finite() && timeout > 0.0) {
         return Err(CliError::Fatal(format!(
@@ -217,11 +227,11 @@ pub(super) fn run(args: RunArgs) -> Result<Exit, CliError> {
         }
     });
     let opts = RunOptions {
-        filter: filter.as_deref(),
+        filter: &filter,
         expectations: exps.as_ref(),
         today: today(),
     };
-    let total = (backends.len() * selected(filter.as_deref()).len()) as u64;
+    let total = (backends.len() * selected_by(&filter).len()) as u64;
     let render = |results: &RunResults| format.render_with(results, &book_url, show_na);
     let mut done: Vec<ShimResults> = Vec::new();
     with_progress(total, |progress| {

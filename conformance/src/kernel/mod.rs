@@ -280,8 +280,9 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
             logs.push((mn, text));
         }
     }
+    let filter = judge::filter::CaseFilter::new(args.filter.as_slice(), &[])?;
     let opts = RunOptions {
-        filter: args.filter.as_deref(),
+        filter: &filter,
         expectations: None,
         today: time::OffsetDateTime::now_utc().date(),
     };

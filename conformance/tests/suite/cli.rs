@@ -378,3 +378,42 @@ fn an_output_path_that_cannot_be_written_is_refused_before_the_run() {
         "the run started before the output was checked: {stderr}"
     );
 }
+
+#[test]
+fn filters_repeat_take_globs_and_exclusions() {
+    let o = Command::new(env!("CARGO_BIN_EXE_revoke-conformance"))
+        .args([
+            "run",
+            "--shim",
+            "iommufd",
+            "--format",
+            "json",
+            "--filter",
+            "revoke.",
+            "--filter",
+            "orderly_teardown",
+            "--exclude",
+            "*reset*",
+        ])
+        .output()
+        .expect("the runner starts");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let names: Vec<&str> = j["shims"][0]["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.starts_with("orderly_teardown")),
+        "{names:?}"
+    );
+    assert!(names.contains(&"attach_after_revoke_fails"), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains("reset")), "{names:?}");
+}

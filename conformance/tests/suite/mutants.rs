@@ -38,7 +38,7 @@ fn every_broken_shim_is_caught_on_the_rule_it_breaks() {
 #[test]
 fn every_good_shim_passes_every_applicable_case() {
     let opts = RunOptions {
-        filter: None,
+        filter: &judge::filter::CaseFilter::all(),
         expectations: None,
         today: today(),
     };
