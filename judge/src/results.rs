@@ -240,6 +240,48 @@ pub struct RunResults {
     /// Set when the run was interrupted: the results are partial.
     #[serde(default)]
     pub partial: bool,
+    /// What the shims were judged by.
+    #[serde(default)]
+    pub provenance: Provenance,
+}
+
+/// What a result was judged by: the spec's revision and every rule's text, so two results can
+/// be compared knowing whether the rules were the same.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct Provenance {
+    /// The spec's revision: a fingerprint (16 hex digits) of every rule's ID, strength and
+    /// text. Two results with the same fingerprint were judged by the same rules.
+    pub spec: String,
+    /// Every rule's text hash by ID (a reworded rule has a new hash, as in the snapshots).
+    pub rules: BTreeMap<String, String>,
+}
+
+impl Provenance {
+    /// The provenance of this build of the suite.
+    pub fn of_this_suite() -> Provenance {
+        let rules: BTreeMap<String, String> = RULES
+            .iter()
+            .map(|r| (r.id.to_string(), r.hash.to_string()))
+            .collect();
+        // FNV-1a over the rules sorted by ID: stable across builds, platforms and the order
+        // of chapters.
+        let mut lines: Vec<String> = RULES
+            .iter()
+            .map(|r| format!("{} {} {}\n", r.id, r.strength.as_str(), r.hash))
+            .collect();
+        lines.sort();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for r in lines {
+            for b in r.bytes() {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        Provenance {
+            spec: format!("{h:016x}"),
+            rules,
+        }
+    }
 }
 
 impl Status {

@@ -275,6 +275,7 @@ pub fn collect(shims: Vec<ShimResults>, partial: bool) -> RunResults {
         shims,
         summary,
         partial,
+        provenance: crate::results::Provenance::of_this_suite(),
     }
 }
 

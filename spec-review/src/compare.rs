@@ -41,11 +41,20 @@ pub struct Comparison {
     pub fixed: usize,
     /// Cases that fail now and passed before (or did not run).
     pub regressed: usize,
+    /// The spec revisions the two results were judged by (`provenance.spec`), when they
+    /// differ: a change of verdict may then come from the rules, not from the driver.
+    pub spec_changed: Option<(String, String)>,
+    /// Rules whose text hash differs between the two results' provenance.
+    pub rules_reworded: Vec<String>,
 }
 
 impl Comparison {
     /// Compares the JSON of two runs (`revoke-conformance run --format json`).
-    pub fn of_results(old: &serde_json::Value, new: &serde_json::Value) -> Result<Self, String> {
+    pub fn of_results(
+        old_json: &serde_json::Value,
+        new_json: &serde_json::Value,
+    ) -> Result<Self, String> {
+        let (old, new) = (old_json, new_json);
         let none = serde_json::Value::Array(Vec::new());
         let old = Verdicts::from_results(old, &none).map_err(|e| format!("old results: {e}"))?;
         let new = Verdicts::from_results(new, &none).map_err(|e| format!("new results: {e}"))?;
@@ -81,11 +90,29 @@ impl Comparison {
             .iter()
             .filter(|c| c.new == "fail" && c.old != "fail")
             .count();
+        let spec =
+            |j: &serde_json::Value| j["provenance"]["spec"].as_str().unwrap_or("").to_string();
+        let (old_spec, new_spec) = (spec(old_json), spec(new_json));
+        let spec_changed = (old_spec != new_spec).then_some((old_spec, new_spec));
+        let hashes = |j: &serde_json::Value| {
+            j["provenance"]["rules"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+        };
+        let (old_rules, new_rules) = (hashes(old_json), hashes(new_json));
+        let rules_reworded = old_rules
+            .iter()
+            .filter(|(id, h)| new_rules.get(*id).is_some_and(|n| n != *h))
+            .map(|(id, _)| id.clone())
+            .collect();
         Ok(Comparison {
             cases,
             rules,
             fixed,
             regressed,
+            spec_changed,
+            rules_reworded,
         })
     }
 
@@ -98,6 +125,18 @@ impl Comparison {
             self.regressed,
             self.rules.len()
         );
+        if let Some((old, new)) = &self.spec_changed {
+            out.push_str(&format!(
+                "\n> The two results were judged by different revisions of the spec (`{}` → `{}`){}: a changed verdict may come from the rules, not the driver.\n",
+                if old.is_empty() { "unknown" } else { old },
+                if new.is_empty() { "unknown" } else { new },
+                if self.rules_reworded.is_empty() {
+                    String::new()
+                } else {
+                    format!("; reworded: {}", self.rules_reworded.join(", "))
+                }
+            ));
+        }
         if !self.cases.is_empty() {
             out.push_str("\n| shim | case | before | after |\n|---|---|---|---|\n");
             for c in &self.cases {
@@ -154,6 +193,25 @@ mod tests {
             c.markdown()
                 .contains("| my-importer | `revoke_around_reset[iommufd]` | pass | fail |")
         );
+    }
+
+    #[test]
+    fn results_of_another_spec_revision_are_flagged() {
+        let mut old = run("pass", "conformant");
+        old["provenance"] =
+            json!({"spec": "aaaa", "rules": {"revoke.importer.unmap-bounded": "11"}});
+        let mut new = run("pass", "conformant");
+        new["provenance"] =
+            json!({"spec": "bbbb", "rules": {"revoke.importer.unmap-bounded": "22"}});
+        let c = Comparison::of_results(&old, &new).expect("valid results");
+        assert_eq!(c.spec_changed, Some(("aaaa".into(), "bbbb".into())));
+        assert_eq!(c.rules_reworded, vec!["revoke.importer.unmap-bounded"]);
+        assert!(
+            c.markdown()
+                .contains("judged by different revisions of the spec (`aaaa` → `bbbb`)")
+        );
+        let same = Comparison::of_results(&old, &old).expect("valid results");
+        assert_eq!(same.spec_changed, None);
     }
 
     #[test]

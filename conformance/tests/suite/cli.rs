@@ -417,3 +417,31 @@ fn filters_repeat_take_globs_and_exclusions() {
     assert!(names.contains(&"attach_after_revoke_fails"), "{names:?}");
     assert!(!names.iter().any(|n| n.contains("reset")), "{names:?}");
 }
+
+#[test]
+fn results_say_which_spec_judged_them() {
+    let o = Command::new(env!("CARGO_BIN_EXE_revoke-conformance"))
+        .args(["run", "--shim", "vfio-pci", "--format", "json"])
+        .output()
+        .expect("the runner starts");
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let p = &j["provenance"];
+    let spec = p["spec"].as_str().expect("a spec revision");
+    assert_eq!(spec.len(), 16, "{spec}");
+    assert!(spec.chars().all(|c| c.is_ascii_hexdigit()), "{spec}");
+    let rules = p["rules"].as_object().expect("rule hashes");
+    assert_eq!(rules.len(), conformance::RULES.len());
+    let snapshot = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/snapshots/revoke_around_reset__iommufd.snap"),
+    )
+    .expect("a blessed snapshot");
+    // The same hash as the blessed snapshots show for the rule.
+    let hash = rules["revoke.exporter.wait-bookkeep"]
+        .as_str()
+        .expect("a hash");
+    assert!(
+        snapshot.contains(&format!("revoke.exporter.wait-bookkeep MUST #{hash}")),
+        "{hash}"
+    );
+}
