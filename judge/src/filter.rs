@@ -48,6 +48,15 @@ impl CaseFilter {
         CaseFilter::default()
     }
 
+    /// The variants whose name, or one of whose rule IDs, starts with `prefix` (taken as
+    /// written, never as a glob).
+    pub fn prefix(prefix: &str) -> CaseFilter {
+        CaseFilter {
+            include: vec![Pattern::Prefix(prefix.to_string())],
+            exclude: Vec::new(),
+        }
+    }
+
     /// The variants matched by any of `include` (every variant when it is empty) and by none
     /// of `exclude`.
     pub fn new(include: &[String], exclude: &[String]) -> Result<CaseFilter, String> {

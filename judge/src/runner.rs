@@ -31,7 +31,7 @@ pub struct RunOptions<'a> {
 /// Every `(case, variant)` whose name, or one of whose rule IDs, starts with `prefix`.
 pub fn selected(prefix: Option<&str>) -> Vec<(&'static CaseDef, &'static str)> {
     let filter = match prefix {
-        Some(p) => CaseFilter::new(&[p.to_string()], &[]).unwrap_or_default(),
+        Some(p) => CaseFilter::prefix(p),
         None => CaseFilter::all(),
     };
     selected_by(&filter)
