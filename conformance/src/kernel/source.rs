@@ -111,6 +111,9 @@ pub fn debian_tarball(version: &str, work: &Path) -> Result<PathBuf, String> {
     if installed.exists() {
         return Ok(installed);
     }
+    // apt takes relative `Dir::` options as relative to its own folders, and the commands below
+    // run in the download folder: every path given to them must be absolute.
+    let work = std::path::absolute(work).map_err(|e| format!("{}: {e}", work.display()))?;
     let d = work.join("apt").join(version);
     let tarball = d.join(format!("x/usr/src/{package}.tar.xz"));
     if tarball.exists() {
