@@ -67,6 +67,10 @@ pub const dma_resv_wait_timeout: CallName = CallName::DmaResvWaitTimeout;
 pub const dma_fence_signal: CallName = CallName::DmaFenceSignal;
 /// `wait_for_unmap`.
 pub const wait_for_unmap: CallName = CallName::WaitForUnmap;
+/// `vfio_pci_dma_buf_iommufd_map`: VFIO's private interconnect to iommufd.
+pub const vfio_pci_dma_buf_iommufd_map: CallName = CallName::VfioPciDmaBufIommufdMap;
+/// `iommu_unmap`: an importer removes its IOMMU mapping.
+pub const iommu_unmap: CallName = CallName::IommuUnmap;
 /// `submit`: the importer queues device work (named so as not to hide a step called `submit`).
 pub const device_submit: CallName = CallName::DeviceSubmit;
 /// `dma_read`.
@@ -148,6 +152,8 @@ mod tests {
             (dma_resv_wait_timeout, "dma_resv_wait_timeout"),
             (dma_fence_signal, "dma_fence_signal"),
             (wait_for_unmap, "wait_for_unmap"),
+            (vfio_pci_dma_buf_iommufd_map, "vfio_pci_dma_buf_iommufd_map"),
+            (iommu_unmap, "iommu_unmap"),
             (device_submit, "submit"),
             (dma_read, "dma_read"),
             (dma_write, "dma_write"),

@@ -5,9 +5,7 @@
 //! [`crate::calls`]): `dma_buf_map_attachment`, `ops::map_dma_buf`,
 //! `importer_ops::invalidate_mappings`, `dma_resv_wait_timeout`, `dma_write`...
 
-use reference_impl::{
-    AccessOutcome, Call, CallName, DmaResvUsage, Event, Ret, StepRef, Timeout, Trace,
-};
+use reference_impl::{AccessOutcome, Call, CallName, DmaResvUsage, Event, Ret, StepRef, Trace};
 
 type Eval = Box<dyn Fn(&Trace) -> Result<(), String>>;
 
@@ -319,26 +317,275 @@ pub fn waits_for(step: StepRef, usage: DmaResvUsage) -> Check {
     )
 }
 
-/// During `step`, the unbounded `dma_resv_wait_timeout` never returns.
+/// During `step`, a `dma_resv_wait_timeout` never returns: an unbounded one, or the last of
+/// a loop of bounded ones that keep timing out (the model takes such a loop for one wait that
+/// never ends).
 pub fn wait_hangs(step: StepRef) -> Check {
     Check::at(
         step,
         format!(
-            "step {}: an unbounded `dma_resv_wait_timeout` never returns",
+            "step {}: a `dma_resv_wait_timeout` never returns (unbounded, or a loop of bounded waits)",
             step.0
         ),
-        move |t| match in_step(t, step).find(|(_, e)| {
-            matches!(
-                e.call,
-                Call::DmaResvWaitTimeout {
-                    timeout: Timeout::Max,
-                    ..
+        move |t| {
+            let waits: Vec<(usize, &Event)> = in_step(t, step)
+                .filter(|(_, e)| matches!(e.call, Call::DmaResvWaitTimeout { .. }))
+                .collect();
+            if waits.iter().any(|(_, e)| e.ret == Some(Ret::Hang)) {
+                return Ok(());
+            }
+            match waits.last() {
+                Some((i, e)) => Err(format!("event #{i}: the wait returned {}", show(&e.ret))),
+                None => Err(format!("no wait in step {}", step.0)),
+            }
+        },
+    )
+}
+
+/// During `step`, every mapping made with `dma_buf_map_attachment` (or its `_unlocked`
+/// variant) before the step and not yet unmapped is unmapped before the step's `until` call
+/// returns: ahead of it, or from inside it (a worker the waiting exporter lets run).
+/// Vacuous when no such mapping is held.
+pub fn unmapped_before(step: StepRef, until: CallName) -> Check {
+    Check::at(
+        step,
+        format!(
+            "step {}: every mapping held when the step begins is unmapped before `{until}` returns",
+            step.0
+        ),
+        move |t| {
+            step_ran(t, step)?;
+            let begin = t
+                .events
+                .iter()
+                .position(|e| e.step >= step.0)
+                .unwrap_or(t.events.len());
+            let held = held_mappings(&t.events[..begin]);
+            if held.is_empty() {
+                return Ok(());
+            }
+            let Some((u, ue)) = in_step(t, step).find(|(_, e)| is(e, until)) else {
+                return Err(format!("`{until}` was never called in step {}", step.0));
+            };
+            if ue.ret == Some(Ret::Hang) {
+                return Err(format!(
+                    "event #{u}: `{until}` never returned; mappings still held: {}",
+                    held.iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            let unmapped_by = |sgt| {
+                in_step(t, step)
+                    .any(|(i, e)| unmaps(e) == Some(sgt) && (i < u || ancestors(t, i).contains(&u)))
+            };
+            match held.iter().find(|s| !unmapped_by(**s)) {
+                None => Ok(()),
+                Some(sgt) => Err(format!(
+                    "{sgt} was not unmapped before event #{u} (`{until}`) returned"
+                )),
+            }
+        },
+    )
+}
+
+fn unmaps(e: &Event) -> Option<reference_impl::SgtId> {
+    match e.call {
+        Call::DmaBufUnmapAttachment { sgt, .. }
+        | Call::DmaBufUnmapAttachmentUnlocked { sgt, .. } => Some(sgt),
+        _ => None,
+    }
+}
+
+/// The mappings made through the core in `events` and not unmapped there.
+fn held_mappings(events: &[Event]) -> Vec<reference_impl::SgtId> {
+    let mut held = Vec::new();
+    for e in events {
+        match (&e.call, &e.ret) {
+            (
+                Call::DmaBufMapAttachment { .. } | Call::DmaBufMapAttachmentUnlocked { .. },
+                Some(Ret::Sgt(sgt)),
+            ) => {
+                if !held.contains(sgt) {
+                    held.push(*sgt);
                 }
-            )
-        }) {
-            Some((_, e)) if e.ret == Some(Ret::Hang) => Ok(()),
-            Some((i, e)) => Err(format!("event #{i}: the wait returned {}", show(&e.ret))),
-            None => Err(format!("no unbounded wait in step {}", step.0)),
+            }
+            _ => {
+                if let Some(sgt) = unmaps(e) {
+                    held.retain(|s| *s != sgt);
+                }
+            }
+        }
+    }
+    held
+}
+
+/// During `step`, every attachment that holds a mapping of a private interconnect
+/// (`vfio_pci_dma_buf_iommufd_map` succeeded, no `iommu_unmap` since) has it removed with
+/// `iommu_unmap` inside its own `importer_ops.invalidate_mappings`. Vacuous when none does.
+pub fn private_path_closed_in_callback(step: StepRef) -> Check {
+    Check::at(
+        step,
+        format!(
+            "step {}: every private-interconnect mapping is removed (`iommu_unmap`) inside the importer's `importer_ops.invalidate_mappings`",
+            step.0
+        ),
+        move |t| {
+            step_ran(t, step)?;
+            let mut held: Vec<reference_impl::AttId> = Vec::new();
+            for e in t.events.iter().take_while(|e| e.step < step.0) {
+                match (&e.call, &e.ret) {
+                    (Call::VfioPciDmaBufIommufdMap { att }, Some(Ret::Sgt(_))) => held.push(*att),
+                    (Call::IommuUnmap { att }, _) => held.retain(|a| a != att),
+                    _ => {}
+                }
+            }
+            for att in held {
+                let closed = in_step(t, step).any(|(i, e)| {
+                    matches!(e.call, Call::IommuUnmap { att: a } if a == att)
+                        && ancestors(t, i).iter().any(|&j| {
+                            matches!(t.events[j].call, Call::InvalidateMappings { att: a } if a == att)
+                        })
+                });
+                if !closed {
+                    let later =
+                        t.events.iter().enumerate().find(
+                            |(_, e)| matches!(e.call, Call::IommuUnmap { att: a } if a == att),
+                        );
+                    return Err(match later {
+                        Some((i, _)) => format!(
+                            "{att}'s IOMMU mapping was removed only at event #{i}, outside its callback"
+                        ),
+                        None => format!("{att}'s IOMMU mapping was never removed"),
+                    });
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
+/// In `step`, unless the exporter's op `op` was called, the entry point `entry` returns
+/// `-EINVAL`: the core's answer when the op is NULL. An exporter that has the op is not
+/// what the check is about.
+pub fn einval_unless_op(step: StepRef, entry: CallName, op: CallName) -> Check {
+    Check::at(
+        step,
+        format!(
+            "step {}: without a call of `{op}`, `{entry}` returns -EINVAL",
+            step.0
+        ),
+        move |t| {
+            step_ran(t, step)?;
+            if in_step(t, step).any(|(_, e)| is(e, op)) {
+                return Ok(());
+            }
+            match in_step(t, step).find(|(_, e)| is(e, entry)) {
+                None => Err(format!("`{entry}` was never called in step {}", step.0)),
+                Some((_, e)) if e.ret == Some(Ret::Err(reference_impl::Errno::EINVAL)) => Ok(()),
+                Some((i, e)) => Err(format!("event #{i}: `{entry}` returned {}", show(&e.ret))),
+            }
+        },
+    )
+}
+
+/// Every call `name` in the trace, if there is any, is made with the reservation lock held.
+/// A trace without the call passes: the rule binds the call, not its presence.
+pub fn locked_whenever_called(name: CallName) -> Check {
+    Check::new(
+        format!("every `{name}`, if any, is called with the reservation lock held"),
+        move |t| match t
+            .events
+            .iter()
+            .enumerate()
+            .find(|(_, e)| is(e, name) && !e.locked)
+        {
+            Some((i, _)) => Err(format!(
+                "event #{i}: `{name}` was called with the lock not held"
+            )),
+            None => Ok(()),
+        },
+    )
+}
+
+/// Device work queued before `step` and still running when it begins finishes inside a
+/// `dma_resv_wait_timeout` of `step`: its fence was in the reservation object when the
+/// exporter waited. Vacuous when no work is outstanding.
+pub fn queued_work_inside_wait(step: StepRef) -> Check {
+    Check::at(
+        step,
+        format!(
+            "step {}: device work outstanding when the step begins finishes inside its `dma_resv_wait_timeout`",
+            step.0
+        ),
+        move |t| {
+            step_ran(t, step)?;
+            let begin = t
+                .events
+                .iter()
+                .position(|e| e.step >= step.0)
+                .unwrap_or(t.events.len());
+            let done_before = |job| {
+                t.events[..begin]
+                    .iter()
+                    .any(|e| matches!(e.call, Call::DmaAccess { job: Some(j), .. } if j == job))
+            };
+            let outstanding = t.events[..begin].iter().filter_map(|e| match e.call {
+                Call::DeviceSubmit { job, .. } if !done_before(job) => Some(job),
+                _ => None,
+            });
+            for job in outstanding {
+                let finished = t.events.iter().enumerate().find(
+                    |(_, e)| matches!(e.call, Call::DmaAccess { job: Some(j), .. } if j == job),
+                );
+                match finished {
+                    Some((i, e))
+                        if e.step == step.0
+                            && ancestors(t, i)
+                                .iter()
+                                .any(|&a| is(&t.events[a], CallName::DmaResvWaitTimeout)) => {}
+                    Some((i, e)) => {
+                        return Err(format!(
+                            "event #{i}: {job} ran in step {} outside the exporter's wait",
+                            e.step
+                        ));
+                    }
+                    None => return Err(format!("{job} was never waited for in step {}", step.0)),
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Every fence of queued device work that is added to a reservation object has usage
+/// `DMA_RESV_USAGE_WRITE` if the work writes and `DMA_RESV_USAGE_READ` if it only reads,
+/// wherever the importer adds it.
+pub fn job_fences_by_access() -> Check {
+    Check::new(
+        "the fence of writing work is added as WRITE, of reading work as READ",
+        |t| {
+            for (i, e) in t.events.iter().enumerate() {
+                let Call::DmaResvAddFence { fence, usage, .. } = e.call else {
+                    continue;
+                };
+                let write = t.events.iter().find_map(|s| match s.call {
+                    Call::DeviceSubmit {
+                        fence: f, write, ..
+                    } if f == fence => Some(write),
+                    _ => None,
+                });
+                let want = match write {
+                    None => continue,
+                    Some(true) => DmaResvUsage::Write,
+                    Some(false) => DmaResvUsage::Read,
+                };
+                if usage != want {
+                    return Err(format!("event #{i}: {} uses {usage}", e.call.render()));
+                }
+            }
+            Ok(())
         },
     )
 }

@@ -5,10 +5,7 @@ use reference_impl::{Call, Trace};
 use serde::Serialize;
 
 use crate::ftrace::Console;
-use crate::mapping::{
-    Access, KCall, StepSource, accesses, ancestors, calls, kernel_reports, render_kcall, select,
-    trace_for,
-};
+use crate::mapping::{Access, KCall, StepSource, accesses, calls, kernel_reports, trace_for};
 
 /// A case of the suite whose scenario the guest plays with VFIO and iommufd, and which
 /// guest phase stands for each of its steps.
@@ -109,13 +106,6 @@ pub enum Verdict {
     Pass,
     /// The check fails on the kernel's trace.
     Fail,
-    /// The check fails on the mapped trace because it names a call the real importer never
-    /// makes by design, and the kernel's trace shows the real importer's own equivalent:
-    /// iommufd maps through the private interconnect (`vfio_pci_dma_buf_iommufd_map()`),
-    /// not `dma_buf_map_attachment()`, and unmaps with `iommu_unmap()` inside
-    /// `iopt_revoke_notify()`, not `dma_buf_unmap_attachment()`. The explanation names the
-    /// evidence.
-    Divergence(String),
     /// The check is about something the trace cannot show (a device access the guest
     /// could not make or see); the suite's result on the mapped trace is not a verdict.
     NotObservable,
@@ -209,8 +199,7 @@ pub fn judge(
                 verdict: match (&c.result, observable) {
                     (_, false) => Verdict::NotObservable,
                     (Ok(()), true) => Verdict::Pass,
-                    (Err(_), true) => private_equivalent(map, all, &c.describe)
-                        .map_or(Verdict::Fail, Verdict::Divergence),
+                    (Err(_), true) => Verdict::Fail,
                 },
                 detail: c.result.clone().err(),
             }
@@ -227,38 +216,6 @@ pub fn judge(
         trace,
         unmapped,
     })
-}
-
-/// For a failed check that expects `dma_buf_unmap_attachment` inside
-/// `importer_ops.invalidate_mappings` in a step: iommufd's own unmapping there, if the kernel
-/// shows `iommu_unmap()` called inside `iopt_revoke_notify()` inside
-/// `dma_buf_invalidate_mappings()` in that step.
-fn private_equivalent(map: &CaseMap, all: &[KCall], describe: &str) -> Option<String> {
-    if !describe.contains(
-        "`dma_buf_unmap_attachment` is called from inside `importer_ops.invalidate_mappings`",
-    ) {
-        return None;
-    }
-    let step = step_of(describe)?;
-    let calls = select(all, *map.steps.get(step)?);
-    let evidence = calls.iter().find(|&&i| {
-        all[i].key == "iommuunmap" && {
-            let up: Vec<&str> = ancestors(all, i).map(|a| all[a].key.as_str()).collect();
-            up.iter().position(|k| *k == "notify") < up.iter().position(|k| *k == "inval")
-                && up.contains(&"notify")
-        }
-    })?;
-    let chain: Vec<String> = std::iter::once(*evidence)
-        .chain(ancestors(all, *evidence))
-        .map(|i| all[i].function.to_string())
-        .collect();
-    Some(format!(
-        "iommufd never maps through dma_buf_map_attachment() (it uses the private interconnect \
-         vfio_pci_dma_buf_iommufd_map()), so it has no dma_buf_unmap_attachment() to call; in step \
-         {step} the kernel shows its own unmapping inside the callback: {} (innermost first: {})",
-        render_kcall(all, *evidence),
-        chain.join(" < ")
-    ))
 }
 
 /// Judges every case of [`CASES`] on one console capture.
@@ -285,7 +242,6 @@ pub fn markdown(verdicts: &[CaseVerdict]) -> String {
                     c.detail.as_deref().unwrap_or("").replace('|', "\\|")
                 ),
                 Verdict::NotObservable => "not observable".to_string(),
-                Verdict::Divergence(why) => format!("divergence (trace mapping): {why}"),
             };
             out.push_str(&format!(
                 "| `{}` | `{}` | {} | {verdict} |\n",

@@ -62,7 +62,6 @@ fn write_results(verdicts: &[CaseVerdict], out: &std::path::Path) -> Result<(), 
                 Verdict::Pass => "pass".to_string(),
                 Verdict::Fail => "FAIL".to_string(),
                 Verdict::NotObservable => "not observable".to_string(),
-                Verdict::Divergence(why) => format!("divergence ({why})"),
             };
             snap.push_str(&format!("  {word} {}: {}\n", c.rule, c.describe));
         }
@@ -93,13 +92,10 @@ fn report(verdicts: &[CaseVerdict]) -> bool {
                     "FAIL"
                 }
                 Verdict::NotObservable => "not observable",
-                Verdict::Divergence(_) => "divergence",
             };
             println!("  {word} {}: {}", c.rule, c.describe);
-            match (&c.verdict, &c.detail) {
-                (Verdict::Fail, Some(d)) => println!("       {d}"),
-                (Verdict::Divergence(why), _) => println!("       {why}"),
-                _ => {}
+            if let (Verdict::Fail, Some(d)) = (&c.verdict, &c.detail) {
+                println!("       {d}");
             }
         }
     }
@@ -116,7 +112,6 @@ fn summary(verdicts: &[CaseVerdict]) -> Vec<String> {
                     Verdict::Pass => "pass",
                     Verdict::Fail => "FAIL",
                     Verdict::NotObservable => "not observable",
-                    Verdict::Divergence(_) => "divergence",
                 };
                 format!("{} {} {}: {word}", v.case, c.rule, c.describe)
             })

@@ -436,6 +436,8 @@ fn call_buf(call: &Call, names: &Names) -> Option<BufId> {
         | Call::OpsAttach { att }
         | Call::OpsMapDmaBuf { att }
         | Call::OpsUnmapDmaBuf { att, .. }
+        | Call::VfioPciDmaBufIommufdMap { att }
+        | Call::IommuUnmap { att }
         | Call::InvalidateMappings { att } => att_buf(att),
         _ => None,
     }
@@ -596,6 +598,38 @@ fn map_one(all: &[KCall], i: usize, names: &mut Names) -> Option<Mapped> {
                 )
             };
             (Actor::Core, Actor::Exporter(buf), call, r)
+        }
+        "privmap" => {
+            let att = names.att(arg(c, "att")?);
+            let r = r.map(|v| {
+                if v < 0 {
+                    ret_code(v)
+                } else {
+                    Ret::Sgt(reference_impl::SgtId(0))
+                }
+            });
+            (
+                Actor::Importer(att),
+                Actor::Exporter(first_buf?),
+                Call::VfioPciDmaBufIommufdMap { att },
+                r,
+            )
+        }
+        "iommuunmap" => {
+            // The attachment of the iommufd frame it runs in: the revoke callback, or the
+            // release of the pages.
+            let frame = ancestors(all, i)
+                .find(|&a| matches!(all[a].key.as_str(), "notify" | "ioptrelease" | "ioptmap"))?;
+            let att = match all[frame].key.as_str() {
+                "notify" => names.att(arg(&all[frame], "att")?),
+                _ => names.att(frame_att(all, frame)?),
+            };
+            (
+                Actor::Importer(att),
+                Actor::Device(att),
+                Call::IommuUnmap { att },
+                void,
+            )
         }
         "inval" => {
             let buf = names.buf(arg(c, "buf")?);

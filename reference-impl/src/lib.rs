@@ -19,7 +19,7 @@ mod trace;
 pub use core_role::{DmaBufCore, ReferenceCore};
 pub use errno::Errno;
 pub use ids::{AttId, BufId, FenceId, JobId, SgtId};
-pub use kernel::{Attachment, Harness, Kernel, SchedPoint, Scheduler, Traced};
+pub use kernel::{Attachment, FRUITLESS_WAITS, Harness, Kernel, SchedPoint, Scheduler, Traced};
 pub use ops::{DmaBufAttachOps, DmaBufOps, Exporter, Importer, OpsTable};
 pub use run::{Roles, run_reference, run_with};
 pub use scenario::{ExporterKind, ImporterKind, Step, StepRef};

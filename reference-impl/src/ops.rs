@@ -82,6 +82,13 @@ pub trait DmaBufOps {
     }
     /// `.release`: the last reference is gone.
     fn release(&self, _k: &Kernel) {}
+    /// Not an op: VFIO's private interconnect to iommufd (`vfio_pci_dma_buf_iommufd_map()`),
+    /// reached through [`Kernel::vfio_pci_dma_buf_iommufd_map`] with the lock held. VFIO
+    /// refuses it exactly when its `map_dma_buf` refuses (both test `priv->revoked`), so by
+    /// default the exporter answers as its `map_dma_buf` does.
+    fn private_map(&self, k: &Kernel, att: AttId) -> Result<SgtId, Errno> {
+        self.map_dma_buf(k, att)
+    }
 }
 
 /// `struct dma_buf_attach_ops`: what the core calls on a dynamic importer.

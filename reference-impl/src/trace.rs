@@ -183,6 +183,12 @@ pub enum Call {
     DmaFenceSignal { fence: FenceId },
     /// The exporter waits until every importer has unmapped (VFIO's completion).
     WaitForUnmap { buf: BufId },
+    /// `vfio_pci_dma_buf_iommufd_map()`: VFIO's private interconnect hands iommufd the
+    /// BAR's physical range; VFIO's unmap wait does not count it.
+    VfioPciDmaBufIommufdMap { att: AttId },
+    /// The importer removes its IOMMU mapping of the buffer (`iommu_unmap()`, reached from
+    /// `iopt_area_unmap_domain_range()`), and flushes the IOTLB.
+    IommuUnmap { att: AttId },
     /// `dma_buf_ops.attach`.
     OpsAttach { att: AttId },
     /// `dma_buf_ops.detach`.
@@ -320,6 +326,8 @@ pub enum CallName {
     DmaResvWaitTimeout,
     DmaFenceSignal,
     WaitForUnmap,
+    VfioPciDmaBufIommufdMap,
+    IommuUnmap,
     OpsAttach,
     OpsDetach,
     OpsPin,
@@ -363,6 +371,8 @@ impl CallName {
         CallName::DmaResvWaitTimeout,
         CallName::DmaFenceSignal,
         CallName::WaitForUnmap,
+        CallName::VfioPciDmaBufIommufdMap,
+        CallName::IommuUnmap,
         CallName::OpsAttach,
         CallName::OpsDetach,
         CallName::OpsPin,
@@ -406,6 +416,8 @@ impl CallName {
             CallName::DmaResvWaitTimeout => "dma_resv_wait_timeout",
             CallName::DmaFenceSignal => "dma_fence_signal",
             CallName::WaitForUnmap => "wait_for_unmap",
+            CallName::VfioPciDmaBufIommufdMap => "vfio_pci_dma_buf_iommufd_map",
+            CallName::IommuUnmap => "iommu_unmap",
             CallName::OpsAttach => "ops.attach",
             CallName::OpsDetach => "ops.detach",
             CallName::OpsPin => "ops.pin",
@@ -562,6 +574,10 @@ impl Call {
             }
             Call::DmaFenceSignal { fence } => write!(s, "dma_fence_signal({fence})"),
             Call::WaitForUnmap { buf } => write!(s, "wait_for_unmap({buf})"),
+            Call::VfioPciDmaBufIommufdMap { att } => {
+                write!(s, "vfio_pci_dma_buf_iommufd_map({att})")
+            }
+            Call::IommuUnmap { att } => write!(s, "iommu_unmap({att})"),
             Call::OpsAttach { att } => write!(s, "ops.attach({att})"),
             Call::OpsDetach { att } => write!(s, "ops.detach({att})"),
             Call::OpsPin { att } => write!(s, "ops.pin({att})"),
@@ -632,6 +648,8 @@ impl Call {
             Call::DmaResvWaitTimeout { .. } => CallName::DmaResvWaitTimeout,
             Call::DmaFenceSignal { .. } => CallName::DmaFenceSignal,
             Call::WaitForUnmap { .. } => CallName::WaitForUnmap,
+            Call::VfioPciDmaBufIommufdMap { .. } => CallName::VfioPciDmaBufIommufdMap,
+            Call::IommuUnmap { .. } => CallName::IommuUnmap,
             Call::OpsAttach { .. } => CallName::OpsAttach,
             Call::OpsDetach { .. } => CallName::OpsDetach,
             Call::OpsPin { .. } => CallName::OpsPin,
@@ -772,6 +790,8 @@ mod tests {
             },
             Call::DmaFenceSignal { fence },
             Call::WaitForUnmap { buf },
+            Call::VfioPciDmaBufIommufdMap { att },
+            Call::IommuUnmap { att },
             Call::OpsAttach { att },
             Call::OpsDetach { att },
             Call::OpsPin { att },

@@ -47,6 +47,8 @@ pub trait KernelApi {
     fn new_sg_table(&self, att: AttId) -> SgtId;
     fn wait_for_unmap(&self, buf: BufId);
     fn reclaim_memory(&self, buf: BufId);
+    fn vfio_pci_dma_buf_iommufd_map(&self, att: AttId) -> Result<SgtId, Errno>;
+    fn iommu_unmap(&self, att: AttId, sgt: SgtId);
     fn device_access(&self, att: AttId, sgt: Option<SgtId>, write: bool) -> AccessOutcome;
     fn device_submit(&self, att: AttId, sgt: SgtId, write: bool) -> FenceId;
     fn warn(&self, buf: BufId, what: &str);
@@ -88,6 +90,8 @@ delegate! {
     new_sg_table(att: AttId) -> SgtId;
     wait_for_unmap(buf: BufId) -> ();
     reclaim_memory(buf: BufId) -> ();
+    vfio_pci_dma_buf_iommufd_map(att: AttId) -> Result<SgtId, Errno>;
+    iommu_unmap(att: AttId, sgt: SgtId) -> ();
     device_access(att: AttId, sgt: Option<SgtId>, write: bool) -> AccessOutcome;
     device_submit(att: AttId, sgt: SgtId, write: bool) -> FenceId;
     warn(buf: BufId, what: &str) -> ();
@@ -205,6 +209,8 @@ pub fn execute(k: &dyn KernelApi, call: &KernelCall) -> Value {
         C::NewSgTable { att } => json!(k.new_sg_table(*att)),
         C::WaitForUnmap { buf } => json!(k.wait_for_unmap(*buf)),
         C::ReclaimMemory { buf } => json!(k.reclaim_memory(*buf)),
+        C::VfioPciDmaBufIommufdMap { att } => sgt_value(k.vfio_pci_dma_buf_iommufd_map(*att)),
+        C::IommuUnmap { att, sgt } => json!(k.iommu_unmap(*att, *sgt)),
         C::DeviceAccess { att, sgt, write } => json!(k.device_access(*att, *sgt, *write)),
         C::DeviceSubmit { att, sgt, write } => json!(k.device_submit(*att, *sgt, *write)),
         C::Warn { buf, what } => json!(k.warn(*buf, what)),
@@ -240,8 +246,10 @@ pub fn unknown_object(k: &Kernel, call: &KernelCall) -> Option<String> {
         | C::DmaBufMapAttachment { att: a }
         | C::DmaBufMapAttachmentUnlocked { att: a }
         | C::DmaBufAttachment { att: a }
+        | C::VfioPciDmaBufIommufdMap { att: a }
         | C::NewSgTable { att: a } => att(a),
         C::DmaBufUnmapAttachment { att: a, sgt: s }
+        | C::IommuUnmap { att: a, sgt: s }
         | C::DmaBufUnmapAttachmentUnlocked { att: a, sgt: s }
         | C::DeviceSubmit { att: a, sgt: s, .. } => att(a).or_else(|| sgt(s)),
         C::DeviceAccess { att: a, sgt: s, .. } => att(a).or_else(|| s.as_ref().and_then(sgt)),
@@ -367,6 +375,12 @@ impl KernelApi for Typed<'_> {
     }
     fn reclaim_memory(&self, buf: BufId) {
         (self.0)(KernelCall::ReclaimMemory { buf });
+    }
+    fn vfio_pci_dma_buf_iommufd_map(&self, att: AttId) -> Result<SgtId, Errno> {
+        sgt_or_panic((self.0)(KernelCall::VfioPciDmaBufIommufdMap { att }))
+    }
+    fn iommu_unmap(&self, att: AttId, sgt: SgtId) {
+        (self.0)(KernelCall::IommuUnmap { att, sgt });
     }
     fn device_access(&self, att: AttId, sgt: Option<SgtId>, write: bool) -> AccessOutcome {
         answer(

@@ -366,6 +366,16 @@ pub enum KernelCall {
     ReclaimMemory {
         buf: BufId,
     },
+    /// VFIO's private interconnect: the BAR's range for `att` (a table id, or a negative
+    /// errno), not counted by the exporter's unmap wait.
+    VfioPciDmaBufIommufdMap {
+        att: AttId,
+    },
+    /// Remove the importer's IOMMU mapping `sgt` (`iommu_unmap()`).
+    IommuUnmap {
+        att: AttId,
+        sgt: SgtId,
+    },
     /// The device accesses the buffer now through `sgt` (or without a mapping).
     DeviceAccess {
         att: AttId,

@@ -1179,6 +1179,31 @@ void reclaim_memory(struct dma_buf *dmabuf)
 	kcall_void(__func__, ARGS("\"buf\":%ld", dmabuf->id));
 }
 
+int vfio_pci_dma_buf_iommufd_map(struct dma_buf_attachment *attach, struct phys_vec *phys)
+{
+	char args[64];
+	long long ret;
+
+	check_att(__func__, attach);
+	if (!phys)
+		driver_error("%s() without a phys_vec to fill", __func__);
+	ret = kcall_int(__func__, ARGS("\"att\":%ld", attach->id));
+	if (ret < 0)
+		return check_errno(__func__, ret);
+	phys->range = sgt_get((long)ret);
+	return 0;
+}
+
+void iommu_unmap(struct dma_buf_attachment *attach, struct phys_vec *phys)
+{
+	char args[96];
+
+	check_att(__func__, attach);
+	if (!phys || IS_ERR_OR_NULL(phys->range))
+		driver_error("%s() of no range", __func__);
+	kcall_void(__func__, ARGS("\"att\":%ld,\"sgt\":%ld", attach->id, phys->range->id));
+}
+
 static const char *const outcome_names[] = {
 	[DEVICE_ACCESS_OK] = "ok",
 	[DEVICE_ACCESS_AFTER_INVALIDATE] = "after_invalidate",

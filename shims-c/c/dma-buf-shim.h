@@ -242,6 +242,19 @@ void wait_for_unmap(struct dma_buf *dmabuf);
 /* Reuse the buffer's old backing memory (reset the function behind a BAR, free a page...). */
 void reclaim_memory(struct dma_buf *dmabuf);
 
+/*
+ * VFIO's private interconnect to iommufd (drivers/vfio/pci/vfio_pci_dmabuf.c), called with the
+ * reservation lock held: fills *phys with the BAR's range, or returns -ENODEV while revoked.
+ * The model stands for the physical range with a table it handed out; the exporter's unmap
+ * wait does not count it.
+ */
+struct phys_vec {
+	struct sg_table *range;
+};
+int vfio_pci_dma_buf_iommufd_map(struct dma_buf_attachment *attach, struct phys_vec *phys);
+/* Remove the importer's IOMMU mapping of phys and flush the IOTLB (iommu_unmap()). */
+void iommu_unmap(struct dma_buf_attachment *attach, struct phys_vec *phys);
+
 /* What a device access found (importer role). */
 enum device_access_outcome {
 	DEVICE_ACCESS_OK,

@@ -8,18 +8,18 @@
 #include "dma-buf-shim.h"
 
 struct example_importer {
-	struct sg_table *sgt;	/* the mapping installed in the IOMMU, if any */
+	struct phys_vec phys;	/* the BAR range installed in the IOMMU, if any */
 	bool pinned;		/* the importer holds a pin */
 	bool revoked;		/* set by a revoke, never cleared */
 };
 
-/* With the lock held: take the mapping out of the IOMMU and give it back. */
-static void example_unmap_locked(struct dma_buf_attachment *attach,
-				 struct example_importer *priv)
+/* iopt_area_unmap_domain_range() for every domain: the device faults from now on. */
+static void example_unmap_domains(struct dma_buf_attachment *attach,
+				  struct example_importer *priv)
 {
-	if (priv->sgt) {
-		dma_buf_unmap_attachment(attach, priv->sgt, DMA_BIDIRECTIONAL);
-		priv->sgt = NULL;
+	if (priv->phys.range) {
+		iommu_unmap(attach, &priv->phys);
+		priv->phys.range = NULL;
 	}
 }
 
@@ -34,7 +34,7 @@ static void example_invalidate_mappings(struct dma_buf_attachment *attach)
 
 	if (priv->revoked)
 		return;	/* a restore: a revoke is permanent for this importer */
-	example_unmap_locked(attach, priv);
+	example_unmap_domains(attach, priv);
 	priv->revoked = true;
 }
 
@@ -63,12 +63,14 @@ static int example_attach(struct dma_buf_importer *imp, struct dma_buf *dmabuf)
 	return IS_ERR(attach) ? (int)PTR_ERR(attach) : 0;
 }
 
-/* iopt_map_dmabuf(): pin, then map, both under the lock; undo the pin on error. */
+/*
+ * iopt_map_dmabuf(): pin, then VFIO's private interconnect (never dma_buf_map_attachment()),
+ * both under the lock; undo the pin on error.
+ */
 static int example_map(struct dma_buf_importer *imp)
 {
 	struct example_importer *priv = imp->priv;
 	struct dma_resv *resv;
-	struct sg_table *sgt;
 	int ret;
 
 	if (WARN_ON(!imp->attach))
@@ -82,13 +84,12 @@ static int example_map(struct dma_buf_importer *imp)
 		dma_resv_unlock(resv);
 		return ret;
 	}
-	sgt = dma_buf_map_attachment(imp->attach, DMA_BIDIRECTIONAL);
-	if (IS_ERR(sgt)) {
+	ret = vfio_pci_dma_buf_iommufd_map(imp->attach, &priv->phys);
+	if (ret) {
 		dma_buf_unpin(imp->attach);
 		dma_resv_unlock(resv);
-		return (int)PTR_ERR(sgt);
+		return ret;
 	}
-	priv->sgt = sgt;
 	priv->pinned = true;
 	dma_resv_unlock(resv);
 	return 0;
@@ -99,10 +100,10 @@ static void example_access(struct dma_buf_importer *imp, bool write)
 {
 	struct example_importer *priv = imp->priv;
 
-	device_access(imp->attach, priv->sgt, write);
+	device_access(imp->attach, priv->phys.range, write);
 }
 
-/* Unmap and unpin, both under the reservation lock. */
+/* The IOMMU mappings go (under pages->mutex), then the pin, under the reservation lock. */
 static void example_unmap(struct dma_buf_importer *imp)
 {
 	struct example_importer *priv = imp->priv;
@@ -110,17 +111,17 @@ static void example_unmap(struct dma_buf_importer *imp)
 
 	if (!imp->attach)
 		return;
-	resv = imp->attach->dmabuf->resv;
-	dma_resv_lock(resv, NULL);
-	example_unmap_locked(imp->attach, priv);
+	example_unmap_domains(imp->attach, priv);
 	if (priv->pinned) {
 		priv->pinned = false;
+		resv = imp->attach->dmabuf->resv;
+		dma_resv_lock(resv, NULL);
 		dma_buf_unpin(imp->attach);
+		dma_resv_unlock(resv);
 	}
-	dma_resv_unlock(resv);
 }
 
-/* iopt_release_pages(): unmap and unpin under the lock, then detach. */
+/* iopt_release_pages(): unpin under the lock, then detach. */
 static void example_detach(struct dma_buf_importer *imp)
 {
 	example_unmap(imp);

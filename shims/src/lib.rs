@@ -6,6 +6,7 @@
 //! adapt the book's reference drivers, which are modelled on the drivers of the thread.
 
 pub mod broken;
+pub mod conforming;
 pub mod gpu;
 pub mod iommufd;
 pub mod rdma_umem;

@@ -9,7 +9,7 @@ use reference_impl::Shim;
 use shim_protocol::serve::{Factory, Identity};
 
 use crate::broken::{self, Broken};
-use crate::{gpu, iommufd, rdma_umem, reference_core, rust_vfio, scanout, vfio_pci};
+use crate::{conforming, gpu, iommufd, rdma_umem, reference_core, rust_vfio, scanout, vfio_pci};
 
 /// How a registered shim runs.
 #[derive(Clone, Copy)]
@@ -93,10 +93,13 @@ pub fn all() -> Vec<Registered> {
             },
             broken: None,
         },
+        in_process(conforming::VFIO_WITH_MMAP),
+        in_process(conforming::VFIO_WAIT_LOOP),
         in_process(gpu::EXPORTER),
         in_process(iommufd::SHIM),
         in_process(rdma_umem::SHIM),
         in_process(gpu::IMPORTER),
+        in_process(conforming::FENCES_IN_CALLBACK),
         in_process(scanout::SHIM),
         in_process(reference_core::SHIM),
     ];
@@ -109,6 +112,7 @@ pub fn all() -> Vec<Registered> {
             broken::iommufd::NEVER_UNPINS,
             broken::iommufd::WRITES_AFTER_INVALIDATE,
             broken::iommufd::NEVER_UNMAPS,
+            broken::iommufd::DEFERS_IOMMU_UNMAP,
             broken::iommufd::UNPIN_UNLOCKED,
             broken::vfio::RESTORE_WITHOUT_NOTIFY,
             broken::vfio::ACCEPTS_NON_REVOCABLE,
@@ -116,6 +120,7 @@ pub fn all() -> Vec<Registered> {
             broken::vfio::CLEANUP_REVOKES_AGAIN,
             broken::vfio::IGNORES_PEER2PEER,
             broken::vfio::INVALIDATES_UNLOCKED,
+            broken::vfio::GIVES_UP_AFTER_TIMEOUT,
             broken::gpu::RELOCKS_IN_CALLBACK,
             broken::gpu::NO_REMAP,
             broken::gpu::NO_KERNEL_WAIT,
@@ -127,11 +132,15 @@ pub fn all() -> Vec<Registered> {
             broken::gpu::MAP_UNLOCKED,
             broken::scanout::MAPS_WITHOUT_LOCK,
             broken::scanout::RDMA_KEEPS_PIN_ON_ERROR,
+            broken::scanout::RDMA_MAPS_WITHOUT_PIN,
             broken::gpu::BOOKKEEP_FOR_WRITES,
             broken::gpu::NEVER_RETRIES,
             broken::gpu::MOVES_PINNED,
             broken::gpu::NO_WAIT_BEFORE_REUSE,
             broken::gpu::CPU_ACCESS_AFTER_UNPLUG,
+            broken::gpu::FENCE_NEEDS_RESV_LOCK,
+            broken::gpu::FENCE_UNLOCKED,
+            broken::gpu::NEVER_UNMAPS,
             broken::core::CALLBACK_UNLOCKED,
             broken::core::CALLS_NULL_CALLBACKS,
             broken::core::NO_PIN_ON_MAP,

@@ -20,6 +20,7 @@ impl Kernel {
                 generation,
                 invalidated: false,
                 unmapped: false,
+                private: false,
             },
         );
         id
@@ -33,15 +34,51 @@ impl Kernel {
         })
     }
 
-    /// The exporter waits until no importer holds a mapping of `buf` (VFIO's completion).
-    /// Never returns if an importer keeps a mapping.
+    /// The exporter waits until no importer holds a mapping of `buf` made by `map_dma_buf`
+    /// (VFIO's completion, counted by a `kref` taken in map and dropped in unmap). Never
+    /// returns if an importer keeps such a mapping. Mappings of a private interconnect are
+    /// not counted, as VFIO does not count them.
     pub fn wait_for_unmap(&self, buf: BufId) {
         self.core(buf, Call::WaitForUnmap { buf }, || {
             let st = self.st.borrow();
-            let mapped = st.sgts.values().any(|s| s.buf == buf && !s.unmapped);
+            let mapped = st
+                .sgts
+                .values()
+                .any(|s| s.buf == buf && !s.unmapped && !s.private);
             drop(st);
             if mapped {
                 self.hang();
+            }
+        })
+    }
+
+    /// `vfio_pci_dma_buf_iommufd_map()`: VFIO's private interconnect, called by iommufd with
+    /// the reservation lock held. The exporter answers as its `map_dma_buf` would (both test
+    /// `priv->revoked`); the range it hands out is not counted by its unmap wait.
+    pub fn vfio_pci_dma_buf_iommufd_map(&self, att: AttId) -> Result<SgtId, Errno> {
+        let buf = self.attachment(att).buf;
+        self.traced(
+            buf,
+            Actor::Exporter(buf),
+            Call::VfioPciDmaBufIommufdMap { att },
+            || {
+                self.dma_resv_assert_held(buf);
+                let sgt = self.exporter(buf).private_map(self, att)?;
+                if let Some(s) = self.st.borrow_mut().sgts.get_mut(&sgt) {
+                    s.private = true;
+                }
+                Ok(sgt)
+            },
+        )
+    }
+
+    /// The importer removes its IOMMU mapping `sgt` and flushes the IOTLB (`iommu_unmap()`):
+    /// from now on its device faults instead of reaching the memory.
+    pub fn iommu_unmap(&self, att: AttId, sgt: SgtId) {
+        let buf = self.attachment(att).buf;
+        self.traced(buf, Actor::Device(att), Call::IommuUnmap { att }, || {
+            if let Some(s) = self.st.borrow_mut().sgts.get_mut(&sgt) {
+                s.unmapped = true;
             }
         })
     }
@@ -86,6 +123,17 @@ impl Kernel {
 
     /// The importer queues work on its device; returns the fence that signals its completion.
     pub fn device_submit(&self, att: AttId, sgt: SgtId, write: bool) -> FenceId {
+        self.submit_job(att, sgt, write, false)
+    }
+
+    /// As [`Kernel::device_submit`], but the job's completion path takes the buffer's
+    /// reservation lock before it signals the fence (a job-done handler that locks the
+    /// object): while anyone holds that lock and waits for the fence, it never signals.
+    pub fn device_submit_locking_resv(&self, att: AttId, sgt: SgtId, write: bool) -> FenceId {
+        self.submit_job(att, sgt, write, true)
+    }
+
+    fn submit_job(&self, att: AttId, sgt: SgtId, write: bool, locks_resv: bool) -> FenceId {
         let buf = self.attachment(att).buf;
         let stale = match self.outcome(Some(sgt)) {
             AccessOutcome::Ok | AccessOutcome::NotReady => None,
@@ -112,6 +160,7 @@ impl Kernel {
                     write,
                     fence,
                     stale_at_submit: stale,
+                    locks_resv,
                     done: false,
                 },
             );
@@ -134,13 +183,20 @@ impl Kernel {
 
     /// The device finishes `job`: its memory access happens now, then its fence signals.
     pub fn complete_job(&self, job: JobId) {
-        let (att, sgt, write, fence, stale) = {
+        let (att, sgt, write, fence, stale, locks_resv) = {
             let st = self.st.borrow();
             let j = &st.jobs[&job];
             if j.done {
                 return;
             }
-            (j.att, j.sgt, j.write, j.fence, j.stale_at_submit)
+            (
+                j.att,
+                j.sgt,
+                j.write,
+                j.fence,
+                j.stale_at_submit,
+                j.locks_resv,
+            )
         };
         let buf = self.attachment(att).buf;
         let pushed = {
@@ -167,7 +223,14 @@ impl Kernel {
             },
         );
         self.st.borrow_mut().jobs.get_mut(&job).expect("job").done = true;
+        if locks_resv {
+            // Never returns while the lock is held: the waiter holding it waits for this.
+            self.dma_resv_lock(buf);
+        }
         self.signal(buf, fence);
+        if locks_resv {
+            self.dma_resv_unlock(buf);
+        }
         let mut log = self.log.borrow_mut();
         log.stack.truncate(pushed - 1);
         if log.stack.is_empty() {

@@ -114,6 +114,8 @@ struct BufState {
     generation: u32,
     vmaps: u32,
     released: bool,
+    /// Bounded waits in a row that timed out on fences nothing will signal: (step, count).
+    timeouts: (usize, u32),
 }
 
 #[derive(Debug)]
@@ -131,6 +133,9 @@ struct SgtState {
     generation: u32,
     invalidated: bool,
     unmapped: bool,
+    /// Obtained through a private interconnect (`vfio_pci_dma_buf_iommufd_map()`), not
+    /// through `map_dma_buf`: the exporter's unmap accounting does not see it.
+    private: bool,
 }
 
 #[derive(Debug)]
@@ -140,6 +145,8 @@ struct JobState {
     write: bool,
     fence: FenceId,
     stale_at_submit: Option<AccessOutcome>,
+    /// The job's completion path takes the buffer's reservation lock before it signals.
+    locks_resv: bool,
     done: bool,
 }
 
@@ -224,6 +231,7 @@ mod harness;
 pub use harness::Harness;
 mod log;
 mod resv;
+pub use resv::FRUITLESS_WAITS;
 mod state;
 #[cfg(test)]
 mod tests;

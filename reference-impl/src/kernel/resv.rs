@@ -4,6 +4,11 @@
 #[allow(unused_imports)]
 use super::*;
 
+/// How many bounded waits in a row, in one step, may time out on fences nothing will ever
+/// signal before the model takes the loop that makes them for one that never ends (a driver
+/// that waits a second, warns and waits again, as Jason Gunthorpe suggested for VFIO).
+pub const FRUITLESS_WAITS: u32 = 8;
+
 impl Kernel {
     /// Whether `buf`'s reservation lock is held.
     pub fn dma_resv_is_locked(&self, buf: BufId) -> bool {
@@ -59,7 +64,8 @@ impl Kernel {
     ///
     /// Model: time passes only inside waits. A fence backed by queued device work completes
     /// (the device runs the job); a fence nothing will ever signal makes a bounded wait return
-    /// 0 (timed out) and an unbounded wait never return. Success returns the remaining
+    /// 0 (timed out) and an unbounded wait never return; the [`FRUITLESS_WAITS`]th bounded
+    /// wait in a row of one step that times out never returns either (a loop of them). Success returns the remaining
     /// timeout, which is positive (`MAX_SCHEDULE_TIMEOUT` for an unbounded wait). A timeout of
     /// 0 is a poll: 1 if every fence has signalled, else 0, and no time passes.
     pub fn dma_resv_wait_timeout(
@@ -107,7 +113,14 @@ impl Kernel {
                         Some(job) => self.complete_job(job),
                         None if completes => self.signal(buf, fence),
                         None if timeout == Timeout::Max => self.hang(),
-                        None => return 0,
+                        None => {
+                            if self.timed_out(buf) >= FRUITLESS_WAITS {
+                                // A loop of bounded waits on a fence nothing will signal:
+                                // the thread never gets past it.
+                                self.hang();
+                            }
+                            return 0;
+                        }
                     }
                 }
                 match timeout {
@@ -117,6 +130,18 @@ impl Kernel {
                 }
             },
         )
+    }
+
+    /// Counts a bounded wait of the current step that timed out on `buf`: how many in a row.
+    fn timed_out(&self, buf: BufId) -> u32 {
+        let step = self.log.borrow().step;
+        let mut st = self.st.borrow_mut();
+        let b = st.bufs.entry(buf).or_default();
+        b.timeouts = match b.timeouts {
+            (s, n) if s == step => (s, n + 1),
+            _ => (step, 1),
+        };
+        b.timeouts.1
     }
 
     /// A new fence for work of the caller's own (an exporter's clear or copy). If `completes`

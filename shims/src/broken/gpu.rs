@@ -90,6 +90,12 @@ struct ImporterBugs {
     bookkeep_for_writes: bool,
     /// Never maps again once a map has failed, not even after an invalidation.
     never_retries: bool,
+    /// Its jobs' completion handler takes the buffer's reservation lock before signalling.
+    fence_locks_resv: bool,
+    /// Adds its job's fence after dropping the reservation lock.
+    fence_unlocked: bool,
+    /// Keeps its invalidated mapping and never unmaps it (maps anew when it needs one).
+    never_unmaps: bool,
 }
 
 /// A GPU dynamic importer written without the reference's care.
@@ -183,6 +189,10 @@ impl DmaBufAttachOps for SloppyGpu {
         if self.bugs.no_remap {
             return; // Keeps the old mapping and goes on using it.
         }
+        if self.bugs.never_unmaps {
+            self.sgt.take(); // Forgets the mapping without giving it back.
+            return;
+        }
         if let Some(sgt) = self.sgt.take() {
             k.dma_buf_unmap_attachment(att, sgt);
         }
@@ -221,18 +231,30 @@ impl Importer for SloppyGpu {
     fn submit(&self, k: &Kernel, write: bool) {
         let Some(buf) = self.buf.get() else { return };
         k.dma_resv_lock(buf);
+        let mut late = None;
         if let Some(sgt) = self.mapping(k, buf) {
-            let fence = k.device_submit(self.att, sgt, write);
+            let fence = if self.bugs.fence_locks_resv {
+                k.device_submit_locking_resv(self.att, sgt, write)
+            } else {
+                k.device_submit(self.att, sgt, write)
+            };
             if !self.bugs.no_fence {
                 let usage = match (write, self.bugs.bookkeep_for_writes) {
                     (true, true) => DmaResvUsage::Bookkeep,
                     (true, false) => DmaResvUsage::Write,
                     (false, _) => DmaResvUsage::Read,
                 };
-                k.dma_resv_add_fence(buf, fence, usage);
+                if self.bugs.fence_unlocked {
+                    late = Some((fence, usage));
+                } else {
+                    k.dma_resv_add_fence(buf, fence, usage);
+                }
             }
         }
         k.dma_resv_unlock(buf);
+        if let Some((fence, usage)) = late {
+            k.dma_resv_add_fence(buf, fence, usage);
+        }
     }
     fn unmap(&self, k: &Kernel) {
         let Some(buf) = self.buf.get() else { return };
@@ -357,6 +379,30 @@ sloppy!(
     wait_positive_is_error,
     "treats the positive return of dma_resv_wait_timeout() (success) as an error and drops the mapping",
     "invalidate.importer.wait-kernel"
+);
+
+sloppy!(
+    FENCE_NEEDS_RESV_LOCK,
+    "broken-gpu-fence-needs-resv-lock",
+    fence_locks_resv,
+    "its job-done handler takes the buffer's reservation lock before signalling the job's fence, so an exporter waiting under that lock waits for ever",
+    "fence.importer.signal-independent"
+);
+
+sloppy!(
+    FENCE_UNLOCKED,
+    "broken-gpu-fence-unlocked",
+    fence_unlocked,
+    "adds its job's fence with dma_resv_add_fence() after dropping the reservation lock",
+    "lock.importer.add-fence-locked"
+);
+
+sloppy!(
+    NEVER_UNMAPS,
+    "broken-gpu-never-unmaps",
+    never_unmaps,
+    "drops its invalidated mapping on the floor without dma_buf_unmap_attachment(), so a revoking exporter waits for ever",
+    "revoke.importer.unmap-bounded"
 );
 
 /// Which bug a [`BuggyGpuExporter`] has.

@@ -14,6 +14,7 @@ struct Bugs {
     never_unpins: bool,
     writes_after_invalidate: bool,
     never_unmaps: bool,
+    defers_iommu_unmap: bool,
 }
 
 /// The reference iommufd importer with one bug.
@@ -44,6 +45,11 @@ impl DmaBufAttachOps for BuggyIommufd {
         if self.bugs.never_unmaps {
             return;
         }
+        if self.bugs.defers_iommu_unmap {
+            // Marks the pages revoked; the IOMMU mapping is to go later, from a worker.
+            self.inner.state.borrow_mut().revoked = true;
+            return;
+        }
         if self.bugs.writes_after_invalidate {
             let sgt = self.inner.state.borrow().sgt;
             k.device_access(att, sgt, true);
@@ -69,14 +75,8 @@ impl Importer for BuggyIommufd {
         if !self.bugs.unpin_unlocked {
             return self.inner.unmap(k);
         }
-        // iopt_release_pages() as merged for 7.1: unpin after the lock is dropped.
-        let buf = k.attachment(self.att).buf;
-        let sgt = self.inner.state.borrow_mut().sgt.take();
-        k.dma_resv_lock(buf);
-        if let Some(sgt) = sgt {
-            k.dma_buf_unmap_attachment(self.att, sgt);
-        }
-        k.dma_resv_unlock(buf);
+        // iopt_release_pages() as merged for 7.1: unpin without the lock.
+        self.inner.unmap_domains(k);
         if std::mem::take(&mut self.inner.state.borrow_mut().pinned) {
             k.dma_buf_unpin(self.att);
         }
@@ -86,12 +86,7 @@ impl Importer for BuggyIommufd {
             return self.inner.detach(k);
         }
         let buf = k.attachment(self.att).buf;
-        let sgt = self.inner.state.borrow_mut().sgt.take();
-        k.dma_resv_lock(buf);
-        if let Some(sgt) = sgt {
-            k.dma_buf_unmap_attachment(self.att, sgt);
-        }
-        k.dma_resv_unlock(buf);
+        self.inner.unmap_domains(k);
         k.dma_buf_detach(buf, self.att);
     }
 }
@@ -136,7 +131,7 @@ broken!(
     "revoke.importer.no-write-after-invalidate"
 );
 
-// Claims revocability (has the callback) but never unmaps.
+// Claims revocability (has the callback) but leaves its IOMMU mapping in place.
 broken!(
     NEVER_UNMAPS,
     "broken-iommufd-never-unmaps",
@@ -152,8 +147,29 @@ broken!(
             )
         },
     },
-    "has invalidate_mappings (so claims revocability) but never unmaps: the exporter's wait never ends",
-    "revoke.importer.unmap-bounded"
+    "has invalidate_mappings (so claims revocability) but its callback leaves the IOMMU mapping in place",
+    "revoke.importer.private-path-sync"
+);
+
+// The review's C3 bug: the callback only marks the pages revoked and the IOMMU teardown is
+// deferred; VFIO's unmap wait does not count the private mapping, so nothing waits for it.
+broken!(
+    DEFERS_IOMMU_UNMAP,
+    "broken-iommufd-defers-iommu-unmap",
+    ShimRole::Importer {
+        plays: &[ImporterKind::Iommufd],
+        make: |att| {
+            BuggyIommufd::make(
+                att,
+                Bugs {
+                    defers_iommu_unmap: true,
+                    ..Bugs::default()
+                },
+            )
+        },
+    },
+    "its callback marks the pages revoked and leaves the IOMMU unmap for later: the device can still write the BAR during the reset",
+    "revoke.importer.private-path-sync"
 );
 
 // `iopt_release_pages()` as merged for Linux 7.1: `dma_buf_unpin()` without the lock.

@@ -135,3 +135,72 @@ broken!(
     "keeps its pin when the map after it fails, and detaches still holding it",
     "pin.importer.unpin-on-error"
 );
+
+/// An RDMA-style importer without `invalidate_mappings` that maps without pinning: since
+/// Linux 7.1 the core pins on map only for static attachments, so nothing keeps a moving
+/// exporter from moving the memory under its mapping, and nothing tells it.
+struct UnpinnedRdma {
+    att: AttId,
+    buf: Cell<Option<BufId>>,
+    sgt: Cell<Option<SgtId>>,
+}
+
+impl DmaBufAttachOps for UnpinnedRdma {
+    fn allow_peer2peer(&self) -> bool {
+        true
+    }
+    fn has_invalidate_mappings(&self) -> bool {
+        false
+    }
+}
+
+impl Importer for UnpinnedRdma {
+    fn att(&self) -> AttId {
+        self.att
+    }
+    fn attach(&self, k: &Kernel, buf: BufId) -> Result<(), Errno> {
+        k.dma_buf_dynamic_attach(buf, self.att)?;
+        self.buf.set(Some(buf));
+        Ok(())
+    }
+    fn map(&self, k: &Kernel) -> Result<(), Errno> {
+        let buf = self.buf.get().ok_or(Errno::EINVAL)?;
+        k.dma_resv_lock(buf);
+        let r = k.dma_buf_map_attachment(self.att);
+        k.dma_resv_unlock(buf);
+        self.sgt.set(Some(r?));
+        Ok(())
+    }
+    fn access(&self, k: &Kernel, write: bool) {
+        k.device_access(self.att, self.sgt.get(), write);
+    }
+    fn unmap(&self, k: &Kernel) {
+        let (Some(buf), Some(sgt)) = (self.buf.get(), self.sgt.take()) else {
+            return;
+        };
+        k.dma_resv_lock(buf);
+        k.dma_buf_unmap_attachment(self.att, sgt);
+        k.dma_resv_unlock(buf);
+    }
+    fn detach(&self, k: &Kernel) {
+        self.unmap(k);
+        if let Some(buf) = self.buf.take() {
+            k.dma_buf_detach(buf, self.att);
+        }
+    }
+}
+
+broken!(
+    RDMA_MAPS_WITHOUT_PIN,
+    "broken-rdma-maps-without-pin",
+    ShimRole::Importer {
+        plays: &[ImporterKind::Rdma],
+        make: |att| Rc::new(UnpinnedRdma {
+            att,
+            buf: Cell::new(None),
+            sgt: Cell::new(None)
+        }),
+    },
+    "has no invalidate_mappings and maps without dma_buf_pin(): a move takes the memory from under its mapping",
+    "map.importer.pin-without-callback"
+);

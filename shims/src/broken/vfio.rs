@@ -21,6 +21,7 @@ struct Bugs {
     cleanup_revokes_again: bool,
     ignores_peer2peer: bool,
     invalidates_unlocked: bool,
+    gives_up_after_timeout: bool,
 }
 
 /// The reference VFIO exporter with one bug.
@@ -112,6 +113,21 @@ impl Exporter for BuggyVfio {
             k.dma_buf_invalidate_mappings(self.buf);
             k.dma_resv_lock(self.buf);
             k.dma_resv_wait_timeout(self.buf, DmaResvUsage::Bookkeep, false, Timeout::Max);
+            k.dma_resv_unlock(self.buf);
+            k.wait_for_unmap(self.buf);
+            return;
+        }
+        if self.bugs.gives_up_after_timeout {
+            // One bounded wait; on a timeout it carries on and the reset reuses the memory.
+            k.dma_resv_lock(self.buf);
+            self.inner.priv_.borrow_mut().revoked = true;
+            k.dma_buf_invalidate_mappings(self.buf);
+            k.dma_resv_wait_timeout(
+                self.buf,
+                DmaResvUsage::Bookkeep,
+                false,
+                Timeout::Jiffies(250),
+            );
             k.dma_resv_unlock(self.buf);
             k.wait_for_unmap(self.buf);
             return;
@@ -351,4 +367,23 @@ broken!(
     },
     "marks the buffer revoked and invalidates before taking the reservation lock",
     "revoke.exporter.mark-under-lock"
+);
+
+// A revoke that waits one second for the fences and then carries on (v6 waited one second for
+// the unmaps and warned): the memory is reused while a fence is still unsignalled.
+broken!(
+    GIVES_UP_AFTER_TIMEOUT,
+    "broken-vfio-gives-up-after-timeout",
+    ShimRole::Exporter {
+        plays: &[ExporterKind::Vfio],
+        make: |buf| BuggyVfio::make(
+            buf,
+            Bugs {
+                gives_up_after_timeout: true,
+                ..Bugs::default()
+            }
+        ),
+    },
+    "waits for the fences with a one-second timeout and, when it expires, goes on to reuse the memory",
+    "revoke.exporter.unbounded-wait"
 );

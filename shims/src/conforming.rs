@@ -1,0 +1,229 @@
+//! Conforming drivers that do things differently from the book's reference drivers, in ways
+//! the contract allows. Each is registered as a good in-tree shim, so the suite's own tests
+//! (`every_good_shim_passes_every_applicable_case`) prove that no check raises a false alarm
+//! on it.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use reference_impl::book::invalidation::GpuImporter;
+use reference_impl::book::revocation::VfioExporter;
+use reference_impl::{
+    AttId, BufId, DmaBufAttachOps, DmaBufOps, DmaResvUsage, Errno, Exporter, ExporterKind, FenceId,
+    Importer, ImporterKind, Kernel, OpsTable, SgtId, Shim, ShimRole, Timeout,
+};
+
+/// A VFIO exporter with an `mmap` op (as the VFIO dma-buf mmap series adds), which refuses
+/// with `-ENODEV` while the buffer is revoked.
+pub struct VfioWithMmap {
+    inner: VfioExporter,
+    buf: BufId,
+}
+
+impl DmaBufOps for VfioWithMmap {
+    fn table(&self) -> OpsTable {
+        OpsTable {
+            mmap: true,
+            ..self.inner.table()
+        }
+    }
+    fn attach(&self, k: &Kernel, att: AttId) -> Result<(), Errno> {
+        self.inner.attach(k, att)
+    }
+    fn map_dma_buf(&self, k: &Kernel, att: AttId) -> Result<SgtId, Errno> {
+        self.inner.map_dma_buf(k, att)
+    }
+    fn unmap_dma_buf(&self, k: &Kernel, att: AttId, sgt: SgtId) {
+        self.inner.unmap_dma_buf(k, att, sgt)
+    }
+    fn mmap(&self, _k: &Kernel) -> Result<(), Errno> {
+        if self.inner.priv_.borrow().revoked {
+            return Err(Errno::ENODEV);
+        }
+        Ok(())
+    }
+}
+
+impl Exporter for VfioWithMmap {
+    fn buf(&self) -> BufId {
+        self.buf
+    }
+    fn export(&self, k: &Kernel) -> Result<(), Errno> {
+        self.inner.export(k)
+    }
+    fn revoke(&self, k: &Kernel) {
+        self.inner.revoke(k)
+    }
+    fn restore(&self, k: &Kernel) {
+        self.inner.restore(k)
+    }
+    fn put(&self, k: &Kernel) {
+        self.inner.put(k)
+    }
+}
+
+/// The shim: a VFIO exporter with an `mmap` op that refuses while revoked.
+pub const VFIO_WITH_MMAP: Shim = Shim {
+    name: "vfio-with-mmap",
+    description: "VFIO exporter with an mmap op that fails with -ENODEV while the buffer is revoked",
+    role: ShimRole::Exporter {
+        plays: &[ExporterKind::Vfio],
+        make: |buf| {
+            Rc::new(VfioWithMmap {
+                inner: VfioExporter::new(buf),
+                buf,
+            })
+        },
+    },
+};
+
+/// A VFIO exporter whose revoke waits for the fences in a loop of one-second waits, as Jason
+/// Gunthorpe suggested (sleep, warn, keep sleeping), and never goes on while one is pending.
+pub struct VfioWaitLoop {
+    inner: VfioExporter,
+    buf: BufId,
+}
+
+impl DmaBufOps for VfioWaitLoop {
+    fn table(&self) -> OpsTable {
+        self.inner.table()
+    }
+    fn attach(&self, k: &Kernel, att: AttId) -> Result<(), Errno> {
+        self.inner.attach(k, att)
+    }
+    fn map_dma_buf(&self, k: &Kernel, att: AttId) -> Result<SgtId, Errno> {
+        self.inner.map_dma_buf(k, att)
+    }
+    fn unmap_dma_buf(&self, k: &Kernel, att: AttId, sgt: SgtId) {
+        self.inner.unmap_dma_buf(k, att, sgt)
+    }
+}
+
+impl Exporter for VfioWaitLoop {
+    fn buf(&self) -> BufId {
+        self.buf
+    }
+    fn export(&self, k: &Kernel) -> Result<(), Errno> {
+        self.inner.export(k)
+    }
+    fn revoke(&self, k: &Kernel) {
+        if self.inner.priv_.borrow().revoked {
+            return;
+        }
+        k.dma_resv_lock(self.buf);
+        self.inner.priv_.borrow_mut().revoked = true;
+        k.dma_buf_invalidate_mappings(self.buf);
+        // HZ jiffies at a time; 0 means timed out: warn and keep waiting.
+        while k.dma_resv_wait_timeout(
+            self.buf,
+            DmaResvUsage::Bookkeep,
+            false,
+            Timeout::Jiffies(250),
+        ) <= 0
+        {}
+        k.dma_resv_unlock(self.buf);
+        k.wait_for_unmap(self.buf);
+    }
+    fn restore(&self, k: &Kernel) {
+        self.inner.restore(k)
+    }
+    fn put(&self, k: &Kernel) {
+        self.revoke(k);
+        k.dma_buf_put(self.buf);
+    }
+}
+
+/// The shim: a revoke that waits in a bounded loop and never reclaims after a timeout.
+pub const VFIO_WAIT_LOOP: Shim = Shim {
+    name: "vfio-bounded-wait-loop",
+    description: "VFIO exporter whose revoke waits for the fences one second at a time, for as long as it takes",
+    role: ShimRole::Exporter {
+        plays: &[ExporterKind::Vfio],
+        make: |buf| {
+            Rc::new(VfioWaitLoop {
+                inner: VfioExporter::new(buf),
+                buf,
+            })
+        },
+    },
+};
+
+/// A GPU importer that queues jobs without publishing their fences, and adds the fence of
+/// every job still queued from inside its `invalidate_mappings` callback, under the lock the
+/// exporter holds and before the exporter's wait.
+pub struct FencesInCallback {
+    inner: GpuImporter,
+    att: AttId,
+    /// Queued jobs whose fences are not yet in the reservation object: (fence, write).
+    queued: RefCell<Vec<(FenceId, bool)>>,
+}
+
+impl DmaBufAttachOps for FencesInCallback {
+    fn allow_peer2peer(&self) -> bool {
+        true
+    }
+    fn has_invalidate_mappings(&self) -> bool {
+        true
+    }
+    fn invalidate_mappings(&self, k: &Kernel, att: AttId) {
+        let buf = k.attachment(att).buf;
+        for (fence, write) in self.queued.take() {
+            let usage = if write {
+                DmaResvUsage::Write
+            } else {
+                DmaResvUsage::Read
+            };
+            k.dma_resv_add_fence(buf, fence, usage);
+        }
+        self.inner.invalidate_mappings(k, att)
+    }
+}
+
+impl Importer for FencesInCallback {
+    fn att(&self) -> AttId {
+        self.att
+    }
+    fn attach(&self, k: &Kernel, buf: BufId) -> Result<(), Errno> {
+        self.inner.attach(k, buf)
+    }
+    fn map(&self, k: &Kernel) -> Result<(), Errno> {
+        self.inner.map(k)
+    }
+    fn access(&self, k: &Kernel, write: bool) {
+        self.inner.access(k, write)
+    }
+    fn submit(&self, k: &Kernel, write: bool) {
+        let buf = k.attachment(self.att).buf;
+        k.dma_resv_lock(buf);
+        if let Ok(sgt) = self.inner.ensure_mapped(k, buf) {
+            let fence = k.device_submit(self.att, sgt, write);
+            self.queued.borrow_mut().push((fence, write));
+        }
+        k.dma_resv_unlock(buf);
+    }
+    fn unmap(&self, k: &Kernel) {
+        self.inner.unmap(k)
+    }
+    fn detach(&self, k: &Kernel) {
+        self.inner.detach(k)
+    }
+    fn vmap(&self, k: &Kernel) {
+        self.inner.vmap(k)
+    }
+}
+
+/// The shim: fences of queued work published from inside the callback.
+pub const FENCES_IN_CALLBACK: Shim = Shim {
+    name: "gpu-importer-fences-in-callback",
+    description: "GPU importer that adds the fences of its queued jobs from inside invalidate_mappings, under the held lock, before the exporter waits",
+    role: ShimRole::Importer {
+        plays: &[ImporterKind::Dynamic],
+        make: |att| {
+            Rc::new(FencesInCallback {
+                inner: GpuImporter::new(att),
+                att,
+                queued: RefCell::new(Vec::new()),
+            })
+        },
+    },
+};
