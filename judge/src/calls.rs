@@ -71,6 +71,8 @@ pub const wait_for_unmap: CallName = CallName::WaitForUnmap;
 pub const vfio_pci_dma_buf_iommufd_map: CallName = CallName::VfioPciDmaBufIommufdMap;
 /// `iommu_unmap`: an importer removes its IOMMU mapping.
 pub const iommu_unmap: CallName = CallName::IommuUnmap;
+/// `worker`: a work item an importer queued runs.
+pub const worker: CallName = CallName::Worker;
 /// `submit`: the importer queues device work (named so as not to hide a step called `submit`).
 pub const device_submit: CallName = CallName::DeviceSubmit;
 /// `dma_read`.
@@ -154,6 +156,7 @@ mod tests {
             (wait_for_unmap, "wait_for_unmap"),
             (vfio_pci_dma_buf_iommufd_map, "vfio_pci_dma_buf_iommufd_map"),
             (iommu_unmap, "iommu_unmap"),
+            (worker, "worker"),
             (device_submit, "submit"),
             (dma_read, "dma_read"),
             (dma_write, "dma_write"),

@@ -466,6 +466,82 @@ pub fn private_path_closed_in_callback(step: StepRef) -> Check {
     )
 }
 
+/// No `invalidate_mappings` callback takes the reservation lock of the buffer it is called for
+/// (another buffer's lock, as amdgpu takes its VM root's, is not this rule's business).
+pub fn callback_never_relocks() -> Check {
+    Check::new(
+        "no `importer_ops.invalidate_mappings` takes the lock of its own buffer",
+        |t| {
+            let buf_of = |att| {
+                t.events.iter().find_map(|e| match e.call {
+                    Call::DmaBufDynamicAttach { buf, att: a, .. } if a == att => Some(buf),
+                    _ => None,
+                })
+            };
+            for (i, e) in t.events.iter().enumerate() {
+                let Call::DmaResvLock { buf } = e.call else {
+                    continue;
+                };
+                let own = ancestors(t, i).into_iter().find(|&j| {
+                    matches!(t.events[j].call, Call::InvalidateMappings { att } if buf_of(att) == Some(buf))
+                });
+                if let Some(j) = own {
+                    return Err(format!(
+                        "event #{i}: {} inside {} (event #{j})",
+                        e.call.render(),
+                        t.events[j].call.render()
+                    ));
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
+/// During `step`, every `reclaim_memory` of a buffer happens after every fence added to that
+/// buffer's reservation object before it has signalled: the exporter may wait on the CPU or
+/// make the reuse depend on the fences, but the old memory is reused only when no fenced work
+/// can still reach it. There is at least one reclaim.
+pub fn reclaim_after_fences(step: StepRef) -> Check {
+    Check::at(
+        step,
+        format!(
+            "step {}: `reclaim_memory` comes after every fence of the buffer has signalled",
+            step.0
+        ),
+        move |t| {
+            step_ran(t, step)?;
+            let mut seen = false;
+            for (r, e) in in_step(t, step) {
+                let Call::ReclaimMemory { buf } = e.call else {
+                    continue;
+                };
+                seen = true;
+                let added: Vec<reference_impl::FenceId> = t.events[..r]
+                    .iter()
+                    .filter_map(|e| match e.call {
+                        Call::DmaResvAddFence { buf: b, fence, .. } if b == buf => Some(fence),
+                        _ => None,
+                    })
+                    .collect();
+                let signalled = |f| {
+                    t.events[..r]
+                        .iter()
+                        .any(|e| matches!(e.call, Call::DmaFenceSignal { fence } if fence == f))
+                };
+                if let Some(f) = added.into_iter().find(|f| !signalled(*f)) {
+                    return Err(format!(
+                        "event #{r}: {} while {f} had not signalled",
+                        e.call.render()
+                    ));
+                }
+            }
+            seen.then_some(())
+                .ok_or_else(|| format!("`reclaim_memory` was never called in step {}", step.0))
+        },
+    )
+}
+
 /// In `step`, unless the exporter's op `op` was called, the entry point `entry` returns
 /// `-EINVAL`: the core's answer when the op is NULL. An exporter that has the op is not
 /// what the check is about.

@@ -99,6 +99,9 @@ pub trait DmaBufAttachOps {
     fn has_invalidate_mappings(&self) -> bool;
     /// `.invalidate_mappings`: called with the reservation lock held.
     fn invalidate_mappings(&self, _k: &Kernel, _att: AttId) {}
+    /// Not an op: a work item the importer queued with [`Kernel::queue_work`] runs, on a
+    /// worker thread, without any lock held.
+    fn work(&self, _k: &Kernel, _att: AttId) {}
 }
 
 /// What a scenario can ask an exporter driver to do.

@@ -211,6 +211,8 @@ pub enum Call {
     OpsRelease { buf: BufId },
     /// `dma_buf_attach_ops.invalidate_mappings` (`move_notify` before Linux 7.1).
     InvalidateMappings { att: AttId },
+    /// A work item the importer of `att` queued runs (a `work_struct` on a workqueue).
+    Worker { att: AttId },
     /// The importer queues device work on a mapping; its completion is `fence`.
     DeviceSubmit {
         att: AttId,
@@ -339,6 +341,7 @@ pub enum CallName {
     OpsMmap,
     OpsRelease,
     InvalidateMappings,
+    Worker,
     DeviceSubmit,
     DmaRead,
     DmaWrite,
@@ -384,6 +387,7 @@ impl CallName {
         CallName::OpsMmap,
         CallName::OpsRelease,
         CallName::InvalidateMappings,
+        CallName::Worker,
         CallName::DeviceSubmit,
         CallName::DmaRead,
         CallName::DmaWrite,
@@ -429,6 +433,7 @@ impl CallName {
             CallName::OpsMmap => "ops.mmap",
             CallName::OpsRelease => "ops.release",
             CallName::InvalidateMappings => "importer_ops.invalidate_mappings",
+            CallName::Worker => "worker",
             CallName::DeviceSubmit => "submit",
             CallName::DmaRead => "dma_read",
             CallName::DmaWrite => "dma_write",
@@ -591,6 +596,7 @@ impl Call {
             Call::InvalidateMappings { att } => {
                 write!(s, "importer_ops.invalidate_mappings({att})")
             }
+            Call::Worker { att } => write!(s, "worker({att})"),
             Call::DeviceSubmit {
                 att,
                 job,
@@ -661,6 +667,7 @@ impl Call {
             Call::OpsMmap { .. } => CallName::OpsMmap,
             Call::OpsRelease { .. } => CallName::OpsRelease,
             Call::InvalidateMappings { .. } => CallName::InvalidateMappings,
+            Call::Worker { .. } => CallName::Worker,
             Call::DeviceSubmit { .. } => CallName::DeviceSubmit,
             Call::ReclaimMemory { .. } => CallName::ReclaimMemory,
             Call::Warn { .. } => CallName::Warn,
@@ -803,6 +810,7 @@ mod tests {
             Call::OpsMmap { buf },
             Call::OpsRelease { buf },
             Call::InvalidateMappings { att },
+            Call::Worker { att },
             Call::DeviceSubmit {
                 att,
                 job,

@@ -227,3 +227,101 @@ pub const FENCES_IN_CALLBACK: Shim = Shim {
         },
     },
 };
+
+/// A GPU importer that stops using its mapping in `invalidate_mappings` but gives it back from
+/// a work item, within bounded time after the callback, as the kernel-doc of
+/// `dma_buf_invalidate_mappings()` allows ("unmap is called within bounded time after the
+/// op"). The worker takes the reservation lock to unmap, which is why VFIO waits for unmaps
+/// only after dropping it.
+pub struct DeferredUnmap {
+    inner: GpuImporter,
+    att: AttId,
+    /// Mappings invalidated and not yet given back.
+    stale: RefCell<Vec<SgtId>>,
+}
+
+impl DeferredUnmap {
+    /// Gives back every invalidated mapping, under the lock (the worker, or a flush).
+    fn unmap_stale(&self, k: &Kernel) {
+        let stale = self.stale.take();
+        if stale.is_empty() {
+            return;
+        }
+        let buf = k.attachment(self.att).buf;
+        k.dma_resv_lock(buf);
+        for sgt in stale {
+            k.dma_buf_unmap_attachment(self.att, sgt);
+        }
+        k.dma_resv_unlock(buf);
+    }
+}
+
+impl DmaBufAttachOps for DeferredUnmap {
+    fn allow_peer2peer(&self) -> bool {
+        true
+    }
+    fn has_invalidate_mappings(&self) -> bool {
+        true
+    }
+    fn invalidate_mappings(&self, k: &Kernel, att: AttId) {
+        let sgt = {
+            let mut st = self.inner.state.borrow_mut();
+            st.failed = None;
+            st.sgt.take()
+        };
+        if let Some(sgt) = sgt {
+            // The device no longer uses it; the unmap is the worker's.
+            self.stale.borrow_mut().push(sgt);
+            k.queue_work(att);
+        }
+    }
+    fn work(&self, k: &Kernel, _att: AttId) {
+        self.unmap_stale(k);
+    }
+}
+
+impl Importer for DeferredUnmap {
+    fn att(&self) -> AttId {
+        self.att
+    }
+    fn attach(&self, k: &Kernel, buf: BufId) -> Result<(), Errno> {
+        self.inner.attach(k, buf)
+    }
+    fn map(&self, k: &Kernel) -> Result<(), Errno> {
+        self.inner.map(k)
+    }
+    fn access(&self, k: &Kernel, write: bool) {
+        self.inner.access(k, write)
+    }
+    fn submit(&self, k: &Kernel, write: bool) {
+        self.inner.submit(k, write)
+    }
+    fn unmap(&self, k: &Kernel) {
+        self.unmap_stale(k);
+        self.inner.unmap(k)
+    }
+    /// `flush_work()` before detaching: nothing is left mapped.
+    fn detach(&self, k: &Kernel) {
+        self.unmap_stale(k);
+        self.inner.detach(k)
+    }
+    fn vmap(&self, k: &Kernel) {
+        self.inner.vmap(k)
+    }
+}
+
+/// The shim: unmaps from a worker after the callback.
+pub const DEFERRED_UNMAP: Shim = Shim {
+    name: "gpu-importer-deferred-unmap",
+    description: "GPU importer whose invalidate_mappings stops using the mapping and leaves the unmap to a worker",
+    role: ShimRole::Importer {
+        plays: &[ImporterKind::Dynamic],
+        make: |att| {
+            Rc::new(DeferredUnmap {
+                inner: GpuImporter::new(att),
+                att,
+                stale: RefCell::new(Vec::new()),
+            })
+        },
+    },
+};

@@ -100,6 +100,7 @@ pub fn all() -> Vec<Registered> {
         in_process(rdma_umem::SHIM),
         in_process(gpu::IMPORTER),
         in_process(conforming::FENCES_IN_CALLBACK),
+        in_process(conforming::DEFERRED_UNMAP),
         in_process(scanout::SHIM),
         in_process(reference_core::SHIM),
     ];
@@ -141,6 +142,8 @@ pub fn all() -> Vec<Registered> {
             broken::gpu::FENCE_NEEDS_RESV_LOCK,
             broken::gpu::FENCE_UNLOCKED,
             broken::gpu::NEVER_UNMAPS,
+            broken::gpu::REMAPS_IN_CALLBACK,
+            broken::gpu::PIN_BEFORE_COPY,
             broken::core::CALLBACK_UNLOCKED,
             broken::core::CALLS_NULL_CALLBACKS,
             broken::core::NO_PIN_ON_MAP,

@@ -170,6 +170,8 @@ struct State {
     next_sgt: u32,
     next_job: u32,
     next_fence: u32,
+    /// Importers with a queued work item, oldest first.
+    work: Vec<AttId>,
 }
 
 #[derive(Debug, Default)]

@@ -96,6 +96,8 @@ struct ImporterBugs {
     fence_unlocked: bool,
     /// Keeps its invalidated mapping and never unmaps it (maps anew when it needs one).
     never_unmaps: bool,
+    /// Maps again from inside its callback, before the exporter has moved the buffer.
+    remaps_in_callback: bool,
 }
 
 /// A GPU dynamic importer written without the reference's care.
@@ -195,6 +197,13 @@ impl DmaBufAttachOps for SloppyGpu {
         }
         if let Some(sgt) = self.sgt.take() {
             k.dma_buf_unmap_attachment(att, sgt);
+            if self.bugs.remaps_in_callback
+                && let Ok(new) = k.dma_buf_map_attachment(att)
+            {
+                // Eager: the new mapping is the old placement, about to be reused.
+                self.sgt.set(Some(new));
+                self.invalidated.set(false);
+            }
         }
     }
 }
@@ -405,12 +414,21 @@ sloppy!(
     "revoke.importer.unmap-bounded"
 );
 
+sloppy!(
+    REMAPS_IN_CALLBACK,
+    "broken-gpu-remaps-in-callback",
+    remaps_in_callback,
+    "maps again from inside invalidate_mappings, so its new mapping is the placement the exporter is about to move away from",
+    "invalidate.importer.no-map-in-callback"
+);
+
 /// Which bug a [`BuggyGpuExporter`] has.
 #[derive(Clone, Copy, Default)]
 struct ExporterBugs {
     moves_pinned: bool,
     no_wait_before_reuse: bool,
     cpu_access_after_unplug: bool,
+    pin_before_copy: bool,
 }
 
 struct BuggyGpuExporter {
@@ -426,7 +444,23 @@ impl DmaBufOps for BuggyGpuExporter {
     }
     fn pin(&self, k: &Kernel, att: AttId) -> Result<(), Errno> {
         self.pins.set(self.pins.get() + 1);
-        self.inner.pin(k, att)
+        if !self.bugs.pin_before_copy {
+            return self.inner.pin(k, att);
+        }
+        // Migrates for the pin and returns with the copy only fenced.
+        let all_p2p = k
+            .attachments_of(self.buf)
+            .iter()
+            .all(|a| k.attachment(*a).peer2peer);
+        let (pins, in_system) = {
+            let bo = self.inner.bo.borrow();
+            (bo.pins, bo.in_system)
+        };
+        if pins == 0 && !all_p2p && !in_system {
+            self.inner.migrate(k);
+        }
+        self.inner.bo.borrow_mut().pins += 1;
+        Ok(())
     }
     fn unpin(&self, k: &Kernel, att: AttId) {
         self.pins.set(self.pins.get().saturating_sub(1));
@@ -521,4 +555,11 @@ buggy_exporter!(
     cpu_access_after_unplug,
     "lets vmap and mmap succeed after the device was unplugged (revoked)",
     "cpu.revoked.enodev"
+);
+buggy_exporter!(
+    PIN_BEFORE_COPY,
+    "broken-gpu-pin-returns-before-copy",
+    pin_before_copy,
+    "migrates a buffer for a pin and returns from pin with the copy only fenced, not finished",
+    "pin.exporter.ready"
 );
