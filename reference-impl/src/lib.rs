@@ -13,16 +13,20 @@ mod kernel;
 mod ops;
 mod run;
 mod scenario;
+mod scenario_file;
+mod schedule;
 mod shim;
 mod trace;
 
 pub use core_role::{DmaBufCore, ReferenceCore};
 pub use errno::Errno;
 pub use ids::{AttId, BufId, FenceId, JobId, SgtId};
-pub use kernel::{Attachment, Harness, Kernel, SchedPoint, Scheduler, Traced};
+pub use kernel::{Attachment, Blocked, Harness, Kernel, SchedPoint, Scheduler, Traced};
 pub use ops::{DmaBufAttachOps, DmaBufOps, Exporter, Importer, OpsTable};
 pub use run::{Roles, run_reference, run_with};
 pub use scenario::{ExporterKind, ImporterKind, Step, StepRef};
+pub use scenario_file::{FileStep, PointKind, Preemption, SCENARIO_FORMAT, ScenarioFile, Thread};
+pub use schedule::{Offered, ScheduledRun, run_scheduled, step_buffers};
 pub use shim::{Role, Shim, ShimRole, profile_capabilities, profile_names, profiles_apply};
 pub use trace::{
     AccessOutcome, Actor, Call, CallName, Crash, DmaResvUsage, Event, Ret, ShimProcessFailed,

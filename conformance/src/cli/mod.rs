@@ -5,6 +5,7 @@
 mod exit;
 mod inspect;
 mod listing;
+mod replay;
 mod run;
 mod serve;
 
@@ -66,6 +67,9 @@ enum Command {
     },
     /// Run the cases against shims (every in-tree shim if none is named).
     Run(run::RunArgs),
+    /// Run one portable scenario file (steps, threads, a schedule) on a shim and judge its
+    /// trace. Exit status 1 when a check fails.
+    Replay(replay::ReplayArgs),
     /// Write an expectations file listing every failure of a JSON result file.
     Expectations {
         /// A result file written by `run --format json`.
@@ -157,6 +161,7 @@ fn dispatch(command: Command) -> Result<Exit, CliError> {
         Command::List { format } => listing::cases(format),
         Command::Rules { format } => listing::rules(format),
         Command::Run(args) => run::run(args),
+        Command::Replay(args) => replay::replay(args),
         Command::Expectations { from, output } => run::expectations(&from, output.as_ref()),
         Command::Show { case } => inspect::show(&case),
         Command::Export { out } => inspect::export(&out),

@@ -9,6 +9,7 @@ mod model;
 mod mutants;
 mod python_shim;
 mod remote;
+mod replay;
 mod review;
 mod schema;
 mod snapshot_files;
