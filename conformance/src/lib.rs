@@ -13,7 +13,7 @@ pub mod review;
 pub use judge::{
     CASES, CaseDef, CaseVariant, OnFailure, RULE_ALIASES, RULES, RuleDef, Scenario, ScenarioDoc,
     StepRef, Strength, calls, case, cases, check, expectations, formats, invariants, outcome,
-    prelude, replay, results, rule, runner, scenario,
+    prelude, races, replay, results, rule, runner, scenario,
 };
 pub use shim_host as remote;
 

@@ -216,6 +216,34 @@ pub fn always_locked(name: CallName, locked: bool) -> Check {
     )
 }
 
+/// Once `first` has been called, no `dma_buf_map_attachment` (or its `_unlocked` form)
+/// returns a mapping: a map that runs after a revoke's invalidation started, on whatever
+/// thread, fails.
+pub fn no_map_after(first: CallName) -> Check {
+    Check::new(
+        format!("no map returns a mapping once `{first}` has been called"),
+        move |t| {
+            let Some(start) = t.events.iter().position(|e| is(e, first)) else {
+                return Ok(());
+            };
+            match t.events.iter().enumerate().skip(start).find(|(_, e)| {
+                (is(e, CallName::DmaBufMapAttachment)
+                    || is(e, CallName::DmaBufMapAttachmentUnlocked))
+                    && matches!(e.ret, Some(Ret::Sgt(_)))
+            }) {
+                Some((i, e)) => Err(format!(
+                    "event #{i} (step {}): {} by {} returned {} after event #{start}",
+                    e.step,
+                    e.call.render(),
+                    e.from,
+                    show(&e.ret)
+                )),
+                None => Ok(()),
+            }
+        },
+    )
+}
+
 /// Every call `name` in the whole trace, if any, is made with (or without) the reservation
 /// lock: [`always_locked`] for a trace that may not make the call at all (a generated or
 /// replayed scenario).

@@ -8,6 +8,7 @@
 
 mod core_role;
 mod errno;
+mod explore;
 mod ids;
 mod kernel;
 mod ops;
@@ -20,13 +21,14 @@ mod trace;
 
 pub use core_role::{DmaBufCore, ReferenceCore};
 pub use errno::Errno;
+pub use explore::{Exploration, ExploreOptions, Violation, explore};
 pub use ids::{AttId, BufId, FenceId, JobId, SgtId};
 pub use kernel::{Attachment, Blocked, Harness, Kernel, SchedPoint, Scheduler, Traced};
 pub use ops::{DmaBufAttachOps, DmaBufOps, Exporter, Importer, OpsTable};
 pub use run::{Roles, run_reference, run_with};
 pub use scenario::{ExporterKind, ImporterKind, Step, StepRef};
 pub use scenario_file::{FileStep, PointKind, Preemption, SCENARIO_FORMAT, ScenarioFile, Thread};
-pub use schedule::{Offered, ScheduledRun, run_scheduled, step_buffers};
+pub use schedule::{Offered, ScheduledRun, run_scheduled, step_buffers, step_dependencies};
 pub use shim::{Role, Shim, ShimRole, profile_capabilities, profile_names, profiles_apply};
 pub use trace::{
     AccessOutcome, Actor, Call, CallName, Crash, DmaResvUsage, Event, Ret, ShimProcessFailed,

@@ -64,6 +64,7 @@ struct Sched {
     runner: StepRunner<Rc<Roles>>,
     threads: Vec<Thread>,
     bufs: Vec<Option<BufId>>,
+    deps: Vec<Option<usize>>,
     schedule: Vec<Preemption>,
     evictions: bool,
     done: RefCell<Vec<bool>>,
@@ -105,6 +106,41 @@ pub fn step_buffers(steps: &[Step]) -> Vec<Option<BufId>> {
         .collect()
 }
 
+/// For each step, the earlier step that creates the buffer or attachment it uses (`None` for
+/// a step that creates its own, or uses none).
+pub fn step_dependencies(steps: &[Step]) -> Vec<Option<usize>> {
+    let mut exported: HashMap<BufId, usize> = HashMap::new();
+    let mut attached: HashMap<AttId, usize> = HashMap::new();
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match *s {
+            Step::Export { buf, .. } => {
+                exported.insert(buf, i);
+                None
+            }
+            Step::Attach { att, buf, .. } | Step::AttachDuringEviction { att, buf, .. } => {
+                attached.insert(att, i);
+                exported.get(&buf).copied()
+            }
+            Step::Mmap { buf }
+            | Step::Revoke { buf }
+            | Step::Restore { buf }
+            | Step::Move { buf }
+            | Step::Reclaim { buf }
+            | Step::ExporterFence { buf, .. }
+            | Step::Put { buf } => exported.get(&buf).copied(),
+            Step::Map { att }
+            | Step::Access { att, .. }
+            | Step::Submit { att, .. }
+            | Step::Unmap { att }
+            | Step::Detach { att }
+            | Step::Vmap { att } => attached.get(&att).copied(),
+            Step::Complete => None,
+        })
+        .collect()
+}
+
 fn conflicts(a: Option<BufId>, b: Option<BufId>) -> bool {
     match (a, b) {
         (Some(a), Some(b)) => a == b,
@@ -128,11 +164,19 @@ impl Sched {
             }
             if let Some(j) = self.next_of(t)
                 && conflicts(buf, self.bufs[j])
+                && self.ready(j)
             {
                 out.push(t.clone());
             }
         }
         out
+    }
+
+    /// Whether the step that creates what step `j` uses (its buffer's export, its
+    /// attachment's attach) has run to completion: a thread cannot use an attachment before
+    /// the call that returns it has returned.
+    fn ready(&self, j: usize) -> bool {
+        self.deps[j].is_none_or(|d| self.done.borrow()[d] && !self.stack.borrow().contains(&d))
     }
 
     fn count(&self, step: usize, point: PointKind) -> u32 {
@@ -254,6 +298,7 @@ pub fn run_scheduled(roles: Rc<Roles>, file: &ScenarioFile) -> ScheduledRun {
     let s = Rc::new(Sched {
         threads: file.threads(),
         bufs: step_buffers(&steps),
+        deps: step_dependencies(&steps),
         runner: StepRunner::new(roles.clone(), steps),
         schedule: file.schedule.clone(),
         evictions: !file.is_concurrent(),

@@ -8,6 +8,7 @@ mod kernel_input;
 mod model;
 mod mutants;
 mod python_shim;
+mod races;
 mod remote;
 mod replay;
 mod review;
