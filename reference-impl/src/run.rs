@@ -251,7 +251,7 @@ impl<R: std::ops::Deref<Target = Roles>> StepRunner<R> {
                 let e = exp(buf)?;
                 Box::new(move |k| e.put(k))
             }
-            Step::Complete => Box::new(move |k| k.complete_all()),
+            Step::Complete => Box::new(move |k| k.harness().complete_all()),
         };
         Ok((step.actor(), f))
     }
