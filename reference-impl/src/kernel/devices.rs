@@ -39,6 +39,7 @@ impl Kernel {
     /// returns if an importer keeps such a mapping. Mappings of a private interconnect are
     /// not counted, as VFIO does not count them.
     pub fn wait_for_unmap(&self, buf: BufId) {
+        self.sched_point(SchedPoint::UnmapWait { buf });
         self.core(buf, Call::WaitForUnmap { buf }, || {
             // The exporter sleeps: queued work items run meanwhile.
             self.run_queued_work();
@@ -214,7 +215,7 @@ impl Kernel {
     }
 
     /// The device finishes `job`: its memory access happens now, then its fence signals.
-    pub fn complete_job(&self, job: JobId) {
+    pub(super) fn complete_job(&self, job: JobId) {
         let (att, sgt, write, fence, stale, locks_resv) = {
             let st = self.st.borrow();
             let j = &st.jobs[&job];
@@ -272,7 +273,7 @@ impl Kernel {
 
     /// Every device finishes its queued work, oldest first; exporters' own fences that can
     /// complete signal too.
-    pub fn complete_all(&self) {
+    pub(crate) fn complete_all(&self) {
         self.run_queued_work();
         let jobs: Vec<JobId> = self
             .st
