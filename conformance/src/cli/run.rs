@@ -2,7 +2,6 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -12,7 +11,7 @@ use crate::expectations::Expectations;
 use crate::remote::{RemoteBackend, Transcript};
 use crate::results::{CaseResult, RunResults, ShimResults, Summary};
 use crate::runner::{
-    Backend, INTERRUPTED, InProcess, RunOptions, collect, run_backend, selected, selected_by,
+    Backend, Cancel, InProcess, RunOptions, collect, run_backend, selected, selected_by,
 };
 use judge::filter::CaseFilter;
 
@@ -64,7 +63,7 @@ pub(crate) struct RunArgs {
 }
 
 fn known_case(name: &str) -> bool {
-    selected(None)
+    selected(&crate::spec(), None)
         .iter()
         .any(|(c, v)| c.variant_name(v) == name)
 }
@@ -196,7 +195,7 @@ pub(super) fn run(args: RunArgs) -> Result<Exit, CliError> {
         None => None,
     };
     let filter = CaseFilter::new(&filter, &exclude).map_err(CliError::Fatal)?;
-    if selected_by(&filter).is_empty() {
+    if selected_by(&crate::spec(), &filter).is_empty() {
         return Err(CliError::Fatal(
             "no case matches the --filter and --exclude patterns (`revoke-conformance list` lists the cases)"
                 .to_string(),
@@ -220,18 +219,22 @@ pub(super) fn run(args: RunArgs) -> Result<Exit, CliError> {
         None => None,
     };
     let mut backends = backends_named(&shim, &shim_cmd, timeout, transcript)?;
-    let _ = ctrlc::set_handler(|| {
-        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+    let cancel = Cancel::new();
+    let on_ctrl_c = cancel.clone();
+    let _ = ctrlc::set_handler(move || {
+        if on_ctrl_c.cancel() {
             // A second Ctrl-C: stop now. Shim processes die with the runner.
             std::process::exit(EXIT_INTERRUPTED);
         }
     });
     let opts = RunOptions {
+        spec: crate::spec(),
         filter: &filter,
         expectations: exps.as_ref(),
         today: today(),
+        cancel: cancel.clone(),
     };
-    let total = (backends.len() * selected_by(&filter).len()) as u64;
+    let total = (backends.len() * selected_by(&crate::spec(), &filter).len()) as u64;
     let render = |results: &RunResults| format.render_with(results, &book_url, show_na);
     let mut done: Vec<ShimResults> = Vec::new();
     with_progress(total, |progress| {
@@ -251,18 +254,18 @@ pub(super) fn run(args: RunArgs) -> Result<Exit, CliError> {
                         summary: Summary::of(&current),
                         cases: current.clone(),
                     });
-                    let _ = write_atomically(path, &render(&collect(shims, true)));
+                    let _ = write_atomically(path, &render(&collect(&opts.spec, shims, true)));
                 }
             });
             done.push(finished);
-            if INTERRUPTED.load(Ordering::SeqCst) {
+            if cancel.is_cancelled() {
                 break;
             }
         }
     });
     drop(backends);
-    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
-    let results = collect(done, interrupted);
+    let interrupted = cancel.is_cancelled();
+    let results = collect(&opts.spec, done, interrupted);
     let text = render(&results);
     match &output {
         Some(path) => {
