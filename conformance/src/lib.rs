@@ -12,7 +12,8 @@ pub mod review;
 
 pub use judge::{
     CaseDef, CaseVariant, OnFailure, RuleDef, Scenario, ScenarioDoc, Spec, StepRef, Strength,
-    calls, cases, check, expectations, formats, outcome, prelude, results, runner, scenario, spec,
+    calls, cases, check, expectations, formats, invariants, outcome, prelude, races, replay,
+    results, runner, scenario, spec,
 };
 pub use shim_host as remote;
 
@@ -22,6 +23,11 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         (
             "scenario.schema.json",
             serde_json::to_value(schemars::schema_for!(ScenarioDoc)).unwrap_or_default(),
+        ),
+        (
+            "scenario-file.schema.json",
+            serde_json::to_value(schemars::schema_for!(reference_impl::ScenarioFile))
+                .unwrap_or_default(),
         ),
         (
             "trace.schema.json",
