@@ -18,6 +18,7 @@ pub mod expectations;
 pub mod filter;
 pub mod formats;
 pub mod outcome;
+pub mod partition;
 pub mod results;
 pub mod runner;
 pub mod scenario;
