@@ -58,8 +58,9 @@ pub(crate) struct RunArgs {
     /// Known failures (see `revoke-conformance expectations`).
     #[arg(long)]
     pub(super) expectations: Option<PathBuf>,
-    /// Where rule links point (the built or the published book).
-    #[arg(long, default_value = "book/build/")]
+    /// Where rule links point: the published book by default (`REVOKE_CONFORMANCE_BOOK_URL`
+    /// changes the default); a book built offline works too (`file:///.../book/build/`).
+    #[arg(long, default_value_t = crate::book_url())]
     pub(super) book_url: String,
     /// In the human report, list the case variants that do not apply to a shim too (by
     /// default they are only counted).

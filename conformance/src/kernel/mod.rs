@@ -92,8 +92,9 @@ pub struct KernelArgs {
     /// Write the report here instead of standard output.
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Where rule links point.
-    #[arg(long, default_value = "book/build/")]
+    /// Where rule links point: the published book by default (`REVOKE_CONFORMANCE_BOOK_URL`
+    /// changes the default).
+    #[arg(long, default_value_t = crate::book_url())]
     pub book_url: String,
     /// Write the results summary (the book's table is rendered from it) to this file.
     #[arg(long)]

@@ -651,3 +651,44 @@ fn partitions_are_disjoint_and_cover_the_run() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("1 <= K <= N"), "{}", stderr(&o));
 }
+
+/// Rule links point at the published book by default (never into a checkout), and one
+/// setting moves them: `REVOKE_CONFORMANCE_BOOK_URL`, or `--book-url` for one run.
+#[test]
+fn rule_links_point_at_the_published_book_unless_told_otherwise() {
+    let args = [
+        "run",
+        "--shim",
+        "broken-vfio-no-bookkeep-wait",
+        "--format",
+        "junit",
+    ];
+    let anchor = "revocation.html#r-revoke.exporter.wait-bookkeep";
+    let o = run(&args);
+    assert!(
+        stdout(&o).contains(&format!("{}{anchor}", conformance::PUBLISHED_BOOK)),
+        "{}",
+        stdout(&o)
+    );
+    assert!(conformance::PUBLISHED_BOOK.starts_with("https://"));
+    let o = Command::new(env!("CARGO_BIN_EXE_revoke-conformance"))
+        .args(args)
+        .env("REVOKE_CONFORMANCE_BOOK_URL", "file:///srv/book")
+        .output()
+        .expect("the runner starts");
+    assert!(
+        stdout(&o).contains(&format!("file:///srv/book/{anchor}")),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&[
+        &args[..],
+        &["--book-url", "https://mirror.example.org/spec/"],
+    ]
+    .concat());
+    assert!(
+        stdout(&o).contains(&format!("https://mirror.example.org/spec/{anchor}")),
+        "{}",
+        stdout(&o)
+    );
+}
