@@ -19,6 +19,7 @@ pub mod filter;
 pub mod formats;
 pub mod invariants;
 pub mod outcome;
+pub mod partition;
 pub mod races;
 pub mod replay;
 pub mod results;

@@ -123,7 +123,11 @@ fn result_of(outcome: &CaseOutcome, micros: u64) -> CaseResult {
         status,
         reason: None,
         bug: None,
+        expected_rules: None,
+        new_rules: Vec::new(),
+        vanished_rules: Vec::new(),
         failures,
+        root_cause: None,
         error: match &outcome.trace {
             Err(e) => Some(e.clone()),
             Ok(t) => t.crashed.as_ref().map(|c| {
@@ -161,7 +165,11 @@ fn not_applicable(case: &CaseDef, variant: &str, reason: String) -> CaseResult {
         status: Status::NotApplicable,
         reason: Some(reason),
         bug: None,
+        expected_rules: None,
+        new_rules: Vec::new(),
+        vanished_rules: Vec::new(),
         failures: Vec::new(),
+        root_cause: None,
         error: None,
         trace_diff: None,
         trace: None,
@@ -443,6 +451,8 @@ mod tests {
                 plays: Vec::new(),
                 capabilities: Vec::new(),
                 description: String::new(),
+                process: None,
+                kernel: None,
             }
         }
         fn applies_to(&self, _: &CaseDef, _: &str, _: &[Step]) -> Result<(), String> {
