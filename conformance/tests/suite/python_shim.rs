@@ -42,6 +42,17 @@ fn the_template_passes_every_case_that_applies() {
     let shim = &results["shims"][0];
     assert_eq!(shim["shim"]["name"], "py-iommufd-importer");
     assert_eq!(code, 0, "{}", shim["cases"]);
+    // The result says who was judged: the command, and the name and version of its hello.
+    let process = &shim["shim"]["process"];
+    assert!(
+        process["command"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("python3 ") && c.ends_with("iommufd_importer.py")),
+        "{process}"
+    );
+    assert_eq!(process["name"], "py-iommufd-importer");
+    assert_eq!(process["version"], "0.1");
+    assert_eq!(process["protocol"], 1);
     let passed = shim["summary"]["passed"].as_u64().expect("a count");
     assert!(
         passed >= 15,
