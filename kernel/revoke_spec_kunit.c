@@ -921,8 +921,11 @@ static int gpu_pin(struct dma_buf_attachment *a)
 	list_for_each_entry(it, &a->dmabuf->attachments, node)
 		if (!it->peer2peer)
 			all_p2p = false;
-	if (b->pins == 0 && !all_p2p && !b->in_system && !b->unplugged)
+	if (b->pins == 0 && !all_p2p && !b->in_system && !b->unplugged) {
 		gpu_migrate(buf);
+		/* @pin: the memory is ready when pin returns: wait for the copy. */
+		core_wait(buf, RS_KERNEL, false, false);
+	}
 	b->pins++;
 	ret_int(idx, 0);
 	return 0;

@@ -398,9 +398,9 @@ pub fn wait_hangs(step: StepRef) -> Check {
 }
 
 /// During `step`, every mapping made with `dma_buf_map_attachment` (or its `_unlocked`
-/// variant) before the step and not yet unmapped is unmapped before the step's `until` call
-/// returns: ahead of it, or from inside it (a worker the waiting exporter lets run).
-/// Vacuous when no such mapping is held.
+/// variant) before the step and not yet unmapped is unmapped (the importer calls
+/// `dma_buf_unmap_attachment`) before the step's `until` call returns: ahead of it, or from
+/// inside it (a worker the waiting exporter lets run). Vacuous when no such mapping is held.
 pub fn unmapped_before(step: StepRef, until: CallName) -> Check {
     Check::at(
         step,
@@ -422,15 +422,14 @@ pub fn unmapped_before(step: StepRef, until: CallName) -> Check {
             let Some((u, ue)) = in_step(t, step).find(|(_, e)| is(e, until)) else {
                 return Err(format!("`{until}` was never called in step {}", step.0));
             };
-            if ue.ret == Some(Ret::Hang) {
-                return Err(format!(
-                    "event #{u}: `{until}` never returned; mappings still held: {}",
-                    held.iter()
-                        .map(|s| s.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
+            // The importer's part is the unmap call; whether the exporter's wait then returns
+            // is the exporter's and the core's business (on 6.12 the core's mapping cache
+            // swallows the unmap, and the wait never returns).
+            let never = if ue.ret == Some(Ret::Hang) {
+                " (it never returned)"
+            } else {
+                ""
+            };
             let unmapped_by = |sgt| {
                 in_step(t, step)
                     .any(|(i, e)| unmaps(e) == Some(sgt) && (i < u || ancestors(t, i).contains(&u)))
@@ -438,7 +437,7 @@ pub fn unmapped_before(step: StepRef, until: CallName) -> Check {
             match held.iter().find(|s| !unmapped_by(**s)) {
                 None => Ok(()),
                 Some(sgt) => Err(format!(
-                    "{sgt} was not unmapped before event #{u} (`{until}`) returned"
+                    "{sgt} was not unmapped before event #{u} (`{until}`) returned{never}"
                 )),
             }
         },
