@@ -1,10 +1,12 @@
 //! The `install` stage of the full test run: the runner as a driver team installs it. The
 //! committed revision is cloned into a temporary folder and installed from that clone's git
 //! URL (`cargo install --locked --git file://...`) into a temporary root, with a build folder
-//! of its own; then the clone and the build folder are deleted, and the installed binary is run
-//! from another temporary folder against an in-tree shim, an in-tree shim in C (carried inside
-//! the binary), and a shim in C compiled there from the C library's sources, as a driver's
-//! own shim is. Nothing of a checkout is left for it to lean on.
+//! of its own (`target/install-check`, kept between runs as a cache, built without debug info
+//! to spare the disk); then the clone is deleted and the build folder moved out of reach, and
+//! the installed binary is run from another temporary folder against an in-tree shim, an
+//! in-tree shim in C (carried inside the binary), and a shim in C compiled there from the C
+//! library's sources, as a driver's own shim is. Nothing of a checkout is left for it to lean
+//! on; the build folder comes back afterwards.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,9 +27,9 @@ fn run_in(
     );
     let out = Command::new(program)
         .args(args)
-        .envs(envs.iter().map(|(k, v)| (*k, *v)))
         .env_remove("REVOKE_CONFORMANCE_BOOK_URL")
         .env_remove("CARGO_TARGET_DIR")
+        .envs(envs.iter().map(|(k, v)| (*k, *v)))
         .current_dir(dir)
         .output()
         .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
@@ -48,12 +50,12 @@ fn run_in(
 /// The check; `root` is the checkout.
 pub(crate) fn check(root: &Path) -> Result<(), String> {
     let tmp = crate::jobs::TempDir::new("revoke-spec-install")?;
-    let (clone, build, prefix, elsewhere) = (
+    let (clone, prefix, elsewhere) = (
         tmp.0.join("clone"),
-        tmp.0.join("build"),
         tmp.0.join("root"),
         tmp.0.join("elsewhere"),
     );
+    let build = root.join("target/install-check");
     std::fs::create_dir_all(&elsewhere).map_err(|e| format!("{}: {e}", elsewhere.display()))?;
     let git = Path::new("git");
     let rev = run_in(root, git, &["rev-parse", "HEAD"], &[])?
@@ -96,12 +98,44 @@ pub(crate) fn check(root: &Path) -> Result<(), String> {
             prefix.to_str().unwrap_or_default(),
             "conformance",
         ],
-        &[("CARGO_TARGET_DIR", &build)],
+        &[
+            ("CARGO_TARGET_DIR", &build),
+            ("CARGO_PROFILE_DEV_DEBUG", Path::new("0")),
+            ("CARGO_INCREMENTAL", Path::new("0")),
+        ],
     )?;
-    // Out of reach: the clone and the build folder.
-    for gone in [&clone, &build] {
-        std::fs::remove_dir_all(gone).map_err(|e| format!("{}: {e}", gone.display()))?;
+    // Out of reach: the clone is deleted, the build folder moved away until the end.
+    std::fs::remove_dir_all(&clone).map_err(|e| format!("{}: {e}", clone.display()))?;
+    let _away = Away::new(&build)?;
+    runs(&prefix, &elsewhere, &user_shim)
+}
+
+/// A folder renamed away while this lives, and renamed back when it is dropped.
+struct Away {
+    from: PathBuf,
+    to: PathBuf,
+}
+
+impl Away {
+    fn new(from: &Path) -> Result<Away, String> {
+        let to = from.with_extension("away");
+        let _ = std::fs::remove_dir_all(&to);
+        std::fs::rename(from, &to).map_err(|e| format!("{}: {e}", from.display()))?;
+        Ok(Away {
+            from: from.to_path_buf(),
+            to,
+        })
     }
+}
+
+impl Drop for Away {
+    fn drop(&mut self) {
+        let _ = std::fs::rename(&self.to, &self.from);
+    }
+}
+
+/// The installed binary, run from `elsewhere`.
+fn runs(prefix: &Path, elsewhere: &Path, user_shim: &Path) -> Result<(), String> {
     let bin: PathBuf = prefix.join("bin/revoke-conformance");
     let shim_cmd = user_shim.display().to_string();
     for args in [
@@ -109,14 +143,14 @@ pub(crate) fn check(root: &Path) -> Result<(), String> {
         &["run", "--shim", "c-vfio-exporter"][..],
         &["run", "--shim-cmd", &shim_cmd][..],
     ] {
-        let out = run_in(&elsewhere, &bin, args, &[])?;
+        let out = run_in(elsewhere, &bin, args, &[])?;
         if !out.contains("the run passes: ") {
             return Err(format!("{}: no passing run:\n{out}", args.join(" ")));
         }
     }
     // A broken shim's report links into the published book, not into a checkout.
     let report = run_in(
-        &elsewhere,
+        elsewhere,
         &bin,
         &["run", "--shim", "broken-vfio-no-bookkeep-wait"],
         &[],
