@@ -22,7 +22,7 @@ use time::Date;
 use time::macros::format_description;
 
 use crate::results::{CaseResult, RunResults, Status};
-use crate::{CASES, OnFailure, Strength};
+use crate::{OnFailure, Strength};
 
 /// One known failure.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -63,7 +63,7 @@ fn parse_date(s: &str) -> Result<Date, String> {
 
 /// A rule's current ID (a former ID is followed to the rule it became).
 fn current_id(id: &str) -> String {
-    crate::rule(id).map_or(id, |r| r.id).to_string()
+    crate::spec().rule(id).map_or(id, |r| r.id).to_string()
 }
 
 /// The MUST rules a case result broke, by current ID.
@@ -71,14 +71,14 @@ pub fn broken_rules(result: &CaseResult) -> BTreeSet<String> {
     result
         .failures
         .iter()
-        .filter(|f| Strength::of_rule(&f.rule).on_failure() == OnFailure::Violation)
+        .filter(|f| crate::spec().strength_of(&f.rule).on_failure() == OnFailure::Violation)
         .map(|f| current_id(&f.rule))
         .collect()
 }
 
 /// The rules (by current ID) of the case variant named `name`, if there is one.
 fn rules_of_variant(name: &str) -> Option<BTreeSet<String>> {
-    CASES.iter().find_map(|c| {
+    crate::spec().cases.iter().find_map(|c| {
         c.variants
             .iter()
             .any(|v| c.variant_name(v.label) == name)
@@ -118,7 +118,7 @@ impl Expectations {
                 ));
             };
             for r in rules {
-                let Some(def) = crate::rule(r) else {
+                let Some(def) = crate::spec().rule(r) else {
                     return Err(format!(
                         "{at}: no rule `{r}` (see `revoke-conformance rules`)"
                     ));
@@ -261,13 +261,14 @@ mod tests {
 
     /// A MUST rule and a SHOULD rule a case checks, and that case's first variant's name.
     fn fixture() -> (String, &'static str, &'static str, String) {
-        let case = CASES
+        let case = crate::spec()
+            .cases
             .iter()
             .find(|c| {
                 let must = c
                     .rules
                     .iter()
-                    .filter(|r| Strength::of_rule(r) == Strength::Must)
+                    .filter(|r| crate::spec().strength_of(r) == Strength::Must)
                     .count();
                 must >= 2
             })
@@ -276,7 +277,7 @@ mod tests {
             .rules
             .iter()
             .copied()
-            .filter(|r| Strength::of_rule(r) == Strength::Must)
+            .filter(|r| crate::spec().strength_of(r) == Strength::Must)
             .collect();
         let name = case.variant_name(case.variants[0].label);
         (name.clone(), musts[0], musts[1], current_id(musts[0]))
@@ -414,7 +415,8 @@ mod tests {
     /// A MUST rule the case variant `name` does not check.
     fn rule_not_checked_by(name: &str) -> &'static str {
         let checked = rules_of_variant(name).expect("a case");
-        crate::RULES
+        crate::spec()
+            .rules
             .iter()
             .find(|r| r.strength == Strength::Must && !checked.contains(r.id))
             .map(|r| r.id)
