@@ -112,9 +112,11 @@ pub fn judge_process(
     today: Date,
 ) -> MutantResult {
     let opts = RunOptions {
+        spec: crate::spec(),
         filter: &judge::filter::CaseFilter::all(),
         expectations: None,
         today,
+        cancel: Default::default(),
     };
     let started = crate::remote::RemoteBackend::start_argv(
         name,
