@@ -20,6 +20,8 @@ pub struct MutantResult {
     pub breaks: &'static str,
     /// The cases that failed on that rule.
     pub caught_by: Vec<String>,
+    /// The cases in which the rule's monitor (not only a check of the case) found the bug.
+    pub monitor_caught_by: Vec<String>,
     /// Every rule reported violated.
     pub violated: Vec<String>,
 }
@@ -48,6 +50,17 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
         })
         .map(|c| c.name.clone())
         .collect();
+    let monitor_caught_by = results
+        .cases
+        .iter()
+        .filter(|c| {
+            matches!(c.status, Status::Fail | Status::Warn)
+                && c.failures
+                    .iter()
+                    .any(|f| f.rule == broken.breaks && f.monitor)
+        })
+        .map(|c| c.name.clone())
+        .collect();
     let mut violated: Vec<String> = results
         .cases
         .iter()
@@ -60,8 +73,17 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
         bug: broken.bug,
         breaks: broken.breaks,
         caught_by,
+        monitor_caught_by,
         violated,
     }
+}
+
+/// How many broken shims the monitor of the rule they break catches.
+pub fn monitored(results: &[MutantResult]) -> usize {
+    results
+        .iter()
+        .filter(|r| !r.monitor_caught_by.is_empty())
+        .count()
 }
 
 /// Judges every broken shim.
@@ -88,12 +110,22 @@ pub fn table(results: &[MutantResult]) -> String {
             r.caught_by.join(", ")
         };
         let _ = writeln!(out, "        caught by: {by}");
+        let _ = writeln!(
+            out,
+            "        monitor:   {}",
+            if r.monitor_caught_by.is_empty() {
+                "no (only a check of a case sees it)"
+            } else {
+                "yes (the rule's monitor sees it)"
+            }
+        );
     }
     let caught = results.iter().filter(|r| r.caught()).count();
     let _ = writeln!(
         out,
-        "\nscore: {caught}/{} broken shims caught on the rule they break",
-        results.len()
+        "\nscore: {caught}/{} broken shims caught on the rule they break; {} by the rule's monitor",
+        results.len(),
+        monitored(results)
     );
     out
 }
@@ -110,7 +142,9 @@ pub fn markdown(results: &[MutantResult]) -> String {
             None => format!("`{name}`"),
         }
     };
-    let mut out = String::from("| broken shim | bug | breaks | caught by |\n|---|---|---|---|\n");
+    let mut out = String::from(
+        "| broken shim | bug | breaks | caught by | by the monitor |\n|---|---|---|---|---|\n",
+    );
     for r in results {
         let rule = crate::rule(r.breaks)
             .map(|d| format!("[`{}`]({})", r.breaks, d.anchor()))
@@ -126,16 +160,23 @@ pub fn markdown(results: &[MutantResult]) -> String {
         };
         let _ = writeln!(
             out,
-            "| `{}` | {} | {rule} | {by} |",
+            "| `{}` | {} | {rule} | {by} | {} |",
             r.shim,
-            r.bug.replace('|', "\\|")
+            r.bug.replace('|', "\\|"),
+            if r.monitor_caught_by.is_empty() {
+                "no"
+            } else {
+                "yes"
+            }
         );
     }
     let caught = results.iter().filter(|r| r.caught()).count();
     let _ = writeln!(
         out,
-        "\nScore: **{caught}/{}** broken shims caught on the rule they break.",
-        results.len()
+        "\nScore: **{caught}/{}** broken shims caught on the rule they break; **{}** of them by \
+         the rule's monitor, which judges every trace whatever the case.",
+        results.len(),
+        monitored(results)
     );
     out
 }
@@ -153,6 +194,7 @@ mod tests {
                 bug: "waits for KERNEL fences only | not BOOKKEEP",
                 breaks: "revoke.exporter.wait-bookkeep",
                 caught_by: vec!["attach_after_revoke_fails".into(), "no_such_case[x]".into()],
+                monitor_caught_by: vec!["attach_after_revoke_fails".into()],
                 violated: vec!["revoke.exporter.wait-bookkeep".into()],
             },
             MutantResult {
@@ -160,6 +202,7 @@ mod tests {
                 bug: "breaks a rule no case checks",
                 breaks: "no.such.rule",
                 caught_by: Vec::new(),
+                monitor_caught_by: Vec::new(),
                 violated: Vec::new(),
             },
         ]

@@ -17,6 +17,7 @@ mod defs;
 pub mod expectations;
 pub mod filter;
 pub mod formats;
+pub mod monitor;
 pub mod outcome;
 pub mod results;
 pub mod runner;

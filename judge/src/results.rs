@@ -105,6 +105,15 @@ pub struct Failure {
     pub expected: String,
     /// What the trace shows instead.
     pub observed: String,
+    /// The first violating event (its index in the trace), when a monitor found it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub event: Option<usize>,
+    /// The role instance responsible (`importer.att0`), when a monitor found it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub responsible: Option<String>,
+    /// Found by the rule's monitor (over the whole trace), not by a check of the case.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub monitor: bool,
 }
 
 /// One case variant against one shim.
@@ -295,8 +304,18 @@ impl Status {
             Ok(_) => {}
         }
         let mut status = Status::Pass;
-        for c in outcome.checks.iter().filter(|c| c.result.is_err()) {
-            match Strength::of_rule(c.rule).on_failure() {
+        let monitored = outcome
+            .monitors
+            .iter()
+            .filter(|m| matches!(m.verdict, crate::monitor::Verdict::Violated(_)))
+            .map(|m| m.rule);
+        let checked = outcome
+            .checks
+            .iter()
+            .filter(|c| c.result.is_err())
+            .map(|c| c.rule);
+        for rule in checked.chain(monitored) {
+            match Strength::of_rule(rule).on_failure() {
                 OnFailure::Violation => return Status::Fail,
                 OnFailure::Warning => status = Status::Warn,
                 OnFailure::PermissionUnused => {}
@@ -304,6 +323,17 @@ impl Status {
         }
         status
     }
+}
+
+/// Adds one verdict of `rule` to what is known: a violation wins over a warning, which wins
+/// over conformance.
+fn merge<'a>(verdicts: &mut BTreeMap<&'a str, Verdict>, rule: &'a str, v: Verdict) {
+    let entry = verdicts.entry(rule).or_insert(Verdict::NotApplicable);
+    *entry = match (*entry, v) {
+        (Verdict::Violated, _) | (_, Verdict::Violated) => Verdict::Violated,
+        (Verdict::ViolatedShould, _) | (_, Verdict::ViolatedShould) => Verdict::ViolatedShould,
+        _ => Verdict::Conformant,
+    };
 }
 
 /// Per-rule verdicts over one shim's case results.
@@ -328,14 +358,21 @@ pub fn rule_verdicts(cases: &[CaseResult], outcomes: &[Option<&CaseOutcome>]) ->
                     OnFailure::PermissionUnused => continue,
                 },
             };
-            let entry = verdicts.entry(check.rule).or_insert(Verdict::NotApplicable);
-            *entry = match (*entry, v) {
-                (Verdict::Violated, _) | (_, Verdict::Violated) => Verdict::Violated,
-                (Verdict::ViolatedShould, _) | (_, Verdict::ViolatedShould) => {
-                    Verdict::ViolatedShould
+            merge(&mut verdicts, check.rule, v);
+        }
+        for m in &outcome.monitors {
+            let v = match &m.verdict {
+                crate::monitor::Verdict::Held => Verdict::Conformant,
+                crate::monitor::Verdict::Violated(_) => {
+                    match Strength::of_rule(m.rule).on_failure() {
+                        OnFailure::Violation => Verdict::Violated,
+                        OnFailure::Warning => Verdict::ViolatedShould,
+                        OnFailure::PermissionUnused => continue,
+                    }
                 }
-                _ => Verdict::Conformant,
+                _ => continue,
             };
+            merge(&mut verdicts, m.rule, v);
         }
     }
     RULES
