@@ -11,7 +11,10 @@
 //!   cases that check it;
 //! - [`glance`]: `{{#contract-at-a-glance}}` and `{{#rule-example ID}}` become each role's
 //!   MUSTs and a copy of one rule's box;
-//! - [`index`]: `{{#rule-index}}` and `{{#coverage}}` become generated tables.
+//! - [`index`]: `{{#rule-index}}` and `{{#coverage}}` become generated tables;
+//! - [`sources`]: citations of the seed thread become links to the list archive (checked
+//!   against the thread's message index), kernel symbols and files links to the source
+//!   browser; `{{#thread-index}}` becomes the list of the thread's messages.
 //!
 //! The [`cases`] pass also writes, after every `rust,case` block, a collapsible sequence
 //! diagram of each case variant drawn from its blessed snapshot ([`sequence`]).
@@ -24,6 +27,7 @@ pub mod index;
 mod markdown;
 pub mod rules;
 pub mod sequence;
+pub mod sources;
 
 use std::path::{Path, PathBuf};
 
@@ -93,17 +97,42 @@ impl Preprocessor for RevokeSpecPreprocessor {
         }
         let chapters = BookChapters::from_book(&book);
         let snapshots = Snapshots::Dir(self.snapshot_dir(&ctx.root));
+        let thread = load_thread(&src_dir)?;
+        let kernel_names = load_kernel_names(&src_dir)?;
+        let mut unresolved = Vec::new();
         book.for_each_chapter_mut(|chapter| {
             let Some(source) = chapter.source_path.as_deref().or(chapter.path.as_deref()) else {
                 return;
             };
             let source = path_string(source);
+            match sources::link_thread(&chapter.content, &thread) {
+                Ok(linked) => chapter.content = linked,
+                Err(errors) => unresolved.extend(
+                    errors
+                        .into_iter()
+                        .map(|e| format!("book/src/{source}:{}: {}", e.line, e.message)),
+                ),
+            }
+            chapter.content = sources::link_kernel_names(&chapter.content, &kernel_names);
             let page = Page::new(&spec, &chapters, &source).with_snapshots(&snapshots);
             chapter.content = render_chapter(&page, &chapter.content);
+            chapter.content = replace_line(
+                &chapter.content,
+                "{{#thread-index}}",
+                &sources::thread_index(&thread),
+            );
             for (placeholder, text) in &self.generated {
                 chapter.content = replace_line(&chapter.content, placeholder, text);
             }
         });
+        if !unresolved.is_empty() {
+            return Err(Error::msg(format!(
+                "the book cites {} message{} of the seed thread that its index does not have:\n{}",
+                unresolved.len(),
+                if unresolved.len() == 1 { "" } else { "s" },
+                unresolved.join("\n")
+            )));
+        }
         Ok(book)
     }
 
@@ -111,6 +140,51 @@ impl Preprocessor for RevokeSpecPreprocessor {
     fn supports_renderer(&self, renderer: &str) -> Result<bool> {
         Ok(renderer == "html")
     }
+}
+
+/// The seed thread's message index, `thread/messages.json` under the book's `src`.
+pub fn load_thread(src_dir: &Path) -> Result<sources::Thread> {
+    let path = src_dir.join("thread/messages.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| Error::msg(format!("{}: {e}", path.display())))
+}
+
+/// The kernel names the chapters may link to the source browser: every symbol
+/// `kernel/citations.json` cites and every one `kernel/source-links.json` lists.
+pub fn load_kernel_names(src_dir: &Path) -> Result<sources::KernelNames> {
+    #[derive(serde::Deserialize)]
+    struct Citations {
+        kernel: String,
+        citations: Vec<Cited>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Cited {
+        symbol: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Extra {
+        symbols: Vec<String>,
+    }
+    let read = |name: &str| {
+        let path = src_dir.join(name);
+        std::fs::read_to_string(&path)
+            .map_err(|e| Error::msg(format!("{}: {e}", path.display())))
+            .map(|t| (path, t))
+    };
+    let (path, text) = read("kernel/citations.json")?;
+    let cited: Citations =
+        serde_json::from_str(&text).map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    let (path, text) = read("kernel/source-links.json")?;
+    let extra: Extra =
+        serde_json::from_str(&text).map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    let mut symbols: std::collections::HashSet<String> =
+        cited.citations.into_iter().map(|c| c.symbol).collect();
+    symbols.extend(extra.symbols);
+    Ok(sources::KernelNames {
+        version: cited.kernel,
+        symbols,
+    })
 }
 
 /// `content` with every line that is exactly `placeholder` replaced by `text`.

@@ -155,8 +155,13 @@ fn judge_console_with(
 ) -> Result<bool, String> {
     let console = parse_console(text);
     if !console.complete {
+        let panic = text
+            .lines()
+            .find(|l| l.contains("Kernel panic"))
+            .map(|l| format!(" ({})", l.trim()))
+            .unwrap_or_default();
         return Err(format!(
-            "the console has no complete trace dump (the guest stopped early); see {}",
+            "the console has no complete trace dump (the guest stopped early{panic}); see {}",
             out.join("console.log").display()
         ));
     }

@@ -1,76 +1,18 @@
-//! The core role: `struct DmaBufCore` is what drivers call (`dma_buf_attach()`,
-//! `dma_buf_map_attachment()`...). [`ReferenceCore`]'s methods are the book's code; the
-//! [`Kernel`] dispatchers below record every call in the trace and forward it to whichever core
-//! plays the role, so a core shim is traced exactly like the reference.
+//! The core role: [`DmaBufCore`] (generated from the kernel API's list in `api.rs`) is what
+//! drivers call (`dma_buf_attach()`, `dma_buf_map_attachment()`...). [`ReferenceCore`]'s
+//! methods are the book's code; the [`Kernel`] dispatchers below record every call in the
+//! trace and forward it to whichever core plays the role, so a core shim is traced exactly
+//! like the reference.
 
 use std::rc::Rc;
 
+use crate::api::DmaBufCore;
 use crate::{Actor, AttId, BufId, Call, Errno, Kernel, SgtId};
-
-/// The dma-buf core's entry points, as a role a shim can play.
-#[allow(missing_docs)] // Each method is the kernel function of the same name.
-pub trait DmaBufCore {
-    fn dma_buf_export(&self, k: &Kernel, buf: BufId) -> Result<(), Errno>;
-    fn dma_buf_attach(&self, k: &Kernel, buf: BufId, att: AttId) -> Result<(), Errno>;
-    fn dma_buf_dynamic_attach(&self, k: &Kernel, buf: BufId, att: AttId) -> Result<(), Errno>;
-    fn dma_buf_detach(&self, k: &Kernel, buf: BufId, att: AttId);
-    fn dma_buf_attach_revocable(&self, k: &Kernel, att: AttId) -> bool;
-    fn dma_buf_pin(&self, k: &Kernel, att: AttId) -> Result<(), Errno>;
-    fn dma_buf_unpin(&self, k: &Kernel, att: AttId);
-    fn dma_buf_map_attachment(&self, k: &Kernel, att: AttId) -> Result<SgtId, Errno>;
-    fn dma_buf_unmap_attachment(&self, k: &Kernel, att: AttId, sgt: SgtId);
-    fn dma_buf_map_attachment_unlocked(&self, k: &Kernel, att: AttId) -> Result<SgtId, Errno>;
-    fn dma_buf_unmap_attachment_unlocked(&self, k: &Kernel, att: AttId, sgt: SgtId);
-    fn dma_buf_invalidate_mappings(&self, k: &Kernel, buf: BufId);
-    fn dma_buf_vmap(&self, k: &Kernel, buf: BufId) -> Result<(), Errno>;
-    fn dma_buf_vunmap(&self, k: &Kernel, buf: BufId);
-    fn dma_buf_mmap(&self, k: &Kernel, buf: BufId) -> Result<(), Errno>;
-    fn dma_buf_put(&self, k: &Kernel, buf: BufId);
-
-    /// Whether this is the model's own core, so that a panic in it is a bug of the suite
-    /// rather than a driver's oops. A core under test answers false (the default).
-    fn is_model(&self) -> bool {
-        false
-    }
-}
 
 /// The reference core: `drivers/dma-buf/dma-buf.c` as merged for Linux 7.1. Its methods are
 /// written in the book's chapters.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ReferenceCore;
-
-macro_rules! forward {
-    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
-        impl DmaBufCore for ReferenceCore {
-            $(fn $name(&self, k: &Kernel, $($arg: $ty),*) -> $ret {
-                ReferenceCore::$name(self, k, $($arg),*)
-            })*
-
-            fn is_model(&self) -> bool {
-                true
-            }
-        }
-    };
-}
-
-forward! {
-    dma_buf_export(buf: BufId) -> Result<(), Errno>;
-    dma_buf_attach(buf: BufId, att: AttId) -> Result<(), Errno>;
-    dma_buf_dynamic_attach(buf: BufId, att: AttId) -> Result<(), Errno>;
-    dma_buf_detach(buf: BufId, att: AttId) -> ();
-    dma_buf_attach_revocable(att: AttId) -> bool;
-    dma_buf_pin(att: AttId) -> Result<(), Errno>;
-    dma_buf_unpin(att: AttId) -> ();
-    dma_buf_map_attachment(att: AttId) -> Result<SgtId, Errno>;
-    dma_buf_unmap_attachment(att: AttId, sgt: SgtId) -> ();
-    dma_buf_map_attachment_unlocked(att: AttId) -> Result<SgtId, Errno>;
-    dma_buf_unmap_attachment_unlocked(att: AttId, sgt: SgtId) -> ();
-    dma_buf_invalidate_mappings(buf: BufId) -> ();
-    dma_buf_vmap(buf: BufId) -> Result<(), Errno>;
-    dma_buf_vunmap(buf: BufId) -> ();
-    dma_buf_mmap(buf: BufId) -> Result<(), Errno>;
-    dma_buf_put(buf: BufId) -> ();
-}
 
 /// The traced entry points drivers call. Each records the call, with the lock state, then
 /// runs it on the core that plays the role.

@@ -6,6 +6,7 @@
 //! drivers, is the Rust shown in the book: `spec_macros::reference!` compiles each chapter's
 //! `rust,reference` blocks into the module of the same name below.
 
+mod api;
 mod core_role;
 mod errno;
 mod ids;
@@ -16,7 +17,8 @@ mod scenario;
 mod shim;
 mod trace;
 
-pub use core_role::{DmaBufCore, ReferenceCore};
+pub use api::{DmaBufCore, KERNEL_API, KernelApi, KernelFn};
+pub use core_role::ReferenceCore;
 pub use errno::Errno;
 pub use ids::{AttId, BufId, FenceId, JobId, SgtId};
 pub use kernel::{Attachment, Harness, Kernel, SchedPoint, Scheduler, Traced};

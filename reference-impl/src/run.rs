@@ -201,7 +201,7 @@ pub fn run_with(roles: &Roles, steps: &[Step]) -> Result<Trace, String> {
                 let e = exp(buf)?;
                 h.run_step(i, step.actor(), || e.put(&k))
             }
-            Step::Complete => h.run_step(i, Actor::Harness, || k.complete_all()),
+            Step::Complete => h.run_step(i, Actor::Harness, || h.complete_all()),
         };
         if !completed {
             break;

@@ -83,7 +83,11 @@ impl DmaBufOps for RemoteExporter {
     }
     fn map_dma_buf(&self, k: &Kernel, att: AttId) -> Result<SgtId, Errno> {
         let v = self.call(k, ExporterCall::MapDmaBuf { buf: self.buf, att });
-        checked(&self.s, "map_dma_buf", sgt_of(&v, |s| k.knows_sgt(s)))
+        checked(
+            &self.s,
+            "map_dma_buf",
+            sgt_of(&v, |s| k.harness().knows_sgt(s)),
+        )
     }
     fn unmap_dma_buf(&self, k: &Kernel, att: AttId, sgt: SgtId) {
         self.void(

@@ -1,97 +1,16 @@
-//! The kernel functions a shim may call ([`KernelApi`]), and their encoding on the wire.
-//!
-//! The harness implements the API with the model ([`reference_impl::Kernel`]); a shim in
-//! another process implements it by sending `kcall`s ([`crate::serve`]). [`execute`] and
-//! [`KernelApi::call`] are the two halves of one kernel call on the wire.
+//! The kernel API on the wire: the message [`KernelCall`], the harness's half of a call
+//! ([`execute`], and [`unknown_object`] before it), and the shim's half ([`Typed`]), all
+//! generated from the one list of the kernel API, `reference_impl::kernel_api!`. Return
+//! values are encoded and decoded by their type ([`WireRet`]), never with a default.
 
+pub use reference_impl::KernelApi;
 use reference_impl::{
     AccessOutcome, AttId, Attachment, BufId, DmaResvUsage, Errno, FenceId, Kernel, SgtId, Timeout,
 };
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::messages::KernelCall;
-
-/// The kernel functions a shim may call, named as in the kernel.
-#[allow(missing_docs)] // Each method is the kernel function of the same name.
-pub trait KernelApi {
-    fn dma_buf_export(&self, buf: BufId) -> Result<(), Errno>;
-    fn dma_buf_attach(&self, buf: BufId, att: AttId) -> Result<(), Errno>;
-    fn dma_buf_dynamic_attach(&self, buf: BufId, att: AttId) -> Result<(), Errno>;
-    fn dma_buf_detach(&self, buf: BufId, att: AttId);
-    fn dma_buf_attach_revocable(&self, att: AttId) -> bool;
-    fn dma_buf_pin(&self, att: AttId) -> Result<(), Errno>;
-    fn dma_buf_unpin(&self, att: AttId);
-    fn dma_buf_map_attachment(&self, att: AttId) -> Result<SgtId, Errno>;
-    fn dma_buf_map_attachment_unlocked(&self, att: AttId) -> Result<SgtId, Errno>;
-    fn dma_buf_unmap_attachment(&self, att: AttId, sgt: SgtId);
-    fn dma_buf_unmap_attachment_unlocked(&self, att: AttId, sgt: SgtId);
-    fn dma_buf_invalidate_mappings(&self, buf: BufId);
-    fn dma_buf_vmap(&self, buf: BufId) -> Result<(), Errno>;
-    fn dma_buf_vunmap(&self, buf: BufId);
-    fn dma_buf_mmap(&self, buf: BufId) -> Result<(), Errno>;
-    fn dma_buf_put(&self, buf: BufId);
-    fn dma_resv_lock(&self, buf: BufId);
-    fn dma_resv_unlock(&self, buf: BufId);
-    fn dma_resv_assert_held(&self, buf: BufId);
-    fn dma_resv_is_locked(&self, buf: BufId) -> bool;
-    fn dma_resv_add_fence(&self, buf: BufId, fence: FenceId, usage: DmaResvUsage);
-    fn dma_resv_wait_timeout(
-        &self,
-        buf: BufId,
-        usage: DmaResvUsage,
-        intr: bool,
-        timeout: Timeout,
-    ) -> i64;
-    fn dma_fence_create(&self, completes: bool) -> FenceId;
-    fn attachment(&self, att: AttId) -> Attachment;
-    fn new_sg_table(&self, att: AttId) -> SgtId;
-    fn wait_for_unmap(&self, buf: BufId);
-    fn reclaim_memory(&self, buf: BufId);
-    fn device_access(&self, att: AttId, sgt: Option<SgtId>, write: bool) -> AccessOutcome;
-    fn device_submit(&self, att: AttId, sgt: SgtId, write: bool) -> FenceId;
-    fn warn(&self, buf: BufId, what: &str);
-}
-
-macro_rules! delegate {
-    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
-        impl KernelApi for Kernel {
-            $(fn $name(&self, $($arg: $ty),*) -> $ret { Kernel::$name(self, $($arg),*) })*
-        }
-    };
-}
-
-delegate! {
-    dma_buf_export(buf: BufId) -> Result<(), Errno>;
-    dma_buf_attach(buf: BufId, att: AttId) -> Result<(), Errno>;
-    dma_buf_dynamic_attach(buf: BufId, att: AttId) -> Result<(), Errno>;
-    dma_buf_detach(buf: BufId, att: AttId) -> ();
-    dma_buf_attach_revocable(att: AttId) -> bool;
-    dma_buf_pin(att: AttId) -> Result<(), Errno>;
-    dma_buf_unpin(att: AttId) -> ();
-    dma_buf_map_attachment(att: AttId) -> Result<SgtId, Errno>;
-    dma_buf_map_attachment_unlocked(att: AttId) -> Result<SgtId, Errno>;
-    dma_buf_unmap_attachment(att: AttId, sgt: SgtId) -> ();
-    dma_buf_unmap_attachment_unlocked(att: AttId, sgt: SgtId) -> ();
-    dma_buf_invalidate_mappings(buf: BufId) -> ();
-    dma_buf_vmap(buf: BufId) -> Result<(), Errno>;
-    dma_buf_vunmap(buf: BufId) -> ();
-    dma_buf_mmap(buf: BufId) -> Result<(), Errno>;
-    dma_buf_put(buf: BufId) -> ();
-    dma_resv_lock(buf: BufId) -> ();
-    dma_resv_unlock(buf: BufId) -> ();
-    dma_resv_assert_held(buf: BufId) -> ();
-    dma_resv_is_locked(buf: BufId) -> bool;
-    dma_resv_add_fence(buf: BufId, fence: FenceId, usage: DmaResvUsage) -> ();
-    dma_resv_wait_timeout(buf: BufId, usage: DmaResvUsage, intr: bool, timeout: Timeout) -> i64;
-    dma_fence_create(completes: bool) -> FenceId;
-    attachment(att: AttId) -> Attachment;
-    new_sg_table(att: AttId) -> SgtId;
-    wait_for_unmap(buf: BufId) -> ();
-    reclaim_memory(buf: BufId) -> ();
-    device_access(att: AttId, sgt: Option<SgtId>, write: bool) -> AccessOutcome;
-    device_submit(att: AttId, sgt: SgtId, write: bool) -> FenceId;
-    warn(buf: BufId, what: &str) -> ();
-}
+use crate::messages::WireTimeout;
 
 /// An `int` return: `0` or a negative errno.
 pub fn int_value(r: Result<(), Errno>) -> Value {
@@ -155,257 +74,400 @@ pub fn void_of(v: &Value) -> Result<(), String> {
     }
 }
 
+/// A value a kernel call returns, as it travels in a `kret`.
+pub trait WireRet: Sized {
+    /// What the value is, for messages (`a fence`).
+    const WHAT: &'static str;
+    /// The harness's encoding.
+    fn to_wire(&self) -> Value;
+    /// The shim's decoding; an error says what was expected and what came.
+    fn from_wire(v: &Value) -> Result<Self, String>;
+}
+
 fn typed<T: serde::de::DeserializeOwned>(v: &Value, what: &str) -> Result<T, String> {
     serde_json::from_value(v.clone()).map_err(|e| format!("expected {what}, got {v} ({e})"))
 }
 
-/// The harness's half: runs `call` on `k` and encodes what it returned.
-pub fn execute(k: &dyn KernelApi, call: &KernelCall) -> Value {
-    use KernelCall as C;
-    match call {
-        C::DmaBufExport { buf } => int_value(k.dma_buf_export(*buf)),
-        C::DmaBufAttach { buf, att } => int_value(k.dma_buf_attach(*buf, *att)),
-        C::DmaBufDynamicAttach { buf, att } => int_value(k.dma_buf_dynamic_attach(*buf, *att)),
-        C::DmaBufDetach { buf, att } => json!(k.dma_buf_detach(*buf, *att)),
-        C::DmaBufAttachRevocable { att } => json!(k.dma_buf_attach_revocable(*att)),
-        C::DmaBufPin { att } => int_value(k.dma_buf_pin(*att)),
-        C::DmaBufUnpin { att } => json!(k.dma_buf_unpin(*att)),
-        C::DmaBufMapAttachment { att } => sgt_value(k.dma_buf_map_attachment(*att)),
-        C::DmaBufMapAttachmentUnlocked { att } => {
-            sgt_value(k.dma_buf_map_attachment_unlocked(*att))
+macro_rules! wire_ret_serde {
+    ($($t:ty => $what:literal),* $(,)?) => {$(
+        impl WireRet for $t {
+            const WHAT: &'static str = $what;
+            fn to_wire(&self) -> Value {
+                json!(self)
+            }
+            fn from_wire(v: &Value) -> Result<Self, String> {
+                typed(v, $what)
+            }
         }
-        C::DmaBufUnmapAttachment { att, sgt } => json!(k.dma_buf_unmap_attachment(*att, *sgt)),
-        C::DmaBufUnmapAttachmentUnlocked { att, sgt } => {
-            json!(k.dma_buf_unmap_attachment_unlocked(*att, *sgt))
-        }
-        C::DmaBufInvalidateMappings { buf } => json!(k.dma_buf_invalidate_mappings(*buf)),
-        C::DmaBufVmap { buf } => int_value(k.dma_buf_vmap(*buf)),
-        C::DmaBufVunmap { buf } => json!(k.dma_buf_vunmap(*buf)),
-        C::DmaBufMmap { buf } => int_value(k.dma_buf_mmap(*buf)),
-        C::DmaBufPut { buf } => json!(k.dma_buf_put(*buf)),
-        C::DmaResvLock { buf } => json!(k.dma_resv_lock(*buf)),
-        C::DmaResvUnlock { buf } => json!(k.dma_resv_unlock(*buf)),
-        C::DmaResvAssertHeld { buf } => json!(k.dma_resv_assert_held(*buf)),
-        C::DmaResvIsLocked { buf } => json!(k.dma_resv_is_locked(*buf)),
-        C::DmaResvAddFence { buf, fence, usage } => {
-            json!(k.dma_resv_add_fence(*buf, *fence, *usage))
-        }
-        C::DmaResvWaitTimeout {
-            buf,
-            usage,
-            intr,
-            timeout,
-        } => json!(k.dma_resv_wait_timeout(*buf, *usage, *intr, (*timeout).into())),
-        C::DmaFenceCreate { completes } => json!(k.dma_fence_create(*completes)),
-        C::DmaBufAttachment { att } => {
-            let a = k.attachment(*att);
-            json!({"buf": a.buf, "dynamic": a.dynamic, "peer2peer": a.peer2peer,
-                   "invalidate_mappings": a.invalidate_mappings})
-        }
-        C::NewSgTable { att } => json!(k.new_sg_table(*att)),
-        C::WaitForUnmap { buf } => json!(k.wait_for_unmap(*buf)),
-        C::ReclaimMemory { buf } => json!(k.reclaim_memory(*buf)),
-        C::DeviceAccess { att, sgt, write } => json!(k.device_access(*att, *sgt, *write)),
-        C::DeviceSubmit { att, sgt, write } => json!(k.device_submit(*att, *sgt, *write)),
-        C::Warn { buf, what } => json!(k.warn(*buf, what)),
+    )*};
+}
+
+wire_ret_serde! {
+    bool => "a boolean",
+    i64 => "a remaining timeout",
+    FenceId => "a fence",
+    SgtId => "a table",
+    AccessOutcome => "an access outcome",
+}
+
+impl WireRet for () {
+    const WHAT: &'static str = "null";
+    fn to_wire(&self) -> Value {
+        Value::Null
+    }
+    fn from_wire(v: &Value) -> Result<Self, String> {
+        void_of(v)
     }
 }
 
-/// Where the objects a kernel call names must already exist, the first one that does not.
-pub fn unknown_object(k: &Kernel, call: &KernelCall) -> Option<String> {
-    use KernelCall as C;
-    let buf = |b: &BufId| (!k.knows_buf(*b)).then(|| b.to_string());
-    let att = |a: &AttId| (!k.knows_att(*a)).then(|| a.to_string());
-    let sgt = |s: &SgtId| (!k.knows_sgt(*s)).then(|| s.to_string());
-    match call {
-        C::DmaBufExport { buf: b }
-        | C::DmaBufInvalidateMappings { buf: b }
-        | C::DmaBufVmap { buf: b }
-        | C::DmaBufVunmap { buf: b }
-        | C::DmaBufMmap { buf: b }
-        | C::DmaBufPut { buf: b }
-        | C::DmaResvLock { buf: b }
-        | C::DmaResvUnlock { buf: b }
-        | C::DmaResvAssertHeld { buf: b }
-        | C::DmaResvIsLocked { buf: b }
-        | C::DmaResvWaitTimeout { buf: b, .. }
-        | C::WaitForUnmap { buf: b }
-        | C::ReclaimMemory { buf: b }
-        | C::Warn { buf: b, .. } => buf(b),
-        C::DmaBufAttach { buf: b, .. } | C::DmaBufDynamicAttach { buf: b, .. } => buf(b),
-        C::DmaBufDetach { buf: b, att: a } => buf(b).or_else(|| att(a)),
-        C::DmaBufAttachRevocable { att: a }
-        | C::DmaBufPin { att: a }
-        | C::DmaBufUnpin { att: a }
-        | C::DmaBufMapAttachment { att: a }
-        | C::DmaBufMapAttachmentUnlocked { att: a }
-        | C::DmaBufAttachment { att: a }
-        | C::NewSgTable { att: a } => att(a),
-        C::DmaBufUnmapAttachment { att: a, sgt: s }
-        | C::DmaBufUnmapAttachmentUnlocked { att: a, sgt: s }
-        | C::DeviceSubmit { att: a, sgt: s, .. } => att(a).or_else(|| sgt(s)),
-        C::DeviceAccess { att: a, sgt: s, .. } => att(a).or_else(|| s.as_ref().and_then(sgt)),
-        C::DmaResvAddFence { buf: b, fence, .. } => {
-            buf(b).or_else(|| (!k.knows_fence(*fence)).then(|| fence.to_string()))
-        }
-        C::DmaFenceCreate { .. } => None,
+impl WireRet for Result<(), Errno> {
+    const WHAT: &'static str = "0 or a negative errno";
+    fn to_wire(&self) -> Value {
+        int_value(*self)
+    }
+    fn from_wire(v: &Value) -> Result<Self, String> {
+        int_of(v)
     }
 }
 
-/// The shim's half: a kernel call whose reply is decoded into the function's return type.
-/// `send` sends the call and returns the harness's `kret` value.
-pub struct Typed<'a>(pub &'a dyn Fn(KernelCall) -> Value);
+impl WireRet for Result<SgtId, Errno> {
+    const WHAT: &'static str = "a table id or a negative errno";
+    fn to_wire(&self) -> Value {
+        sgt_value(*self)
+    }
+    fn from_wire(v: &Value) -> Result<Self, String> {
+        sgt_of(v, |_| true)
+    }
+}
 
-impl KernelApi for Typed<'_> {
-    fn dma_buf_export(&self, buf: BufId) -> Result<(), Errno> {
-        int_or_panic((self.0)(KernelCall::DmaBufExport { buf }))
+/// `struct dma_buf_attachment`'s fields on the wire.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireAttachment {
+    buf: BufId,
+    dynamic: bool,
+    peer2peer: bool,
+    invalidate_mappings: bool,
+}
+
+impl WireRet for Attachment {
+    const WHAT: &'static str =
+        r#"{"buf":N,"dynamic":BOOL,"peer2peer":BOOL,"invalidate_mappings":BOOL}"#;
+    fn to_wire(&self) -> Value {
+        json!(WireAttachment {
+            buf: self.buf,
+            dynamic: self.dynamic,
+            peer2peer: self.peer2peer,
+            invalidate_mappings: self.invalidate_mappings,
+        })
     }
-    fn dma_buf_attach(&self, buf: BufId, att: AttId) -> Result<(), Errno> {
-        int_or_panic((self.0)(KernelCall::DmaBufAttach { buf, att }))
-    }
-    fn dma_buf_dynamic_attach(&self, buf: BufId, att: AttId) -> Result<(), Errno> {
-        int_or_panic((self.0)(KernelCall::DmaBufDynamicAttach { buf, att }))
-    }
-    fn dma_buf_detach(&self, buf: BufId, att: AttId) {
-        (self.0)(KernelCall::DmaBufDetach { buf, att });
-    }
-    fn dma_buf_attach_revocable(&self, att: AttId) -> bool {
-        answer(
-            &(self.0)(KernelCall::DmaBufAttachRevocable { att }),
-            "a boolean",
-        )
-    }
-    fn dma_buf_pin(&self, att: AttId) -> Result<(), Errno> {
-        int_or_panic((self.0)(KernelCall::DmaBufPin { att }))
-    }
-    fn dma_buf_unpin(&self, att: AttId) {
-        (self.0)(KernelCall::DmaBufUnpin { att });
-    }
-    fn dma_buf_map_attachment(&self, att: AttId) -> Result<SgtId, Errno> {
-        sgt_or_panic((self.0)(KernelCall::DmaBufMapAttachment { att }))
-    }
-    fn dma_buf_map_attachment_unlocked(&self, att: AttId) -> Result<SgtId, Errno> {
-        sgt_or_panic((self.0)(KernelCall::DmaBufMapAttachmentUnlocked { att }))
-    }
-    fn dma_buf_unmap_attachment(&self, att: AttId, sgt: SgtId) {
-        (self.0)(KernelCall::DmaBufUnmapAttachment { att, sgt });
-    }
-    fn dma_buf_unmap_attachment_unlocked(&self, att: AttId, sgt: SgtId) {
-        (self.0)(KernelCall::DmaBufUnmapAttachmentUnlocked { att, sgt });
-    }
-    fn dma_buf_invalidate_mappings(&self, buf: BufId) {
-        (self.0)(KernelCall::DmaBufInvalidateMappings { buf });
-    }
-    fn dma_buf_vmap(&self, buf: BufId) -> Result<(), Errno> {
-        int_or_panic((self.0)(KernelCall::DmaBufVmap { buf }))
-    }
-    fn dma_buf_vunmap(&self, buf: BufId) {
-        (self.0)(KernelCall::DmaBufVunmap { buf });
-    }
-    fn dma_buf_mmap(&self, buf: BufId) -> Result<(), Errno> {
-        int_or_panic((self.0)(KernelCall::DmaBufMmap { buf }))
-    }
-    fn dma_buf_put(&self, buf: BufId) {
-        (self.0)(KernelCall::DmaBufPut { buf });
-    }
-    fn dma_resv_lock(&self, buf: BufId) {
-        (self.0)(KernelCall::DmaResvLock { buf });
-    }
-    fn dma_resv_unlock(&self, buf: BufId) {
-        (self.0)(KernelCall::DmaResvUnlock { buf });
-    }
-    fn dma_resv_assert_held(&self, buf: BufId) {
-        (self.0)(KernelCall::DmaResvAssertHeld { buf });
-    }
-    fn dma_resv_is_locked(&self, buf: BufId) -> bool {
-        answer(&(self.0)(KernelCall::DmaResvIsLocked { buf }), "a boolean")
-    }
-    fn dma_resv_add_fence(&self, buf: BufId, fence: FenceId, usage: DmaResvUsage) {
-        (self.0)(KernelCall::DmaResvAddFence { buf, fence, usage });
-    }
-    fn dma_resv_wait_timeout(
-        &self,
-        buf: BufId,
-        usage: DmaResvUsage,
-        intr: bool,
-        timeout: Timeout,
-    ) -> i64 {
-        answer(
-            &(self.0)(KernelCall::DmaResvWaitTimeout {
-                buf,
-                usage,
-                intr,
-                timeout: timeout.into(),
-            }),
-            "a remaining timeout",
-        )
-    }
-    fn dma_fence_create(&self, completes: bool) -> FenceId {
-        answer(
-            &(self.0)(KernelCall::DmaFenceCreate { completes }),
-            "a fence",
-        )
-    }
-    fn attachment(&self, att: AttId) -> Attachment {
-        let v = (self.0)(KernelCall::DmaBufAttachment { att });
+    fn from_wire(v: &Value) -> Result<Self, String> {
         let field = |k: &str| v.get(k).cloned().unwrap_or(Value::Null);
-        Attachment {
-            buf: answer(&field("buf"), "the attachment's buffer"),
-            dynamic: answer(&field("dynamic"), "the attachment's `dynamic`"),
-            peer2peer: answer(&field("peer2peer"), "the attachment's `peer2peer`"),
-            invalidate_mappings: answer(
+        Ok(Attachment {
+            buf: typed(&field("buf"), "the attachment's buffer")?,
+            dynamic: typed(&field("dynamic"), "the attachment's `dynamic`")?,
+            peer2peer: typed(&field("peer2peer"), "the attachment's `peer2peer`")?,
+            invalidate_mappings: typed(
                 &field("invalidate_mappings"),
                 "the attachment's `invalidate_mappings`",
-            ),
+            )?,
+        })
+    }
+}
+
+/// An argument as a kernel call's message carries it (`W`), from the API's type.
+pub trait IntoWire<W> {
+    /// The argument on the wire.
+    fn into_wire(self) -> W;
+}
+
+/// An argument as the API takes it, from a kernel call's message.
+pub trait FromWire<'a, W: ?Sized> {
+    /// The argument for the API.
+    fn from_wire(w: &'a W) -> Self;
+}
+
+impl<T: Copy> IntoWire<T> for T {
+    fn into_wire(self) -> T {
+        self
+    }
+}
+
+impl<T: Copy> FromWire<'_, T> for T {
+    fn from_wire(w: &T) -> T {
+        *w
+    }
+}
+
+impl IntoWire<String> for &str {
+    fn into_wire(self) -> String {
+        self.to_string()
+    }
+}
+
+impl<'a> FromWire<'a, String> for &'a str {
+    fn from_wire(w: &'a String) -> &'a str {
+        w
+    }
+}
+
+impl IntoWire<WireTimeout> for Timeout {
+    fn into_wire(self) -> WireTimeout {
+        self.into()
+    }
+}
+
+impl FromWire<'_, WireTimeout> for Timeout {
+    fn from_wire(w: &WireTimeout) -> Timeout {
+        (*w).into()
+    }
+}
+
+/// An argument that names an object of the model, which must exist when the call is made.
+trait Known {
+    /// The object, if the model does not know it.
+    fn unknown(&self, k: &Kernel) -> Option<String>;
+}
+
+impl Known for BufId {
+    fn unknown(&self, k: &Kernel) -> Option<String> {
+        (!k.harness().knows_buf(*self)).then(|| self.to_string())
+    }
+}
+
+impl Known for AttId {
+    fn unknown(&self, k: &Kernel) -> Option<String> {
+        (!k.harness().knows_att(*self)).then(|| self.to_string())
+    }
+}
+
+impl Known for SgtId {
+    fn unknown(&self, k: &Kernel) -> Option<String> {
+        (!k.harness().knows_sgt(*self)).then(|| self.to_string())
+    }
+}
+
+impl Known for FenceId {
+    fn unknown(&self, k: &Kernel) -> Option<String> {
+        (!k.harness().knows_fence(*self)).then(|| self.to_string())
+    }
+}
+
+impl<T: Known> Known for Option<T> {
+    fn unknown(&self, k: &Kernel) -> Option<String> {
+        self.as_ref().and_then(|t| t.unknown(k))
+    }
+}
+
+macro_rules! not_an_object {
+    ($($t:ty),*) => {$(
+        impl Known for $t {
+            fn unknown(&self, _: &Kernel) -> Option<String> {
+                None
+            }
         }
-    }
-    fn new_sg_table(&self, att: AttId) -> SgtId {
-        answer(&(self.0)(KernelCall::NewSgTable { att }), "a table")
-    }
-    fn wait_for_unmap(&self, buf: BufId) {
-        (self.0)(KernelCall::WaitForUnmap { buf });
-    }
-    fn reclaim_memory(&self, buf: BufId) {
-        (self.0)(KernelCall::ReclaimMemory { buf });
-    }
-    fn device_access(&self, att: AttId, sgt: Option<SgtId>, write: bool) -> AccessOutcome {
-        answer(
-            &(self.0)(KernelCall::DeviceAccess { att, sgt, write }),
-            "an access outcome",
-        )
-    }
-    fn device_submit(&self, att: AttId, sgt: SgtId, write: bool) -> FenceId {
-        answer(
-            &(self.0)(KernelCall::DeviceSubmit { att, sgt, write }),
-            "a fence",
-        )
-    }
-    fn warn(&self, buf: BufId, what: &str) {
-        (self.0)(KernelCall::Warn {
-            buf,
-            what: what.to_string(),
-        });
+    )*};
+}
+
+not_an_object!(bool, DmaResvUsage, WireTimeout, String);
+
+/// One kernel call as the wire carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireFn {
+    /// The API's name (`attachment`).
+    pub name: &'static str,
+    /// The [`KernelCall`] variant (`DmaBufAttachment`).
+    pub variant: &'static str,
+    /// What it returns on the wire ([`WireRet::WHAT`]).
+    pub returns: &'static str,
+}
+
+impl WireFn {
+    /// Its `"fn"` on the wire: the variant in snake case (`dma_buf_attachment`).
+    pub fn wire_name(&self) -> String {
+        let mut out = String::new();
+        for (i, c) in self.variant.chars().enumerate() {
+            if c.is_ascii_uppercase() {
+                if i > 0 {
+                    out.push('_');
+                }
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
     }
 }
 
-/// The harness's answer to a kernel call, decoded as `what`. A harness that answers with
-/// something else has a bug: the shim stops with the reason rather than go on with a made-up
-/// value (a fence 0, `false`, a timeout of 0).
-fn answer<T: serde::de::DeserializeOwned>(v: &Value, what: &str) -> T {
-    typed(v, what).unwrap_or_else(|e| panic!("the harness answered a kernel call badly: {e}"))
+/// The check of one argument: a `#[fresh]` one names an object the call creates.
+macro_rules! unknown_arg {
+    ($k:ident, $arg:ident) => {
+        Known::unknown($arg, $k)
+    };
+    ($k:ident, $arg:ident, fresh) => {{
+        let _ = $arg;
+        None
+    }};
 }
 
-fn int_or_panic(v: Value) -> Result<(), Errno> {
-    int_of(&v).unwrap_or_else(|e| panic!("the harness answered a kernel call badly: {e}"))
+/// The wire type of an argument: the one after `=>` in the list, else its own.
+macro_rules! wire_ty {
+    ($ty:ty) => {
+        $ty
+    };
+    ($ty:ty, $wire:ty) => {
+        $wire
+    };
 }
 
-fn sgt_or_panic(v: Value) -> Result<SgtId, Errno> {
-    sgt_of(&v, |_| true).unwrap_or_else(|e| panic!("the harness answered a kernel call badly: {e}"))
+macro_rules! wire_side {
+    (
+        core { $($core:tt)* }
+        machine { $($machine:tt)* }
+    ) => {
+        wire_side!(@all $($core)* $($machine)*);
+    };
+    (@all $(
+        $(#[doc = $doc:literal])*
+        $(#[c = $c:literal])?
+        $(#[trace = $t:literal])?
+        $(#[untraced = $u:literal])?
+        fn $name:ident($($(#[$fresh:ident])? $arg:ident: $ty:ty $(=> $wire:ty)?),*) -> $ret:ty = $variant:ident;
+    )*) => {
+        /// A kernel function a shim calls, named as in the kernel.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+        #[serde(tag = "fn", rename_all = "snake_case", deny_unknown_fields)]
+        #[allow(missing_docs)] // Fields are named after the kernel functions' arguments.
+        pub enum KernelCall {
+            $( $(#[doc = $doc])* $variant { $($arg: wire_ty!($ty $(, $wire)?)),* }, )*
+        }
+
+        /// The harness's half: runs `call` on `k` and encodes what it returned.
+        pub fn execute(k: &dyn KernelApi, call: &KernelCall) -> Value {
+            match call {
+                $( KernelCall::$variant { $($arg),* } => {
+                    WireRet::to_wire(&k.$name($(FromWire::from_wire($arg)),*))
+                } )*
+            }
+        }
+
+        /// Where the objects a kernel call names must already exist, the first one that
+        /// does not.
+        pub fn unknown_object(k: &Kernel, call: &KernelCall) -> Option<String> {
+            match call {
+                $( KernelCall::$variant { $($arg),* } => {
+                    None $( .or_else(|| unknown_arg!(k, $arg $(, $fresh)?)) )*
+                } )*
+            }
+        }
+
+        /// Every kernel call on the wire, in the order of the list.
+        pub const WIRE_CALLS: &[WireFn] = &[
+            $( WireFn {
+                name: stringify!($name),
+                variant: stringify!($variant),
+                returns: <$ret as WireRet>::WHAT,
+            }, )*
+        ];
+
+        /// The shim's half: a kernel call whose reply is decoded into the function's
+        /// return type. The function sends the call and returns the harness's `kret`
+        /// value. A harness that answers with something else has a bug: the shim stops
+        /// with the reason rather than go on with a made-up value.
+        pub struct Typed<'a>(pub &'a dyn Fn(KernelCall) -> Value);
+
+        impl KernelApi for Typed<'_> {
+            $( fn $name(&self, $($arg: $ty),*) -> $ret {
+                answer((self.0)(KernelCall::$variant { $($arg: IntoWire::into_wire($arg)),* }))
+            } )*
+        }
+    };
+}
+
+reference_impl::kernel_api!(wire_side);
+
+/// The book's table of kernel calls (`book/src/generated/kernel-calls.md`), rendered from the
+/// list: each call's wire name, arguments, return value and documentation.
+pub fn kernel_calls_table() -> String {
+    let mut out = String::from(
+        "<!-- Generated from reference_impl::kernel_api! (reference-impl/src/api.rs); \
+         regenerate: UPDATE_KERNEL_API=1 cargo test -p shim-protocol kernel_api -->\n\n\
+         | `fn` | Arguments | Returns | What it is |\n\
+         |------|-----------|---------|------------|\n",
+    );
+    for (f, w) in reference_impl::KERNEL_API.iter().zip(WIRE_CALLS) {
+        let args: Vec<String> = f.args.iter().map(|a| format!("`{a}`")).collect();
+        let mut what = f.doc.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
+        if let Some(why) = f.untraced {
+            what.push_str(&format!(" Not traced as a call: {why}."));
+        }
+        let returns = if w.returns.starts_with('{') {
+            format!("`{}`", w.returns)
+        } else {
+            w.returns.to_string()
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {returns} | {what} |\n",
+            w.wire_name(),
+            args.join(", ")
+        ));
+    }
+    out
+}
+
+/// The harness's answer to a kernel call, decoded as its type or the shim stops.
+fn answer<T: WireRet>(v: Value) -> T {
+    T::from_wire(&v).unwrap_or_else(|e| panic!("the harness answered a kernel call badly: {e}"))
+}
+
+impl KernelCall {
+    /// The function's name on the wire (`dma_resv_lock`), for messages.
+    pub fn name(&self) -> String {
+        crate::messages::fn_name(self)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The book's table of kernel calls is the one the list renders (`UPDATE_KERNEL_API=1`
+    /// rewrites it; read the diff).
+    #[test]
+    fn kernel_api_book_table_is_current() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../book/src/generated/kernel-calls.md"
+        );
+        let want = kernel_calls_table();
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        if have != want {
+            if std::env::var_os("UPDATE_KERNEL_API").is_some() {
+                std::fs::write(path, &want).expect("write the table");
+            } else {
+                panic!(
+                    "{path} is stale: run `UPDATE_KERNEL_API=1 cargo test -p shim-protocol \
+                     kernel_api` and read the diff"
+                );
+            }
+        }
+    }
+
+    /// The wire name of every call is the one serde gives its message.
+    #[test]
+    fn wire_names_are_the_messages_fn() {
+        let schema = serde_json::to_value(schemars::schema_for!(KernelCall)).expect("a schema");
+        let names: Vec<&str> = schema["oneOf"]
+            .as_array()
+            .expect("one schema per call")
+            .iter()
+            .map(|v| v["properties"]["fn"]["const"].as_str().expect("a name"))
+            .collect();
+        let ours: Vec<String> = WIRE_CALLS.iter().map(WireFn::wire_name).collect();
+        assert_eq!(names, ours);
+        assert_eq!(WIRE_CALLS.len(), reference_impl::KERNEL_API.len());
+    }
 
     fn panic_of(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
         let payload = std::panic::catch_unwind(f).expect_err("a panic");

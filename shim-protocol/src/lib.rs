@@ -3,7 +3,8 @@
 //!
 //! - [`messages`]: every message, as Rust types with a JSON Schema;
 //! - [`codec`]: bounded line framing and a decoder that never panics;
-//! - [`api`]: the kernel functions a shim may call, and their encoding;
+//! - [`api`]: the kernel calls on the wire, generated from the kernel API's one list
+//!   (`reference_impl::kernel_api!`): the message, the harness's dispatch, the typed client;
 //! - [`driver`]: drivers written once, run in process or out of process;
 //! - [`serve`]: the shim's side of a session, for shims written in Rust.
 //!

@@ -1,7 +1,9 @@
 //! Every message of protocol version [`VERSION`], as Rust types. The JSON Schema committed as
 //! `conformance/schema/shim-protocol.schema.json` is generated from these.
 
-use reference_impl::{AttId, BufId, DmaResvUsage, FenceId, Role, SgtId, Timeout};
+use reference_impl::{AttId, BufId, DmaResvUsage, Role, SgtId, Timeout};
+
+pub use crate::api::KernelCall;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this crate speaks.
@@ -223,7 +225,7 @@ impl ShimCall {
 }
 
 /// The `"fn"` a call is tagged with on the wire.
-fn fn_name(call: &impl Serialize) -> String {
+pub(crate) fn fn_name(call: &impl Serialize) -> String {
     serde_json::to_value(call)
         .ok()
         .and_then(|v| v.get("fn").and_then(|f| f.as_str()).map(str::to_string))
@@ -263,131 +265,5 @@ impl From<Timeout> for WireTimeout {
             Timeout::Jiffies(j) => WireTimeout::Jiffies(j),
             Timeout::Max => WireTimeout::Max(MaxScheduleTimeout::MaxScheduleTimeout),
         }
-    }
-}
-
-/// A kernel function a shim calls, named as in the kernel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(tag = "fn", rename_all = "snake_case", deny_unknown_fields)]
-#[allow(missing_docs)] // Each variant is the kernel function of the same name.
-pub enum KernelCall {
-    DmaBufExport {
-        buf: BufId,
-    },
-    DmaBufAttach {
-        buf: BufId,
-        att: AttId,
-    },
-    DmaBufDynamicAttach {
-        buf: BufId,
-        att: AttId,
-    },
-    DmaBufDetach {
-        buf: BufId,
-        att: AttId,
-    },
-    DmaBufAttachRevocable {
-        att: AttId,
-    },
-    DmaBufPin {
-        att: AttId,
-    },
-    DmaBufUnpin {
-        att: AttId,
-    },
-    DmaBufMapAttachment {
-        att: AttId,
-    },
-    DmaBufMapAttachmentUnlocked {
-        att: AttId,
-    },
-    DmaBufUnmapAttachment {
-        att: AttId,
-        sgt: SgtId,
-    },
-    DmaBufUnmapAttachmentUnlocked {
-        att: AttId,
-        sgt: SgtId,
-    },
-    DmaBufInvalidateMappings {
-        buf: BufId,
-    },
-    DmaBufVmap {
-        buf: BufId,
-    },
-    DmaBufVunmap {
-        buf: BufId,
-    },
-    DmaBufMmap {
-        buf: BufId,
-    },
-    DmaBufPut {
-        buf: BufId,
-    },
-    DmaResvLock {
-        buf: BufId,
-    },
-    DmaResvUnlock {
-        buf: BufId,
-    },
-    DmaResvAssertHeld {
-        buf: BufId,
-    },
-    DmaResvIsLocked {
-        buf: BufId,
-    },
-    DmaResvAddFence {
-        buf: BufId,
-        fence: FenceId,
-        usage: DmaResvUsage,
-    },
-    DmaResvWaitTimeout {
-        buf: BufId,
-        usage: DmaResvUsage,
-        intr: bool,
-        timeout: WireTimeout,
-    },
-    DmaFenceCreate {
-        completes: bool,
-    },
-    /// The attachment as the core sees it: `{"buf","dynamic","peer2peer","invalidate_mappings"}`.
-    DmaBufAttachment {
-        att: AttId,
-    },
-    /// A fresh mapping of the buffer's current memory for `att`.
-    NewSgTable {
-        att: AttId,
-    },
-    /// Wait until no importer holds a mapping of `buf`.
-    WaitForUnmap {
-        buf: BufId,
-    },
-    /// Reuse the buffer's old backing memory.
-    ReclaimMemory {
-        buf: BufId,
-    },
-    /// The device accesses the buffer now through `sgt` (or without a mapping).
-    DeviceAccess {
-        att: AttId,
-        sgt: Option<SgtId>,
-        write: bool,
-    },
-    /// Queue fenced device work through `sgt`; returns the fence.
-    DeviceSubmit {
-        att: AttId,
-        sgt: SgtId,
-        write: bool,
-    },
-    /// A `WARN_ON`.
-    Warn {
-        buf: BufId,
-        what: String,
-    },
-}
-
-impl KernelCall {
-    /// The function's name (`dma_resv_lock`), for messages.
-    pub fn name(&self) -> String {
-        fn_name(self)
     }
 }

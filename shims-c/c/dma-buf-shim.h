@@ -84,7 +84,6 @@ static inline void kfree(const void *ptr)
  * against the buffer of the call being served: the exporter's buffer, or the buffer an
  * importer attached to last; on standard error only when there is none), and returns cond.
  */
-bool shim_warn_on(bool cond, const char *what);
 #define WARN_ON(cond) shim_warn_on(!!(cond), #cond)
 
 /* The timeout that never expires (jiffies). On the wire: "MAX_SCHEDULE_TIMEOUT". */
@@ -197,51 +196,6 @@ static inline bool dma_buf_attachment_is_dynamic(const struct dma_buf_attachment
 /* A driver may call them only while it serves a call from the harness.                      */
 /* ---------------------------------------------------------------------------------------- */
 
-/* The core (drivers/dma-buf/dma-buf.c). */
-int dma_buf_export(struct dma_buf *dmabuf); /* the buffer exists already: the harness named it */
-struct dma_buf_attachment *dma_buf_attach(struct dma_buf *dmabuf, struct device *dev);
-struct dma_buf_attachment *dma_buf_dynamic_attach(struct dma_buf *dmabuf, struct device *dev,
-						  const struct dma_buf_attach_ops *importer_ops,
-						  void *importer_priv);
-void dma_buf_detach(struct dma_buf *dmabuf, struct dma_buf_attachment *attach);
-bool dma_buf_attach_revocable(struct dma_buf_attachment *attach);
-int dma_buf_pin(struct dma_buf_attachment *attach);
-void dma_buf_unpin(struct dma_buf_attachment *attach);
-struct sg_table *dma_buf_map_attachment(struct dma_buf_attachment *attach,
-					enum dma_data_direction dir);
-struct sg_table *dma_buf_map_attachment_unlocked(struct dma_buf_attachment *attach,
-						 enum dma_data_direction dir);
-void dma_buf_unmap_attachment(struct dma_buf_attachment *attach, struct sg_table *sgt,
-			      enum dma_data_direction dir);
-void dma_buf_unmap_attachment_unlocked(struct dma_buf_attachment *attach, struct sg_table *sgt,
-				       enum dma_data_direction dir);
-void dma_buf_invalidate_mappings(struct dma_buf *dmabuf);
-int dma_buf_vmap(struct dma_buf *dmabuf, struct iosys_map *map);
-void dma_buf_vunmap(struct dma_buf *dmabuf, struct iosys_map *map);
-int dma_buf_mmap(struct dma_buf *dmabuf, struct vm_area_struct *vma, unsigned long pgoff);
-void dma_buf_put(struct dma_buf *dmabuf);
-
-/* The reservation object (drivers/dma-buf/dma-resv.c). ctx must be NULL. */
-int dma_resv_lock(struct dma_resv *obj, struct ww_acquire_ctx *ctx);
-void dma_resv_unlock(struct dma_resv *obj);
-void dma_resv_assert_held(struct dma_resv *obj);
-bool dma_resv_is_locked(struct dma_resv *obj);
-void dma_resv_add_fence(struct dma_resv *obj, struct dma_fence *fence,
-			enum dma_resv_usage usage);
-long dma_resv_wait_timeout(struct dma_resv *obj, enum dma_resv_usage usage, bool intr,
-			   unsigned long timeout);
-
-/* The model's stand-ins for what a real driver does with its own primitives. */
-
-/* A fence; if !completes, nothing will ever signal it. */
-struct dma_fence *dma_fence_create(bool completes);
-/* A fresh mapping of the buffer's current memory for attach (what map_dma_buf returns). */
-struct sg_table *new_sg_table(struct dma_buf_attachment *attach);
-/* Wait until no importer holds a mapping of dmabuf (VFIO: wait_for_completion(&priv->comp)). */
-void wait_for_unmap(struct dma_buf *dmabuf);
-/* Reuse the buffer's old backing memory (reset the function behind a BAR, free a page...). */
-void reclaim_memory(struct dma_buf *dmabuf);
-
 /* What a device access found (importer role). */
 enum device_access_outcome {
 	DEVICE_ACCESS_OK,
@@ -251,12 +205,117 @@ enum device_access_outcome {
 	DEVICE_ACCESS_RECLAIMED,
 	DEVICE_ACCESS_NOT_READY,
 };
-/* The importer's device reads or writes the buffer now, through sgt (may be NULL). */
+
+/* BEGIN kernel calls: generated from reference_impl::kernel_api! (reference-impl/src/api.rs). */
+/* Regenerate: UPDATE_KERNEL_API=1 cargo test -p shims-c --test session kernel_api */
+
+/* The core (drivers/dma-buf/dma-buf.c). */
+
+/* dma_buf_export(): the buffer exists already (the harness named it). */
+int dma_buf_export(struct dma_buf *dmabuf);
+
+/* dma_buf_attach(): a static attachment. */
+struct dma_buf_attachment *dma_buf_attach(struct dma_buf *dmabuf, struct device *dev);
+
+/* dma_buf_dynamic_attach() with the importer ops registered for att. */
+struct dma_buf_attachment *dma_buf_dynamic_attach(struct dma_buf *dmabuf, struct device *dev,
+						  const struct dma_buf_attach_ops *importer_ops,
+						  void *importer_priv);
+
+/* dma_buf_detach(). */
+void dma_buf_detach(struct dma_buf *dmabuf, struct dma_buf_attachment *attach);
+
+/* dma_buf_attach_revocable(). */
+bool dma_buf_attach_revocable(struct dma_buf_attachment *attach);
+
+/* dma_buf_pin(). */
+int dma_buf_pin(struct dma_buf_attachment *attach);
+
+/* dma_buf_unpin(). */
+void dma_buf_unpin(struct dma_buf_attachment *attach);
+
+/* dma_buf_map_attachment(). */
+struct sg_table *dma_buf_map_attachment(struct dma_buf_attachment *attach,
+					enum dma_data_direction dir);
+
+/* dma_buf_map_attachment_unlocked(). */
+struct sg_table *dma_buf_map_attachment_unlocked(struct dma_buf_attachment *attach,
+						 enum dma_data_direction dir);
+
+/* dma_buf_unmap_attachment(). */
+void dma_buf_unmap_attachment(struct dma_buf_attachment *attach, struct sg_table *sgt,
+			      enum dma_data_direction dir);
+
+/* dma_buf_unmap_attachment_unlocked(). */
+void dma_buf_unmap_attachment_unlocked(struct dma_buf_attachment *attach, struct sg_table *sgt,
+				       enum dma_data_direction dir);
+
+/* dma_buf_invalidate_mappings(). */
+void dma_buf_invalidate_mappings(struct dma_buf *dmabuf);
+
+/* dma_buf_vmap(). */
+int dma_buf_vmap(struct dma_buf *dmabuf, struct iosys_map *map);
+
+/* dma_buf_vunmap(). */
+void dma_buf_vunmap(struct dma_buf *dmabuf, struct iosys_map *map);
+
+/* dma_buf_mmap(). */
+int dma_buf_mmap(struct dma_buf *dmabuf, struct vm_area_struct *vma, unsigned long pgoff);
+
+/* dma_buf_put() of the last reference. */
+void dma_buf_put(struct dma_buf *dmabuf);
+
+/*
+ * The reservation object (drivers/dma-buf/dma-resv.c), fences, and the model's stand-ins for
+ * what a real driver does with its own primitives.
+ */
+
+/* dma_resv_lock() (in C, ctx must be NULL). */
+int dma_resv_lock(struct dma_resv *obj, struct ww_acquire_ctx *ctx);
+
+/* dma_resv_unlock(). */
+void dma_resv_unlock(struct dma_resv *obj);
+
+/* dma_resv_assert_held(): a warning if the lock is not held. */
+void dma_resv_assert_held(struct dma_resv *obj);
+
+/* dma_resv_is_locked(). */
+bool dma_resv_is_locked(struct dma_resv *obj);
+
+/* dma_resv_add_fence(). */
+void dma_resv_add_fence(struct dma_resv *obj, struct dma_fence *fence, enum dma_resv_usage usage);
+
+/* dma_resv_wait_timeout(): the time left, or MAX_SCHEDULE_TIMEOUT. */
+long dma_resv_wait_timeout(struct dma_resv *obj, enum dma_resv_usage usage, bool intr,
+			   unsigned long timeout);
+
+/* A fence; if completes is false, nothing will ever signal it. */
+struct dma_fence *dma_fence_create(bool completes);
+
+/* A fresh mapping of the buffer's current memory for att (what map_dma_buf returns). */
+struct sg_table *new_sg_table(struct dma_buf_attachment *attach);
+
+/*
+ * Wait until no importer holds a mapping of the buffer (VFIO:
+ * wait_for_completion(&priv->comp)).
+ */
+void wait_for_unmap(struct dma_buf *dmabuf);
+
+/* Reuse the buffer's old backing memory (reset the function behind a BAR, free a page...). */
+void reclaim_memory(struct dma_buf *dmabuf);
+
+/* The importer's device reads or writes the buffer now, through sgt (or without a mapping). */
 enum device_access_outcome device_access(struct dma_buf_attachment *attach, struct sg_table *sgt,
 					 bool write);
+
 /* The importer queues device work; returns the fence that signals its completion. */
 struct dma_fence *device_submit(struct dma_buf_attachment *attach, struct sg_table *sgt,
 				bool write);
+
+/* A WARN_ON (in C, the WARN_ON() macro calls shim_warn_on()). */
+bool shim_warn_on(bool cond, const char *what);
+
+/* END kernel calls */
 
 /* ---------------------------------------------------------------------------------------- */
 /* The driver: what the harness asks it to do                                                */

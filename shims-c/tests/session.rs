@@ -670,36 +670,140 @@ fn the_importer_api_drives_an_importer() {
     assert!(s.wait().success());
 }
 
-/// The kernel calls of the wire protocol are defined once, by `shim_protocol::KernelCall`;
-/// the C library must declare each under the same kernel name (its wrappers send
-/// `__func__`), so that adding a call without its C side fails here rather than in a run.
+const HEADER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/c/dma-buf-shim.h");
+const BEGIN: &str = "/* BEGIN kernel calls:";
+const END: &str = "/* END kernel calls */";
+
+/// A C comment of `text`, wrapped within 100 columns.
+fn c_comment(text: &str) -> String {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let last = lines.last_mut().expect("a line");
+        if !last.is_empty() && last.len() + 1 + word.len() > 92 {
+            lines.push(word.to_string());
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(word);
+        }
+    }
+    if lines.len() == 1 {
+        return format!("/* {} */\n", lines[0]);
+    }
+    let mut out = String::from("/*\n");
+    for l in lines {
+        out.push_str(&format!(" * {l}\n"));
+    }
+    out.push_str(" */\n");
+    out
+}
+
+/// A prototype in kernel style: past 100 columns, the arguments go on, aligned after `(`.
+fn c_prototype(proto: &str) -> String {
+    let open = proto.find('(').expect("a prototype") + 1;
+    let indent = format!("{}{}", "\t".repeat(open / 8), " ".repeat(open % 8));
+    let mut out = String::new();
+    let mut line = String::new();
+    let mut col = 0;
+    for (i, piece) in proto.split_inclusive(", ").enumerate() {
+        let piece_len = piece.trim_end().len();
+        if i > 0 && col + piece_len > 100 {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = indent.clone();
+            col = open;
+        }
+        line.push_str(piece);
+        col += piece.len();
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
+}
+
+/// The header's block of kernel calls, rendered from the one list of the kernel API.
+fn kernel_declarations() -> String {
+    let mut out = format!(
+        "{BEGIN} generated from reference_impl::kernel_api! (reference-impl/src/api.rs). */\n\
+         /* Regenerate: UPDATE_KERNEL_API=1 cargo test -p shims-c --test session kernel_api */\n"
+    );
+    for (core, title) in [
+        (true, "The core (drivers/dma-buf/dma-buf.c)."),
+        (
+            false,
+            "The reservation object (drivers/dma-buf/dma-resv.c), fences, and the model's \
+             stand-ins for what a real driver does with its own primitives.",
+        ),
+    ] {
+        out.push('\n');
+        out.push_str(&c_comment(title));
+        for f in reference_impl::KERNEL_API.iter().filter(|f| f.core == core) {
+            let Some(proto) = f.c else { continue };
+            out.push('\n');
+            out.push_str(&c_comment(&f.doc.join(" ").replace('`', "")));
+            out.push_str(&c_prototype(proto));
+        }
+    }
+    out.push('\n');
+    out.push_str(END);
+    out
+}
+
+/// The header declares the kernel API as its one list says: the block between the markers is
+/// regenerated from `reference_impl::KERNEL_API` and must be identical (run with
+/// `UPDATE_KERNEL_API=1` to rewrite it, then read the diff).
 #[test]
-fn the_c_header_declares_every_kernel_call_of_the_protocol() {
-    let schema =
-        serde_json::to_value(schemars::schema_for!(shim_protocol::KernelCall)).expect("a schema");
-    let names: Vec<String> = schema["oneOf"]
-        .as_array()
-        .expect("one schema per call")
-        .iter()
-        .map(|v| {
-            v["properties"]["fn"]["const"]
-                .as_str()
-                .expect("a name")
-                .to_string()
-        })
-        .collect();
-    assert!(names.len() >= 25, "{names:?}");
-    let header = include_str!("../c/dma-buf-shim.h");
+fn kernel_api_c_header_is_current() {
+    let header = std::fs::read_to_string(HEADER).expect("the header");
+    let begin = header.find(BEGIN).expect("the header's BEGIN marker");
+    let end = header.find(END).expect("the header's END marker") + END.len();
+    let want = kernel_declarations();
+    if header[begin..end] == want {
+        return;
+    }
+    if std::env::var_os("UPDATE_KERNEL_API").is_some() {
+        let updated = format!("{}{want}{}", &header[..begin], &header[end..]);
+        std::fs::write(HEADER, updated).expect("write the header");
+        return;
+    }
+    panic!(
+        "the C header's kernel calls differ from reference_impl::kernel_api!; run \
+         UPDATE_KERNEL_API=1 cargo test -p shims-c --test session kernel_api and read the diff.\n\
+         Expected:\n{want}\nFound:\n{}",
+        &header[begin..end]
+    );
+}
+
+/// Each declared kernel call is defined by the C library with the prototype the list gives
+/// (a wrapper that sends the kcall; the scripted sessions above check the exact messages),
+/// and a call without a C prototype is still asked for by its wire name (the accessor of
+/// `struct dma_buf_attachment` fields asks for `dma_buf_attachment`).
+#[test]
+fn kernel_api_c_library_defines_every_call() {
     let source = include_str!("../c/dma-buf-shim.c");
-    let missing: Vec<&String> = names
+    let flat = source.split_whitespace().collect::<Vec<_>>().join(" ");
+    for f in reference_impl::KERNEL_API {
+        match f.c {
+            Some(proto) => {
+                let head = proto.trim_end_matches(';');
+                let defined = flat.contains(&format!("{head} {{"));
+                assert!(defined, "no definition of `{head}` in dma-buf-shim.c");
+            }
+            None => assert!(
+                source.contains(&format!("kcall(\"{}\"", wire_name(f.name))),
+                "the C library does not call {}",
+                f.name
+            ),
+        }
+    }
+}
+
+/// The name a call has on the wire (`"fn"` of its `KernelCall`).
+fn wire_name(api_name: &str) -> String {
+    shim_protocol::api::WIRE_CALLS
         .iter()
-        .filter(|n| match n.as_str() {
-            // The accessor the C library calls for `struct dma_buf_attachment` fields.
-            "dma_buf_attachment" => !source.contains("kcall(\"dma_buf_attachment\""),
-            // `WARN_ON` is `shim_warn_on()` in C.
-            "warn" => !header.contains("shim_warn_on("),
-            n => !header.contains(&format!(" {n}(")) && !header.contains(&format!("*{n}(")),
-        })
-        .collect();
-    assert!(missing.is_empty(), "not in the C library: {missing:?}");
+        .find(|w| w.name == api_name)
+        .map(|w| w.wire_name())
+        .expect("a kernel call of the wire")
 }

@@ -243,6 +243,52 @@ pub fn report(tree: &Path, version: &str, c: &Citations) -> (String, bool) {
     (out, changed.is_empty())
 }
 
+/// The folders of a kernel tree where the book's linked symbols are looked for.
+pub const SOURCE_LINK_DIRS: &[&str] = &[
+    "drivers/dma-buf",
+    "include/linux",
+    "drivers/vfio",
+    "drivers/iommu/iommufd",
+    "drivers/infiniband/core",
+    "drivers/gpu/drm",
+];
+
+/// The symbols of `symbols` that no C file or header under [`SOURCE_LINK_DIRS`] of `tree`
+/// names as a whole word: links of the book's prose that would point at nothing.
+pub fn missing_symbols(tree: &Path, symbols: &[String]) -> Vec<String> {
+    let mut left: Vec<&String> = symbols.iter().collect();
+    let mut stack: Vec<std::path::PathBuf> =
+        SOURCE_LINK_DIRS.iter().map(|d| tree.join(d)).collect();
+    while let Some(dir) = stack.pop() {
+        if left.is_empty() {
+            break;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|x| x == "c" || x == "h") {
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                left.retain(|s| !names_word(&text, s));
+            }
+        }
+    }
+    left.into_iter().cloned().collect()
+}
+
+/// Whether `text` has `word` with no identifier character on either side.
+fn names_word(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(i, _)| {
+        !text[..i].chars().next_back().is_some_and(is_ident)
+            && !text[i + word.len()..].chars().next().is_some_and(is_ident)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,6 +318,22 @@ enum dma_resv_usage {
 	DMA_RESV_USAGE_BOOKKEEP = 3
 };
 "#;
+
+    #[test]
+    fn linked_symbols_are_looked_for_as_whole_words_in_the_tree() {
+        let tree = std::env::temp_dir().join(format!("source-links-{}", std::process::id()));
+        std::fs::create_dir_all(tree.join("drivers/dma-buf")).unwrap();
+        std::fs::write(tree.join("drivers/dma-buf/dma-buf.c"), C).unwrap();
+        let syms = [
+            "dma_buf_pin",
+            "dma_buf_unpin",
+            "dma_buf_unpin_helper",
+            "buf_pin",
+        ]
+        .map(String::from);
+        assert_eq!(missing_symbols(&tree, &syms), ["dma_buf_unpin", "buf_pin"]);
+        std::fs::remove_dir_all(&tree).unwrap();
+    }
 
     #[test]
     fn symbols_are_found_where_defined_only() {

@@ -225,7 +225,35 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
             .map_err(|e| format!("{}: not a citations file: {e}", path.display()))?;
         let tree = tree(&args, &work)?;
         let version = check_tree(&tree)?;
-        let (text, holds) = citations::report(&tree, &version.to_string(), &cites);
+        let (mut text, mut holds) = citations::report(&tree, &version.to_string(), &cites);
+        let links_path = path.with_file_name("source-links.json");
+        if links_path.exists() {
+            #[derive(serde::Deserialize)]
+            struct SourceLinks {
+                symbols: Vec<String>,
+            }
+            let json = std::fs::read_to_string(&links_path)
+                .map_err(|e| format!("{}: {e}", links_path.display()))?;
+            let links: SourceLinks = serde_json::from_str(&json)
+                .map_err(|e| format!("{}: not a source-links file: {e}", links_path.display()))?;
+            let missing = citations::missing_symbols(&tree, &links.symbols);
+            if missing.is_empty() {
+                text.push_str(&format!(
+                    "The {} further kernel symbols the chapters link to (`{}`) are all named in \
+                     Linux {version}.\n",
+                    links.symbols.len(),
+                    links_path.file_name().unwrap_or_default().to_string_lossy()
+                ));
+            } else {
+                holds = false;
+                text.push_str(&format!(
+                    "\nKernel symbols the chapters link to that Linux {version} does not name \
+                     (`{}`): {}.\n",
+                    links_path.display(),
+                    missing.join(", ")
+                ));
+            }
+        }
         match &args.output {
             Some(p) => std::fs::write(p, &text).map_err(|e| format!("{}: {e}", p.display()))?,
             None => print!("{text}"),

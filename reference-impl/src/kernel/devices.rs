@@ -133,7 +133,7 @@ impl Kernel {
     }
 
     /// The device finishes `job`: its memory access happens now, then its fence signals.
-    pub fn complete_job(&self, job: JobId) {
+    pub(super) fn complete_job(&self, job: JobId) {
         let (att, sgt, write, fence, stale) = {
             let st = self.st.borrow();
             let j = &st.jobs[&job];
@@ -177,7 +177,7 @@ impl Kernel {
 
     /// Every device finishes its queued work, oldest first; exporters' own fences that can
     /// complete signal too.
-    pub fn complete_all(&self) {
+    pub(crate) fn complete_all(&self) {
         let jobs: Vec<JobId> = self
             .st
             .borrow()

@@ -103,6 +103,31 @@ impl Harness<'_> {
         *self.0.scheduler.borrow_mut() = scheduler;
     }
 
+    /// Every device finishes its queued work, oldest first (the step `Complete`).
+    pub fn complete_all(&self) {
+        self.0.complete_all()
+    }
+
+    /// Whether `buf` names a buffer the model knows (exporter registered or state created).
+    pub fn knows_buf(&self, buf: BufId) -> bool {
+        self.0.knows_buf(buf)
+    }
+
+    /// Whether `att` names an attachment object the core created.
+    pub fn knows_att(&self, att: AttId) -> bool {
+        self.0.knows_att(att)
+    }
+
+    /// Whether `sgt` names a mapping the model handed out.
+    pub fn knows_sgt(&self, sgt: SgtId) -> bool {
+        self.0.knows_sgt(sgt)
+    }
+
+    /// Whether `fence` names a fence the model created.
+    pub fn knows_fence(&self, fence: FenceId) -> bool {
+        self.0.knows_fence(fence)
+    }
+
     /// Runs `f` as `actor` on another thread: the calls it makes come from `actor`.
     pub fn as_actor<R>(&self, actor: Actor, f: impl FnOnce() -> R) -> R {
         self.0.log.borrow_mut().stack.push(actor);

@@ -179,7 +179,7 @@ struct Log {
 /// trace. All methods take `&self` so that drivers can call back into the core from inside a
 /// callback, as kernel drivers do.
 pub struct Kernel {
-    core: Rc<dyn crate::core_role::DmaBufCore>,
+    core: Rc<dyn crate::api::DmaBufCore>,
     /// What the runner runs where another thread could take over ([`SchedPoint`]).
     scheduler: RefCell<Option<Scheduler>>,
     st: RefCell<State>,
@@ -201,7 +201,7 @@ impl Kernel {
     }
 
     /// An empty machine whose core role is played by `core`.
-    pub fn with_core(core: Rc<dyn crate::core_role::DmaBufCore>) -> Self {
+    pub fn with_core(core: Rc<dyn crate::api::DmaBufCore>) -> Self {
         Kernel {
             core,
             scheduler: RefCell::new(None),
@@ -213,7 +213,7 @@ impl Kernel {
     }
 
     /// The core playing the role.
-    pub(crate) fn core_role(&self) -> Rc<dyn crate::core_role::DmaBufCore> {
+    pub(crate) fn core_role(&self) -> Rc<dyn crate::api::DmaBufCore> {
         self.core.clone()
     }
 }

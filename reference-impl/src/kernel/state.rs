@@ -15,22 +15,22 @@ impl Kernel {
     }
 
     /// Whether `buf` names a buffer the model knows (exporter registered or state created).
-    pub fn knows_buf(&self, buf: BufId) -> bool {
+    pub(crate) fn knows_buf(&self, buf: BufId) -> bool {
         self.exporters.borrow().contains_key(&buf) || self.st.borrow().bufs.contains_key(&buf)
     }
 
     /// Whether `att` names an attachment object the core created.
-    pub fn knows_att(&self, att: AttId) -> bool {
+    pub(crate) fn knows_att(&self, att: AttId) -> bool {
         self.st.borrow().atts.contains_key(&att)
     }
 
     /// Whether `sgt` names a mapping the model handed out.
-    pub fn knows_sgt(&self, sgt: SgtId) -> bool {
+    pub(crate) fn knows_sgt(&self, sgt: SgtId) -> bool {
         self.st.borrow().sgts.contains_key(&sgt)
     }
 
     /// Whether `fence` names a fence the model created.
-    pub fn knows_fence(&self, fence: FenceId) -> bool {
+    pub(crate) fn knows_fence(&self, fence: FenceId) -> bool {
         self.st.borrow().fences.contains_key(&fence)
     }
 
@@ -74,7 +74,7 @@ impl Kernel {
     }
 
     /// `importer_ops->allow_peer2peer` of the importer registered for `att`.
-    pub fn importer_allows_peer2peer(&self, att: AttId) -> bool {
+    pub(crate) fn importer_allows_peer2peer(&self, att: AttId) -> bool {
         self.importers
             .borrow()
             .get(&att)
@@ -82,7 +82,7 @@ impl Kernel {
     }
 
     /// `importer_ops->invalidate_mappings != NULL` for the importer registered for `att`.
-    pub fn importer_has_invalidate_mappings(&self, att: AttId) -> bool {
+    pub(crate) fn importer_has_invalidate_mappings(&self, att: AttId) -> bool {
         self.importers
             .borrow()
             .get(&att)
