@@ -12,8 +12,8 @@ pub mod review;
 
 pub use judge::{
     CASES, CaseDef, CaseVariant, OnFailure, RULE_ALIASES, RULES, RuleDef, Scenario, ScenarioDoc,
-    StepRef, Strength, calls, case, cases, check, expectations, formats, outcome, prelude, results,
-    rule, runner, scenario,
+    StepRef, Strength, calls, case, cases, check, expectations, formats, invariants, outcome,
+    prelude, races, replay, results, rule, runner, scenario,
 };
 pub use shim_host as remote;
 
@@ -23,6 +23,11 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         (
             "scenario.schema.json",
             serde_json::to_value(schemars::schema_for!(ScenarioDoc)).unwrap_or_default(),
+        ),
+        (
+            "scenario-file.schema.json",
+            serde_json::to_value(schemars::schema_for!(reference_impl::ScenarioFile))
+                .unwrap_or_default(),
         ),
         (
             "trace.schema.json",

@@ -41,7 +41,7 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
         today,
     };
     let results = run_shim(&broken.shim, &opts, &mut |_, _| {});
-    let caught_by = results
+    let mut caught_by: Vec<String> = results
         .cases
         .iter()
         .filter(|c| {
@@ -50,7 +50,7 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
         })
         .map(|c| c.name.clone())
         .collect();
-    let monitor_caught_by = results
+    let mut monitor_caught_by: Vec<String> = results
         .cases
         .iter()
         .filter(|c| {
@@ -66,6 +66,42 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
         .iter()
         .flat_map(|c| c.failures.iter().map(|f| f.rule.clone()))
         .collect();
+    if caught_by.is_empty() {
+        // A bug that is an ordering across threads: explore the racy cases' interleavings.
+        let roles = std::rc::Rc::new(broken.shim.roles());
+        for (case, variant) in crate::races::racy_cases() {
+            let steps = crate::outcome::scenario_of(case, variant)
+                .map(|s| s.steps)
+                .unwrap_or_default();
+            if broken.shim.applies_to(&steps).is_err() {
+                continue;
+            }
+            let opts = reference_impl::ExploreOptions {
+                samples: 0,
+                ..Default::default()
+            };
+            let ex = crate::races::explore_case(roles.clone(), case, variant, opts);
+            if let Some(v) = ex.violation {
+                let rule = v.message.split(':').next().unwrap_or_default().to_string();
+                if rule == broken.breaks {
+                    let name = format!(
+                        "{} (interleaving: {} preemption(s))",
+                        case.variant_name(variant),
+                        v.file.schedule.len()
+                    );
+                    if v.message[rule.len()..]
+                        .trim_start_matches(':')
+                        .trim_start()
+                        .starts_with(judge::monitor::MONITOR_MARK)
+                    {
+                        monitor_caught_by.push(name.clone());
+                    }
+                    caught_by.push(name);
+                }
+                violated.push(rule);
+            }
+        }
+    }
     violated.sort();
     violated.dedup();
     MutantResult {

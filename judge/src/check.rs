@@ -114,7 +114,11 @@ fn ancestors(trace: &Trace, i: usize) -> Vec<usize> {
     let mut out = Vec::new();
     let mut depth = trace.events[i].depth;
     for j in (0..i).rev() {
+        // Another thread's step may have run inside this one: its calls enclose nothing here.
         if trace.events[j].step != trace.events[i].step {
+            continue;
+        }
+        if depth == 0 {
             break;
         }
         if trace.events[j].depth < depth {
@@ -208,6 +212,57 @@ pub fn always_locked(name: CallName, locked: bool) -> Check {
             }
             seen.then_some(())
                 .ok_or_else(|| format!("`{name}` was never called"))
+        },
+    )
+}
+
+/// Once `first` has been called, no `dma_buf_map_attachment` (or its `_unlocked` form)
+/// returns a mapping: a map that runs after a revoke's invalidation started, on whatever
+/// thread, fails.
+pub fn no_map_after(first: CallName) -> Check {
+    Check::new(
+        format!("no map returns a mapping once `{first}` has been called"),
+        move |t| {
+            let Some(start) = t.events.iter().position(|e| is(e, first)) else {
+                return Ok(());
+            };
+            match t.events.iter().enumerate().skip(start).find(|(_, e)| {
+                (is(e, CallName::DmaBufMapAttachment)
+                    || is(e, CallName::DmaBufMapAttachmentUnlocked))
+                    && matches!(e.ret, Some(Ret::Sgt(_)))
+            }) {
+                Some((i, e)) => Err(format!(
+                    "event #{i} (step {}): {} by {} returned {} after event #{start}",
+                    e.step,
+                    e.call.render(),
+                    e.from,
+                    show(&e.ret)
+                )),
+                None => Ok(()),
+            }
+        },
+    )
+}
+
+/// Every call `name` in the whole trace, if any, is made with (or without) the reservation
+/// lock: [`always_locked`] for a trace that may not make the call at all (a generated or
+/// replayed scenario).
+pub fn locked_whenever(name: CallName, locked: bool) -> Check {
+    let held = if locked { "held" } else { "not held" };
+    Check::new(
+        format!("any `{name}` is called with the reservation lock {held}"),
+        move |t| match t
+            .events
+            .iter()
+            .enumerate()
+            .find(|(_, e)| is(e, name) && e.locked != locked)
+        {
+            Some((i, e)) => Err(format!(
+                "event #{i}: `{name}` was called by {} with the lock {}",
+                e.from,
+                if e.locked { "held" } else { "not held" }
+            )),
+            None => Ok(()),
         },
     )
 }

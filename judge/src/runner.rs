@@ -2,7 +2,9 @@
 
 use std::time::Instant;
 
-use reference_impl::{Shim, Step, Trace, run_reference, run_with};
+use std::rc::Rc;
+
+use reference_impl::{ScenarioFile, Shim, Step, Trace, run_reference, run_with};
 use similar::TextDiff;
 use time::Date;
 
@@ -187,12 +189,26 @@ pub trait Backend {
     fn applies_to(&self, case: &CaseDef, variant: &str, steps: &[Step]) -> Result<(), String>;
     /// Runs one case variant's steps.
     fn run(&mut self, case: &CaseDef, variant: &str, steps: &[Step]) -> Ran;
+    /// Whether a scenario that is no case's (a replayed or generated one) exercises it.
+    fn scenario_applies(&self, _steps: &[Step]) -> Result<(), String> {
+        Ok(())
+    }
+    /// Runs a scenario file (a replay, a generated or an explored scenario) labelled `name`.
+    fn run_file(&mut self, _name: &str, _file: &ScenarioFile) -> Ran {
+        Ran {
+            trace: Err(format!(
+                "{} runs only the book's cases, not scenario files",
+                self.info().name
+            )),
+            stderr: None,
+        }
+    }
 }
 
 /// An in-process shim, with the reference drivers in every other role.
 pub struct InProcess {
     shim: Shim,
-    roles: reference_impl::Roles,
+    roles: Rc<reference_impl::Roles>,
 }
 
 impl InProcess {
@@ -200,7 +216,7 @@ impl InProcess {
     pub fn new(shim: &Shim) -> InProcess {
         InProcess {
             shim: *shim,
-            roles: shim.roles(),
+            roles: Rc::new(shim.roles()),
         }
     }
 }
@@ -218,6 +234,34 @@ impl Backend for InProcess {
             stderr: None,
         }
     }
+    fn scenario_applies(&self, steps: &[Step]) -> Result<(), String> {
+        self.shim.applies_to(steps)
+    }
+    fn run_file(&mut self, _name: &str, file: &ScenarioFile) -> Ran {
+        Ran {
+            trace: run_file_with(self.roles.clone(), file),
+            stderr: None,
+        }
+    }
+}
+
+/// Runs a scenario file with `roles`: under its schedule; a schedule the model cannot run
+/// (a step preempting the holder of the lock it wants) is an error of the run.
+pub fn run_file_with(
+    roles: Rc<reference_impl::Roles>,
+    file: &ScenarioFile,
+) -> Result<Trace, String> {
+    if !file.is_concurrent() && file.schedule.is_empty() {
+        return run_with(&roles, &file.plain_steps());
+    }
+    let run = reference_impl::run_scheduled(roles, file);
+    if let Some(b) = run.blocked {
+        return Err(b);
+    }
+    if let Some(p) = run.unused.first() {
+        return Err(format!("the run never reached the schedule's point: {p}"));
+    }
+    run.trace
 }
 
 /// Runs the selected cases against one shim; `progress` is told of every finished case.

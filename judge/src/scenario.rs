@@ -2,7 +2,10 @@
 //! returns what later steps and checks refer to.
 
 pub use reference_impl::StepRef;
-use reference_impl::{AttId, BufId, DmaResvUsage, ExporterKind, ImporterKind, Step};
+use reference_impl::{
+    AttId, BufId, DmaResvUsage, ExporterKind, FileStep, ImporterKind, SCENARIO_FORMAT,
+    ScenarioFile, Step, Thread,
+};
 
 use crate::check::{Check, RuleCheck};
 
@@ -13,6 +16,9 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     /// The checks, each naming its rule.
     pub checks: Vec<RuleCheck>,
+    /// The thread of each step (`None`: the main thread).
+    pub threads: Vec<Option<Thread>>,
+    thread: Option<Thread>,
     next_buf: u32,
     next_att: u32,
 }
@@ -25,7 +31,44 @@ impl Scenario {
 
     fn push(&mut self, step: Step) -> StepRef {
         self.steps.push(step);
+        self.threads.push(self.thread.clone());
         StepRef(self.steps.len() - 1)
+    }
+
+    /// The steps `f` adds run on thread `name` (`importer`, `reset`, `unmap-worker`...),
+    /// concurrently with the other threads' steps: `run` takes them in the order written,
+    /// `explore --races` tries every interleaving. Returns what `f` returns.
+    pub fn on_thread<R>(&mut self, name: &str, f: impl FnOnce(&mut Self) -> R) -> R {
+        let thread = Thread::new(name).unwrap_or_else(|e| panic!("{e}"));
+        let outer = self.thread.replace(thread);
+        let r = f(self);
+        self.thread = outer;
+        r
+    }
+
+    /// Whether any step runs on a thread of its own.
+    pub fn is_concurrent(&self) -> bool {
+        self.threads.iter().any(Option::is_some)
+    }
+
+    /// The scenario as a portable file (no schedule).
+    pub fn to_file(&self) -> ScenarioFile {
+        ScenarioFile {
+            format: SCENARIO_FORMAT,
+            title: None,
+            case: None,
+            seed: None,
+            steps: self
+                .steps
+                .iter()
+                .zip(&self.threads)
+                .map(|(step, thread)| FileStep {
+                    step: step.clone(),
+                    thread: thread.clone(),
+                })
+                .collect(),
+            schedule: Vec::new(),
+        }
     }
 
     /// The most recent step.

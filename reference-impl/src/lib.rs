@@ -9,22 +9,28 @@
 mod api;
 mod core_role;
 mod errno;
+mod explore;
 mod ids;
 mod kernel;
 mod ops;
 mod run;
 mod scenario;
+mod scenario_file;
+mod schedule;
 mod shim;
 mod trace;
 
 pub use api::{DmaBufCore, KERNEL_API, KernelApi, KernelFn};
 pub use core_role::ReferenceCore;
 pub use errno::Errno;
+pub use explore::{Exploration, ExploreOptions, Violation, explore};
 pub use ids::{AttId, BufId, FenceId, JobId, SgtId};
-pub use kernel::{Attachment, Harness, Kernel, SchedPoint, Scheduler, Traced};
+pub use kernel::{Attachment, Blocked, Harness, Kernel, SchedPoint, Scheduler, Traced};
 pub use ops::{DmaBufAttachOps, DmaBufOps, Exporter, Importer, OpsTable};
 pub use run::{Roles, run_reference, run_with};
 pub use scenario::{ExporterKind, ImporterKind, Step, StepRef};
+pub use scenario_file::{FileStep, PointKind, Preemption, SCENARIO_FORMAT, ScenarioFile, Thread};
+pub use schedule::{Offered, ScheduledRun, run_scheduled, step_buffers, step_dependencies};
 pub use shim::{Role, Shim, ShimRole, profile_capabilities, profile_names, profiles_apply};
 pub use trace::{
     AccessOutcome, Actor, Call, CallName, Crash, DmaResvUsage, Event, Ret, ShimProcessFailed,

@@ -1,5 +1,6 @@
 //! Runs a scenario's steps on the model, with each role played by a driver.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -101,111 +102,157 @@ pub fn run_reference(steps: &[Step]) -> Result<Trace, String> {
 /// creating it is an error; a call that never returns stops the run (see [`Trace::hung_at`]).
 pub fn run_with(roles: &Roles, steps: &[Step]) -> Result<Trace, String> {
     let k = Kernel::with_core((roles.core)());
+    let run = StepRunner::new(roles, steps.to_vec());
     let h = k.harness();
-    let mut exporters: BTreeMap<BufId, Rc<dyn Exporter>> = BTreeMap::new();
-    let mut importers: BTreeMap<AttId, Rc<dyn Importer>> = BTreeMap::new();
-    for (i, step) in steps.iter().enumerate() {
+    for i in 0..steps.len() {
+        let (actor, f) = run.prepare(&k, i, true)?;
+        if !h.run_step(i, actor, || f(&k)) {
+            break;
+        }
+    }
+    Ok(h.trace())
+}
+
+/// What runs the steps of one scenario: the roles, and the drivers built so far, by buffer
+/// and attachment.
+pub(crate) struct StepRunner<R> {
+    roles: R,
+    pub(crate) steps: Vec<Step>,
+    exporters: RefCell<BTreeMap<BufId, Rc<dyn Exporter>>>,
+    importers: RefCell<BTreeMap<AttId, Rc<dyn Importer>>>,
+}
+
+/// A step ready to run: its actor and what it does.
+pub(crate) type Prepared = (Actor, Box<dyn FnOnce(&Kernel)>);
+
+impl<R: std::ops::Deref<Target = Roles>> StepRunner<R> {
+    pub(crate) fn new(roles: R, steps: Vec<Step>) -> Self {
+        StepRunner {
+            roles,
+            steps,
+            exporters: RefCell::default(),
+            importers: RefCell::default(),
+        }
+    }
+
+    /// Builds the drivers step `i` creates and returns what runs it. `evictions`: whether
+    /// [`Step::AttachDuringEviction`] installs its own interleaving (not under a schedule).
+    pub(crate) fn prepare(
+        &self,
+        k: &Kernel,
+        i: usize,
+        evictions: bool,
+    ) -> Result<Prepared, String> {
+        let (roles, step) = (&*self.roles, &self.steps[i]);
+        let h = k.harness();
         let exp = |buf: &BufId| {
-            exporters
+            self.exporters
+                .borrow()
                 .get(buf)
                 .cloned()
                 .ok_or_else(|| format!("step {i} ({step}): {buf} was never exported"))
         };
         let imp = |att: &AttId| {
-            importers
+            self.importers
+                .borrow()
                 .get(att)
                 .cloned()
                 .ok_or_else(|| format!("step {i} ({step}): {att} was never attached"))
         };
-        let completed = match step {
+        let f: Box<dyn FnOnce(&Kernel)> = match step {
             Step::Export { buf, exporter } => {
-                if exporters.contains_key(buf) {
+                if self.exporters.borrow().contains_key(buf) {
                     return Err(format!("step {i}: {buf} is exported twice"));
                 }
                 let e = (roles.exporter)(*exporter, *buf);
                 h.register_exporter(*buf, e.clone());
-                exporters.insert(*buf, e.clone());
-                h.run_step(i, step.actor(), || {
-                    let _ = e.export(&k);
+                self.exporters.borrow_mut().insert(*buf, e.clone());
+                Box::new(move |k| {
+                    let _ = e.export(k);
                 })
             }
             Step::Attach { att, buf, importer }
             | Step::AttachDuringEviction { att, buf, importer } => {
-                if importers.contains_key(att) {
+                if self.importers.borrow().contains_key(att) {
                     return Err(format!("step {i}: {att} is attached twice"));
                 }
                 exp(buf)?;
                 let d = (roles.importer)(*importer, *att);
                 h.register_importer(*att, d.clone());
-                importers.insert(*att, d.clone());
+                self.importers.borrow_mut().insert(*att, d.clone());
                 if matches!(step, Step::AttachDuringEviction { .. }) {
+                    if !evictions {
+                        return Err(format!(
+                            "step {i}: attach_during_eviction has its own interleaving; under a \
+                             schedule write the eviction as a step on another thread"
+                        ));
+                    }
                     h.set_scheduler(Some(evict_once_linked(*buf)));
                 }
-                h.run_step(i, step.actor(), || {
-                    let _ = d.attach(&k, *buf);
+                let buf = *buf;
+                Box::new(move |k| {
+                    let _ = d.attach(k, buf);
                 })
             }
             Step::Map { att } => {
                 let d = imp(att)?;
-                h.run_step(i, step.actor(), || {
-                    let _ = d.map(&k);
+                Box::new(move |k| {
+                    let _ = d.map(k);
                 })
             }
             Step::Access { att, write } => {
-                let d = imp(att)?;
-                h.run_step(i, step.actor(), || d.access(&k, *write))
+                let (d, write) = (imp(att)?, *write);
+                Box::new(move |k| d.access(k, write))
             }
             Step::Submit { att, write } => {
-                let d = imp(att)?;
-                h.run_step(i, step.actor(), || d.submit(&k, *write))
+                let (d, write) = (imp(att)?, *write);
+                Box::new(move |k| d.submit(k, write))
             }
             Step::Unmap { att } => {
                 let d = imp(att)?;
-                h.run_step(i, step.actor(), || d.unmap(&k))
+                Box::new(move |k| d.unmap(k))
             }
             Step::Detach { att } => {
                 let d = imp(att)?;
-                h.run_step(i, step.actor(), || d.detach(&k))
+                Box::new(move |k| d.detach(k))
             }
             Step::Vmap { att } => {
                 let d = imp(att)?;
-                h.run_step(i, step.actor(), || d.vmap(&k))
+                Box::new(move |k| d.vmap(k))
             }
             Step::Mmap { buf } => {
                 exp(buf)?;
-                h.run_step(i, step.actor(), || {
-                    let _ = k.dma_buf_mmap(*buf);
+                let buf = *buf;
+                Box::new(move |k| {
+                    let _ = k.dma_buf_mmap(buf);
                 })
             }
             Step::Revoke { buf } => {
                 let e = exp(buf)?;
-                h.run_step(i, step.actor(), || e.revoke(&k))
+                Box::new(move |k| e.revoke(k))
             }
             Step::Restore { buf } => {
                 let e = exp(buf)?;
-                h.run_step(i, step.actor(), || e.restore(&k))
+                Box::new(move |k| e.restore(k))
             }
             Step::Move { buf } => {
                 let e = exp(buf)?;
-                h.run_step(i, step.actor(), || e.move_buffer(&k))
+                Box::new(move |k| e.move_buffer(k))
             }
             Step::Reclaim { buf } => {
                 let e = exp(buf)?;
-                h.run_step(i, step.actor(), || e.reclaim(&k))
+                Box::new(move |k| e.reclaim(k))
             }
             Step::ExporterFence { buf, usage, stuck } => {
-                let e = exp(buf)?;
-                h.run_step(i, step.actor(), || e.add_own_fence(&k, *usage, !*stuck))
+                let (e, usage, completes) = (exp(buf)?, *usage, !*stuck);
+                Box::new(move |k| e.add_own_fence(k, usage, completes))
             }
             Step::Put { buf } => {
                 let e = exp(buf)?;
-                h.run_step(i, step.actor(), || e.put(&k))
+                Box::new(move |k| e.put(k))
             }
-            Step::Complete => h.run_step(i, Actor::Harness, || h.complete_all()),
+            Step::Complete => Box::new(move |k| k.harness().complete_all()),
         };
-        if !completed {
-            break;
-        }
+        Ok((step.actor(), f))
     }
-    Ok(h.trace())
 }

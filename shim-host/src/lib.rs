@@ -124,6 +124,41 @@ impl Backend for RemoteBackend {
             stderr: Some(session.take_stderr()),
         }
     }
+
+    fn scenario_applies(&self, steps: &[Step]) -> Result<(), String> {
+        let id = self.session.identity();
+        let plays: Vec<&str> = id.plays.iter().map(String::as_str).collect();
+        profiles_apply(id.role, &plays, steps)
+    }
+
+    /// A shim process runs the steps of a file one after another: the wire protocol has one
+    /// call in flight at a time, so a file with threads is refused rather than run in an
+    /// order it does not say.
+    fn run_file(&mut self, name: &str, file: &reference_impl::ScenarioFile) -> Ran {
+        let session = self.session.clone();
+        if file.is_concurrent() || !file.schedule.is_empty() {
+            return Ran {
+                trace: Err(
+                    "this scenario runs steps on several threads; a shim process speaks a \
+                     protocol with one call in flight, so it runs sequential scenarios only"
+                        .to_string(),
+                ),
+                stderr: None,
+            };
+        }
+        if let Err(e) = session.begin_case(name) {
+            return Ran {
+                trace: Err(e),
+                stderr: Some(session.take_stderr()),
+            };
+        }
+        let roles = Self::roles(&session);
+        let trace = reference_impl::run_with(&roles, &file.plain_steps());
+        Ran {
+            trace,
+            stderr: Some(session.take_stderr()),
+        }
+    }
 }
 
 impl Drop for RemoteBackend {

@@ -116,6 +116,7 @@ pub fn all() -> Vec<Registered> {
             broken::vfio::CLEANUP_REVOKES_AGAIN,
             broken::vfio::IGNORES_PEER2PEER,
             broken::vfio::INVALIDATES_UNLOCKED,
+            broken::vfio::MARKS_AFTER_UNLOCK,
             broken::gpu::RELOCKS_IN_CALLBACK,
             broken::gpu::NO_REMAP,
             broken::gpu::NO_KERNEL_WAIT,

@@ -3,8 +3,10 @@
 //! ([`CliError`]); [`main`] maps both to the documented exit statuses.
 
 mod exit;
+mod explore;
 mod inspect;
 mod listing;
+mod replay;
 mod run;
 mod serve;
 
@@ -66,6 +68,13 @@ enum Command {
     },
     /// Run the cases against shims (every in-tree shim if none is named).
     Run(run::RunArgs),
+    /// Run one portable scenario file (steps, threads, a schedule) on a shim and judge its
+    /// trace. Exit status 1 when a check fails.
+    Replay(replay::ReplayArgs),
+    /// Explore interleavings: `--races` runs every schedule of the book's racy cases up to a
+    /// number of preemptions, then random ones, on an in-tree shim, and prints the minimal
+    /// violating schedule of each case that fails. Exit status 1 when one fails.
+    Explore(explore::ExploreArgs),
     /// Write an expectations file listing every failure of a JSON result file.
     Expectations {
         /// A result file written by `run --format json`.
@@ -157,6 +166,8 @@ fn dispatch(command: Command) -> Result<Exit, CliError> {
         Command::List { format } => listing::cases(format),
         Command::Rules { format } => listing::rules(format),
         Command::Run(args) => run::run(args),
+        Command::Replay(args) => replay::replay(args),
+        Command::Explore(args) => explore::explore(args),
         Command::Expectations { from, output } => run::expectations(&from, output.as_ref()),
         Command::Show { case } => inspect::show(&case),
         Command::Export { out } => inspect::export(&out),

@@ -104,7 +104,7 @@ fn backend_of(
 
 /// The backends a run names: registered shims and shim commands; every shim that is not
 /// deliberately broken if it names none.
-fn backends_named(
+pub(super) fn backends_named(
     names: &[String],
     commands: &[String],
     timeout: Duration,

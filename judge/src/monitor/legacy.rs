@@ -18,7 +18,7 @@ fn rare_revoke_risk(o: &Observed<'_>) -> Verdict {
         let Call::DmaBufInvalidateMappings { buf } = e.call else {
             continue;
         };
-        if !o.revoked_at(buf, i) {
+        if !matches!(o.step_of(i), Some(reference_impl::Step::Revoke { .. })) {
             continue;
         }
         let non_revocable = o.atts().any(|(a, info)| {

@@ -160,3 +160,17 @@ pub fn violations(steps: &[Step], trace: &Trace) -> Vec<(&'static Monitor, Viola
     out.sort_by_key(|(_, v)| v.event);
     out
 }
+
+/// The first violation of one trace as one line, `rule: (monitor) event #N by ROLE: what`, or
+/// `None` when every monitor held: what an explorer of scenarios or interleavings reports.
+pub fn first_violation(steps: &[Step], trace: &Trace) -> Option<String> {
+    violations(steps, trace).into_iter().next().map(|(m, v)| {
+        format!(
+            "{}: {MONITOR_MARK} event #{} by {}: {}",
+            m.rule, v.event, v.actor, v.observed
+        )
+    })
+}
+
+/// What [`first_violation`]'s line says after the rule: a monitor found it.
+pub const MONITOR_MARK: &str = "(monitor)";

@@ -43,18 +43,20 @@ impl<'a> Observed<'a> {
         let n = trace.events.len();
         let mut parent = vec![None; n];
         let mut end: Vec<usize> = (0..n).collect();
-        let mut stack: Vec<usize> = Vec::new();
+        // One stack of open calls per step: a step is a thread, and another thread's step may
+        // run in the middle of it (an interleaving).
+        let mut stacks: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for (i, e) in trace.events.iter().enumerate() {
+            let stack = stacks.entry(e.step).or_default();
             while let Some(&top) = stack.last() {
-                let t = &trace.events[top];
-                if t.step != e.step || t.depth >= e.depth {
+                if trace.events[top].depth >= e.depth {
                     stack.pop();
                 } else {
                     break;
                 }
             }
             parent[i] = stack.last().copied();
-            for &open in &stack {
+            for &open in stack.iter() {
                 end[open] = i;
             }
             stack.push(i);
@@ -244,23 +246,27 @@ impl<'a> Observed<'a> {
         })
     }
 
-    /// Whether `buf` is revoked (a revoke step began, and no restore step since) at event `i`.
+    /// Whether `buf` is revoked at event `i`: a revoke step's invalidation of it happened
+    /// before, and no restore step of it began since. (In event order: with threads, a
+    /// later step may run before an earlier one ends.)
     pub fn revoked_at(&self, buf: BufId, i: usize) -> bool {
-        let step = self.event(i).step;
         let mut revoked = false;
-        for s in self.steps.iter().take(step + 1) {
-            match *s {
-                Step::Revoke { buf: b } if b == buf => revoked = true,
-                Step::Restore { buf: b } if b == buf => revoked = false,
+        let mut restoring = None;
+        for (k, e) in self.events().take(i) {
+            match self.steps.get(e.step) {
+                Some(Step::Revoke { buf: b })
+                    if *b == buf
+                        && matches!(e.call, Call::DmaBufInvalidateMappings { buf: x } if x == buf) =>
+                {
+                    revoked = true;
+                }
+                Some(Step::Restore { buf: b }) if *b == buf && restoring != Some(e.step) => {
+                    restoring = Some(e.step);
+                    revoked = false;
+                }
                 _ => {}
             }
-        }
-        // Within the revoke step itself, only from the invalidation on.
-        if revoked && matches!(self.steps.get(step), Some(Step::Revoke { buf: b }) if *b == buf) {
-            return self.events().take(i + 1).any(|(_, e)| {
-                e.step == step
-                    && matches!(e.call, Call::DmaBufInvalidateMappings { buf: b } if b == buf)
-            });
+            let _ = k;
         }
         revoked
     }

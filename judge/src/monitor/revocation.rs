@@ -131,11 +131,12 @@ fn last_event_of_step(o: &Observed<'_>, s: usize) -> Option<usize> {
 
 fn mark_under_lock(o: &Observed<'_>) -> Verdict {
     let mut j = Judgement::new();
-    for (_, buf, inv) in revoke_invalidations(o) {
+    for (s, buf, inv) in revoke_invalidations(o) {
         let e = o.event(inv);
         j.expect(e.locked, inv, Actor::Exporter(buf), || {
             format!("{} without the lock", shows(e))
         });
+        let revoke_ends = last_event_of_step(o, s).unwrap_or(inv);
         for (k, m) in o.events().skip(inv + 1) {
             let Call::OpsMapDmaBuf { att } = m.call else {
                 continue;
@@ -143,16 +144,23 @@ fn mark_under_lock(o: &Observed<'_>) -> Verdict {
             if o.att(att).is_none_or(|a| a.buf != buf) || !o.revoked_at(buf, k) {
                 continue;
             }
+            // From the callback, or from another thread while the revoke is still running:
+            // the buffer must be marked revoked already.
             let from_callback = o.enclosing(k, CallName::DmaBufInvalidateMappings) == Some(inv);
-            if from_callback {
+            if from_callback || k < revoke_ends {
                 j.expect(
                     matches!(m.ret, Some(Ret::Err(_)) | None),
                     k,
                     Actor::Exporter(buf),
                     || {
                         format!(
-                            "{} from the revoke's callback: the buffer was not yet marked revoked",
-                            shows(m)
+                            "{} {} (invalidation: event #{inv}): the buffer was not yet marked revoked",
+                            shows(m),
+                            if from_callback {
+                                "from the revoke's callback"
+                            } else {
+                                "while the revoke is still running"
+                            }
                         )
                     },
                 );

@@ -36,6 +36,7 @@ impl Kernel {
     /// The exporter waits until no importer holds a mapping of `buf` (VFIO's completion).
     /// Never returns if an importer keeps a mapping.
     pub fn wait_for_unmap(&self, buf: BufId) {
+        self.sched_point(SchedPoint::UnmapWait { buf });
         self.core(buf, Call::WaitForUnmap { buf }, || {
             let st = self.st.borrow();
             let mapped = st.sgts.values().any(|s| s.buf == buf && !s.unmapped);

@@ -123,11 +123,13 @@ impl Kernel {
             }
         }
         let ops = self.importers.borrow()[&att].clone();
+        self.sched_point(SchedPoint::CallbackEntry { buf, att });
         self.traced(
             buf,
             Actor::Importer(att),
             Call::InvalidateMappings { att },
             || ops.invalidate_mappings(self, att),
         );
+        self.sched_point(SchedPoint::CallbackExit { buf, att });
     }
 }

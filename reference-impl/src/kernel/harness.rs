@@ -50,10 +50,46 @@ impl Harness<'_> {
             log.stack = vec![actor];
             log.open.clear();
         }
+        self.0.depth.set(0);
+        self.catch_step(index, f)
+    }
+
+    /// Runs scenario step `index` as `actor` inside the step that is running now, at one of
+    /// its scheduling points: another thread's step, run to completion before the
+    /// interrupted one goes on. If it hangs or crashes, the interrupted step stops too. If it
+    /// wants a lock the interrupted step holds, it unwinds with [`Blocked`].
+    pub fn run_inner_step(&self, index: usize, actor: Actor, f: impl FnOnce()) {
+        let saved = {
+            let mut log = self.0.log.borrow_mut();
+            let saved = (
+                log.step,
+                std::mem::replace(&mut log.stack, vec![actor]),
+                std::mem::take(&mut log.open),
+            );
+            log.step = index;
+            saved
+        };
+        let depth = self.0.depth.get();
+        self.0.depth.set(depth + 1);
+        let completed = self.catch_step(index, f);
+        self.0.depth.set(depth);
+        {
+            let mut log = self.0.log.borrow_mut();
+            log.step = saved.0;
+            log.stack = saved.1;
+            log.open = saved.2;
+        }
+        if !completed {
+            panic::resume_unwind(Box::new(Stopped));
+        }
+    }
+
+    fn catch_step(&self, index: usize, f: impl FnOnce()) -> bool {
         let result = panic::catch_unwind(AssertUnwindSafe(f));
         match result {
             Ok(()) => true,
-            Err(payload) if payload.is::<Hung>() => false,
+            Err(payload) if payload.is::<Hung>() || payload.is::<Stopped>() => false,
+            Err(payload) if payload.is::<Blocked>() => panic::resume_unwind(payload),
             Err(payload) if payload.is::<crate::trace::ShimProcessFailed>() => {
                 let message = payload
                     .downcast_ref::<crate::trace::ShimProcessFailed>()

@@ -27,6 +27,18 @@ use crate::{AttId, BufId, Errno, FenceId, JobId, SgtId};
 /// Unwinding payload: a call never returns, so the scenario stops.
 struct Hung;
 
+/// Unwinding payload: a step run inside another would wait for a lock the interrupted step
+/// holds, which the interrupted step cannot drop until the inner one returns. The schedule
+/// that asked for it is not one the model can run (see the chapter "Races").
+#[derive(Debug)]
+pub struct Blocked {
+    /// The buffer whose reservation lock was wanted.
+    pub buf: BufId,
+}
+
+/// Unwinding payload: a step run inside another hung or crashed, so the scenario stops.
+struct Stopped;
+
 /// A point in the core where another thread could take over. The runner's [`Scheduler`]
 /// decides what, if anything, runs there; the core's primitives hold no interleaving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,11 +50,76 @@ pub enum SchedPoint {
         /// The attachment.
         att: AttId,
     },
+    /// A buffer's reservation lock is about to be taken (`dma_resv_lock`).
+    Lock {
+        /// The buffer.
+        buf: BufId,
+    },
     /// A buffer's reservation lock was dropped (`dma_resv_unlock`).
     Unlocked {
         /// The buffer.
         buf: BufId,
     },
+    /// A wait for a buffer's fences is about to start (`dma_resv_wait_timeout`).
+    FenceWait {
+        /// The buffer.
+        buf: BufId,
+    },
+    /// A fence of a buffer signalled (`dma_fence_signal`).
+    FenceSignal {
+        /// The buffer.
+        buf: BufId,
+    },
+    /// An exporter is about to wait for its importers to unmap.
+    UnmapWait {
+        /// The buffer.
+        buf: BufId,
+    },
+    /// The core is about to call an importer's `invalidate_mappings`.
+    CallbackEntry {
+        /// The buffer.
+        buf: BufId,
+        /// The attachment.
+        att: AttId,
+    },
+    /// An importer's `invalidate_mappings` returned.
+    CallbackExit {
+        /// The buffer.
+        buf: BufId,
+        /// The attachment.
+        att: AttId,
+    },
+}
+
+impl SchedPoint {
+    /// The buffer the point concerns.
+    pub fn buf(self) -> BufId {
+        match self {
+            SchedPoint::Linked { buf, .. }
+            | SchedPoint::Lock { buf }
+            | SchedPoint::Unlocked { buf }
+            | SchedPoint::FenceWait { buf }
+            | SchedPoint::FenceSignal { buf }
+            | SchedPoint::UnmapWait { buf }
+            | SchedPoint::CallbackEntry { buf, .. }
+            | SchedPoint::CallbackExit { buf, .. } => buf,
+        }
+    }
+
+    /// The point's kind, as a schedule names it.
+    pub fn kind(self) -> crate::PointKind {
+        use crate::PointKind as K;
+        match self {
+            SchedPoint::Linked { .. } => K::Linked,
+            SchedPoint::Lock { .. } => K::Lock,
+            SchedPoint::Unlocked { .. } => K::Unlock,
+            SchedPoint::FenceWait { .. } => K::FenceWait,
+            SchedPoint::FenceSignal { .. } => K::FenceSignal,
+            SchedPoint::UnmapWait { .. } => K::UnmapWait,
+            SchedPoint::CallbackEntry { .. } => K::CallbackEntry,
+            SchedPoint::CallbackExit { .. } => K::CallbackExit,
+        }
+    }
 }
 
 /// What the runner runs at a scheduling point; it may call back into the kernel, for
@@ -182,6 +259,10 @@ pub struct Kernel {
     core: Rc<dyn crate::api::DmaBufCore>,
     /// What the runner runs where another thread could take over ([`SchedPoint`]).
     scheduler: RefCell<Option<Scheduler>>,
+    /// How many steps run inside one another now (0: one step runs).
+    depth: std::cell::Cell<usize>,
+    /// The step depth that took each held reservation lock.
+    lock_depth: RefCell<BTreeMap<BufId, usize>>,
     st: RefCell<State>,
     log: RefCell<Log>,
     exporters: RefCell<BTreeMap<BufId, Rc<dyn DmaBufOps>>>,
@@ -205,6 +286,8 @@ impl Kernel {
         Kernel {
             core,
             scheduler: RefCell::new(None),
+            depth: std::cell::Cell::new(0),
+            lock_depth: RefCell::default(),
             st: RefCell::default(),
             log: RefCell::default(),
             exporters: RefCell::default(),

@@ -11,11 +11,19 @@ impl Kernel {
     }
 
     /// `dma_resv_lock(dmabuf->resv, NULL)`. Taking it twice on one thread never returns.
+    /// Wanted by a step running inside the step that holds it: that schedule cannot run
+    /// ([`Blocked`]).
     pub fn dma_resv_lock(&self, buf: BufId) {
+        self.sched_point(SchedPoint::Lock { buf });
         self.core(buf, Call::DmaResvLock { buf }, || {
             if self.dma_resv_is_locked(buf) {
+                let holder = self.lock_depth.borrow().get(&buf).copied();
+                if holder.is_some_and(|d| d < self.depth.get()) {
+                    panic::resume_unwind(Box::new(Blocked { buf }));
+                }
                 self.hang();
             }
+            self.lock_depth.borrow_mut().insert(buf, self.depth.get());
             self.st.borrow_mut().bufs.entry(buf).or_default().locked = true;
         })
     }
@@ -78,6 +86,7 @@ impl Kernel {
                 timeout,
             },
             || {
+                self.sched_point(SchedPoint::FenceWait { buf });
                 let pending: Vec<FenceId> = {
                     let st = self.st.borrow();
                     st.bufs
@@ -143,12 +152,14 @@ impl Kernel {
                 f.signaled = true;
             }
         });
+        self.sched_point(SchedPoint::FenceSignal { buf });
     }
 
     // Scheduling points.
 
     /// Another thread could take over here: let the scheduler run what it chose. What it runs
-    /// may reach further scheduling points; the scheduler does not see those.
+    /// may reach further scheduling points; the scheduler sees those too if it put itself
+    /// back (see `Harness::set_scheduler`).
     pub(super) fn sched_point(&self, point: SchedPoint) {
         let Some(mut scheduler) = self.scheduler.borrow_mut().take() else {
             return;

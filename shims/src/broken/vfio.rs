@@ -21,6 +21,7 @@ struct Bugs {
     cleanup_revokes_again: bool,
     ignores_peer2peer: bool,
     invalidates_unlocked: bool,
+    marks_after_unlock: bool,
 }
 
 /// The reference VFIO exporter with one bug.
@@ -113,6 +114,16 @@ impl Exporter for BuggyVfio {
             k.dma_resv_lock(self.buf);
             k.dma_resv_wait_timeout(self.buf, DmaResvUsage::Bookkeep, false, Timeout::Max);
             k.dma_resv_unlock(self.buf);
+            k.wait_for_unmap(self.buf);
+            return;
+        }
+        if self.bugs.marks_after_unlock {
+            // Invalidates and waits under the lock, but sets the mark only after dropping it.
+            k.dma_resv_lock(self.buf);
+            k.dma_buf_invalidate_mappings(self.buf);
+            k.dma_resv_wait_timeout(self.buf, DmaResvUsage::Bookkeep, false, Timeout::Max);
+            k.dma_resv_unlock(self.buf);
+            self.inner.priv_.borrow_mut().revoked = true;
             k.wait_for_unmap(self.buf);
             return;
         }
@@ -350,5 +361,24 @@ broken!(
         ),
     },
     "marks the buffer revoked and invalidates before taking the reservation lock",
+    "revoke.exporter.mark-under-lock"
+);
+
+// A revoke that sets the mark after it dropped the lock: every case passes when steps run one
+// after another; a map that runs between the unlock and the mark succeeds on a revoked BAR.
+broken!(
+    MARKS_AFTER_UNLOCK,
+    "broken-vfio-marks-after-unlock",
+    ShimRole::Exporter {
+        plays: &[ExporterKind::Vfio],
+        make: |buf| BuggyVfio::make(
+            buf,
+            Bugs {
+                marks_after_unlock: true,
+                ..Bugs::default()
+            }
+        ),
+    },
+    "marks the buffer revoked only after dropping the reservation lock, so a concurrent map succeeds",
     "revoke.exporter.mark-under-lock"
 );
