@@ -125,7 +125,15 @@ fn result_of(outcome: &CaseOutcome, micros: u64) -> CaseResult {
         status,
         reason: None,
         bug: None,
+        expected_rules: None,
+        new_rules: Vec::new(),
+        vanished_rules: Vec::new(),
         failures,
+        root_cause: if status == Status::Pass {
+            None
+        } else {
+            crate::root_cause::of(outcome)
+        },
         error: match &outcome.trace {
             Err(e) => Some(e.clone()),
             Ok(t) => t.crashed.as_ref().map(|c| {
@@ -163,7 +171,11 @@ fn not_applicable(case: &CaseDef, variant: &str, reason: String) -> CaseResult {
         status: Status::NotApplicable,
         reason: Some(reason),
         bug: None,
+        expected_rules: None,
+        new_rules: Vec::new(),
+        vanished_rules: Vec::new(),
         failures: Vec::new(),
+        root_cause: None,
         error: None,
         trace_diff: None,
         trace: None,

@@ -14,7 +14,7 @@ pub use process::{STDERR_LIMIT, Transcript};
 pub use session::{Identity, Session, StartError};
 
 use judge::CaseDef;
-use judge::results::ShimInfo;
+use judge::results::{ProcessIdentity, ShimInfo};
 use judge::runner::{Backend, Ran};
 
 /// The default time a case may take against a shim process.
@@ -100,6 +100,13 @@ impl Backend for RemoteBackend {
             } else {
                 format!("{} (process `{}`)", id.description, self.command)
             },
+            process: Some(ProcessIdentity {
+                command: self.command.clone(),
+                name: id.name.clone(),
+                protocol: id.version,
+                version: id.shim_version.clone(),
+            }),
+            kernel: None,
         }
     }
 

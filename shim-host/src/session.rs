@@ -30,6 +30,10 @@ pub struct Identity {
     pub capabilities: Vec<String>,
     /// One line on what it wraps.
     pub description: String,
+    /// The protocol version it chose.
+    pub version: u32,
+    /// Its own version, if it gave one.
+    pub shim_version: Option<String>,
 }
 
 /// Why a shim command could not be used.
@@ -132,6 +136,7 @@ fn check_hello(msg: FromShim) -> Result<Identity, String> {
         plays,
         capabilities,
         description,
+        shim_version,
     } = msg
     else {
         return Err(format!("expected a hello, got {msg:?}"));
@@ -199,6 +204,8 @@ fn check_hello(msg: FromShim) -> Result<Identity, String> {
         plays,
         capabilities,
         description,
+        version,
+        shim_version: shim_version.filter(|v| !v.trim().is_empty()),
     })
 }
 

@@ -92,8 +92,9 @@ pub struct KernelArgs {
     /// Write the report here instead of standard output.
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Where rule links point.
-    #[arg(long, default_value = "book/build/")]
+    /// Where rule links point: the published book by default (`REVOKE_CONFORMANCE_BOOK_URL`
+    /// changes the default).
+    #[arg(long, default_value_t = crate::book_url())]
     pub book_url: String,
     /// Write the results summary (the book's table is rendered from it) to this file.
     #[arg(long)]
@@ -142,6 +143,8 @@ impl KernelBackend {
                         format!(" with the mutant C driver `{mutant}`")
                     }
                 ),
+                process: None,
+                kernel: Some(format!("{} ({name})", target.version)),
             },
             target,
             traces: traces
@@ -175,6 +178,15 @@ impl Backend for KernelBackend {
             stderr: None,
         }
     }
+}
+
+/// The release the kernel gave in its boot banner (`Linux version 7.2.13 ...`), if the log
+/// has it.
+fn linux_release(log: &str) -> Option<String> {
+    log.lines().find_map(|l| {
+        let rest = &l[l.find("Linux version ")? + "Linux version ".len()..];
+        rest.split_whitespace().next().map(str::to_string)
+    })
 }
 
 /// Runs the bridge; returns the exit status.
@@ -329,6 +341,9 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
         };
         let name = config_name(version, *mn);
         let mut backend = KernelBackend::new(&name, target.clone(), &traces, "none");
+        if let Some(release) = linux_release(log) {
+            backend.info.kernel = Some(format!("{release} ({name})"));
+        }
         let ran = backend.traces.values().filter(|t| t.is_ok()).count();
         let mut results = run_backend(&mut backend, &opts, &mut |_, _| {});
         drop_unheld_checks(&mut results, &target);
