@@ -11,9 +11,9 @@ pub mod mutants;
 pub mod review;
 
 pub use judge::{
-    CASES, CaseDef, CaseVariant, OnFailure, RULE_ALIASES, RULES, RuleDef, Scenario, ScenarioDoc,
-    StepRef, Strength, calls, case, cases, check, expectations, formats, invariants, outcome,
-    prelude, races, replay, results, rule, runner, scenario,
+    CaseDef, CaseVariant, OnFailure, RuleDef, Scenario, ScenarioDoc, Spec, StepRef, Strength,
+    calls, cases, check, expectations, formats, invariants, outcome, prelude, races, replay,
+    results, runner, scenario, spec,
 };
 pub use shim_host as remote;
 

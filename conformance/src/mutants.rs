@@ -36,9 +36,11 @@ impl MutantResult {
 /// Runs the suite against one broken shim.
 pub fn judge(broken: &Broken, today: Date) -> MutantResult {
     let opts = RunOptions {
+        spec: crate::spec(),
         filter: &judge::filter::CaseFilter::all(),
         expectations: None,
         today,
+        cancel: Default::default(),
     };
     let results = run_shim(&broken.shim, &opts, &mut |_, _| {});
     let mut caught_by: Vec<String> = results
@@ -69,7 +71,7 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
     if caught_by.is_empty() {
         // A bug that is an ordering across threads: explore the racy cases' interleavings.
         let roles = std::rc::Rc::new(broken.shim.roles());
-        for (case, variant) in crate::races::racy_cases() {
+        for (case, variant) in crate::races::racy_cases(&crate::spec()) {
             let steps = crate::outcome::scenario_of(case, variant)
                 .map(|s| s.steps)
                 .unwrap_or_default();
@@ -170,7 +172,7 @@ pub fn table(results: &[MutantResult]) -> String {
 pub fn markdown(results: &[MutantResult]) -> String {
     let case_link = |name: &str| {
         let case = name.split('[').next().unwrap_or(name);
-        match crate::case(case) {
+        match crate::spec().case(case) {
             Some(c) => format!(
                 "[`{name}`]({}#case-{case})",
                 c.chapter.replace(".md", ".html")
@@ -182,7 +184,8 @@ pub fn markdown(results: &[MutantResult]) -> String {
         "| broken shim | bug | breaks | caught by | by the monitor |\n|---|---|---|---|---|\n",
     );
     for r in results {
-        let rule = crate::rule(r.breaks)
+        let rule = crate::spec()
+            .rule(r.breaks)
             .map(|d| format!("[`{}`]({})", r.breaks, d.anchor()))
             .unwrap_or_else(|| format!("`{}`", r.breaks));
         let by = if r.caught() {

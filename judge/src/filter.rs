@@ -96,12 +96,10 @@ impl CaseFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::CASES;
 
     fn names(f: &CaseFilter) -> Vec<String> {
-        CASES
-            .iter()
-            .flat_map(|c| c.variants.iter().map(move |v| (c, v.label)))
+        crate::spec()
+            .variants()
             .filter(|(c, v)| f.selects(c, v))
             .map(|(c, v)| c.variant_name(v))
             .collect()

@@ -96,7 +96,7 @@ fn wrapped(out: &mut String, text: &str, indent: &str, width: usize) {
 
 /// The text of the rule `id` as the book states it, if this build of the suite has it.
 fn rule_text(id: &str) -> Option<&'static str> {
-    crate::rule(id).map(|r| r.text)
+    crate::spec().rule(id).map(|r| r.text)
 }
 
 fn failure_details(out: &mut String, shim: &ShimResults, c: &CaseResult, book_url: &str) {
@@ -488,7 +488,8 @@ pub fn junit(results: &RunResults, book_url: &str) -> String {
             .iter()
             .filter(|r| r.verdict != Verdict::NotApplicable)
         {
-            let link = crate::rule(&r.rule)
+            let link = crate::spec()
+                .rule(&r.rule)
                 .map(|d| format!("{book_url}{}", d.anchor()))
                 .unwrap_or_default();
             let status = match r.verdict {

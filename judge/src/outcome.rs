@@ -4,9 +4,8 @@ use std::fmt::Write as _;
 
 use reference_impl::{Step, Trace};
 
-use crate::defs::CaseDef;
+use crate::defs::{CaseDef, Spec};
 use crate::monitor::Verdict;
-use crate::rule;
 use crate::scenario::Scenario;
 
 /// The result of one check.
@@ -34,6 +33,8 @@ pub struct MonitorOutcome {
 /// The result of one case variant.
 #[derive(Debug, Clone)]
 pub struct CaseOutcome {
+    /// The specification the case belongs to (its rules' strengths and texts).
+    pub spec: Spec,
     /// The case.
     pub case: &'static CaseDef,
     /// The variant label (empty if unparameterised).
@@ -61,6 +62,7 @@ pub fn scenario_of(case: &CaseDef, variant: &str) -> Option<Scenario> {
 /// A variant the case does not have is an error of the outcome (it fails), never an empty
 /// scenario that passes.
 pub fn run_case(
+    spec: &Spec,
     case: &'static CaseDef,
     variant: &'static str,
     backend: &mut dyn FnMut(&[Step]) -> Result<Trace, String>,
@@ -72,6 +74,7 @@ pub fn run_case(
             .map(|v| case.variant_name(v.label))
             .collect();
         return CaseOutcome {
+            spec: *spec,
             case,
             variant,
             steps: Vec::new(),
@@ -102,6 +105,7 @@ pub fn run_case(
         Err(_) => Vec::new(),
     };
     CaseOutcome {
+        spec: *spec,
         case,
         variant,
         steps: scenario.steps,
@@ -152,7 +156,7 @@ impl CaseOutcome {
         let _ = writeln!(out, "chapter: {}", self.case.chapter);
         let _ = writeln!(out, "rules:");
         for id in self.case.rules {
-            match rule(id) {
+            match self.spec.rule(id) {
                 Some(r) => {
                     let _ = writeln!(out, "  {id} {} #{}", r.strength.as_str(), r.hash);
                 }
@@ -196,12 +200,14 @@ mod tests {
     /// is never asked to run anything.
     #[test]
     fn an_unknown_variant_fails() {
-        let case = crate::CASES
+        let spec = crate::spec();
+        let case = spec
+            .cases
             .iter()
             .find(|c| c.variants.len() > 1)
             .expect("a parameterised case");
         let mut ran = false;
-        let outcome = run_case(case, "no_such_variant", &mut |_| {
+        let outcome = run_case(&spec, case, "no_such_variant", &mut |_| {
             ran = true;
             Ok(Trace::default())
         });

@@ -75,12 +75,11 @@ impl FromStr for Partition {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::CASES;
 
     fn every_variant() -> Vec<String> {
-        CASES
-            .iter()
-            .flat_map(|c| c.variants.iter().map(move |v| c.variant_name(v.label)))
+        crate::spec()
+            .variants()
+            .map(|(c, v)| c.variant_name(v))
             .collect()
     }
 

@@ -7,13 +7,11 @@ use std::rc::Rc;
 use reference_impl::{Exploration, ExploreOptions, Roles, Trace, explore};
 
 use crate::outcome::scenario_of;
-use crate::{CASES, CaseDef};
+use crate::{CaseDef, Spec};
 
-/// Every case variant whose scenario runs steps on more than one thread.
-pub fn racy_cases() -> Vec<(&'static CaseDef, &'static str)> {
-    CASES
-        .iter()
-        .flat_map(|c| c.variants.iter().map(move |v| (c, v.label)))
+/// Every case variant of `spec` whose scenario runs steps on more than one thread.
+pub fn racy_cases(spec: &Spec) -> Vec<(&'static CaseDef, &'static str)> {
+    spec.variants()
         .filter(|(c, v)| scenario_of(c, v).is_some_and(|s| s.is_concurrent()))
         .collect()
 }

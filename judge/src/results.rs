@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use reference_impl::{Role, Shim, Trace};
 
 use crate::outcome::CaseOutcome;
-use crate::{OnFailure, RULES, Strength};
+use crate::{OnFailure, Spec};
 
 /// Version of the result format (JSON `version`).
 pub const FORMAT_VERSION: u32 = 1;
@@ -376,15 +376,17 @@ pub struct Provenance {
 }
 
 impl Provenance {
-    /// The provenance of this build of the suite.
-    pub fn of_this_suite() -> Provenance {
-        let rules: BTreeMap<String, String> = RULES
+    /// The provenance of results judged by `spec`.
+    pub fn of(spec: &Spec) -> Provenance {
+        let rules: BTreeMap<String, String> = spec
+            .rules
             .iter()
             .map(|r| (r.id.to_string(), r.hash.to_string()))
             .collect();
         // FNV-1a over the rules sorted by ID: stable across builds, platforms and the order
         // of chapters.
-        let mut lines: Vec<String> = RULES
+        let mut lines: Vec<String> = spec
+            .rules
             .iter()
             .map(|r| format!("{} {} {}\n", r.id, r.strength.as_str(), r.hash))
             .collect();
@@ -426,7 +428,7 @@ impl Status {
             .filter(|c| c.result.is_err())
             .map(|c| c.rule);
         for rule in checked.chain(monitored) {
-            match Strength::of_rule(rule).on_failure() {
+            match outcome.spec.strength_of(rule).on_failure() {
                 OnFailure::Violation => return Status::Fail,
                 OnFailure::Warning => status = Status::Warn,
                 OnFailure::PermissionUnused => {}
@@ -450,9 +452,14 @@ fn merge<'a>(verdicts: &mut BTreeMap<&'a str, Verdict>, rule: &'a str, v: Verdic
     };
 }
 
-/// Per-rule verdicts over one shim's case results.
-pub fn rule_verdicts(cases: &[CaseResult], outcomes: &[Option<&CaseOutcome>]) -> Vec<RuleVerdict> {
-    let mut verdicts: BTreeMap<&str, Verdict> = RULES
+/// Per-rule verdicts over one shim's case results, for every rule of `spec`.
+pub fn rule_verdicts(
+    spec: &Spec,
+    cases: &[CaseResult],
+    outcomes: &[Option<&CaseOutcome>],
+) -> Vec<RuleVerdict> {
+    let mut verdicts: BTreeMap<&str, Verdict> = spec
+        .rules
         .iter()
         .map(|r| (r.id, Verdict::NotApplicable))
         .collect();
@@ -464,7 +471,7 @@ pub fn rule_verdicts(cases: &[CaseResult], outcomes: &[Option<&CaseOutcome>]) ->
         for check in &outcome.checks {
             let v = match (&check.result, &outcome.trace) {
                 (Ok(()), Ok(_)) => Verdict::Conformant,
-                _ => match Strength::of_rule(check.rule).on_failure() {
+                _ => match spec.strength_of(check.rule).on_failure() {
                     // A case that fails as its expectation says breaks exactly the rules the
                     // expectation names: a known violation.
                     OnFailure::Violation if case.status == Status::ExpectedFail => {
@@ -483,7 +490,7 @@ pub fn rule_verdicts(cases: &[CaseResult], outcomes: &[Option<&CaseOutcome>]) ->
             let v = match &m.verdict {
                 crate::monitor::Verdict::Held => Verdict::Conformant,
                 crate::monitor::Verdict::Violated(_) => {
-                    match Strength::of_rule(m.rule).on_failure() {
+                    match outcome.spec.strength_of(m.rule).on_failure() {
                         OnFailure::Violation if case.status == Status::ExpectedFail => {
                             Verdict::ExpectedViolation
                         }
@@ -497,7 +504,7 @@ pub fn rule_verdicts(cases: &[CaseResult], outcomes: &[Option<&CaseOutcome>]) ->
             merge(&mut verdicts, m.rule, v);
         }
     }
-    RULES
+    spec.rules
         .iter()
         .map(|r| RuleVerdict {
             rule: r.id.to_string(),

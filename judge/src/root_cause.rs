@@ -212,8 +212,8 @@ mod tests {
     use crate::outcome::run_case;
 
     fn outcome_of(case: &str, variant: &'static str, change: fn(&mut Trace)) -> CaseOutcome {
-        let case = crate::case(case).expect("the case");
-        run_case(case, variant, &mut |steps| {
+        let case = crate::spec().case(case).expect("the case");
+        run_case(&crate::spec(), case, variant, &mut |steps| {
             let mut t = reference_impl::run_reference(steps)?;
             change(&mut t);
             Ok(t)
@@ -265,7 +265,9 @@ mod tests {
     /// the role that added the fence that never signalled.
     #[test]
     fn a_stuck_wait_is_blamed_on_the_fence_owner() {
-        let case = crate::case("revoke_blocks_on_a_stuck_fence").expect("the case");
+        let case = crate::spec()
+            .case("revoke_blocks_on_a_stuck_fence")
+            .expect("the case");
         let steps = crate::outcome::scenario_of(case, "")
             .expect("a scenario")
             .steps;
@@ -282,7 +284,7 @@ mod tests {
     fn a_deadlock_is_blamed_on_the_lock_holder() {
         let passing = outcome_of("orderly_teardown", "dynamic", |_| {});
         assert_eq!(of(&passing), None);
-        let case = crate::case("orderly_teardown").expect("the case");
+        let case = crate::spec().case("orderly_teardown").expect("the case");
         let steps = crate::outcome::scenario_of(case, "dynamic")
             .expect("a scenario")
             .steps;

@@ -15,7 +15,7 @@ pub use session::{Identity, Session, StartError};
 
 use judge::CaseDef;
 use judge::results::{ProcessIdentity, ShimInfo};
-use judge::runner::{Backend, Ran};
+use judge::runner::{Backend, Cancel, Ran};
 
 /// The default time a case may take against a shim process.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -114,6 +114,10 @@ impl Backend for RemoteBackend {
         let id = self.session.identity();
         let plays: Vec<&str> = id.plays.iter().map(String::as_str).collect();
         profiles_apply(id.role, &plays, steps)
+    }
+
+    fn set_cancel(&mut self, cancel: &Cancel) {
+        self.session.set_cancel(cancel);
     }
 
     fn run(&mut self, case: &CaseDef, variant: &str, steps: &[Step]) -> Ran {

@@ -100,17 +100,15 @@ fn strength(s: Strength) -> TokenStream {
 /// nothing that only follows from them.
 fn conformance_fallback(mut diagnostics: TokenStream) -> TokenStream {
     diagnostics.extend(quote! {
-        /// Every rule of the book (empty: the book has errors).
-        pub static RULES: &[RuleDef] = &[];
-        /// Former rule IDs and the IDs they now go by (empty: the book has errors).
-        pub static RULE_ALIASES: &[(&str, &str)] = &[];
-        /// Every conformance case of the book (empty: the book has errors).
-        pub static CASES: &[CaseDef] = &[];
+        /// The book's rules and cases (none: the book has errors).
+        pub fn spec() -> Spec {
+            Spec { rules: &[], aliases: &[], cases: &[] }
+        }
     });
     diagnostics
 }
 
-/// `conformance!`: case functions and the `RULES` and `CASES` tables.
+/// `conformance!`: case functions and `spec()`, the book's rules and cases.
 pub(crate) fn conformance(args: &Args) -> TokenStream {
     let (spec, diags) = Spec::load(&args.src_dir);
     if !diags.is_empty() {
@@ -166,12 +164,13 @@ pub(crate) fn conformance(args: &Args) -> TokenStream {
             })
         });
     out.extend(quote! {
-        /// Every rule of the book, by ID.
-        pub static RULES: &[RuleDef] = &[#(#rules),*];
-        /// Former rule IDs and the IDs they now go by.
-        pub static RULE_ALIASES: &[(&str, &str)] = &[#(#aliases),*];
-        /// Every conformance case of the book, by name.
-        pub static CASES: &[CaseDef] = &[#(#cases),*];
+        /// The book's rules and cases: what a run judges against.
+        pub fn spec() -> Spec {
+            const RULES: &[RuleDef] = &[#(#rules),*];
+            const RULE_ALIASES: &[(&str, &str)] = &[#(#aliases),*];
+            const CASES: &[CaseDef] = &[#(#cases),*];
+            Spec { rules: RULES, aliases: RULE_ALIASES, cases: CASES }
+        }
     });
     out
 }

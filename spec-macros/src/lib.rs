@@ -1,8 +1,8 @@
 //! Proc-macros that compile the book into the crates.
 //!
 //! - [`reference!`] emits a chapter's `rust,reference` blocks where it is invoked.
-//! - [`conformance!`] emits every `rust,case` function, the `CASES` table and the `RULES`
-//!   table, after checking the whole book: duplicate or unknown rule IDs, cases that name no
+//! - [`conformance!`] emits every `rust,case` function and `spec()`, the book's rules and
+//!   cases as one value, after checking the whole book: duplicate or unknown rule IDs, cases that name no
 //!   rule, malformed blocks and empty rule markers are compile errors naming the chapter file
 //!   and line.
 //! - [`case_tests!`] emits one snapshot test per case, parameterised with `rstest`.
@@ -26,8 +26,8 @@ pub fn reference(input: TokenStream) -> TokenStream {
 }
 
 /// `conformance!()` or `conformance!(book = "path/to/src")`: every case function, then
-/// `pub static RULES: &[RuleDef]` and `pub static CASES: &[CaseDef]`. The types `RuleDef`,
-/// `Strength`, `CaseDef`, `CaseVariant` and `Scenario` must be in scope.
+/// `pub fn spec() -> Spec`, the book's rules, rule aliases and cases. The types `Spec`,
+/// `RuleDef`, `Strength`, `CaseDef`, `CaseVariant` and `Scenario` must be in scope.
 #[proc_macro]
 pub fn conformance(input: TokenStream) -> TokenStream {
     match args::Args::parse(input.into(), false) {

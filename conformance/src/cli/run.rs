@@ -2,7 +2,6 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -11,9 +10,7 @@ use shims::registry::{self, Registered, Runs};
 use crate::expectations::Expectations;
 use crate::remote::{RemoteBackend, Transcript};
 use crate::results::{CaseResult, RunResults, ShimResults, Status, Summary};
-use crate::runner::{
-    Backend, INTERRUPTED, InProcess, RunOptions, collect, run_backend, selected_by,
-};
+use crate::runner::{Backend, Cancel, InProcess, RunOptions, collect, run_backend, selected_by};
 use judge::filter::CaseFilter;
 
 use super::exit::print;
@@ -198,7 +195,7 @@ pub(super) fn run(args: RunArgs) -> Result<Exit, CliError> {
     let filter = CaseFilter::new(&filter, &exclude)
         .map_err(CliError::Fatal)?
         .in_partition(partition.unwrap_or_default());
-    if selected_by(&filter).is_empty() && partition.is_none() {
+    if selected_by(&crate::spec(), &filter).is_empty() && partition.is_none() {
         return Err(CliError::Fatal(
             "no case matches the --filter and --exclude patterns (`revoke-conformance list` lists the cases)"
                 .to_string(),
@@ -222,21 +219,25 @@ pub(super) fn run(args: RunArgs) -> Result<Exit, CliError> {
         None => None,
     };
     let mut backends = backends_named(&shim, &shim_cmd, timeout, transcript)?;
-    let _ = ctrlc::set_handler(|| {
-        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+    let cancel = Cancel::new();
+    let on_ctrl_c = cancel.clone();
+    let _ = ctrlc::set_handler(move || {
+        if on_ctrl_c.cancel() {
             // A second Ctrl-C: stop now. Shim processes die with the runner.
             std::process::exit(EXIT_INTERRUPTED);
         }
     });
     let opts = RunOptions {
+        spec: crate::spec(),
         filter: &filter,
         expectations: exps.as_ref(),
         today: today(),
+        cancel: cancel.clone(),
     };
-    let total = (backends.len() * selected_by(&filter).len()) as u64;
+    let total = (backends.len() * selected_by(&crate::spec(), &filter).len()) as u64;
     let part = partition.map(|p| p.to_string());
     let finish = |shims: Vec<ShimResults>, partial: bool| {
-        let mut results = collect(shims, partial);
+        let mut results = collect(&crate::spec(), shims, partial);
         results.provenance.partition = part.clone();
         results
     };
@@ -263,13 +264,13 @@ pub(super) fn run(args: RunArgs) -> Result<Exit, CliError> {
                 }
             });
             done.push(finished);
-            if INTERRUPTED.load(Ordering::SeqCst) {
+            if cancel.is_cancelled() {
                 break;
             }
         }
     });
     drop(backends);
-    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+    let interrupted = cancel.is_cancelled();
     let results = finish(done, interrupted);
     let text = render(&results);
     match &output {

@@ -322,9 +322,11 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
     }
     let filter = judge::filter::CaseFilter::new(args.filter.as_slice(), &[])?;
     let opts = RunOptions {
+        spec: crate::spec(),
         filter: &filter,
         expectations: None,
         today: time::OffsetDateTime::now_utc().date(),
+        cancel: Default::default(),
     };
     let mut shims = Vec::new();
     let mut configs = Vec::new();
@@ -364,7 +366,8 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
             let judged = results.cases.iter().any(|c| {
                 c.status != Status::NotApplicable
                     && c.rules.iter().any(|r| r == m.rule)
-                    && crate::case(&c.case)
+                    && crate::spec()
+                        .case(&c.case)
                         .and_then(|d| crate::outcome::scenario_of(d, &c.variant))
                         .is_some_and(|s| {
                             s.steps.iter().any(|st| {
@@ -397,7 +400,7 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
         all.append(&mut shims);
         shims = all;
     }
-    let results = crate::runner::collect(shims, false);
+    let results = crate::runner::collect(&opts.spec, shims, false);
     let summary2 = BridgeSummary {
         kernel: version.to_string(),
         configs,
@@ -531,7 +534,7 @@ mod tests {
         let old = target((6, 12), &[]);
         let new = target((7, 1), &[]);
         let mut na = 0;
-        for (c, v) in selected(None) {
+        for (c, v) in selected(&crate::spec(), None) {
             let steps = crate::outcome::scenario_of(c, v)
                 .map(|s| s.steps)
                 .unwrap_or_default();
@@ -555,17 +558,18 @@ mod tests {
     #[test]
     fn on_7_2_every_rule_holds_and_every_case_applies() {
         let t = target((7, 2), &[]);
-        let since_7_1: Vec<&str> = crate::RULES
+        let since_7_1: Vec<&str> = crate::spec()
+            .rules
             .iter()
             .filter(|r| r.since == Some("7.1"))
             .map(|r| r.id)
             .collect();
         assert!(since_7_1.contains(&"attach.core.null-callback"));
         assert!(since_7_1.contains(&"map.dynamic.no-pin-no-wait"));
-        for r in crate::RULES {
+        for r in crate::spec().rules {
             assert!(t.rule_holds(r).is_ok(), "{} holds on 7.2", r.id);
         }
-        for (c, v) in selected(None) {
+        for (c, v) in selected(&crate::spec(), None) {
             let steps = crate::outcome::scenario_of(c, v)
                 .map(|s| s.steps)
                 .unwrap_or_default();
@@ -578,7 +582,7 @@ mod tests {
     }
 
     fn variant(name: &str) -> (&'static CaseDef, &'static str, Vec<Step>) {
-        let (c, v) = selected(None)
+        let (c, v) = selected(&crate::spec(), None)
             .into_iter()
             .find(|(c, v)| c.variant_name(v) == name)
             .unwrap_or_else(|| panic!("no case {name}"));

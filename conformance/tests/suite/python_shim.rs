@@ -93,7 +93,11 @@ fn an_importer_that_takes_the_lock_again_in_its_callback_is_blamed_first() {
     assert!(!failed.is_empty());
     for c in failed {
         let rc = &c["root_cause"];
-        assert_eq!(rc["rule"], "invalidate.importer.no-relock", "{}: {rc}", c["name"]);
+        assert_eq!(
+            rc["rule"], "invalidate.importer.no-relock",
+            "{}: {rc}",
+            c["name"]
+        );
         assert_eq!(rc["role"], "importer", "{}: {rc}", c["name"]);
         let event = rc["event"].as_u64().expect("an event") as usize;
         let e = &c["trace"]["events"][event];
@@ -101,7 +105,9 @@ fn an_importer_that_takes_the_lock_again_in_its_callback_is_blamed_first() {
         assert_eq!(e["from"]["role"], "importer", "{}: {e}", c["name"]);
         let consequences = rc["consequences"].as_array().expect("a list");
         assert!(
-            !consequences.iter().any(|r| r == "invalidate.importer.no-relock"),
+            !consequences
+                .iter()
+                .any(|r| r == "invalidate.importer.no-relock"),
             "{rc}"
         );
     }

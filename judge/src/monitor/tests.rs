@@ -9,7 +9,8 @@ use crate::outcome::scenario_of;
 fn every_rule_has_a_monitor_or_a_reason() {
     let monitored: Vec<&str> = all().iter().map(|m| m.rule).collect();
     let unobservable: Vec<&str> = unobservable().iter().map(|u| u.rule).collect();
-    let missing: Vec<&str> = crate::RULES
+    let missing: Vec<&str> = crate::spec()
+        .rules
         .iter()
         .map(|r| r.id)
         .filter(|id| !monitored.contains(id) && !unobservable.contains(id))
@@ -17,7 +18,7 @@ fn every_rule_has_a_monitor_or_a_reason() {
     assert!(missing.is_empty(), "rules without a monitor: {missing:?}");
     for id in monitored.iter().chain(&unobservable) {
         assert!(
-            crate::rule(id).is_some_and(|r| r.id == *id),
+            crate::spec().rule(id).is_some_and(|r| r.id == *id),
             "`{id}` is not a rule of the book"
         );
     }
@@ -32,7 +33,7 @@ fn every_rule_has_a_monitor_or_a_reason() {
 #[test]
 fn the_reference_drivers_violate_no_monitor() {
     let mut failures = Vec::new();
-    for case in crate::CASES {
+    for case in crate::spec().cases {
         for variant in case.variants {
             let s = scenario_of(case, variant.label).expect("a scenario");
             let trace = reference_impl::run_reference(&s.steps).expect("the reference runs");
@@ -989,7 +990,7 @@ fn every_monitor_holds_on_its_example_and_catches_its_bug() {
             failures.push(format!("{}: no example", m.rule));
             continue;
         };
-        let case = crate::case(ex.case).expect("the example's case");
+        let case = crate::spec().case(ex.case).expect("the example's case");
         let steps: Vec<Step> = scenario_of(case, ex.variant)
             .expect("the example's variant")
             .steps;
@@ -1004,7 +1005,9 @@ fn every_monitor_holds_on_its_example_and_catches_its_bug() {
         }
         let at = (ex.break_it)(&mut trace);
         let got = (m.judge)(&Observed::new(&steps, &trace));
-        let may = crate::rule(m.rule).is_some_and(|r| r.strength == crate::Strength::May);
+        let may = crate::spec()
+            .rule(m.rule)
+            .is_some_and(|r| r.strength == crate::Strength::May);
         match got {
             Verdict::Violated(v) if !may && v.event == at => {}
             Verdict::NotApplicable if may => {}
