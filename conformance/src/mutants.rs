@@ -23,6 +23,8 @@ pub struct MutantResult {
     pub breaks: &'static str,
     /// The cases that failed on that rule.
     pub caught_by: Vec<String>,
+    /// The cases in which the rule's monitor (not only a check of the case) found the bug.
+    pub monitor_caught_by: Vec<String>,
     /// Every rule reported violated.
     pub violated: Vec<String>,
 }
@@ -44,7 +46,11 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
         cancel: Default::default(),
     };
     let results = run_shim(&broken.shim, &opts, &mut |_, _| {});
-    let (mut caught_by, mut violated) = caught_on(&results, broken.breaks);
+    let Caught {
+        mut caught_by,
+        mut monitor_caught_by,
+        mut violated,
+    } = caught_on(&results, broken.breaks);
     if caught_by.is_empty() {
         // A bug that is an ordering across threads: explore the racy cases' interleavings.
         let roles = std::rc::Rc::new(broken.shim.roles());
@@ -63,11 +69,19 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
             if let Some(v) = ex.violation {
                 let rule = v.message.split(':').next().unwrap_or_default().to_string();
                 if rule == broken.breaks {
-                    caught_by.push(format!(
+                    let name = format!(
                         "{} (interleaving: {} preemption(s))",
                         case.variant_name(variant),
                         v.file.schedule.len()
-                    ));
+                    );
+                    if v.message[rule.len()..]
+                        .trim_start_matches(':')
+                        .trim_start()
+                        .starts_with(judge::monitor::MONITOR_MARK)
+                    {
+                        monitor_caught_by.push(name.clone());
+                    }
+                    caught_by.push(name);
                 }
                 violated.push(rule);
             }
@@ -80,27 +94,51 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
         bug: broken.bug,
         breaks: broken.breaks,
         caught_by,
+        monitor_caught_by,
         violated,
     }
 }
 
-/// The case variants of `results` that failed on `rule`, and every rule some case broke.
-fn caught_on(results: &ShimResults, rule: &str) -> (Vec<String>, Vec<String>) {
-    let caught_by = results
-        .cases
+/// How many broken shims the monitor of the rule they break catches.
+pub fn monitored(results: &[MutantResult]) -> usize {
+    results
         .iter()
-        .filter(|c| {
-            matches!(c.status, Status::Fail | Status::Warn)
-                && c.failures.iter().any(|f| f.rule == rule)
-        })
-        .map(|c| c.name.clone())
-        .collect();
-    let violated = results
-        .cases
-        .iter()
-        .flat_map(|c| c.failures.iter().map(|f| f.rule.clone()))
-        .collect();
-    (caught_by, violated)
+        .filter(|r| !r.monitor_caught_by.is_empty())
+        .count()
+}
+
+/// What a run of one broken shim caught.
+struct Caught {
+    caught_by: Vec<String>,
+    monitor_caught_by: Vec<String>,
+    violated: Vec<String>,
+}
+
+/// The case variants of `results` that failed on `rule` (by any check, and by the rule's
+/// monitor), and every rule some case broke.
+fn caught_on(results: &ShimResults, rule: &str) -> Caught {
+    let failed_on = |by_monitor: bool| {
+        results
+            .cases
+            .iter()
+            .filter(|c| {
+                matches!(c.status, Status::Fail | Status::Warn)
+                    && c.failures
+                        .iter()
+                        .any(|f| f.rule == rule && (f.monitor || !by_monitor))
+            })
+            .map(|c| c.name.clone())
+            .collect()
+    };
+    Caught {
+        caught_by: failed_on(false),
+        monitor_caught_by: failed_on(true),
+        violated: results
+            .cases
+            .iter()
+            .flat_map(|c| c.failures.iter().map(|f| f.rule.clone()))
+            .collect(),
+    }
 }
 
 /// Runs the suite against a registered broken shim that runs as a process. A shim that
@@ -124,21 +162,26 @@ pub fn judge_process(
         crate::remote::DEFAULT_TIMEOUT,
         None,
     );
-    let (caught_by, mut violated) = match started {
+    let mut caught = match started {
         Ok(mut backend) => {
             let results = run_backend(&mut backend, &opts, &mut |_, _| {});
             caught_on(&results, bug.breaks)
         }
-        Err(e) => (Vec::new(), vec![format!("(the shim did not start: {e})")]),
+        Err(e) => Caught {
+            caught_by: Vec::new(),
+            monitor_caught_by: Vec::new(),
+            violated: vec![format!("(the shim did not start: {e})")],
+        },
     };
-    violated.sort();
-    violated.dedup();
+    caught.violated.sort();
+    caught.violated.dedup();
     MutantResult {
         shim: name,
         bug: bug.bug,
         breaks: bug.breaks,
-        caught_by,
-        violated,
+        caught_by: caught.caught_by,
+        monitor_caught_by: caught.monitor_caught_by,
+        violated: caught.violated,
     }
 }
 
@@ -173,12 +216,22 @@ pub fn table(results: &[MutantResult]) -> String {
             r.caught_by.join(", ")
         };
         let _ = writeln!(out, "        caught by: {by}");
+        let _ = writeln!(
+            out,
+            "        monitor:   {}",
+            if r.monitor_caught_by.is_empty() {
+                "no (only a check of a case sees it)"
+            } else {
+                "yes (the rule's monitor sees it)"
+            }
+        );
     }
     let caught = results.iter().filter(|r| r.caught()).count();
     let _ = writeln!(
         out,
-        "\nscore: {caught}/{} broken shims caught on the rule they break",
-        results.len()
+        "\nscore: {caught}/{} broken shims caught on the rule they break; {} by the rule's monitor",
+        results.len(),
+        monitored(results)
     );
     out
 }
@@ -195,7 +248,9 @@ pub fn markdown(results: &[MutantResult]) -> String {
             None => format!("`{name}`"),
         }
     };
-    let mut out = String::from("| broken shim | bug | breaks | caught by |\n|---|---|---|---|\n");
+    let mut out = String::from(
+        "| broken shim | bug | breaks | caught by | by the monitor |\n|---|---|---|---|---|\n",
+    );
     for r in results {
         let rule = crate::spec()
             .rule(r.breaks)
@@ -212,16 +267,23 @@ pub fn markdown(results: &[MutantResult]) -> String {
         };
         let _ = writeln!(
             out,
-            "| `{}` | {} | {rule} | {by} |",
+            "| `{}` | {} | {rule} | {by} | {} |",
             r.shim,
-            r.bug.replace('|', "\\|")
+            r.bug.replace('|', "\\|"),
+            if r.monitor_caught_by.is_empty() {
+                "no"
+            } else {
+                "yes"
+            }
         );
     }
     let caught = results.iter().filter(|r| r.caught()).count();
     let _ = writeln!(
         out,
-        "\nScore: **{caught}/{}** broken shims caught on the rule they break.",
-        results.len()
+        "\nScore: **{caught}/{}** broken shims caught on the rule they break; **{}** of them by \
+         the rule's monitor, which judges every trace whatever the case.",
+        results.len(),
+        monitored(results)
     );
     out
 }
@@ -239,6 +301,7 @@ mod tests {
                 bug: "waits for KERNEL fences only | not BOOKKEEP",
                 breaks: "revoke.exporter.wait-bookkeep",
                 caught_by: vec!["attach_after_revoke_fails".into(), "no_such_case[x]".into()],
+                monitor_caught_by: vec!["attach_after_revoke_fails".into()],
                 violated: vec!["revoke.exporter.wait-bookkeep".into()],
             },
             MutantResult {
@@ -246,6 +309,7 @@ mod tests {
                 bug: "breaks a rule no case checks",
                 breaks: "no.such.rule",
                 caught_by: Vec::new(),
+                monitor_caught_by: Vec::new(),
                 violated: Vec::new(),
             },
         ]
