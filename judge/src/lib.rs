@@ -21,11 +21,13 @@ pub mod expectations;
 pub mod filter;
 pub mod formats;
 pub mod invariants;
+pub mod monitor;
 pub mod outcome;
 pub mod partition;
 pub mod races;
 pub mod replay;
 pub mod results;
+pub mod root_cause;
 pub mod runner;
 pub mod scenario;
 
