@@ -1,13 +1,16 @@
 //! `revoke-conformance mutants`: what the suite is known to catch. Every broken in-tree shim
-//! must fail at least one case on the rule its bug breaks.
+//! must fail at least one case on the rule its bug breaks: the in-process ones, and the
+//! registered broken shims that run as processes (the C exporter built without its waits).
 
 use std::fmt::Write as _;
 
 use shims::broken::Broken;
 use time::Date;
 
-use crate::results::Status;
-use crate::runner::{RunOptions, run_shim};
+use shims::registry::{Bug, Runs};
+
+use crate::results::{ShimResults, Status};
+use crate::runner::{RunOptions, run_backend, run_shim};
 
 /// How the suite did against one broken shim.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -20,6 +23,8 @@ pub struct MutantResult {
     pub breaks: &'static str,
     /// The cases that failed on that rule.
     pub caught_by: Vec<String>,
+    /// The cases in which the rule's monitor (not only a check of the case) found the bug.
+    pub monitor_caught_by: Vec<String>,
     /// Every rule reported violated.
     pub violated: Vec<String>,
 }
@@ -41,20 +46,11 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
         cancel: Default::default(),
     };
     let results = run_shim(&broken.shim, &opts, &mut |_, _| {});
-    let mut caught_by: Vec<String> = results
-        .cases
-        .iter()
-        .filter(|c| {
-            matches!(c.status, Status::Fail | Status::Warn)
-                && c.failures.iter().any(|f| f.rule == broken.breaks)
-        })
-        .map(|c| c.name.clone())
-        .collect();
-    let mut violated: Vec<String> = results
-        .cases
-        .iter()
-        .flat_map(|c| c.failures.iter().map(|f| f.rule.clone()))
-        .collect();
+    let Caught {
+        mut caught_by,
+        mut monitor_caught_by,
+        mut violated,
+    } = caught_on(&results, broken.breaks);
     if caught_by.is_empty() {
         // A bug that is an ordering across threads: explore the racy cases' interleavings.
         let roles = std::rc::Rc::new(broken.shim.roles());
@@ -73,11 +69,19 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
             if let Some(v) = ex.violation {
                 let rule = v.message.split(':').next().unwrap_or_default().to_string();
                 if rule == broken.breaks {
-                    caught_by.push(format!(
+                    let name = format!(
                         "{} (interleaving: {} preemption(s))",
                         case.variant_name(variant),
                         v.file.schedule.len()
-                    ));
+                    );
+                    if v.message[rule.len()..]
+                        .trim_start_matches(':')
+                        .trim_start()
+                        .starts_with(judge::monitor::MONITOR_MARK)
+                    {
+                        monitor_caught_by.push(name.clone());
+                    }
+                    caught_by.push(name);
                 }
                 violated.push(rule);
             }
@@ -90,16 +94,110 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
         bug: broken.bug,
         breaks: broken.breaks,
         caught_by,
+        monitor_caught_by,
         violated,
     }
 }
 
-/// Judges every broken shim.
+/// How many broken shims the monitor of the rule they break catches.
+pub fn monitored(results: &[MutantResult]) -> usize {
+    results
+        .iter()
+        .filter(|r| !r.monitor_caught_by.is_empty())
+        .count()
+}
+
+/// What a run of one broken shim caught.
+struct Caught {
+    caught_by: Vec<String>,
+    monitor_caught_by: Vec<String>,
+    violated: Vec<String>,
+}
+
+/// The case variants of `results` that failed on `rule` (by any check, and by the rule's
+/// monitor), and every rule some case broke.
+fn caught_on(results: &ShimResults, rule: &str) -> Caught {
+    let failed_on = |by_monitor: bool| {
+        results
+            .cases
+            .iter()
+            .filter(|c| {
+                matches!(c.status, Status::Fail | Status::Warn)
+                    && c.failures
+                        .iter()
+                        .any(|f| f.rule == rule && (f.monitor || !by_monitor))
+            })
+            .map(|c| c.name.clone())
+            .collect()
+    };
+    Caught {
+        caught_by: failed_on(false),
+        monitor_caught_by: failed_on(true),
+        violated: results
+            .cases
+            .iter()
+            .flat_map(|c| c.failures.iter().map(|f| f.rule.clone()))
+            .collect(),
+    }
+}
+
+/// Runs the suite against a registered broken shim that runs as a process. A shim that
+/// cannot be started is not caught (its error is the one rule it is said to violate).
+pub fn judge_process(
+    name: &'static str,
+    command: &std::path::Path,
+    bug: Bug,
+    today: Date,
+) -> MutantResult {
+    let opts = RunOptions {
+        spec: crate::spec(),
+        filter: &judge::filter::CaseFilter::all(),
+        expectations: None,
+        today,
+        cancel: Default::default(),
+    };
+    let started = crate::remote::RemoteBackend::start_argv(
+        name,
+        vec![command.display().to_string()],
+        crate::remote::DEFAULT_TIMEOUT,
+        None,
+    );
+    let mut caught = match started {
+        Ok(mut backend) => {
+            let results = run_backend(&mut backend, &opts, &mut |_, _| {});
+            caught_on(&results, bug.breaks)
+        }
+        Err(e) => Caught {
+            caught_by: Vec::new(),
+            monitor_caught_by: Vec::new(),
+            violated: vec![format!("(the shim did not start: {e})")],
+        },
+    };
+    caught.violated.sort();
+    caught.violated.dedup();
+    MutantResult {
+        shim: name,
+        bug: bug.bug,
+        breaks: bug.breaks,
+        caught_by: caught.caught_by,
+        monitor_caught_by: caught.monitor_caught_by,
+        violated: caught.violated,
+    }
+}
+
+/// Judges every broken shim: the in-process ones, then the registered ones that run as
+/// processes.
 pub fn judge_all(today: Date) -> Vec<MutantResult> {
-    shims::broken::all()
+    let mut results: Vec<MutantResult> = shims::broken::all()
         .iter()
         .map(|b| judge(b, today))
-        .collect()
+        .collect();
+    for r in shims::registry::all() {
+        if let (Runs::Process { command }, Some(bug)) = (r.runs, r.broken) {
+            results.push(judge_process(r.name, command(), bug, today));
+        }
+    }
+    results
 }
 
 /// The table: broken shim, bug, the rule it breaks, the cases that caught it; then the score.
@@ -118,12 +216,22 @@ pub fn table(results: &[MutantResult]) -> String {
             r.caught_by.join(", ")
         };
         let _ = writeln!(out, "        caught by: {by}");
+        let _ = writeln!(
+            out,
+            "        monitor:   {}",
+            if r.monitor_caught_by.is_empty() {
+                "no (only a check of a case sees it)"
+            } else {
+                "yes (the rule's monitor sees it)"
+            }
+        );
     }
     let caught = results.iter().filter(|r| r.caught()).count();
     let _ = writeln!(
         out,
-        "\nscore: {caught}/{} broken shims caught on the rule they break",
-        results.len()
+        "\nscore: {caught}/{} broken shims caught on the rule they break; {} by the rule's monitor",
+        results.len(),
+        monitored(results)
     );
     out
 }
@@ -140,7 +248,9 @@ pub fn markdown(results: &[MutantResult]) -> String {
             None => format!("`{name}`"),
         }
     };
-    let mut out = String::from("| broken shim | bug | breaks | caught by |\n|---|---|---|---|\n");
+    let mut out = String::from(
+        "| broken shim | bug | breaks | caught by | by the monitor |\n|---|---|---|---|---|\n",
+    );
     for r in results {
         let rule = crate::spec()
             .rule(r.breaks)
@@ -157,16 +267,23 @@ pub fn markdown(results: &[MutantResult]) -> String {
         };
         let _ = writeln!(
             out,
-            "| `{}` | {} | {rule} | {by} |",
+            "| `{}` | {} | {rule} | {by} | {} |",
             r.shim,
-            r.bug.replace('|', "\\|")
+            r.bug.replace('|', "\\|"),
+            if r.monitor_caught_by.is_empty() {
+                "no"
+            } else {
+                "yes"
+            }
         );
     }
     let caught = results.iter().filter(|r| r.caught()).count();
     let _ = writeln!(
         out,
-        "\nScore: **{caught}/{}** broken shims caught on the rule they break.",
-        results.len()
+        "\nScore: **{caught}/{}** broken shims caught on the rule they break; **{}** of them by \
+         the rule's monitor, which judges every trace whatever the case.",
+        results.len(),
+        monitored(results)
     );
     out
 }
@@ -184,6 +301,7 @@ mod tests {
                 bug: "waits for KERNEL fences only | not BOOKKEEP",
                 breaks: "revoke.exporter.wait-bookkeep",
                 caught_by: vec!["attach_after_revoke_fails".into(), "no_such_case[x]".into()],
+                monitor_caught_by: vec!["attach_after_revoke_fails".into()],
                 violated: vec!["revoke.exporter.wait-bookkeep".into()],
             },
             MutantResult {
@@ -191,6 +309,7 @@ mod tests {
                 bug: "breaks a rule no case checks",
                 breaks: "no.such.rule",
                 caught_by: Vec::new(),
+                monitor_caught_by: Vec::new(),
                 violated: Vec::new(),
             },
         ]

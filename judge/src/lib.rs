@@ -11,6 +11,9 @@
 //! Data flows one way: `defs`, `calls`, `check` -> `scenario` -> `outcome` -> `results` ->
 //! `expectations`, `formats`; `runner` drives a backend through them.
 
+// `conformance!` names the judge's types as `::judge::...`, inside this crate too.
+extern crate self as judge;
+
 pub mod calls;
 pub mod check;
 mod defs;
@@ -18,11 +21,13 @@ pub mod expectations;
 pub mod filter;
 pub mod formats;
 pub mod invariants;
+pub mod monitor;
 pub mod outcome;
 pub mod partition;
 pub mod races;
 pub mod replay;
 pub mod results;
+pub mod root_cause;
 pub mod runner;
 pub mod scenario;
 

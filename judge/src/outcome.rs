@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use reference_impl::{Step, Trace};
 
 use crate::defs::{CaseDef, Spec};
+use crate::monitor::Verdict;
 use crate::scenario::Scenario;
 
 /// The result of one check.
@@ -16,6 +17,17 @@ pub struct CheckOutcome {
     pub describe: String,
     /// `Err` says what happened instead.
     pub result: Result<(), String>,
+}
+
+/// What one rule's monitor said about the trace (monitors that do not apply say nothing).
+#[derive(Debug, Clone)]
+pub struct MonitorOutcome {
+    /// The rule.
+    pub rule: &'static str,
+    /// What the monitor checks, in words.
+    pub expects: &'static str,
+    /// Its verdict: held, violated or not observable.
+    pub verdict: Verdict,
 }
 
 /// The result of one case variant.
@@ -33,6 +45,8 @@ pub struct CaseOutcome {
     pub trace: Result<Trace, String>,
     /// Every check's result, in the order the case added them.
     pub checks: Vec<CheckOutcome>,
+    /// Every rule's monitor that applies to the trace, in the book's order.
+    pub monitors: Vec<MonitorOutcome>,
 }
 
 /// Builds the scenario of a case variant.
@@ -70,6 +84,7 @@ pub fn run_case(
                 known.join(", ")
             )),
             checks: Vec::new(),
+            monitors: Vec::new(),
         };
     };
     let trace = backend(&scenario.steps);
@@ -85,6 +100,10 @@ pub fn run_case(
             },
         })
         .collect();
+    let monitors = match &trace {
+        Ok(t) => judge_by_monitors(&scenario.steps, t),
+        Err(_) => Vec::new(),
+    };
     CaseOutcome {
         spec: *spec,
         case,
@@ -92,7 +111,20 @@ pub fn run_case(
         steps: scenario.steps,
         trace,
         checks,
+        monitors,
     }
+}
+
+/// Judges a trace by every rule's monitor.
+pub fn judge_by_monitors(steps: &[Step], trace: &Trace) -> Vec<MonitorOutcome> {
+    crate::monitor::judge_trace(steps, trace)
+        .into_iter()
+        .map(|(m, verdict)| MonitorOutcome {
+            rule: m.rule,
+            expects: m.expects,
+            verdict,
+        })
+        .collect()
 }
 
 impl CaseOutcome {
@@ -101,9 +133,14 @@ impl CaseOutcome {
         self.case.variant_name(self.variant)
     }
 
-    /// True when every check passed.
+    /// True when every check passed and no monitor saw its rule violated.
     pub fn passed(&self) -> bool {
-        self.trace.is_ok() && self.checks.iter().all(|c| c.result.is_ok())
+        self.trace.is_ok()
+            && self.checks.iter().all(|c| c.result.is_ok())
+            && !self
+                .monitors
+                .iter()
+                .any(|m| matches!(m.verdict, Verdict::Violated(_)))
     }
 
     /// The step titles, for rendering the trace.

@@ -1,5 +1,6 @@
 //! The book's racy cases (steps on several threads) explored on a backend's roles: every
-//! interleaving up to a bound, judged by the case's checks and the invariants.
+//! interleaving up to a bound, judged by the rules' monitors, the case's checks and the
+//! invariants.
 
 use std::rc::Rc;
 
@@ -27,11 +28,16 @@ pub fn explore_case(
     let mut file = scenario.to_file();
     file.case = Some(case.variant_name(variant));
     file.title = Some(case.title.to_string());
+    // The rules' monitors first (they name the first violating event), then the case's
+    // checks and the invariants.
     let judge = |t: &Trace| -> Option<String> {
-        scenario
-            .checks
-            .iter()
-            .find_map(|c| c.check.eval(t).err().map(|e| format!("{}: {e}", c.rule)))
+        crate::monitor::first_violation(&scenario.steps, t)
+            .or_else(|| {
+                scenario
+                    .checks
+                    .iter()
+                    .find_map(|c| c.check.eval(t).err().map(|e| format!("{}: {e}", c.rule)))
+            })
             .or_else(|| crate::invariants::first_violation(t))
     };
     explore(roles, &file, opts, &judge)

@@ -1,5 +1,6 @@
 //! Replaying a portable scenario file on a backend and judging its trace: by the
-//! scenario-independent checks ([`crate::invariants`]) and, for a file written from a case,
+//! rules' monitors ([`crate::monitor`]), the scenario-independent checks
+//! ([`crate::invariants`]) and, for a file written from a case,
 //! by the case's own checks.
 
 use std::fmt::Write as _;
@@ -148,9 +149,26 @@ fn case_of(
     Ok(Some(found))
 }
 
-/// Judges a trace of `file`: the case's checks (if it names one), then the invariants.
+/// Judges a trace of `file`: every rule's monitor that applies, the case's checks (if it names
+/// one), then the invariants.
 pub fn judge(spec: &Spec, file: &ScenarioFile, trace: &Trace) -> Result<Vec<CheckOutcome>, String> {
-    let mut checks = Vec::new();
+    let mut checks: Vec<CheckOutcome> = crate::monitor::judge_trace(&file.plain_steps(), trace)
+        .into_iter()
+        .filter_map(|(m, v)| {
+            let result = match v {
+                crate::monitor::Verdict::Held => Ok(()),
+                crate::monitor::Verdict::Violated(v) => {
+                    Err(format!("event #{} by {}: {}", v.event, v.actor, v.observed))
+                }
+                _ => return None,
+            };
+            Some(CheckOutcome {
+                rule: m.rule,
+                describe: format!("{} {}", crate::monitor::MONITOR_MARK, m.expects),
+                result,
+            })
+        })
+        .collect();
     if let Some((case, variant)) = case_of(spec, file)? {
         let scenario = scenario_of(case, variant).expect("the variant exists");
         checks.extend(scenario.checks.iter().map(|c| CheckOutcome {

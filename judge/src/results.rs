@@ -165,6 +165,15 @@ pub struct Failure {
     pub expected: String,
     /// What the trace shows instead.
     pub observed: String,
+    /// The first violating event (its index in the trace), when a monitor found it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub event: Option<usize>,
+    /// The role instance responsible (`importer.att0`), when a monitor found it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub responsible: Option<String>,
+    /// Found by the rule's monitor (over the whole trace), not by a check of the case.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub monitor: bool,
 }
 
 /// The first violation of a failed case variant and what follows from it: a reader starts
@@ -182,6 +191,12 @@ pub struct RootCause {
     /// Rules whose violations in this case variant are consequences of this one.
     #[serde(default)]
     pub consequences: Vec<String>,
+    /// The role instance responsible (`importer.att0`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub actor: Option<String>,
+    /// What happened at that event, in words.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub observed: Option<String>,
 }
 
 /// One case variant against one shim.
@@ -402,8 +417,18 @@ impl Status {
             Ok(_) => {}
         }
         let mut status = Status::Pass;
-        for c in outcome.checks.iter().filter(|c| c.result.is_err()) {
-            match outcome.spec.strength_of(c.rule).on_failure() {
+        let monitored = outcome
+            .monitors
+            .iter()
+            .filter(|m| matches!(m.verdict, crate::monitor::Verdict::Violated(_)))
+            .map(|m| m.rule);
+        let checked = outcome
+            .checks
+            .iter()
+            .filter(|c| c.result.is_err())
+            .map(|c| c.rule);
+        for rule in checked.chain(monitored) {
+            match outcome.spec.strength_of(rule).on_failure() {
                 OnFailure::Violation => return Status::Fail,
                 OnFailure::Warning => status = Status::Warn,
                 OnFailure::PermissionUnused => {}
@@ -411,6 +436,20 @@ impl Status {
         }
         status
     }
+}
+
+/// Adds one verdict of `rule` to what is known: a violation wins over a known violation,
+/// which wins over a warning, which wins over conformance.
+fn merge<'a>(verdicts: &mut BTreeMap<&'a str, Verdict>, rule: &'a str, v: Verdict) {
+    let entry = verdicts.entry(rule).or_insert(Verdict::NotApplicable);
+    *entry = match (*entry, v) {
+        (Verdict::Violated, _) | (_, Verdict::Violated) => Verdict::Violated,
+        (Verdict::ExpectedViolation, _) | (_, Verdict::ExpectedViolation) => {
+            Verdict::ExpectedViolation
+        }
+        (Verdict::ViolatedShould, _) | (_, Verdict::ViolatedShould) => Verdict::ViolatedShould,
+        _ => Verdict::Conformant,
+    };
 }
 
 /// Per-rule verdicts over one shim's case results, for every rule of `spec`.
@@ -445,17 +484,24 @@ pub fn rule_verdicts(
                     OnFailure::PermissionUnused => continue,
                 },
             };
-            let entry = verdicts.entry(check.rule).or_insert(Verdict::NotApplicable);
-            *entry = match (*entry, v) {
-                (Verdict::Violated, _) | (_, Verdict::Violated) => Verdict::Violated,
-                (Verdict::ExpectedViolation, _) | (_, Verdict::ExpectedViolation) => {
-                    Verdict::ExpectedViolation
+            merge(&mut verdicts, check.rule, v);
+        }
+        for m in &outcome.monitors {
+            let v = match &m.verdict {
+                crate::monitor::Verdict::Held => Verdict::Conformant,
+                crate::monitor::Verdict::Violated(_) => {
+                    match outcome.spec.strength_of(m.rule).on_failure() {
+                        OnFailure::Violation if case.status == Status::ExpectedFail => {
+                            Verdict::ExpectedViolation
+                        }
+                        OnFailure::Violation => Verdict::Violated,
+                        OnFailure::Warning => Verdict::ViolatedShould,
+                        OnFailure::PermissionUnused => continue,
+                    }
                 }
-                (Verdict::ViolatedShould, _) | (_, Verdict::ViolatedShould) => {
-                    Verdict::ViolatedShould
-                }
-                _ => Verdict::Conformant,
+                _ => continue,
             };
+            merge(&mut verdicts, m.rule, v);
         }
     }
     spec.rules

@@ -109,8 +109,33 @@ fn result_of(outcome: &CaseOutcome, micros: u64) -> CaseResult {
                 anchor: rule.map(|r| r.anchor()).unwrap_or_default(),
                 expected: c.describe.clone(),
                 observed: observed.clone(),
+                event: None,
+                responsible: None,
+                monitor: false,
             })
         })
+        .chain(outcome.monitors.iter().filter_map(|m| {
+            let crate::monitor::Verdict::Violated(v) = &m.verdict else {
+                return None;
+            };
+            let rule = outcome.spec.rule(m.rule);
+            if outcome.spec.strength_of(m.rule).on_failure() == crate::OnFailure::PermissionUnused {
+                return None;
+            }
+            Some(Failure {
+                rule: m.rule.to_string(),
+                strength: rule
+                    .map(|r| r.strength.as_str())
+                    .unwrap_or("MUST")
+                    .to_string(),
+                anchor: rule.map(|r| r.anchor()).unwrap_or_default(),
+                expected: format!("(monitor) {}", m.expects),
+                observed: format!("event #{} by {}: {}", v.event, v.actor, v.observed),
+                event: Some(v.event),
+                responsible: Some(v.actor.to_string()),
+                monitor: true,
+            })
+        }))
         .collect();
     let failed = status != Status::Pass;
     CaseResult {
@@ -127,7 +152,11 @@ fn result_of(outcome: &CaseOutcome, micros: u64) -> CaseResult {
         new_rules: Vec::new(),
         vanished_rules: Vec::new(),
         failures,
-        root_cause: None,
+        root_cause: if status == Status::Pass {
+            None
+        } else {
+            crate::root_cause::of(outcome)
+        },
         error: match &outcome.trace {
             Err(e) => Some(e.clone()),
             Ok(t) => t.crashed.as_ref().map(|c| {
@@ -410,6 +439,7 @@ mod tests {
             steps: Vec::new(),
             trace: Ok(Trace::default()),
             checks,
+            monitors: Vec::new(),
         };
 
         let may_only = outcome(vec![failed(may)]);
