@@ -179,7 +179,7 @@ mod tests {
             guarded(|| -> Result<(), _> { Err(CliError::Fatal("no".into())) }),
             Err(CliError::Fatal(_))
         ));
-        let line = line!() + 1;
+        let line = line!() + 2;
         let message = internal(guarded(|| -> Result<(), _> {
             panic!("the harness is broken")
         }));

@@ -62,8 +62,8 @@ pub(super) const MONITORS: &[Monitor] = &[
     Monitor {
         rule: "invalidate.importer.fence-inflight",
         role: Role::Importer,
-        applies: "device work queued by dynamic importers",
-        expects: "the work's fence is added to the reservation object in the step that queued it",
+        applies: "device work a dynamic importer still has queued when its callback runs",
+        expects: "work still queued when the importer's callback returns has its fence in the reservation object by then (added at submit or from the callback)",
         judge: fence_inflight,
     },
     Monitor {
@@ -107,6 +107,20 @@ pub(super) const MONITORS: &[Monitor] = &[
         applies: "moves (evictions) of a buffer an importer has pinned",
         expects: "the exporter neither invalidates nor reuses the memory",
         judge: pinned_stays,
+    },
+    Monitor {
+        rule: "invalidate.importer.no-map-in-callback",
+        role: Role::Importer,
+        applies: "every `invalidate_mappings` callback",
+        expects: "the importer maps nothing (through the core or a private interconnect) from inside it",
+        judge: no_map_in_callback,
+    },
+    Monitor {
+        rule: "fence.importer.signal-independent",
+        role: Role::Importer,
+        applies: "importers' device work whose fence signals",
+        expects: "the signalling path takes no reservation lock",
+        judge: signal_independent,
     },
 ];
 
@@ -274,7 +288,8 @@ fn stale_uses(o: &Observed<'_>) -> (bool, Vec<(usize, AttId, usize, SgtId)>) {
                 }
                 (
                     Call::DmaBufMapAttachment { att: a }
-                    | Call::DmaBufMapAttachmentUnlocked { att: a },
+                    | Call::DmaBufMapAttachmentUnlocked { att: a }
+                    | Call::VfioPciDmaBufIommufdMap { att: a },
                     Some(Ret::Sgt(s)),
                 ) if *a == att => {
                     fresh.insert(*s);
@@ -399,24 +414,41 @@ fn wait_kernel(o: &Observed<'_>) -> Verdict {
 
 fn fence_inflight(o: &Observed<'_>) -> Verdict {
     let mut j = Judgement::new();
-    for (i, e) in o.calls(CallName::DeviceSubmit) {
-        let Call::DeviceSubmit { att, fence, .. } = e.call else {
+    for (k, cb) in o.calls(CallName::InvalidateMappings) {
+        let Call::InvalidateMappings { att } = cb.call else {
             continue;
         };
         let Some(info) = o.att(att) else { continue };
-        if !info.dynamic || !o.step_completed(e.step) {
+        if !info.dynamic || !o.returned(k) {
             continue;
         }
-        let added = o.events().skip(i + 1).any(|(_, f)| {
-            f.step == e.step
-                && matches!(f.call, Call::DmaResvAddFence { fence: x, .. } if x == fence)
-        });
-        j.expect(added, i, Actor::Importer(att), || {
-            format!(
-                "{}: importer.{att} never added {fence} to the reservation object",
-                shows(e)
-            )
-        });
+        let end = o.end_of(k);
+        for (i, e) in o.events().take(k) {
+            let Call::DeviceSubmit {
+                att: a, job, fence, ..
+            } = e.call
+            else {
+                continue;
+            };
+            let done = o
+                .events()
+                .take(k)
+                .any(|(_, d)| matches!(d.call, Call::DmaAccess { job: Some(x), .. } if x == job));
+            if a != att || done {
+                continue;
+            }
+            // Published at submit or from inside the callback: either way before the
+            // exporter's wait, which comes after the invalidation.
+            let added = o.events().take(end + 1).any(
+                |(_, f)| matches!(f.call, Call::DmaResvAddFence { fence: x, .. } if x == fence),
+            );
+            j.expect(added, i, Actor::Importer(att), || {
+                format!(
+                    "{}: still queued when importer.{att}'s callback (event #{k}) returned, and {fence} is not in the reservation object",
+                    shows(e)
+                )
+            });
+        }
     }
     j.verdict()
 }
@@ -646,5 +678,57 @@ fn pinned_stays(o: &Observed<'_>) -> Verdict {
         }
     }
     let _ = ret_of;
+    j.verdict()
+}
+
+fn no_map_in_callback(o: &Observed<'_>) -> Verdict {
+    let mut j = Judgement::new();
+    for (k, cb) in o.calls(CallName::InvalidateMappings) {
+        let Call::InvalidateMappings { att } = cb.call else {
+            continue;
+        };
+        j.applies();
+        for (i, e) in o.inside(k) {
+            let mapped = match e.call {
+                Call::DmaBufMapAttachment { att: a }
+                | Call::DmaBufMapAttachmentUnlocked { att: a }
+                | Call::VfioPciDmaBufIommufdMap { att: a } => a == att,
+                _ => false,
+            };
+            if mapped {
+                j.violated(
+                    i,
+                    Actor::Importer(att),
+                    format!("{} from inside its callback (event #{k})", shows(e)),
+                );
+            }
+        }
+    }
+    j.verdict()
+}
+
+fn signal_independent(o: &Observed<'_>) -> Verdict {
+    let mut j = Judgement::new();
+    for (_, e) in o.calls(CallName::DmaFenceSignal) {
+        if matches!(e.from, Actor::Device(_)) {
+            j.applies();
+        }
+    }
+    for (i, e) in o.calls(CallName::DmaResvLock) {
+        let Actor::Device(att) = e.from else { continue };
+        j.violated(
+            i,
+            Actor::Importer(att),
+            format!(
+                "{}: the completion of importer.{att}'s device work takes a reservation lock before its fence signals{}",
+                shows(e),
+                if e.ret == Some(Ret::Hang) {
+                    " (and never gets it: its waiter holds it)"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
     j.verdict()
 }

@@ -62,6 +62,20 @@ pub(super) const MONITORS: &[Monitor] = &[
         expects: "the core neither pins nor waits for fences inside the map",
         judge: dynamic_no_pin_no_wait,
     },
+    Monitor {
+        rule: "map.importer.pin-without-callback",
+        role: Role::Importer,
+        applies: "dynamic attachments whose importer has no `invalidate_mappings`, when they map or unpin",
+        expects: "every map comes while the importer holds a pin, and no unpin leaves a mapping without one",
+        judge: pin_without_callback,
+    },
+    Monitor {
+        rule: "pin.exporter.ready",
+        role: Role::Exporter,
+        applies: "every `ops.pin` that succeeded",
+        expects: "a KERNEL fence the exporter added inside its pin (a move or clear) has signalled when the pin returns",
+        judge: pin_ready,
+    },
 ];
 
 fn is_map(c: &Call) -> bool {
@@ -339,6 +353,86 @@ fn dynamic_no_pin_no_wait(o: &Observed<'_>) -> Verdict {
                 )
         }) {
             j.violated(k, Actor::Core, format!("{} inside {}", shows(c), shows(e)));
+        }
+    }
+    j.verdict()
+}
+
+fn pin_without_callback(o: &Observed<'_>) -> Verdict {
+    let mut j = Judgement::new();
+    for (i, e) in o.events() {
+        let (att, mapping) = match e.call {
+            Call::DmaBufMapAttachment { att } | Call::DmaBufMapAttachmentUnlocked { att } => {
+                (att, true)
+            }
+            Call::DmaBufUnpin { att } => (att, false),
+            _ => continue,
+        };
+        let Some(info) = o.att(att) else { continue };
+        if !info.dynamic || info.callback || !super::observed::is_importer(e.from) {
+            continue;
+        }
+        if mapping {
+            j.expect(o.pins_before(att, i) > 0, i, Actor::Importer(att), || {
+                format!(
+                    "{}: importer.{att} has no invalidate_mappings and maps without holding a pin",
+                    shows(e)
+                )
+            });
+        } else {
+            let left = o.mappings_before(att, i);
+            j.expect(
+                left.is_empty() || o.pins_before(att, i) > 1,
+                i,
+                Actor::Importer(att),
+                || {
+                    format!(
+                        "{}: importer.{att} still holds {} and has no invalidate_mappings",
+                        shows(e),
+                        left.iter()
+                            .map(|s| s.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
+            );
+        }
+    }
+    j.verdict()
+}
+
+fn pin_ready(o: &Observed<'_>) -> Verdict {
+    let mut j = Judgement::new();
+    for (p, e) in o.calls(CallName::OpsPin) {
+        if e.ret != Some(Ret::Int(0)) {
+            continue;
+        }
+        let Call::OpsPin { att } = e.call else {
+            continue;
+        };
+        let Some(info) = o.att(att) else { continue };
+        j.applies();
+        let end = o.end_of(p);
+        for (_, add) in o.inside(p) {
+            let Call::DmaResvAddFence {
+                fence,
+                usage: DmaResvUsage::Kernel,
+                ..
+            } = add.call
+            else {
+                continue;
+            };
+            j.expect(
+                o.signalled_before(fence, end + 1),
+                p,
+                Actor::Exporter(info.buf),
+                || {
+                    format!(
+                        "{}: returned while its own {fence} (KERNEL: a move or clear for the pin) had not signalled",
+                        shows(e)
+                    )
+                },
+            );
         }
     }
     j.verdict()

@@ -409,6 +409,9 @@ pub fn att_of(call: &Call) -> Option<AttId> {
         | Call::OpsMapDmaBuf { att }
         | Call::OpsUnmapDmaBuf { att, .. }
         | Call::InvalidateMappings { att }
+        | Call::VfioPciDmaBufIommufdMap { att }
+        | Call::IommuUnmap { att }
+        | Call::Worker { att }
         | Call::DeviceSubmit { att, .. }
         | Call::DmaAccess { att, .. } => Some(att),
         _ => None,

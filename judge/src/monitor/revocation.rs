@@ -83,7 +83,7 @@ pub(super) const MONITORS: &[Monitor] = &[
         rule: "revoke.importer.unmap-bounded",
         role: Role::Importer,
         applies: "importers that held a mapping when a revoke's callback reached them",
-        expects: "they unmap it before the revoke ends (before the exporter's wait for unmaps returns)",
+        expects: "they unmap it before the exporter's wait for unmaps returns (from the callback or a worker), or, when the exporter does not wait, before the scenario ends",
         judge: unmap_bounded,
     },
     Monitor {
@@ -92,6 +92,13 @@ pub(super) const MONITORS: &[Monitor] = &[
         applies: "device writes",
         expects: "no write goes through an invalidated or unmapped mapping except fenced work",
         judge: no_write_after_invalidate,
+    },
+    Monitor {
+        rule: "revoke.importer.private-path-sync",
+        role: Role::Importer,
+        applies: "callbacks reaching importers that hold a private-interconnect mapping (`vfio_pci_dma_buf_iommufd_map`)",
+        expects: "the importer removes it (`iommu_unmap`) before its callback returns",
+        judge: private_path_sync,
     },
 ];
 
@@ -479,12 +486,14 @@ fn unmap_bounded(o: &Observed<'_>) -> Verdict {
         let wait = o.events().skip(inv + 1).find(|(_, e)| {
             e.step == s && matches!(e.call, Call::WaitForUnmap { buf: b } if b == buf)
         });
+        // The unmap may come from a worker that runs while the exporter waits for unmaps
+        // (after its unlock), so what counts is what the importer holds when the wait
+        // returns. An exporter that does not wait for unmaps leaves "bounded time" to the
+        // rest of the scenario: the mapping must be given back before the trace ends.
         let end = match wait {
+            Some((w, _)) if o.returned(w) => o.end_of(w) + 1,
             Some((w, _)) => w,
-            None if o.step_completed(s) => match last_event_of_step(o, s) {
-                Some(l) => l + 1,
-                None => continue,
-            },
+            None if o.trace.stopped_at().is_none() => o.trace.events.len(),
             None => continue,
         };
         for (k, cb) in o.children(inv) {
@@ -501,15 +510,18 @@ fn unmap_bounded(o: &Observed<'_>) -> Verdict {
                 .filter(|m| still.contains(m))
                 .map(|m| m.to_string())
                 .collect();
-            let at = end.min(o.trace.events.len().saturating_sub(1));
+            let at = match wait {
+                Some((w, _)) => w,
+                None => end.min(o.trace.events.len().saturating_sub(1)),
+            };
             j.expect(kept.is_empty(), at, Actor::Importer(att), || {
                 format!(
-                    "importer.{att} still holds {} when the revoke {} (its callback: event #{k})",
+                    "importer.{att} still holds {} when {} (its callback: event #{k})",
                     kept.join(", "),
                     if wait.is_some() {
-                        "waits for the unmaps"
+                        "the exporter's wait for unmaps returns"
                     } else {
-                        "ends"
+                        "the scenario ends"
                     }
                 )
             });
@@ -540,6 +552,41 @@ fn no_write_after_invalidate(o: &Observed<'_>) -> Verdict {
                 ),
             );
         }
+    }
+    j.verdict()
+}
+
+fn private_path_sync(o: &Observed<'_>) -> Verdict {
+    let mut j = Judgement::new();
+    for (k, cb) in o.calls(CallName::InvalidateMappings) {
+        let Call::InvalidateMappings { att } = cb.call else {
+            continue;
+        };
+        if !o.returned(k) {
+            continue; // It never returned: the hang is another rule's.
+        }
+        let mut held = false;
+        for (_, e) in o.events().take(k) {
+            match (&e.call, &e.ret) {
+                (Call::VfioPciDmaBufIommufdMap { att: a }, Some(Ret::Sgt(_))) if *a == att => {
+                    held = true
+                }
+                (Call::IommuUnmap { att: a }, _) if *a == att => held = false,
+                _ => {}
+            }
+        }
+        if !held {
+            continue;
+        }
+        let closed = o
+            .inside(k)
+            .any(|(_, e)| matches!(e.call, Call::IommuUnmap { att: a } if a == att));
+        j.expect(closed, k, Actor::Importer(att), || {
+            format!(
+                "{}: returned with its private-interconnect mapping still in the IOMMU",
+                shows(cb)
+            )
+        });
     }
     j.verdict()
 }

@@ -158,6 +158,87 @@ const EXP0: Actor = Actor::Exporter(BufId(0));
 
 const EXAMPLES: &[Example] = &[
     Example {
+        rule: "map.importer.pin-without-callback",
+        case: "importer_without_callback_pins_while_mapped",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::DmaBufPin));
+            remove(t, i);
+            first(t, |e| is(e, N::DmaBufMapAttachment))
+        },
+    },
+    Example {
+        rule: "pin.exporter.ready",
+        case: "pin_returns_with_the_memory_ready",
+        variant: "",
+        break_it: |t| {
+            let p = first(t, |e| is(e, N::OpsPin));
+            let w = last(t, |e| {
+                matches!(
+                    e.call,
+                    Call::DmaResvWaitTimeout {
+                        usage: DmaResvUsage::Kernel,
+                        ..
+                    }
+                ) && e.from == EXP0
+            });
+            remove(t, w);
+            p
+        },
+    },
+    Example {
+        rule: "invalidate.importer.no-map-in-callback",
+        case: "move_invalidates_and_importer_remaps",
+        variant: "",
+        break_it: |t| {
+            let k = first(t, |e| is(e, N::InvalidateMappings));
+            let d = t.events[k].depth;
+            insert(
+                t,
+                k + 1,
+                ev(
+                    d + 1,
+                    IMP0,
+                    Actor::Core,
+                    Call::DmaBufMapAttachment { att: AttId(0) },
+                    true,
+                    Ret::Sgt(SgtId(9)),
+                ),
+            )
+        },
+    },
+    Example {
+        rule: "fence.importer.signal-independent",
+        case: "fences_signal_under_the_exporters_lock",
+        variant: "",
+        break_it: |t| {
+            let s = last(t, |e| is(e, N::DmaFenceSignal));
+            let d = t.events[s].depth;
+            insert(
+                t,
+                s,
+                ev(
+                    d,
+                    DEV0,
+                    Actor::Core,
+                    Call::DmaResvLock { buf: BufId(0) },
+                    true,
+                    Ret::Hang,
+                ),
+            )
+        },
+    },
+    Example {
+        rule: "revoke.importer.private-path-sync",
+        case: "revoke_around_reset",
+        variant: "iommufd",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::IommuUnmap));
+            remove(t, i);
+            first(t, |e| is(e, N::InvalidateMappings))
+        },
+    },
+    Example {
         rule: "attach.dynamic.ops-attach-unlocked",
         case: "attach_links_after_exporter_accepts",
         variant: "rdma",
@@ -856,7 +937,7 @@ const EXAMPLES: &[Example] = &[
     Example {
         rule: "revoke.importer.unmap-bounded",
         case: "revoke_around_reset",
-        variant: "iommufd",
+        variant: "dynamic",
         break_it: |t| {
             let i = first(t, |e| is(e, N::DmaBufUnmapAttachment));
             remove(t, i);

@@ -116,6 +116,23 @@ impl Kernel {
         })
     }
 
+    /// The buffer's KERNEL fences that have not signalled.
+    fn kernel_pending(&self, buf: BufId) -> Vec<FenceId> {
+        let st = self.st.borrow();
+        st.bufs
+            .get(&buf)
+            .map(|b| {
+                b.fences
+                    .iter()
+                    .filter(|(f, u)| {
+                        *u == DmaResvUsage::Kernel && !st.fences.get(f).is_some_and(|f| f.signaled)
+                    })
+                    .map(|(f, _)| *f)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub(super) fn outcome(&self, sgt: Option<SgtId>) -> AccessOutcome {
         let st = self.st.borrow();
         let Some(s) = sgt.and_then(|s| st.sgts.get(&s)) else {
@@ -172,6 +189,7 @@ impl Kernel {
             AccessOutcome::Ok | AccessOutcome::NotReady => None,
             other => Some(other),
         };
+        let kernel_at_submit = self.kernel_pending(buf);
         let (job, fence) = {
             let mut st = self.st.borrow_mut();
             st.next_job += 1;
@@ -193,6 +211,7 @@ impl Kernel {
                     write,
                     fence,
                     stale_at_submit: stale,
+                    kernel_at_submit,
                     locks_resv,
                     done: false,
                 },
@@ -216,7 +235,7 @@ impl Kernel {
 
     /// The device finishes `job`: its memory access happens now, then its fence signals.
     pub(super) fn complete_job(&self, job: JobId) {
-        let (att, sgt, write, fence, stale, locks_resv) = {
+        let (att, sgt, write, fence, stale, locks_resv, before) = {
             let st = self.st.borrow();
             let j = &st.jobs[&job];
             if j.done {
@@ -229,6 +248,7 @@ impl Kernel {
                 j.fence,
                 j.stale_at_submit,
                 j.locks_resv,
+                j.kernel_at_submit.clone(),
             )
         };
         let buf = self.attachment(att).buf;
@@ -251,7 +271,9 @@ impl Kernel {
             },
             || match self.outcome(Some(sgt)) {
                 AccessOutcome::Reclaimed => AccessOutcome::Reclaimed,
-                AccessOutcome::NotReady => AccessOutcome::NotReady,
+                _ if self.kernel_pending(buf).iter().any(|f| before.contains(f)) => {
+                    AccessOutcome::NotReady
+                }
                 _ => stale.unwrap_or(AccessOutcome::Ok),
             },
         );

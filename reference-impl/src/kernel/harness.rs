@@ -85,7 +85,12 @@ impl Harness<'_> {
     }
 
     fn catch_step(&self, index: usize, f: impl FnOnce()) -> bool {
-        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        // Work items the step's drivers queued run before the next step: a worker thread
+        // gets to them in bounded time.
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            f();
+            self.0.run_queued_work();
+        }));
         match result {
             Ok(()) => true,
             Err(payload) if payload.is::<Hung>() || payload.is::<Stopped>() => false,

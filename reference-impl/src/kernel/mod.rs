@@ -222,6 +222,9 @@ struct JobState {
     write: bool,
     fence: FenceId,
     stale_at_submit: Option<AccessOutcome>,
+    /// The buffer's KERNEL fences still pending when the job was queued: the only ones the
+    /// job can run ahead of (a copy or clear queued later is ordered after it).
+    kernel_at_submit: Vec<FenceId>,
     /// The job's completion path takes the buffer's reservation lock before it signals.
     locks_resv: bool,
     done: bool,
