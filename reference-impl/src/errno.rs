@@ -100,7 +100,7 @@ impl Errno {
     /// The errno whose negative kernel value is `value` (`-19` is `ENODEV`): any value from
     /// -1 to -4095 (`-MAX_ERRNO`) is one; anything else is not an errno.
     pub fn from_kernel(value: i64) -> Option<Errno> {
-        let n = u16::try_from(-value)
+        let n = u16::try_from(value.checked_neg()?)
             .ok()
             .filter(|n| (1..=MAX_ERRNO).contains(n))?;
         Some(
