@@ -11,6 +11,9 @@
 //! Data flows one way: `defs`, `calls`, `check` -> `scenario` -> `outcome` -> `results` ->
 //! `expectations`, `formats`; `runner` drives a backend through them.
 
+// `conformance!` names the judge's types as `::judge::...`, inside this crate too.
+extern crate self as judge;
+
 pub mod calls;
 pub mod check;
 mod defs;

@@ -89,9 +89,9 @@ impl VisitMut for StripCaseAttrs {
 
 fn strength(s: Strength) -> TokenStream {
     match s {
-        Strength::Must => quote!(Strength::Must),
-        Strength::Should => quote!(Strength::Should),
-        Strength::May => quote!(Strength::May),
+        Strength::Must => quote!(::judge::Strength::Must),
+        Strength::Should => quote!(::judge::Strength::Should),
+        Strength::May => quote!(::judge::Strength::May),
     }
 }
 
@@ -101,8 +101,8 @@ fn strength(s: Strength) -> TokenStream {
 fn conformance_fallback(mut diagnostics: TokenStream) -> TokenStream {
     diagnostics.extend(quote! {
         /// The book's rules and cases (none: the book has errors).
-        pub fn spec() -> Spec {
-            Spec { rules: &[], aliases: &[], cases: &[] }
+        pub fn spec() -> ::judge::Spec {
+            ::judge::Spec { rules: &[], aliases: &[], cases: &[] }
         }
     });
     diagnostics
@@ -141,7 +141,7 @@ pub(crate) fn conformance(args: &Args) -> TokenStream {
             Some(v) => quote!(Some(#v)),
             None => quote!(None),
         };
-        quote!(RuleDef { id: #id, strength: #strength, text: #text, chapter: #chapter, line: #line, hash: #hash, since: #since, earlier_with: #earlier_with })
+        quote!(::judge::RuleDef { id: #id, strength: #strength, text: #text, chapter: #chapter, line: #line, hash: #hash, since: #since, earlier_with: #earlier_with })
     });
     let aliases = spec
         .history
@@ -156,20 +156,20 @@ pub(crate) fn conformance(args: &Args) -> TokenStream {
             let rules = c.rules.iter().map(|r| &r.id);
             let variants = c.variants().into_iter().map(|(label, exprs)| {
             let exprs = exprs.iter().map(|e| e.parse::<TokenStream>().unwrap_or_default());
-            quote!(CaseVariant { label: #label, build: |s: &mut Scenario| #func(s #(, #exprs)*) })
+            quote!(::judge::CaseVariant { label: #label, build: |s: &mut ::judge::Scenario| #func(s #(, #exprs)*) })
         });
-            quote!(CaseDef {
+            quote!(::judge::CaseDef {
                 name: #name, title: #title, chapter: #chapter, line: #line,
                 rules: &[#(#rules),*], variants: &[#(#variants),*],
             })
         });
     out.extend(quote! {
         /// The book's rules and cases: what a run judges against.
-        pub fn spec() -> Spec {
-            const RULES: &[RuleDef] = &[#(#rules),*];
+        pub fn spec() -> ::judge::Spec {
+            const RULES: &[::judge::RuleDef] = &[#(#rules),*];
             const RULE_ALIASES: &[(&str, &str)] = &[#(#aliases),*];
-            const CASES: &[CaseDef] = &[#(#cases),*];
-            Spec { rules: RULES, aliases: RULE_ALIASES, cases: CASES }
+            const CASES: &[::judge::CaseDef] = &[#(#cases),*];
+            ::judge::Spec { rules: RULES, aliases: RULE_ALIASES, cases: CASES }
         }
     });
     out

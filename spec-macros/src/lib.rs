@@ -26,8 +26,11 @@ pub fn reference(input: TokenStream) -> TokenStream {
 }
 
 /// `conformance!()` or `conformance!(book = "path/to/src")`: every case function, then
-/// `pub fn spec() -> Spec`, the book's rules, rule aliases and cases. The types `Spec`,
-/// `RuleDef`, `Strength`, `CaseDef`, `CaseVariant` and `Scenario` must be in scope.
+/// `pub fn spec() -> ::judge::Spec`, the book's rules, rule aliases and cases. The expansion
+/// names the judge's types by absolute path (`::judge::RuleDef`...), so it needs no imports
+/// of its own; the case functions' bodies see what the invoking module imports (the judge's
+/// prelude). After an error in the book, it expands to the diagnostics and an empty `spec()`,
+/// so one mistake gives its own diagnostics and nothing that only follows from them.
 #[proc_macro]
 pub fn conformance(input: TokenStream) -> TokenStream {
     match args::Args::parse(input.into(), false) {
