@@ -124,6 +124,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "invalidate.importer.no-map-in-callback",
+        source: file!(),
         role: Role::Importer,
         applies: "every `invalidate_mappings` callback",
         expects: "the importer maps nothing (through the core or a private interconnect) from inside it",
@@ -131,6 +132,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "fence.importer.signal-independent",
+        source: file!(),
         role: Role::Importer,
         applies: "importers' device work whose fence signals",
         expects: "the signalling path takes no reservation lock",

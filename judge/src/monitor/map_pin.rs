@@ -72,6 +72,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "map.importer.pin-without-callback",
+        source: file!(),
         role: Role::Importer,
         applies: "dynamic attachments whose importer has no `invalidate_mappings`, when they map or unpin",
         expects: "every map comes while the importer holds a pin, and no unpin leaves a mapping without one",
@@ -79,6 +80,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "pin.exporter.ready",
+        source: file!(),
         role: Role::Exporter,
         applies: "every `ops.pin` that succeeded",
         expects: "a KERNEL fence the exporter added inside its pin (a move or clear) has signalled when the pin returns",

@@ -107,6 +107,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "revoke.importer.private-path-sync",
+        source: file!(),
         role: Role::Importer,
         applies: "callbacks reaching importers that hold a private-interconnect mapping (`vfio_pci_dma_buf_iommufd_map`)",
         expects: "the importer removes it (`iommu_unmap`) before its callback returns",
