@@ -17,6 +17,7 @@ mod defs;
 pub mod expectations;
 pub mod filter;
 pub mod formats;
+pub mod generate;
 pub mod invariants;
 pub mod outcome;
 pub mod races;

@@ -4,6 +4,7 @@
 mod cases;
 mod cli;
 mod coverage;
+mod generated;
 mod kernel_input;
 mod model;
 mod mutants;

@@ -1,0 +1,366 @@
+//! Generated scenarios: a state machine over the step language, driven by proptest so that a
+//! failing scenario shrinks to a minimal one. A scenario is generated as a list of choices
+//! (an operation and two operands) and interpreted against the state built so far (which
+//! buffers are exported, which attachments live), so every generated or shrunk list is a
+//! valid scenario: a choice with no valid target is skipped.
+//!
+//! Seeded and reproducible: the same seed and count give the same scenarios. Judged by the
+//! scenario-independent checks ([`crate::invariants`]).
+
+use std::cell::{Cell, RefCell};
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use reference_impl::{
+    AttId, BufId, DmaResvUsage, ExporterKind, ImporterKind, Role, ScenarioFile, Shim, Step, Trace,
+};
+
+use crate::check::RuleCheck;
+
+/// The profiles a generated scenario may use.
+#[derive(Debug, Clone)]
+pub struct Profiles {
+    /// Exporter profiles.
+    pub exporters: Vec<ExporterKind>,
+    /// Importer profiles.
+    pub importers: Vec<ImporterKind>,
+    /// Whether the first buffer and the first attachment take the first profile listed
+    /// (the shim's), so that the scenario exercises the shim.
+    pub lead: bool,
+}
+
+const EXPORTERS: [ExporterKind; 2] = [ExporterKind::Vfio, ExporterKind::Gpu];
+const IMPORTERS: [ImporterKind; 4] = [
+    ImporterKind::Static,
+    ImporterKind::Dynamic,
+    ImporterKind::Iommufd,
+    ImporterKind::Rdma,
+];
+
+impl Profiles {
+    /// Every profile.
+    pub fn all() -> Profiles {
+        Profiles {
+            exporters: EXPORTERS.to_vec(),
+            importers: IMPORTERS.to_vec(),
+            lead: false,
+        }
+    }
+
+    /// The profiles that exercise a shim playing `role` as `plays` (names): every profile,
+    /// the shim's first, and the first buffer or attachment of every scenario in one of the
+    /// shim's (the reference plays the others, so the shim meets every other driver).
+    pub fn for_role(role: Role, plays: &[&str]) -> Profiles {
+        let mut p = Profiles::all();
+        match role {
+            Role::Exporter => {
+                p.exporters.sort_by_key(|k| !plays.contains(&k.name()));
+                p.lead = true;
+            }
+            Role::Importer => {
+                p.importers.sort_by_key(|k| !plays.contains(&k.name()));
+                p.lead = true;
+            }
+            Role::Core | Role::Unknown => {}
+        }
+        p
+    }
+
+    /// The profiles of an in-tree shim.
+    pub fn for_shim(shim: &Shim) -> Profiles {
+        let plays = shim.plays();
+        Profiles::for_role(shim.role(), &plays)
+    }
+}
+
+/// One choice: an operation and two operands, read against the scenario's state.
+pub type Choice = (u8, u8, u8);
+
+/// The longest scenario generated, in choices.
+pub const MAX_CHOICES: usize = 24;
+
+const MAX_BUFS: usize = 2;
+const MAX_ATTS: usize = 4;
+
+/// The steps a list of choices makes.
+pub fn build(profiles: &Profiles, choices: &[Choice]) -> Vec<Step> {
+    let mut steps = Vec::new();
+    // (buffer, live, revoked and its memory free to reuse: a VFIO buffer after its revoke)
+    let mut bufs: Vec<(BufId, bool, bool)> = Vec::new();
+    let mut vfio: Vec<BufId> = Vec::new();
+    let mut atts: Vec<(AttId, BufId, bool)> = Vec::new(); // (attachment, buffer, live)
+    let pick = |n: usize, x: u8| usize::from(x) % n;
+    for &(op, a, b) in choices {
+        let live_bufs: Vec<BufId> = bufs.iter().filter(|b| b.1).map(|b| b.0).collect();
+        let live_atts: Vec<AttId> = atts.iter().filter(|a| a.2).map(|a| a.0).collect();
+        let op = if live_bufs.is_empty() { 0 } else { op % 17 };
+        let buf = (!live_bufs.is_empty()).then(|| live_bufs[pick(live_bufs.len(), a)]);
+        let att = (!live_atts.is_empty()).then(|| live_atts[pick(live_atts.len(), a)]);
+        let step = match op {
+            0 if bufs.len() < MAX_BUFS && !profiles.exporters.is_empty() => {
+                let buf = BufId(bufs.len() as u32);
+                bufs.push((buf, true, false));
+                let exporter = if profiles.lead && bufs.len() == 1 {
+                    profiles.exporters[0]
+                } else {
+                    profiles.exporters[pick(profiles.exporters.len(), b)]
+                };
+                if exporter == ExporterKind::Vfio {
+                    vfio.push(buf);
+                }
+                Some(Step::Export { buf, exporter })
+            }
+            1 | 2 if atts.len() < MAX_ATTS && !profiles.importers.is_empty() => buf.map(|buf| {
+                let att = AttId(atts.len() as u32);
+                let importer = if profiles.lead && atts.is_empty() {
+                    profiles.importers[0]
+                } else {
+                    profiles.importers[pick(profiles.importers.len(), b)]
+                };
+                atts.push((att, buf, true));
+                Step::Attach { att, buf, importer }
+            }),
+            3 => att.map(|att| Step::Map { att }),
+            4 => att.map(|att| Step::Access {
+                att,
+                write: b % 2 == 1,
+            }),
+            5 => att.map(|att| Step::Submit {
+                att,
+                write: b % 2 == 1,
+            }),
+            6 => att.map(|att| Step::Unmap { att }),
+            7 => att.map(|att| {
+                if let Some(x) = atts.iter_mut().find(|x| x.0 == att) {
+                    x.2 = false;
+                }
+                Step::Detach { att }
+            }),
+            8 => att.map(|att| Step::Vmap { att }),
+            9 => buf.map(|buf| Step::Mmap { buf }),
+            10 => buf.map(|buf| {
+                if vfio.contains(&buf) {
+                    set_revoked(&mut bufs, buf, true);
+                }
+                Step::Revoke { buf }
+            }),
+            11 => buf.map(|buf| {
+                set_revoked(&mut bufs, buf, false);
+                Step::Restore { buf }
+            }),
+            12 => buf.map(|buf| Step::Move { buf }),
+            // The memory is reused (the reset behind a BAR) only where the contract lets an
+            // exporter reuse it: after its revoke. (A move reuses the old memory itself.)
+            13 => buf
+                .filter(|b| bufs.iter().any(|x| x.0 == *b && x.2))
+                .map(|buf| Step::Reclaim { buf }),
+            14 => buf.map(|buf| Step::ExporterFence {
+                buf,
+                usage: [
+                    DmaResvUsage::Kernel,
+                    DmaResvUsage::Write,
+                    DmaResvUsage::Read,
+                    DmaResvUsage::Bookkeep,
+                ][usize::from(b % 4)],
+                stuck: b >= 240,
+            }),
+            15 => Some(Step::Complete),
+            16 if b % 4 == 0 => buf.map(|buf| {
+                // The last reference goes: nothing uses the buffer or its attachments again.
+                for x in bufs.iter_mut().filter(|x| x.0 == buf) {
+                    x.1 = false;
+                }
+                for x in atts.iter_mut().filter(|x| x.1 == buf) {
+                    x.2 = false;
+                }
+                Step::Put { buf }
+            }),
+            _ => None,
+        };
+        steps.extend(step);
+    }
+    steps
+}
+
+fn set_revoked(bufs: &mut [(BufId, bool, bool)], buf: BufId, revoked: bool) {
+    for x in bufs.iter_mut().filter(|x| x.0 == buf) {
+        x.2 = revoked;
+    }
+}
+
+/// The strategy of choice lists.
+pub fn choices() -> impl Strategy<Value = Vec<Choice>> {
+    vec(any::<Choice>(), 1..=MAX_CHOICES)
+}
+
+/// The first violated scenario-independent check, as `rule: what happened`.
+pub fn first_violation(checks: &[RuleCheck], trace: &Trace) -> Option<String> {
+    checks.iter().find_map(|c| {
+        c.check
+            .eval(trace)
+            .err()
+            .map(|e| format!("{}: {e}", c.rule))
+    })
+}
+
+/// A generated scenario that fails, shrunk.
+#[derive(Debug, Clone)]
+pub struct Failing {
+    /// The minimal scenario found, as a file (with the seed).
+    pub file: ScenarioFile,
+    /// What failed.
+    pub message: String,
+}
+
+/// What a generation run did.
+#[derive(Debug, Clone, Default)]
+pub struct Generated {
+    /// Scenarios run (shrinking included).
+    pub run: u64,
+    /// Scenarios that did not apply to the backend (a profile it does not play).
+    pub not_applicable: u64,
+    /// The first failure, shrunk.
+    pub failing: Option<Failing>,
+}
+
+/// Runs `count` generated scenarios from `seed`, each with `run` (which gives the trace, or
+/// `Ok(None)` when the scenario does not apply), and shrinks the first failure.
+/// `progress` is told of every scenario run.
+pub fn generate(
+    profiles: &Profiles,
+    count: u32,
+    seed: u64,
+    run: &mut dyn FnMut(&[Step]) -> Result<Option<Trace>, String>,
+    progress: &dyn Fn(u64),
+) -> Generated {
+    let checks = crate::invariants::checks();
+    let config = Config {
+        cases: count,
+        failure_persistence: None,
+        max_shrink_iters: 2048,
+        ..Config::default()
+    };
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&seed.to_le_bytes());
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &key));
+    let (ran, na) = (Cell::new(0u64), Cell::new(0u64));
+    let run = RefCell::new(run);
+    let result = runner.run(&choices(), |choices| {
+        let steps = build(profiles, &choices);
+        ran.set(ran.get() + 1);
+        progress(ran.get());
+        match (run.borrow_mut())(&steps) {
+            Ok(None) => {
+                na.set(na.get() + 1);
+                Ok(())
+            }
+            Ok(Some(trace)) => match first_violation(&checks, &trace) {
+                None => Ok(()),
+                Some(v) => Err(TestCaseError::fail(v)),
+            },
+            Err(e) => Err(TestCaseError::fail(format!(
+                "the scenario could not run: {e}"
+            ))),
+        }
+    });
+    let failing = match result {
+        Ok(()) => None,
+        Err(TestError::Fail(message, choices)) => {
+            let mut file = ScenarioFile::sequential(&build(profiles, &choices));
+            file.seed = Some(seed);
+            file.title = Some(format!("generated (seed {seed}), shrunk: {message}"));
+            Some(Failing {
+                file,
+                message: message.to_string(),
+            })
+        }
+        Err(TestError::Abort(why)) => Some(Failing {
+            file: ScenarioFile::sequential(&[]),
+            message: format!("generation aborted: {why}"),
+        }),
+    };
+    Generated {
+        run: ran.get(),
+        not_applicable: na.get(),
+        failing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every list of choices makes a scenario the model runs (nothing used before it exists,
+    /// nothing used after it is gone), and the same seed makes the same scenarios.
+    #[test]
+    fn choices_make_valid_scenarios_and_seeds_reproduce() {
+        let profiles = Profiles::all();
+        let mut seen = Vec::new();
+        let g = generate(
+            &profiles,
+            300,
+            7,
+            &mut |steps| {
+                seen.push(steps.to_vec());
+                reference_impl::run_reference(steps).map(Some)
+            },
+            &|_| {},
+        );
+        assert!(g.failing.is_none(), "{:?}", g.failing);
+        assert_eq!(g.run, 300);
+        let mut again = Vec::new();
+        generate(
+            &profiles,
+            300,
+            7,
+            &mut |steps| {
+                again.push(steps.to_vec());
+                Ok(None)
+            },
+            &|_| {},
+        );
+        assert_eq!(seen, again);
+        let kinds: std::collections::BTreeSet<String> = seen
+            .iter()
+            .flatten()
+            .map(|s| {
+                format!("{s}")
+                    .split(':')
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        assert!(
+            kinds.len() > 12,
+            "the generator reaches most kinds of step: {kinds:?}"
+        );
+    }
+
+    /// A failure shrinks to a minimal scenario: here, "any revoke fails" shrinks to an
+    /// export and a revoke.
+    #[test]
+    fn a_failure_shrinks_to_a_minimal_scenario() {
+        let profiles = Profiles::all();
+        let g = generate(
+            &profiles,
+            500,
+            1,
+            &mut |steps| {
+                let trace = reference_impl::run_reference(steps)?;
+                if steps.iter().any(|s| matches!(s, Step::Revoke { .. })) {
+                    return Err("a revoke".into());
+                }
+                Ok(Some(trace))
+            },
+            &|_| {},
+        );
+        let f = g.failing.expect("found");
+        let ops: Vec<String> = f.file.steps.iter().map(|s| s.step.to_string()).collect();
+        assert_eq!(ops.len(), 2, "{ops:?}");
+        assert!(ops[1].ends_with("revoke"), "{ops:?}");
+        assert_eq!(f.file.seed, Some(1));
+    }
+}
