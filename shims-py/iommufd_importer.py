@@ -190,6 +190,8 @@ def main():
             "plays": ["iommufd"],
             "capabilities": ["pins", "invalidate-mappings", "permanent-revoke"],
             "description": "pinned, revocable importer in Python (template, iommufd-like)",
+            # Optional: your driver's release or revision, recorded in the results.
+            "shim_version": "0.1",
         }
     )
 

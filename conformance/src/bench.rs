@@ -22,15 +22,17 @@ fn best(repeat: u32, mut f: impl FnMut()) -> Duration {
 /// Runs the measurements and returns the report.
 pub(crate) fn run(repeat: u32) -> String {
     let shims = shims::in_tree();
-    let variants = selected(None);
+    let variants = selected(&crate::spec(), None);
     let scenarios: Vec<_> = variants
         .iter()
         .map(|(c, v)| scenario_of(c, v).map(|s| s.steps).unwrap_or_default())
         .collect();
     let opts = RunOptions {
+        spec: crate::spec(),
         filter: &judge::filter::CaseFilter::all(),
         expectations: None,
         today: time::OffsetDateTime::now_utc().date(),
+        cancel: Default::default(),
     };
 
     let full = best(repeat, || {
@@ -38,7 +40,9 @@ pub(crate) fn run(repeat: u32) -> String {
     });
     let harness_reference = best(repeat, || {
         for (c, v) in &variants {
-            let _ = crate::outcome::run_case(c, v, &mut |s| reference_impl::run_reference(s));
+            let _ = crate::outcome::run_case(&crate::spec(), c, v, &mut |s| {
+                reference_impl::run_reference(s)
+            });
         }
     });
     let bare = best(repeat, || {

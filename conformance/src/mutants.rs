@@ -20,6 +20,8 @@ pub struct MutantResult {
     pub breaks: &'static str,
     /// The cases that failed on that rule.
     pub caught_by: Vec<String>,
+    /// The cases in which the rule's monitor (not only a check of the case) found the bug.
+    pub monitor_caught_by: Vec<String>,
     /// Every rule reported violated.
     pub violated: Vec<String>,
 }
@@ -34,9 +36,11 @@ impl MutantResult {
 /// Runs the suite against one broken shim.
 pub fn judge(broken: &Broken, today: Date) -> MutantResult {
     let opts = RunOptions {
+        spec: crate::spec(),
         filter: &judge::filter::CaseFilter::all(),
         expectations: None,
         today,
+        cancel: Default::default(),
     };
     let results = run_shim(&broken.shim, &opts, &mut |_, _| {});
     let mut caught_by: Vec<String> = results
@@ -48,6 +52,17 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
         })
         .map(|c| c.name.clone())
         .collect();
+    let mut monitor_caught_by: Vec<String> = results
+        .cases
+        .iter()
+        .filter(|c| {
+            matches!(c.status, Status::Fail | Status::Warn)
+                && c.failures
+                    .iter()
+                    .any(|f| f.rule == broken.breaks && f.monitor)
+        })
+        .map(|c| c.name.clone())
+        .collect();
     let mut violated: Vec<String> = results
         .cases
         .iter()
@@ -56,7 +71,7 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
     if caught_by.is_empty() {
         // A bug that is an ordering across threads: explore the racy cases' interleavings.
         let roles = std::rc::Rc::new(broken.shim.roles());
-        for (case, variant) in crate::races::racy_cases() {
+        for (case, variant) in crate::races::racy_cases(&crate::spec()) {
             let steps = crate::outcome::scenario_of(case, variant)
                 .map(|s| s.steps)
                 .unwrap_or_default();
@@ -71,11 +86,19 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
             if let Some(v) = ex.violation {
                 let rule = v.message.split(':').next().unwrap_or_default().to_string();
                 if rule == broken.breaks {
-                    caught_by.push(format!(
+                    let name = format!(
                         "{} (interleaving: {} preemption(s))",
                         case.variant_name(variant),
                         v.file.schedule.len()
-                    ));
+                    );
+                    if v.message[rule.len()..]
+                        .trim_start_matches(':')
+                        .trim_start()
+                        .starts_with(judge::monitor::MONITOR_MARK)
+                    {
+                        monitor_caught_by.push(name.clone());
+                    }
+                    caught_by.push(name);
                 }
                 violated.push(rule);
             }
@@ -88,8 +111,17 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
         bug: broken.bug,
         breaks: broken.breaks,
         caught_by,
+        monitor_caught_by,
         violated,
     }
+}
+
+/// How many broken shims the monitor of the rule they break catches.
+pub fn monitored(results: &[MutantResult]) -> usize {
+    results
+        .iter()
+        .filter(|r| !r.monitor_caught_by.is_empty())
+        .count()
 }
 
 /// Judges every broken shim.
@@ -116,12 +148,22 @@ pub fn table(results: &[MutantResult]) -> String {
             r.caught_by.join(", ")
         };
         let _ = writeln!(out, "        caught by: {by}");
+        let _ = writeln!(
+            out,
+            "        monitor:   {}",
+            if r.monitor_caught_by.is_empty() {
+                "no (only a check of a case sees it)"
+            } else {
+                "yes (the rule's monitor sees it)"
+            }
+        );
     }
     let caught = results.iter().filter(|r| r.caught()).count();
     let _ = writeln!(
         out,
-        "\nscore: {caught}/{} broken shims caught on the rule they break",
-        results.len()
+        "\nscore: {caught}/{} broken shims caught on the rule they break; {} by the rule's monitor",
+        results.len(),
+        monitored(results)
     );
     out
 }
@@ -130,7 +172,7 @@ pub fn table(results: &[MutantResult]) -> String {
 pub fn markdown(results: &[MutantResult]) -> String {
     let case_link = |name: &str| {
         let case = name.split('[').next().unwrap_or(name);
-        match crate::case(case) {
+        match crate::spec().case(case) {
             Some(c) => format!(
                 "[`{name}`]({}#case-{case})",
                 c.chapter.replace(".md", ".html")
@@ -138,9 +180,12 @@ pub fn markdown(results: &[MutantResult]) -> String {
             None => format!("`{name}`"),
         }
     };
-    let mut out = String::from("| broken shim | bug | breaks | caught by |\n|---|---|---|---|\n");
+    let mut out = String::from(
+        "| broken shim | bug | breaks | caught by | by the monitor |\n|---|---|---|---|---|\n",
+    );
     for r in results {
-        let rule = crate::rule(r.breaks)
+        let rule = crate::spec()
+            .rule(r.breaks)
             .map(|d| format!("[`{}`]({})", r.breaks, d.anchor()))
             .unwrap_or_else(|| format!("`{}`", r.breaks));
         let by = if r.caught() {
@@ -154,16 +199,23 @@ pub fn markdown(results: &[MutantResult]) -> String {
         };
         let _ = writeln!(
             out,
-            "| `{}` | {} | {rule} | {by} |",
+            "| `{}` | {} | {rule} | {by} | {} |",
             r.shim,
-            r.bug.replace('|', "\\|")
+            r.bug.replace('|', "\\|"),
+            if r.monitor_caught_by.is_empty() {
+                "no"
+            } else {
+                "yes"
+            }
         );
     }
     let caught = results.iter().filter(|r| r.caught()).count();
     let _ = writeln!(
         out,
-        "\nScore: **{caught}/{}** broken shims caught on the rule they break.",
-        results.len()
+        "\nScore: **{caught}/{}** broken shims caught on the rule they break; **{}** of them by \
+         the rule's monitor, which judges every trace whatever the case.",
+        results.len(),
+        monitored(results)
     );
     out
 }
@@ -181,6 +233,7 @@ mod tests {
                 bug: "waits for KERNEL fences only | not BOOKKEEP",
                 breaks: "revoke.exporter.wait-bookkeep",
                 caught_by: vec!["attach_after_revoke_fails".into(), "no_such_case[x]".into()],
+                monitor_caught_by: vec!["attach_after_revoke_fails".into()],
                 violated: vec!["revoke.exporter.wait-bookkeep".into()],
             },
             MutantResult {
@@ -188,6 +241,7 @@ mod tests {
                 bug: "breaks a rule no case checks",
                 breaks: "no.such.rule",
                 caught_by: Vec::new(),
+                monitor_caught_by: Vec::new(),
                 violated: Vec::new(),
             },
         ]

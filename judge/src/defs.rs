@@ -1,4 +1,5 @@
-//! The tables `spec_macros::conformance!` fills: rules and cases, as static data.
+//! What `spec_macros::conformance!` compiles the book into: its rules and cases as data, held
+//! together by a [`Spec`] value that whoever runs or reports passes along.
 
 use crate::scenario::Scenario;
 
@@ -35,11 +36,6 @@ impl Strength {
             Strength::Should => OnFailure::Warning,
             Strength::May => OnFailure::PermissionUnused,
         }
-    }
-
-    /// The strength of the rule `id`; a rule the book does not have counts as MUST.
-    pub fn of_rule(id: &str) -> Strength {
-        crate::rule(id).map_or(Strength::Must, |r| r.strength)
     }
 
     /// `MUST`, `SHOULD` or `MAY`.
@@ -118,5 +114,47 @@ impl CaseDef {
         } else {
             format!("{}[{label}]", self.name)
         }
+    }
+}
+
+/// The book's rules and cases: what a run judges against. `conformance!` builds the book's
+/// ([`crate::spec`]); a run, a report or a test is handed one explicitly, so another
+/// specification (a test's, a generated one) can be judged the same way.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    /// Every rule, by ID.
+    pub rules: &'static [RuleDef],
+    /// Former rule IDs and the IDs they now go by.
+    pub aliases: &'static [(&'static str, &'static str)],
+    /// Every case, by name.
+    pub cases: &'static [CaseDef],
+}
+
+impl Spec {
+    /// The rule with this ID (or former ID).
+    pub fn rule(&self, id: &str) -> Option<&'static RuleDef> {
+        let id = self
+            .aliases
+            .iter()
+            .find(|(old, _)| *old == id)
+            .map_or(id, |(_, new)| *new);
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    /// The case with this name.
+    pub fn case(&self, name: &str) -> Option<&'static CaseDef> {
+        self.cases.iter().find(|c| c.name == name)
+    }
+
+    /// The strength of the rule `id`; a rule the book does not have counts as MUST.
+    pub fn strength_of(&self, id: &str) -> Strength {
+        self.rule(id).map_or(Strength::Must, |r| r.strength)
+    }
+
+    /// Every `(case, variant label)`, in the book's order.
+    pub fn variants(&self) -> impl Iterator<Item = (&'static CaseDef, &'static str)> {
+        self.cases
+            .iter()
+            .flat_map(|c| c.variants.iter().map(move |v| (c, v.label)))
     }
 }

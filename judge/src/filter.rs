@@ -1,6 +1,7 @@
 //! Which case variants a run selects: `--filter` and `--exclude` patterns.
 
 use crate::CaseDef;
+use crate::partition::Partition;
 
 /// Patterns over a case variant's name (`case[variant]`) and its rule IDs. A pattern with `*`
 /// or `?` is a glob that must match the whole name or a whole rule ID (glob syntax: `[...]` is
@@ -11,6 +12,7 @@ use crate::CaseDef;
 pub struct CaseFilter {
     include: Vec<Pattern>,
     exclude: Vec<Pattern>,
+    partition: Partition,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +56,7 @@ impl CaseFilter {
         CaseFilter {
             include: vec![Pattern::Prefix(prefix.to_string())],
             exclude: Vec::new(),
+            partition: Partition::WHOLE,
         }
     }
 
@@ -68,25 +71,35 @@ impl CaseFilter {
         Ok(CaseFilter {
             include: parse(include)?,
             exclude: parse(exclude)?,
+            partition: Partition::WHOLE,
         })
+    }
+
+    /// The same filter, keeping only the variants of one part of the run (`--partition`).
+    pub fn in_partition(self, partition: Partition) -> CaseFilter {
+        CaseFilter { partition, ..self }
+    }
+
+    /// The part of the run this filter keeps.
+    pub fn partition(&self) -> Partition {
+        self.partition
     }
 
     /// Whether the run takes this variant.
     pub fn selects(&self, case: &CaseDef, variant: &str) -> bool {
         (self.include.is_empty() || self.include.iter().any(|p| p.selects(case, variant)))
             && !self.exclude.iter().any(|p| p.selects(case, variant))
+            && (self.partition.is_whole() || self.partition.takes(&case.variant_name(variant)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::CASES;
 
     fn names(f: &CaseFilter) -> Vec<String> {
-        CASES
-            .iter()
-            .flat_map(|c| c.variants.iter().map(move |v| (c, v.label)))
+        crate::spec()
+            .variants()
             .filter(|(c, v)| f.selects(c, v))
             .map(|(c, v)| c.variant_name(v))
             .collect()

@@ -1,5 +1,14 @@
 //! The output formats of a run: a human report, JSON, JUnit XML and KTAP. Each gives the
-//! per-case results and the per-rule verdicts.
+//! per-case results and the per-rule verdicts, with expectations applied the same way: a
+//! known failure (`expected-fail`, `expected-violation`) passes the run in every format, and
+//! whatever fails the run (`fail`, `unexpected-pass`, `expired-expectation`, `violated`) fails
+//! it in every format.
+//!
+//! One name per status: the words of [`Status::word`] and [`Verdict::word`] are used as they
+//! are in every format. Where a format has its own words for an outcome (JUnit's `<failure>`
+//! and `<skipped>`, KTAP's `ok`, `not ok` and `# SKIP`), those say pass or fail to the
+//! format's tools, and the suite's word follows them (a `status` or `verdict` property, the
+//! text of the directive).
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -12,7 +21,7 @@ use crate::results::{CaseResult, RunResults, ShimResults, Status, Verdict};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum RunFormat {
-    /// One line per case, failures in full, the rule matrix.
+    /// Failures first and in full, a line per case, a summary table, the rule matrix.
     Human,
     /// The result file (`results.schema.json`).
     Json,
@@ -41,25 +50,53 @@ impl RunFormat {
     }
 }
 
+/// The words of the case statuses, padded to the longest.
+const STATUS_WIDTH: usize = 19;
+
+/// The expectation's reason and bug link, or the reason a case does not apply.
+fn reason_of(c: &CaseResult) -> String {
+    let reason = c.reason.as_deref().map(printable).unwrap_or_default();
+    match &c.bug {
+        Some(bug) => format!("{reason}; {bug}"),
+        None => reason,
+    }
+}
+
 fn case_line(out: &mut String, c: &CaseResult) {
-    let extra = match (c.status, &c.reason) {
-        (
-            Status::NotApplicable
-            | Status::ExpectedFail
-            | Status::UnexpectedPass
-            | Status::ExpiredExpectation,
-            Some(r),
-        ) => {
-            let bug = c
-                .bug
-                .as_deref()
-                .map(|b| format!(", {b}"))
-                .unwrap_or_default();
-            format!("  ({r}{bug})")
+    let mut extra = String::new();
+    if c.reason.is_some() {
+        extra = format!("  ({})", reason_of(c));
+    }
+    if c.status == Status::ExpectedFail
+        && let Some(rules) = &c.expected_rules
+        && !rules.is_empty()
+    {
+        extra = format!("  (breaks {}: {})", rules.join(", "), reason_of(c));
+    }
+    let _ = writeln!(out, "{:<STATUS_WIDTH$} {}{extra}", c.status.word(), c.name);
+}
+
+/// `text` wrapped to `width` columns, each line indented by `indent`.
+fn wrapped(out: &mut String, text: &str, indent: &str, width: usize) {
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && indent.len() + line.len() + 1 + word.len() > width {
+            let _ = writeln!(out, "{indent}{line}");
+            line.clear();
         }
-        _ => String::new(),
-    };
-    let _ = writeln!(out, "{:<5} {}{extra}", c.status.word(), c.name);
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        let _ = writeln!(out, "{indent}{line}");
+    }
+}
+
+/// The text of the rule `id` as the book states it, if this build of the suite has it.
+fn rule_text(id: &str) -> Option<&'static str> {
+    crate::spec().rule(id).map(|r| r.text)
 }
 
 fn failure_details(out: &mut String, shim: &ShimResults, c: &CaseResult, book_url: &str) {
@@ -72,6 +109,12 @@ fn failure_details(out: &mut String, shim: &ShimResults, c: &CaseResult, book_ur
         c.chapter
     );
     let _ = writeln!(out, "    {}", c.title);
+    if let Some(reason) = c.reason.as_ref().filter(|_| c.status != Status::Warn) {
+        let _ = writeln!(out, "  {}: {}", c.status.word(), printable(reason));
+        if let Some(bug) = &c.bug {
+            let _ = writeln!(out, "    bug: {bug}");
+        }
+    }
     if let Some(e) = &c.error {
         let _ = writeln!(
             out,
@@ -79,14 +122,31 @@ fn failure_details(out: &mut String, shim: &ShimResults, c: &CaseResult, book_ur
             printable(e)
         );
     }
+    if let Some(rc) = &c.root_cause {
+        let _ = writeln!(
+            out,
+            "  root cause: {} at event #{}, by the {}",
+            rc.rule, rc.event, rc.role
+        );
+        if !rc.consequences.is_empty() {
+            let _ = writeln!(
+                out,
+                "    its consequences (not bugs of their own): {}",
+                rc.consequences.join(", ")
+            );
+        }
+    }
     for f in &c.failures {
         let _ = writeln!(
             out,
             "  violated {} rule {}  {book_url}{}",
             f.strength, f.rule, f.anchor
         );
-        let _ = writeln!(out, "    expected: {}", f.expected);
-        let _ = writeln!(out, "    observed: {}", f.observed);
+        if let Some(text) = rule_text(&f.rule) {
+            wrapped(out, text, "    | ", 96);
+        }
+        let _ = writeln!(out, "    expected: {}", printable(&f.expected));
+        let _ = writeln!(out, "    observed: {}", printable(&f.observed));
     }
     if let Some(diff) = &c.trace_diff {
         let _ = writeln!(
@@ -95,7 +155,7 @@ fn failure_details(out: &mut String, shim: &ShimResults, c: &CaseResult, book_ur
             shim.shim.name
         );
         for line in diff.lines() {
-            let _ = writeln!(out, "    {line}");
+            let _ = writeln!(out, "    {}", printable(line));
         }
     }
     if let Some(stderr) = c.stderr.as_deref().filter(|s| !s.trim().is_empty()) {
@@ -106,23 +166,118 @@ fn failure_details(out: &mut String, shim: &ShimResults, c: &CaseResult, book_ur
     }
 }
 
-/// The human report: per shim, a line per case (those that do not apply only counted unless
-/// `show_na`) and every failure in full (the rules broken with links into the book, what was
-/// expected and observed, the shim's trace against the reference's); then the verdict of every
-/// rule for every shim; then `N passed, N failed`.
+/// How many case variants of `cases` have `status`.
+fn count(cases: &[CaseResult], status: Status) -> usize {
+    cases.iter().filter(|c| c.status == status).count()
+}
+
+/// The statuses that occur, with their counts, in the order of [`Status::ALL`].
+fn counts(results: &RunResults) -> String {
+    let all: Vec<&CaseResult> = results.shims.iter().flat_map(|s| &s.cases).collect();
+    let parts: Vec<String> = Status::ALL
+        .iter()
+        .map(|&st| (st, all.iter().filter(|c| c.status == st).count()))
+        .filter(|(_, n)| *n > 0)
+        .map(|(st, n)| format!("{n} {}", st.word()))
+        .collect();
+    if parts.is_empty() {
+        "no case variant ran".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// The closing line of a run: whether it passes, and the count of every status that occurs.
+pub fn closing_line(results: &RunResults) -> String {
+    let verdict = if results.failed() {
+        "the run fails"
+    } else {
+        "the run passes"
+    };
+    let partial = if results.partial {
+        " (interrupted: partial results)"
+    } else {
+        ""
+    };
+    format!("{verdict}{partial}: {}", counts(results))
+}
+
+/// What produced the results: the suite, the spec's revision, and each shim's identity.
+fn provenance_lines(results: &RunResults) -> Vec<String> {
+    let mut lines = vec![format!(
+        "revoke-conformance {}, spec {} (rules: {}){}",
+        results.suite,
+        results.provenance.spec,
+        results.provenance.rules.len(),
+        results
+            .provenance
+            .partition
+            .as_deref()
+            .map(|p| format!(", part {p} of the run"))
+            .unwrap_or_default()
+    )];
+    for shim in &results.shims {
+        lines.push(format!(
+            "shim {}: {}",
+            shim.shim.name,
+            printable(&shim.shim.identity_line())
+        ));
+    }
+    lines
+}
+
+/// The human report, for a person reading a terminal or a CI log: what produced it; the
+/// case variants that fail the run, in full (each broken rule with its text and link, the
+/// root cause when the judge found one, what was expected and observed, the trace against the
+/// reference's); the warnings in full; a line per case variant of each shim (those that do
+/// not apply only counted unless `show_na`); a summary table of statuses per shim; the
+/// verdicts of the rules some case judged; the closing line.
 pub fn human(results: &RunResults, book_url: &str, show_na: bool) -> String {
     let mut out = String::new();
+    for line in provenance_lines(results) {
+        let _ = writeln!(out, "{line}");
+    }
+    let failing: Vec<(&ShimResults, &CaseResult)> = results
+        .shims
+        .iter()
+        .flat_map(|s| s.cases.iter().map(move |c| (s, c)))
+        .filter(|(_, c)| c.status.fails_run())
+        .collect();
+    if !failing.is_empty() {
+        let _ = writeln!(out, "\n{} case variant(s) fail the run:", failing.len());
+        for (shim, c) in &failing {
+            failure_details(&mut out, shim, c, book_url);
+        }
+    }
+    let warnings: Vec<(&ShimResults, &CaseResult)> = results
+        .shims
+        .iter()
+        .flat_map(|s| s.cases.iter().map(move |c| (s, c)))
+        .filter(|(_, c)| c.status == Status::Warn)
+        .collect();
+    if !warnings.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{} case variant(s) pass with a warning (a SHOULD rule broken):",
+            warnings.len()
+        );
+        for (shim, c) in &warnings {
+            failure_details(&mut out, shim, c, book_url);
+        }
+    }
     for shim in &results.shims {
         let s = &shim.shim;
         let _ = writeln!(
             out,
-            "== {} ({}; plays {})",
+            "\n== {} ({}; plays {})",
             s.name,
             s.role,
             s.plays.join(", ")
         );
+        let mut cases: Vec<&CaseResult> = shim.cases.iter().collect();
+        cases.sort_by_key(|c| Status::ALL.iter().position(|&st| st == c.status));
         let mut hidden = 0;
-        for c in &shim.cases {
+        for c in cases {
             if c.status == Status::NotApplicable && !show_na {
                 hidden += 1;
             } else {
@@ -132,105 +287,190 @@ pub fn human(results: &RunResults, book_url: &str, show_na: bool) -> String {
         if hidden > 0 {
             let _ = writeln!(
                 out,
-                "      ({hidden} case variant(s) do not apply to this shim; --show-na lists them)"
+                "({hidden} case variant(s) not-applicable to this shim; --show-na lists them)"
             );
         }
     }
-    for shim in &results.shims {
-        for c in shim
-            .cases
-            .iter()
-            .filter(|c| !c.failures.is_empty() || c.error.is_some())
-        {
-            failure_details(&mut out, shim, c, book_url);
-        }
+    let _ = writeln!(out, "\n{}", summary_table(results));
+    let judged = matrix(results);
+    if !judged.is_empty() {
+        let _ = writeln!(out, "{judged}");
     }
-    let _ = writeln!(out, "\n{}", matrix(results));
-    if results.partial {
-        let _ = writeln!(out, "the run was interrupted: these results are partial");
-    }
-    let s = &results.summary;
-    let _ = writeln!(
-        out,
-        "{} passed, {} failed, {} skipped",
-        s.passed, s.failed, s.not_applicable
-    );
+    let _ = writeln!(out, "{}", closing_line(results));
     out
 }
 
-/// The per-rule verdicts, one column per shim.
+/// The count of every status per shim, one row per shim and a total row, with only the
+/// columns of statuses that occur.
+pub fn summary_table(results: &RunResults) -> String {
+    let columns: Vec<Status> = Status::ALL
+        .iter()
+        .copied()
+        .filter(|&st| results.shims.iter().any(|s| count(&s.cases, st) > 0))
+        .collect();
+    let name_width = results
+        .shims
+        .iter()
+        .map(|s| s.shim.name.len())
+        .chain([5])
+        .max()
+        .unwrap_or(5);
+    let mut rows: Vec<(String, Vec<usize>)> = results
+        .shims
+        .iter()
+        .map(|s| {
+            (
+                s.shim.name.clone(),
+                columns.iter().map(|&st| count(&s.cases, st)).collect(),
+            )
+        })
+        .collect();
+    if results.shims.len() > 1 {
+        let totals = (0..columns.len())
+            .map(|i| rows.iter().map(|(_, n)| n[i]).sum())
+            .collect();
+        rows.push(("total".to_string(), totals));
+    }
+    let mut out = String::new();
+    let mut header = format!("{:name_width$}", "shim");
+    for st in &columns {
+        let _ = write!(header, "  {}", st.word());
+    }
+    let _ = writeln!(out, "{}", header.trim_end());
+    for (name, n) in rows {
+        let mut line = format!("{name:name_width$}");
+        for (st, n) in columns.iter().zip(n) {
+            let _ = write!(line, "  {n:>w$}", w = st.word().len());
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    out
+}
+
+/// The verdicts of the rules some case judged (for any shim), one column per shim; empty when
+/// no case judged a rule. Lines carry no trailing spaces.
 pub fn matrix(results: &RunResults) -> String {
     let mut out = String::new();
     let Some(first) = results.shims.first() else {
         return out;
     };
-    let width = first.rules.iter().map(|r| r.rule.len()).max().unwrap_or(4);
-    let _ = write!(out, "{:width$}  {:6}", "rule", "");
-    for shim in &results.shims {
-        let _ = write!(out, "  {}", shim.shim.name);
+    let judged: Vec<usize> = (0..first.rules.len())
+        .filter(|&i| {
+            results.shims.iter().any(|s| {
+                s.rules
+                    .get(i)
+                    .is_some_and(|r| r.verdict != Verdict::NotApplicable)
+            })
+        })
+        .collect();
+    if judged.is_empty() {
+        return out;
     }
-    out.push('\n');
-    for (i, r) in first.rules.iter().enumerate() {
-        let _ = write!(out, "{:width$}  {:6}", r.rule, r.strength);
-        for shim in &results.shims {
-            let v = shim.rules[i].verdict;
-            let w = shim.shim.name.len();
-            let word = match v {
-                Verdict::Conformant => "ok",
-                Verdict::Violated => "VIOLATED",
-                Verdict::ViolatedShould => "warning",
-                Verdict::NotApplicable => "-",
-            };
-            let _ = write!(out, "  {word:w$}");
+    let width = judged
+        .iter()
+        .map(|&i| first.rules[i].rule.len())
+        .max()
+        .unwrap_or(4);
+    let _ = writeln!(
+        out,
+        "verdicts of the {} rule(s) judged (of {}):",
+        judged.len(),
+        first.rules.len()
+    );
+    // Each shim's column is as wide as its name or its widest verdict.
+    let columns: Vec<usize> = results
+        .shims
+        .iter()
+        .map(|s| {
+            judged
+                .iter()
+                .filter_map(|&i| s.rules.get(i).map(|r| r.verdict.word().len()))
+                .chain([s.shim.name.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut header = format!("{:width$}  {:6}", "rule", "");
+    for (shim, w) in results.shims.iter().zip(&columns) {
+        let _ = write!(header, "  {:w$}", shim.shim.name);
+    }
+    let _ = writeln!(out, "{}", header.trim_end());
+    for i in judged {
+        let r = &first.rules[i];
+        let mut line = format!("{:width$}  {:6}", r.rule, r.strength);
+        for (shim, w) in results.shims.iter().zip(&columns) {
+            let word = shim.rules.get(i).map_or("", |r| r.verdict.word());
+            let _ = write!(line, "  {word:w$}");
         }
-        out.push('\n');
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     out
 }
 
+/// The case variants of `shim` that violated `rule` as their expectation says.
+fn known_failures_of<'a>(shim: &'a ShimResults, rule: &str) -> Vec<&'a str> {
+    shim.cases
+        .iter()
+        .filter(|c| c.status == Status::ExpectedFail)
+        .filter(|c| c.failures.iter().any(|f| f.rule == rule))
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
+/// The message of a case variant that fails the run.
+fn failing_message(c: &CaseResult) -> String {
+    match c.status {
+        Status::Fail if !c.new_rules.is_empty() || !c.vanished_rules.is_empty() => {
+            format!("fail: {}", reason_of(c))
+        }
+        Status::Fail => {
+            let mut rules: Vec<&str> = c.failures.iter().map(|f| f.rule.as_str()).collect();
+            rules.dedup();
+            if rules.is_empty() {
+                "fail: the scenario did not run to its end".into()
+            } else {
+                format!("fail: violates {}", rules.join(", "))
+            }
+        }
+        _ => format!("{}: {}", c.status.word(), reason_of(c)),
+    }
+}
+
 /// JUnit XML: one test suite per shim (a test case per case variant) and one per shim for the
-/// rules (a test case per rule: passed when conformant, failed when violated, skipped when not
-/// applicable; a violated SHOULD passes with a `verdict` property of `violated-should`).
+/// rules it had judged (a test case per rule). Passing statuses and verdicts (`pass`, `warn`,
+/// `conformant`, `violated-should`) are JUnit passes; what fails the run is a `<failure>`;
+/// `not-applicable`, `expected-fail` and `expected-violation` are `<skipped>` with the reason.
+/// Every test case carries the suite's word as its `status` or `verdict` property, and every
+/// suite the run's provenance.
 pub fn junit(results: &RunResults, book_url: &str) -> String {
     let mut report = Report::new("revoke-conformance");
+    let provenance = [
+        Property::new("suite", results.suite.clone()),
+        Property::new("spec", results.provenance.spec.clone()),
+    ];
     for shim in &results.shims {
         let mut suite = TestSuite::new(shim.shim.name.clone());
+        suite.add_properties(provenance.clone());
+        suite.add_property(Property::new("shim", shim.shim.identity_line()));
         suite.add_property(Property::new("role", shim.shim.role.to_string()));
         suite.add_property(Property::new("plays", shim.shim.plays.join(",")));
         for c in &shim.cases {
-            let mut status = match c.status {
-                Status::Pass | Status::Warn | Status::ExpectedFail => TestCaseStatus::success(),
-                Status::NotApplicable => TestCaseStatus::skipped(),
+            let status = match c.status {
+                Status::Pass | Status::Warn => TestCaseStatus::success(),
+                Status::NotApplicable | Status::ExpectedFail => {
+                    let mut st = TestCaseStatus::skipped();
+                    st.set_message(format!("{}: {}", c.status.word(), reason_of(c)));
+                    st
+                }
                 Status::Fail | Status::UnexpectedPass | Status::ExpiredExpectation => {
-                    TestCaseStatus::non_success(NonSuccessKind::Failure)
+                    let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    st.set_message(failing_message(c));
+                    let mut text = String::new();
+                    failure_details(&mut text, shim, c, book_url);
+                    st.set_description(text);
+                    st
                 }
             };
-            if c.status.fails_run() {
-                let message = match c.status {
-                    Status::Fail => {
-                        let rules: Vec<&str> = c.failures.iter().map(|f| f.rule.as_str()).collect();
-                        format!(
-                            "violates {}",
-                            if rules.is_empty() {
-                                "the case (scenario error)".into()
-                            } else {
-                                rules.join(", ")
-                            }
-                        )
-                    }
-                    _ => format!(
-                        "{}: {}",
-                        c.status.word(),
-                        c.reason.clone().unwrap_or_default()
-                    ),
-                };
-                status.set_message(message);
-                let mut text = String::new();
-                failure_details(&mut text, shim, c, book_url);
-                status.set_description(text);
-            } else if c.status == Status::NotApplicable {
-                status.set_message(c.reason.clone().unwrap_or_default());
-            }
             let mut tc = TestCase::new(c.name.clone(), status);
             tc.set_classname(format!(
                 "{}.{}",
@@ -243,25 +483,40 @@ pub fn junit(results: &RunResults, book_url: &str) -> String {
         }
         report.add_test_suite(suite);
         let mut rules = TestSuite::new(format!("{}: rules", shim.shim.name));
-        for r in &shim.rules {
-            let mut status = match r.verdict {
-                Verdict::Conformant | Verdict::ViolatedShould => TestCaseStatus::success(),
-                Verdict::Violated => TestCaseStatus::non_success(NonSuccessKind::Failure),
-                Verdict::NotApplicable => TestCaseStatus::skipped(),
+        for r in shim
+            .rules
+            .iter()
+            .filter(|r| r.verdict != Verdict::NotApplicable)
+        {
+            let link = crate::spec()
+                .rule(&r.rule)
+                .map(|d| format!("{book_url}{}", d.anchor()))
+                .unwrap_or_default();
+            let status = match r.verdict {
+                Verdict::Conformant | Verdict::ViolatedShould | Verdict::NotApplicable => {
+                    TestCaseStatus::success()
+                }
+                Verdict::ExpectedViolation => {
+                    let mut st = TestCaseStatus::skipped();
+                    st.set_message(format!(
+                        "expected-violation: broken only by known failures ({})",
+                        known_failures_of(shim, &r.rule).join(", ")
+                    ));
+                    st
+                }
+                Verdict::Violated => {
+                    let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    st.set_message(format!("violated: {} rule {}, {link}", r.strength, r.rule));
+                    if let Some(text) = rule_text(&r.rule) {
+                        st.set_description(text);
+                    }
+                    st
+                }
             };
-            if r.verdict == Verdict::Violated {
-                status.set_message(format!("{} rule violated: {book_url}", r.strength));
-            }
             let mut tc = TestCase::new(r.rule.clone(), status);
             tc.set_classname(format!("{}.rules", shim.shim.name));
             tc.add_property(Property::new("strength", r.strength.clone()));
-            tc.add_property(Property::new(
-                "verdict",
-                serde_json::to_value(r.verdict)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
-            ));
+            tc.add_property(Property::new("verdict", r.verdict.word()));
             rules.add_test_case(tc);
         }
         report.add_test_suite(rules);
@@ -296,74 +551,121 @@ fn ktap_safe(s: &str) -> String {
     ktap_diag(s).replace('#', "%23")
 }
 
-/// KTAP (the kernel's test result format): one subtest per shim, a test per case variant,
-/// and a nested `rules` subtest with a test per rule.
+/// KTAP (the kernel's test result format, as `kunit.py parse` reads it): provenance as
+/// diagnostics, one subtest per shim, a test per case variant, and a nested `rules` subtest
+/// with a test per rule judged. What fails the run is `not ok`; `not-applicable`,
+/// `expected-fail` and `expected-violation` are `ok ... # SKIP word: reason` (KTAP's only
+/// directive its tools count); the reason of a failure, an unexpected pass, an expired
+/// expectation or a changed set of broken rules is a diagnostic line before the result.
 pub fn ktap(results: &RunResults) -> String {
     let mut out = String::from("KTAP version 1\n");
+    for line in provenance_lines(results) {
+        let _ = writeln!(out, "# {}", ktap_diag(&line));
+    }
     let _ = writeln!(out, "1..{}", results.shims.len());
     for (si, shim) in results.shims.iter().enumerate() {
         let _ = writeln!(out, "    KTAP version 1");
-        let _ = writeln!(out, "    # Subtest: {}", shim.shim.name);
+        let _ = writeln!(out, "    # Subtest: {}", ktap_safe(&shim.shim.name));
         let _ = writeln!(out, "    1..{}", shim.cases.len() + 1);
         for (i, c) in shim.cases.iter().enumerate() {
+            let name = ktap_safe(&c.name);
             if let Some(e) = &c.error {
-                let _ = writeln!(out, "    # {}: {}", c.name, ktap_diag(e));
+                let _ = writeln!(out, "    # {name}: {}", ktap_diag(e));
             }
-            for f in &c.failures {
+            if let Some(rc) = &c.root_cause {
                 let _ = writeln!(
                     out,
-                    "    # {} {}: expected {}; observed {}",
-                    f.strength,
-                    f.rule,
-                    ktap_diag(&f.expected),
-                    ktap_diag(&f.observed)
+                    "    # {name}: root cause {} at event #{} by the {}{}",
+                    rc.rule,
+                    rc.event,
+                    rc.role,
+                    if rc.consequences.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; consequences {}", rc.consequences.join(", "))
+                    }
                 );
             }
-            let ok = if c.status.fails_run() { "not ok" } else { "ok" };
-            let directive = match c.status {
-                Status::NotApplicable => format!(
-                    " # SKIP not applicable: {}",
-                    ktap_safe(c.reason.as_deref().unwrap_or(""))
-                ),
-                Status::ExpectedFail => format!(
-                    " # TODO expected failure: {}",
-                    ktap_safe(c.reason.as_deref().unwrap_or(""))
-                ),
-                Status::Warn => " # SHOULD rule violated (warning)".to_string(),
-                _ => String::new(),
-            };
-            let _ = writeln!(out, "    {ok} {} {}{directive}", i + 1, ktap_safe(&c.name));
-        }
-        let _ = writeln!(out, "        KTAP version 1");
-        let _ = writeln!(out, "        # Subtest: rules");
-        let _ = writeln!(out, "        1..{}", shim.rules.len());
-        let mut rules_ok = true;
-        for (i, r) in shim.rules.iter().enumerate() {
-            let (ok, directive) = match r.verdict {
-                Verdict::Conformant => ("ok", String::new()),
-                Verdict::ViolatedShould => {
-                    ("ok", format!(" # {} rule violated (warning)", r.strength))
+            if c.status != Status::ExpectedFail {
+                for f in &c.failures {
+                    let _ = writeln!(
+                        out,
+                        "    # {name}: {} {}: expected {}; observed {}",
+                        f.strength,
+                        f.rule,
+                        ktap_diag(&f.expected),
+                        ktap_diag(&f.observed)
+                    );
                 }
-                Verdict::NotApplicable => ("ok", " # SKIP not applicable".to_string()),
-                Verdict::Violated => {
-                    rules_ok = false;
-                    ("not ok", String::new())
-                }
+            }
+            if c.status.fails_run() && c.reason.is_some() {
+                let _ = writeln!(
+                    out,
+                    "    # {name}: {}: {}",
+                    c.status.word(),
+                    ktap_diag(&reason_of(c))
+                );
+            }
+            let (ok, directive) = match c.status {
+                Status::NotApplicable | Status::ExpectedFail => (
+                    "ok",
+                    format!(" # SKIP {}: {}", c.status.word(), ktap_safe(&reason_of(c))),
+                ),
+                st if st.fails_run() => ("not ok", String::new()),
+                _ => ("ok", String::new()),
             };
-            let _ = writeln!(out, "        {ok} {} {}{directive}", i + 1, r.rule);
+            let _ = writeln!(out, "    {ok} {} {name}{directive}", i + 1);
         }
-        let _ = writeln!(
-            out,
-            "    {} {} rules",
-            if rules_ok { "ok" } else { "not ok" },
-            shim.cases.len() + 1
-        );
+        let judged: Vec<_> = shim
+            .rules
+            .iter()
+            .filter(|r| r.verdict != Verdict::NotApplicable)
+            .collect();
+        let rules_ok = judged.iter().all(|r| !r.verdict.fails_run());
+        let rules_line = shim.cases.len() + 1;
+        if judged.is_empty() {
+            let _ = writeln!(
+                out,
+                "    ok {rules_line} rules # SKIP not-applicable: no case judged a rule"
+            );
+        } else {
+            let _ = writeln!(out, "        KTAP version 1");
+            let _ = writeln!(out, "        # Subtest: rules");
+            let _ = writeln!(out, "        1..{}", judged.len());
+            for (i, r) in judged.iter().enumerate() {
+                let (ok, directive) = match r.verdict {
+                    Verdict::Violated => ("not ok", String::new()),
+                    Verdict::ExpectedViolation => (
+                        "ok",
+                        format!(
+                            " # SKIP expected-violation: broken only by known failures ({})",
+                            ktap_safe(&known_failures_of(shim, &r.rule).join(", "))
+                        ),
+                    ),
+                    Verdict::ViolatedShould => {
+                        let _ = writeln!(
+                            out,
+                            "        # {}: violated-should: a {} rule broken (a warning)",
+                            r.rule, r.strength
+                        );
+                        ("ok", String::new())
+                    }
+                    Verdict::Conformant | Verdict::NotApplicable => ("ok", String::new()),
+                };
+                let _ = writeln!(out, "        {ok} {} {}{directive}", i + 1, r.rule);
+            }
+            let _ = writeln!(
+                out,
+                "    {} {rules_line} rules",
+                if rules_ok { "ok" } else { "not ok" }
+            );
+        }
         let ok = if shim.summary.failed == 0 && rules_ok {
             "ok"
         } else {
             "not ok"
         };
-        let _ = writeln!(out, "{ok} {} {}", si + 1, shim.shim.name);
+        let _ = writeln!(out, "{ok} {} {}", si + 1, ktap_safe(&shim.shim.name));
     }
     out
 }
@@ -403,14 +705,32 @@ mod tests {
             "expected": "step 2: `dma_buf_map_attachment` is called 1 time(s)",
             "observed": "`dma_buf_map_attachment` was called 2 time(s)",
         });
+        let known = serde_json::json!({
+            "rule": "revoke.pinned.permanent-known", "strength": "MUST",
+            "anchor": "revocation.html#r-revoke.pinned.permanent-known",
+            "expected": "step 5: access fails", "observed": "access succeeded",
+        });
         let broken = serde_json::json!({
             "shim": {"name": "broken-exporter", "role": "exporter", "plays": ["vfio"],
-                     "capabilities": ["revokes-pinned"], "description": "Skips the wait."},
+                     "capabilities": ["revokes-pinned"], "description": "Skips the wait.",
+                     "process": {"command": "./broken --fast", "name": "broken-exporter",
+                                 "protocol": 1, "version": "2.3.1"}},
             "cases": [
                 case("passes", "pass", serde_json::json!({})),
                 case("fails[iommufd]", "fail", serde_json::json!({
                     "failures": [failure],
+                    "root_cause": {"rule": "revoke.exporter.wait-bookkeep", "event": 9,
+                                   "role": "exporter",
+                                   "consequences": ["revoke.importer.unmap-in-callback"]},
                     "trace_diff": "--- reference\n+++ shim\n@@ -1,2 +1,1 @@\n step 4: revoke\n-#9 exporter.buf0 -> core: dma_resv_wait_timeout(...) = MAX_SCHEDULE_TIMEOUT\n",
+                })),
+                case("changed", "fail", serde_json::json!({
+                    "failures": [failure],
+                    "reason": "breaks other rules than its expectation names: now also breaks revoke.exporter.wait-bookkeep; no longer breaks attach.core.error-passthrough",
+                    "bug": "https://example.org/bug/2",
+                    "expected_rules": ["attach.core.error-passthrough"],
+                    "new_rules": ["revoke.exporter.wait-bookkeep"],
+                    "vanished_rules": ["attach.core.error-passthrough"],
                 })),
                 case("warns", "warn", serde_json::json!({"failures": [warning]})),
                 case("crashes", "fail", serde_json::json!({
@@ -421,17 +741,24 @@ mod tests {
                 })),
                 case("known", "expected-fail", serde_json::json!({
                     "reason": "waits only for KERNEL fences", "bug": "https://example.org/bug/1",
+                    "expected_rules": ["revoke.pinned.permanent-known"],
+                    "failures": [known],
                 })),
-                case("fixed", "unexpected-pass", serde_json::json!({"reason": "was broken"})),
-                case("stale", "expired-expectation", serde_json::json!({"reason": "until 2026-01-01"})),
+                case("fixed", "unexpected-pass", serde_json::json!({
+                    "reason": "expected to fail (was broken), and it passed: remove the entry",
+                })),
+                case("stale", "expired-expectation", serde_json::json!({
+                    "reason": "the expectation expired on 2026-01-01: was broken",
+                })),
             ],
             "rules": [
                 {"rule": "attach.core.error-passthrough", "strength": "MUST", "verdict": "conformant"},
                 {"rule": "revoke.exporter.wait-bookkeep", "strength": "MUST", "verdict": "violated"},
                 {"rule": "invalidate.importer.cache-failed-map", "strength": "SHOULD", "verdict": "violated-should"},
                 {"rule": "revoke.pinned.permanent", "strength": "MAY", "verdict": "not-applicable"},
+                {"rule": "revoke.pinned.permanent-known", "strength": "MUST", "verdict": "expected-violation"},
             ],
-            "summary": {"passed": 3, "failed": 4, "not_applicable": 1},
+            "summary": {"passed": 3, "failed": 5, "not_applicable": 1},
         });
         let good = serde_json::json!({
             "shim": {"name": "good", "role": "exporter", "plays": ["vfio"],
@@ -442,13 +769,15 @@ mod tests {
                 {"rule": "revoke.exporter.wait-bookkeep", "strength": "MUST", "verdict": "conformant"},
                 {"rule": "invalidate.importer.cache-failed-map", "strength": "SHOULD", "verdict": "not-applicable"},
                 {"rule": "revoke.pinned.permanent", "strength": "MAY", "verdict": "conformant"},
+                {"rule": "revoke.pinned.permanent-known", "strength": "MUST", "verdict": "not-applicable"},
             ],
             "summary": {"passed": 1, "failed": 0, "not_applicable": 0},
         });
         serde_json::from_value(serde_json::json!({
             "version": crate::results::FORMAT_VERSION, "suite": "0.0.0-test",
-            "shims": [broken, good], "summary": {"passed": 4, "failed": 4, "not_applicable": 1},
+            "shims": [broken, good], "summary": {"passed": 4, "failed": 5, "not_applicable": 1},
             "partial": false,
+            "provenance": {"spec": "0123456789abcdef", "rules": {"revoke.exporter.wait-bookkeep": "abc123"}},
         }))
         .expect("a valid fixture")
     }
@@ -462,7 +791,7 @@ mod tests {
 
     #[test]
     fn human_lists_cases_that_do_not_apply_only_when_asked() {
-        let line = "n/a   skipped  (uses the importer profile rdma, which this shim does not play)";
+        let line = "not-applicable      skipped  (uses the importer profile rdma, which this shim does not play)";
         let shown = RunFormat::Human.render_with(&results(), "https://example.org/book/", true);
         assert!(shown.contains(line), "{shown}");
         assert!(!shown.contains("--show-na lists them"), "{shown}");

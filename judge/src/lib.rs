@@ -11,6 +11,9 @@
 //! Data flows one way: `defs`, `calls`, `check` -> `scenario` -> `outcome` -> `results` ->
 //! `expectations`, `formats`; `runner` drives a backend through them.
 
+// `conformance!` names the judge's types as `::judge::...`, inside this crate too.
+extern crate self as judge;
+
 pub mod calls;
 pub mod check;
 mod defs;
@@ -19,21 +22,24 @@ pub mod filter;
 pub mod formats;
 pub mod generate;
 pub mod invariants;
+pub mod monitor;
 pub mod outcome;
+pub mod partition;
 pub mod races;
 pub mod replay;
 pub mod results;
+pub mod root_cause;
 pub mod runner;
 pub mod scenario;
 
-pub use defs::{CaseDef, CaseVariant, OnFailure, RuleDef, Strength};
+pub use defs::{CaseDef, CaseVariant, OnFailure, RuleDef, Spec, Strength};
 pub use scenario::{Scenario, StepRef};
 
 /// What a case in the book sees.
 pub mod prelude {
     pub use crate::calls::*;
     pub use crate::check::*;
-    pub use crate::defs::{CaseDef, CaseVariant, RuleDef, Strength};
+    pub use crate::defs::{CaseDef, CaseVariant, RuleDef, Spec, Strength};
     pub use crate::scenario::{Scenario, StepRef};
     pub use reference_impl::Errno::*;
     pub use reference_impl::{AccessOutcome, DmaResvUsage, Errno, ExporterKind, ImporterKind, Ret};
@@ -46,7 +52,7 @@ pub mod cases {
     spec_macros::conformance!();
 }
 
-pub use cases::{CASES, RULE_ALIASES, RULES};
+pub use cases::spec;
 
 /// A case variant's scenario as exported: what a foreign backend runs.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
@@ -72,18 +78,4 @@ impl ScenarioDoc {
             steps: s.steps,
         })
     }
-}
-
-/// The rule with this ID (or former ID).
-pub fn rule(id: &str) -> Option<&'static RuleDef> {
-    let id = RULE_ALIASES
-        .iter()
-        .find(|(old, _)| *old == id)
-        .map_or(id, |(_, new)| *new);
-    RULES.iter().find(|r| r.id == id)
-}
-
-/// The case with this name.
-pub fn case(name: &str) -> Option<&'static CaseDef> {
-    CASES.iter().find(|c| c.name == name)
 }

@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 
 use reference_impl::{Step, Trace};
 
-use crate::defs::CaseDef;
-use crate::rule;
+use crate::defs::{CaseDef, Spec};
+use crate::monitor::Verdict;
 use crate::scenario::Scenario;
 
 /// The result of one check.
@@ -19,9 +19,22 @@ pub struct CheckOutcome {
     pub result: Result<(), String>,
 }
 
+/// What one rule's monitor said about the trace (monitors that do not apply say nothing).
+#[derive(Debug, Clone)]
+pub struct MonitorOutcome {
+    /// The rule.
+    pub rule: &'static str,
+    /// What the monitor checks, in words.
+    pub expects: &'static str,
+    /// Its verdict: held, violated or not observable.
+    pub verdict: Verdict,
+}
+
 /// The result of one case variant.
 #[derive(Debug, Clone)]
 pub struct CaseOutcome {
+    /// The specification the case belongs to (its rules' strengths and texts).
+    pub spec: Spec,
     /// The case.
     pub case: &'static CaseDef,
     /// The variant label (empty if unparameterised).
@@ -32,6 +45,8 @@ pub struct CaseOutcome {
     pub trace: Result<Trace, String>,
     /// Every check's result, in the order the case added them.
     pub checks: Vec<CheckOutcome>,
+    /// Every rule's monitor that applies to the trace, in the book's order.
+    pub monitors: Vec<MonitorOutcome>,
 }
 
 /// Builds the scenario of a case variant.
@@ -47,6 +62,7 @@ pub fn scenario_of(case: &CaseDef, variant: &str) -> Option<Scenario> {
 /// A variant the case does not have is an error of the outcome (it fails), never an empty
 /// scenario that passes.
 pub fn run_case(
+    spec: &Spec,
     case: &'static CaseDef,
     variant: &'static str,
     backend: &mut dyn FnMut(&[Step]) -> Result<Trace, String>,
@@ -58,6 +74,7 @@ pub fn run_case(
             .map(|v| case.variant_name(v.label))
             .collect();
         return CaseOutcome {
+            spec: *spec,
             case,
             variant,
             steps: Vec::new(),
@@ -67,6 +84,7 @@ pub fn run_case(
                 known.join(", ")
             )),
             checks: Vec::new(),
+            monitors: Vec::new(),
         };
     };
     let trace = backend(&scenario.steps);
@@ -82,13 +100,31 @@ pub fn run_case(
             },
         })
         .collect();
+    let monitors = match &trace {
+        Ok(t) => judge_by_monitors(&scenario.steps, t),
+        Err(_) => Vec::new(),
+    };
     CaseOutcome {
+        spec: *spec,
         case,
         variant,
         steps: scenario.steps,
         trace,
         checks,
+        monitors,
     }
+}
+
+/// Judges a trace by every rule's monitor.
+pub fn judge_by_monitors(steps: &[Step], trace: &Trace) -> Vec<MonitorOutcome> {
+    crate::monitor::judge_trace(steps, trace)
+        .into_iter()
+        .map(|(m, verdict)| MonitorOutcome {
+            rule: m.rule,
+            expects: m.expects,
+            verdict,
+        })
+        .collect()
 }
 
 impl CaseOutcome {
@@ -97,9 +133,14 @@ impl CaseOutcome {
         self.case.variant_name(self.variant)
     }
 
-    /// True when every check passed.
+    /// True when every check passed and no monitor saw its rule violated.
     pub fn passed(&self) -> bool {
-        self.trace.is_ok() && self.checks.iter().all(|c| c.result.is_ok())
+        self.trace.is_ok()
+            && self.checks.iter().all(|c| c.result.is_ok())
+            && !self
+                .monitors
+                .iter()
+                .any(|m| matches!(m.verdict, Verdict::Violated(_)))
     }
 
     /// The step titles, for rendering the trace.
@@ -115,7 +156,7 @@ impl CaseOutcome {
         let _ = writeln!(out, "chapter: {}", self.case.chapter);
         let _ = writeln!(out, "rules:");
         for id in self.case.rules {
-            match rule(id) {
+            match self.spec.rule(id) {
                 Some(r) => {
                     let _ = writeln!(out, "  {id} {} #{}", r.strength.as_str(), r.hash);
                 }
@@ -159,12 +200,14 @@ mod tests {
     /// is never asked to run anything.
     #[test]
     fn an_unknown_variant_fails() {
-        let case = crate::CASES
+        let spec = crate::spec();
+        let case = spec
+            .cases
             .iter()
             .find(|c| c.variants.len() > 1)
             .expect("a parameterised case");
         let mut ran = false;
-        let outcome = run_case(case, "no_such_variant", &mut |_| {
+        let outcome = run_case(&spec, case, "no_such_variant", &mut |_| {
             ran = true;
             Ok(Trace::default())
         });

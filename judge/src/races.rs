@@ -1,18 +1,17 @@
 //! The book's racy cases (steps on several threads) explored on a backend's roles: every
-//! interleaving up to a bound, judged by the case's checks and the invariants.
+//! interleaving up to a bound, judged by the rules' monitors, the case's checks and the
+//! invariants.
 
 use std::rc::Rc;
 
 use reference_impl::{Exploration, ExploreOptions, Roles, Trace, explore};
 
 use crate::outcome::scenario_of;
-use crate::{CASES, CaseDef};
+use crate::{CaseDef, Spec};
 
-/// Every case variant whose scenario runs steps on more than one thread.
-pub fn racy_cases() -> Vec<(&'static CaseDef, &'static str)> {
-    CASES
-        .iter()
-        .flat_map(|c| c.variants.iter().map(move |v| (c, v.label)))
+/// Every case variant of `spec` whose scenario runs steps on more than one thread.
+pub fn racy_cases(spec: &Spec) -> Vec<(&'static CaseDef, &'static str)> {
+    spec.variants()
         .filter(|(c, v)| scenario_of(c, v).is_some_and(|s| s.is_concurrent()))
         .collect()
 }
@@ -29,11 +28,16 @@ pub fn explore_case(
     let mut file = scenario.to_file();
     file.case = Some(case.variant_name(variant));
     file.title = Some(case.title.to_string());
+    // The rules' monitors first (they name the first violating event), then the case's
+    // checks and the invariants.
     let judge = |t: &Trace| -> Option<String> {
-        scenario
-            .checks
-            .iter()
-            .find_map(|c| c.check.eval(t).err().map(|e| format!("{}: {e}", c.rule)))
+        crate::monitor::first_violation(&scenario.steps, t)
+            .or_else(|| {
+                scenario
+                    .checks
+                    .iter()
+                    .find_map(|c| c.check.eval(t).err().map(|e| format!("{}: {e}", c.rule)))
+            })
             .or_else(|| crate::invariants::first_violation(t))
     };
     explore(roles, &file, opts, &judge)

@@ -1,5 +1,6 @@
 //! Replaying a portable scenario file on a backend and judging its trace: by the
-//! scenario-independent checks ([`crate::invariants`]) and, for a file written from a case,
+//! rules' monitors ([`crate::monitor`]), the scenario-independent checks
+//! ([`crate::invariants`]) and, for a file written from a case,
 //! by the case's own checks.
 
 use std::fmt::Write as _;
@@ -8,7 +9,7 @@ use reference_impl::{Ret, ScenarioFile, Thread, Trace};
 
 use crate::outcome::{CheckOutcome, scenario_of};
 use crate::runner::Backend;
-use crate::{CASES, CaseDef};
+use crate::{CaseDef, Spec};
 
 /// What a replay gave.
 #[derive(Debug, Clone)]
@@ -127,13 +128,15 @@ pub fn render_in_order(t: &Trace, f: &ScenarioFile) -> String {
 }
 
 /// The case variant a file names, if its steps are that variant's.
-fn case_of(file: &ScenarioFile) -> Result<Option<(&'static CaseDef, &'static str)>, String> {
+fn case_of(
+    spec: &Spec,
+    file: &ScenarioFile,
+) -> Result<Option<(&'static CaseDef, &'static str)>, String> {
     let Some(name) = &file.case else {
         return Ok(None);
     };
-    let found = CASES
-        .iter()
-        .flat_map(|c| c.variants.iter().map(move |v| (c, v.label)))
+    let found = spec
+        .variants()
         .find(|(c, v)| c.variant_name(v) == *name)
         .ok_or_else(|| format!("the file names case `{name}`, which the book does not have"))?;
     let steps = scenario_of(found.0, found.1).map(|s| s.steps);
@@ -146,10 +149,27 @@ fn case_of(file: &ScenarioFile) -> Result<Option<(&'static CaseDef, &'static str
     Ok(Some(found))
 }
 
-/// Judges a trace of `file`: the case's checks (if it names one), then the invariants.
-pub fn judge(file: &ScenarioFile, trace: &Trace) -> Result<Vec<CheckOutcome>, String> {
-    let mut checks = Vec::new();
-    if let Some((case, variant)) = case_of(file)? {
+/// Judges a trace of `file`: every rule's monitor that applies, the case's checks (if it names
+/// one), then the invariants.
+pub fn judge(spec: &Spec, file: &ScenarioFile, trace: &Trace) -> Result<Vec<CheckOutcome>, String> {
+    let mut checks: Vec<CheckOutcome> = crate::monitor::judge_trace(&file.plain_steps(), trace)
+        .into_iter()
+        .filter_map(|(m, v)| {
+            let result = match v {
+                crate::monitor::Verdict::Held => Ok(()),
+                crate::monitor::Verdict::Violated(v) => {
+                    Err(format!("event #{} by {}: {}", v.event, v.actor, v.observed))
+                }
+                _ => return None,
+            };
+            Some(CheckOutcome {
+                rule: m.rule,
+                describe: format!("{} {}", crate::monitor::MONITOR_MARK, m.expects),
+                result,
+            })
+        })
+        .collect();
+    if let Some((case, variant)) = case_of(spec, file)? {
         let scenario = scenario_of(case, variant).expect("the variant exists");
         checks.extend(scenario.checks.iter().map(|c| CheckOutcome {
             rule: c.rule,
@@ -163,13 +183,17 @@ pub fn judge(file: &ScenarioFile, trace: &Trace) -> Result<Vec<CheckOutcome>, St
 
 /// Runs `file` on `backend` and judges the trace. `Err`: the file does not apply to the
 /// backend (a profile it does not play), or names a case it is not.
-pub fn replay(backend: &mut dyn Backend, file: &ScenarioFile) -> Result<Replayed, String> {
-    case_of(file)?;
+pub fn replay(
+    spec: &Spec,
+    backend: &mut dyn Backend,
+    file: &ScenarioFile,
+) -> Result<Replayed, String> {
+    case_of(spec, file)?;
     backend.scenario_applies(&file.plain_steps())?;
     let name = file.title.clone().unwrap_or_else(|| "replay".to_string());
     let ran = backend.run_file(&name, file);
     let checks = match &ran.trace {
-        Ok(t) => judge(file, t)?,
+        Ok(t) => judge(spec, file, t)?,
         Err(_) => Vec::new(),
     };
     Ok(Replayed {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use reference_impl::{Role, Shim, Trace};
 
 use crate::outcome::CaseOutcome;
-use crate::{OnFailure, RULES, Strength};
+use crate::{OnFailure, Spec};
 
 /// Version of the result format (JSON `version`).
 pub const FORMAT_VERSION: u32 = 1;
@@ -23,6 +23,30 @@ pub struct ShimInfo {
     pub capabilities: Vec<String>,
     /// One line on what it wraps.
     pub description: String,
+    /// A shim process: the command that ran it and what it said in its hello (absent for an
+    /// in-process shim, which is part of the suite's own build).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessIdentity>,
+    /// The kernel it ran on (the kernel bridge): the version its Makefile gives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+}
+
+/// Who a shim process is: what ran it and what it said in its hello.
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct ProcessIdentity {
+    /// The command line, as given (split like a shell would, without a shell).
+    pub command: String,
+    /// The name it gave at hello.
+    pub name: String,
+    /// The protocol version it chose at hello.
+    pub protocol: u32,
+    /// Its own version, if its hello gave one (`shim_version`: the driver's release or
+    /// revision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 impl ShimInfo {
@@ -34,7 +58,31 @@ impl ShimInfo {
             plays: shim.plays().iter().map(|s| s.to_string()).collect(),
             capabilities: shim.capabilities().iter().map(|s| s.to_string()).collect(),
             description: shim.description.to_string(),
+            process: None,
+            kernel: None,
         }
+    }
+
+    /// One line saying what ran: the command and the hello of a process, the kernel.
+    pub fn identity_line(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(p) = &self.process {
+            let version = p
+                .version
+                .as_deref()
+                .map(|v| format!(" version {v}"))
+                .unwrap_or_default();
+            parts.push(format!(
+                "process `{}`, hello: {}{version}, protocol {}",
+                p.command, p.name, p.protocol
+            ));
+        } else if self.kernel.is_none() {
+            parts.push("in process".to_string());
+        }
+        if let Some(k) = &self.kernel {
+            parts.push(format!("Linux {k}"));
+        }
+        parts.join("; ")
     }
 }
 
@@ -78,18 +126,30 @@ impl Status {
         )
     }
 
-    /// The word printed in reports.
+    /// The status's one name, the same in every report (human, JSON, JUnit's `status`
+    /// property, KTAP's directives) and in the book's vocabulary.
     pub fn word(self) -> &'static str {
         match self {
             Status::Pass => "pass",
             Status::Warn => "warn",
-            Status::Fail => "FAIL",
-            Status::NotApplicable => "n/a",
-            Status::ExpectedFail => "xfail",
-            Status::UnexpectedPass => "XPASS",
-            Status::ExpiredExpectation => "EXPIRED",
+            Status::Fail => "fail",
+            Status::NotApplicable => "not-applicable",
+            Status::ExpectedFail => "expected-fail",
+            Status::UnexpectedPass => "unexpected-pass",
+            Status::ExpiredExpectation => "expired-expectation",
         }
     }
+
+    /// Every status, in the order reports list them (what needs a person first).
+    pub const ALL: [Status; 7] = [
+        Status::Fail,
+        Status::UnexpectedPass,
+        Status::ExpiredExpectation,
+        Status::ExpectedFail,
+        Status::Warn,
+        Status::Pass,
+        Status::NotApplicable,
+    ];
 }
 
 /// A failed check.
@@ -105,6 +165,38 @@ pub struct Failure {
     pub expected: String,
     /// What the trace shows instead.
     pub observed: String,
+    /// The first violating event (its index in the trace), when a monitor found it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub event: Option<usize>,
+    /// The role instance responsible (`importer.att0`), when a monitor found it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub responsible: Option<String>,
+    /// Found by the rule's monitor (over the whole trace), not by a check of the case.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub monitor: bool,
+}
+
+/// The first violation of a failed case variant and what follows from it: a reader starts
+/// there, and the later violations it lists are consequences, not bugs of their own.
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct RootCause {
+    /// The rule whose violation comes first.
+    pub rule: String,
+    /// The index of the first violating event in the shim's trace (`#N` in the trace).
+    pub event: usize,
+    /// The role responsible for that event.
+    pub role: Role,
+    /// Rules whose violations in this case variant are consequences of this one.
+    #[serde(default)]
+    pub consequences: Vec<String>,
+    /// The role instance responsible (`importer.att0`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub actor: Option<String>,
+    /// What happened at that event, in words.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub observed: Option<String>,
 }
 
 /// One case variant against one shim.
@@ -130,9 +222,24 @@ pub struct CaseResult {
     /// The expectation's bug link.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub bug: Option<String>,
+    /// With an expectation: the rules it names (`rules = [...]`), to which the MUST rules the
+    /// case broke are compared.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub expected_rules: Option<Vec<String>>,
+    /// With an expectation whose rules differ from those the case broke: the rules it broke
+    /// that the expectation does not name (a new bug, or a changed one). The case fails.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub new_rules: Vec<String>,
+    /// With an expectation whose rules differ: the rules it names that the case no longer
+    /// broke. The case fails.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub vanished_rules: Vec<String>,
     /// Failed checks.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub failures: Vec<Failure>,
+    /// The violation the others follow from, when the judge could tell.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub root_cause: Option<RootCause>,
     /// Why the scenario could not run at all.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
@@ -173,17 +280,26 @@ pub enum Verdict {
     ViolatedShould,
     /// No applicable case checks the rule.
     NotApplicable,
+    /// A MUST rule violated only by case variants whose expectation names it: a known failure,
+    /// which does not fail the run.
+    ExpectedViolation,
 }
 
 impl Verdict {
-    /// The word printed in reports.
+    /// The verdict's one name, the same in every report and in the book's vocabulary.
     pub fn word(self) -> &'static str {
         match self {
             Verdict::Conformant => "conformant",
-            Verdict::Violated => "VIOLATED",
-            Verdict::ViolatedShould => "warning",
-            Verdict::NotApplicable => "n/a",
+            Verdict::Violated => "violated",
+            Verdict::ViolatedShould => "violated-should",
+            Verdict::NotApplicable => "not-applicable",
+            Verdict::ExpectedViolation => "expected-violation",
         }
+    }
+
+    /// Whether this verdict makes the run fail.
+    pub fn fails_run(self) -> bool {
+        self == Verdict::Violated
     }
 }
 
@@ -254,18 +370,23 @@ pub struct Provenance {
     pub spec: String,
     /// Every rule's text hash by ID (a reworded rule has a new hash, as in the snapshots).
     pub rules: BTreeMap<String, String>,
+    /// The part of the run these results are (`--partition K/N`), when it was split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
 }
 
 impl Provenance {
-    /// The provenance of this build of the suite.
-    pub fn of_this_suite() -> Provenance {
-        let rules: BTreeMap<String, String> = RULES
+    /// The provenance of results judged by `spec`.
+    pub fn of(spec: &Spec) -> Provenance {
+        let rules: BTreeMap<String, String> = spec
+            .rules
             .iter()
             .map(|r| (r.id.to_string(), r.hash.to_string()))
             .collect();
         // FNV-1a over the rules sorted by ID: stable across builds, platforms and the order
         // of chapters.
-        let mut lines: Vec<String> = RULES
+        let mut lines: Vec<String> = spec
+            .rules
             .iter()
             .map(|r| format!("{} {} {}\n", r.id, r.strength.as_str(), r.hash))
             .collect();
@@ -280,6 +401,7 @@ impl Provenance {
         Provenance {
             spec: format!("{h:016x}"),
             rules,
+            partition: None,
         }
     }
 }
@@ -295,8 +417,18 @@ impl Status {
             Ok(_) => {}
         }
         let mut status = Status::Pass;
-        for c in outcome.checks.iter().filter(|c| c.result.is_err()) {
-            match Strength::of_rule(c.rule).on_failure() {
+        let monitored = outcome
+            .monitors
+            .iter()
+            .filter(|m| matches!(m.verdict, crate::monitor::Verdict::Violated(_)))
+            .map(|m| m.rule);
+        let checked = outcome
+            .checks
+            .iter()
+            .filter(|c| c.result.is_err())
+            .map(|c| c.rule);
+        for rule in checked.chain(monitored) {
+            match outcome.spec.strength_of(rule).on_failure() {
                 OnFailure::Violation => return Status::Fail,
                 OnFailure::Warning => status = Status::Warn,
                 OnFailure::PermissionUnused => {}
@@ -306,9 +438,28 @@ impl Status {
     }
 }
 
-/// Per-rule verdicts over one shim's case results.
-pub fn rule_verdicts(cases: &[CaseResult], outcomes: &[Option<&CaseOutcome>]) -> Vec<RuleVerdict> {
-    let mut verdicts: BTreeMap<&str, Verdict> = RULES
+/// Adds one verdict of `rule` to what is known: a violation wins over a known violation,
+/// which wins over a warning, which wins over conformance.
+fn merge<'a>(verdicts: &mut BTreeMap<&'a str, Verdict>, rule: &'a str, v: Verdict) {
+    let entry = verdicts.entry(rule).or_insert(Verdict::NotApplicable);
+    *entry = match (*entry, v) {
+        (Verdict::Violated, _) | (_, Verdict::Violated) => Verdict::Violated,
+        (Verdict::ExpectedViolation, _) | (_, Verdict::ExpectedViolation) => {
+            Verdict::ExpectedViolation
+        }
+        (Verdict::ViolatedShould, _) | (_, Verdict::ViolatedShould) => Verdict::ViolatedShould,
+        _ => Verdict::Conformant,
+    };
+}
+
+/// Per-rule verdicts over one shim's case results, for every rule of `spec`.
+pub fn rule_verdicts(
+    spec: &Spec,
+    cases: &[CaseResult],
+    outcomes: &[Option<&CaseOutcome>],
+) -> Vec<RuleVerdict> {
+    let mut verdicts: BTreeMap<&str, Verdict> = spec
+        .rules
         .iter()
         .map(|r| (r.id, Verdict::NotApplicable))
         .collect();
@@ -320,7 +471,12 @@ pub fn rule_verdicts(cases: &[CaseResult], outcomes: &[Option<&CaseOutcome>]) ->
         for check in &outcome.checks {
             let v = match (&check.result, &outcome.trace) {
                 (Ok(()), Ok(_)) => Verdict::Conformant,
-                _ => match Strength::of_rule(check.rule).on_failure() {
+                _ => match spec.strength_of(check.rule).on_failure() {
+                    // A case that fails as its expectation says breaks exactly the rules the
+                    // expectation names: a known violation.
+                    OnFailure::Violation if case.status == Status::ExpectedFail => {
+                        Verdict::ExpectedViolation
+                    }
                     OnFailure::Violation => Verdict::Violated,
                     OnFailure::Warning => Verdict::ViolatedShould,
                     // Not using a permission gives the rule no verdict (this check used to
@@ -328,17 +484,27 @@ pub fn rule_verdicts(cases: &[CaseResult], outcomes: &[Option<&CaseOutcome>]) ->
                     OnFailure::PermissionUnused => continue,
                 },
             };
-            let entry = verdicts.entry(check.rule).or_insert(Verdict::NotApplicable);
-            *entry = match (*entry, v) {
-                (Verdict::Violated, _) | (_, Verdict::Violated) => Verdict::Violated,
-                (Verdict::ViolatedShould, _) | (_, Verdict::ViolatedShould) => {
-                    Verdict::ViolatedShould
+            merge(&mut verdicts, check.rule, v);
+        }
+        for m in &outcome.monitors {
+            let v = match &m.verdict {
+                crate::monitor::Verdict::Held => Verdict::Conformant,
+                crate::monitor::Verdict::Violated(_) => {
+                    match outcome.spec.strength_of(m.rule).on_failure() {
+                        OnFailure::Violation if case.status == Status::ExpectedFail => {
+                            Verdict::ExpectedViolation
+                        }
+                        OnFailure::Violation => Verdict::Violated,
+                        OnFailure::Warning => Verdict::ViolatedShould,
+                        OnFailure::PermissionUnused => continue,
+                    }
                 }
-                _ => Verdict::Conformant,
+                _ => continue,
             };
+            merge(&mut verdicts, m.rule, v);
         }
     }
-    RULES
+    spec.rules
         .iter()
         .map(|r| RuleVerdict {
             rule: r.id.to_string(),

@@ -15,35 +15,58 @@ use crate::results::{
     CaseResult, FORMAT_VERSION, Failure, RunResults, ShimInfo, ShimResults, Status, Summary,
     rule_verdicts,
 };
-use crate::{CASES, CaseDef};
+use crate::{CaseDef, Spec};
 
-/// Set by Ctrl-C: the run stops after the case in progress and its results are partial.
-pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// A run's cancellation token, owned by whoever runs (the command line sets it on Ctrl-C): the
+/// run stops after the case in progress and its results are partial. Clones share the token;
+/// the runner hands one to each backend ([`Backend::set_cancel`]) so a backend waiting on a
+/// shim process stops waiting.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// A token nobody has cancelled yet.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Cancels the run; returns whether it was cancelled already (a second Ctrl-C).
+    pub fn cancel(&self) -> bool {
+        self.0.swap(true, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether the run was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
 
 /// How to run.
 pub struct RunOptions<'a> {
+    /// The specification whose cases run and whose rules judge them.
+    pub spec: Spec,
     /// Which case variants to run.
     pub filter: &'a CaseFilter,
     /// Known failures.
     pub expectations: Option<&'a Expectations>,
     /// Today, for expiry dates.
     pub today: Date,
+    /// Stops the run after the case in progress when cancelled.
+    pub cancel: Cancel,
 }
 
 /// Every `(case, variant)` whose name, or one of whose rule IDs, starts with `prefix`.
-pub fn selected(prefix: Option<&str>) -> Vec<(&'static CaseDef, &'static str)> {
+pub fn selected(spec: &Spec, prefix: Option<&str>) -> Vec<(&'static CaseDef, &'static str)> {
     let filter = match prefix {
         Some(p) => CaseFilter::prefix(p),
         None => CaseFilter::all(),
     };
-    selected_by(&filter)
+    selected_by(spec, &filter)
 }
 
 /// Every `(case, variant)` that `filter` selects.
-pub fn selected_by(filter: &CaseFilter) -> Vec<(&'static CaseDef, &'static str)> {
-    CASES
-        .iter()
-        .flat_map(|c| c.variants.iter().map(move |v| (c, v.label)))
+pub fn selected_by(spec: &Spec, filter: &CaseFilter) -> Vec<(&'static CaseDef, &'static str)> {
+    spec.variants()
         .filter(|(c, v)| filter.selects(c, v))
         .collect()
 }
@@ -73,8 +96,8 @@ fn result_of(outcome: &CaseOutcome, micros: u64) -> CaseResult {
         .iter()
         .filter_map(|c| {
             let observed = c.result.as_ref().err()?;
-            let rule = crate::rule(c.rule);
-            if crate::Strength::of_rule(c.rule).on_failure() == crate::OnFailure::PermissionUnused {
+            let rule = outcome.spec.rule(c.rule);
+            if outcome.spec.strength_of(c.rule).on_failure() == crate::OnFailure::PermissionUnused {
                 return None; // A permission the shim does not use is not a failure.
             }
             Some(Failure {
@@ -86,8 +109,33 @@ fn result_of(outcome: &CaseOutcome, micros: u64) -> CaseResult {
                 anchor: rule.map(|r| r.anchor()).unwrap_or_default(),
                 expected: c.describe.clone(),
                 observed: observed.clone(),
+                event: None,
+                responsible: None,
+                monitor: false,
             })
         })
+        .chain(outcome.monitors.iter().filter_map(|m| {
+            let crate::monitor::Verdict::Violated(v) = &m.verdict else {
+                return None;
+            };
+            let rule = outcome.spec.rule(m.rule);
+            if outcome.spec.strength_of(m.rule).on_failure() == crate::OnFailure::PermissionUnused {
+                return None;
+            }
+            Some(Failure {
+                rule: m.rule.to_string(),
+                strength: rule
+                    .map(|r| r.strength.as_str())
+                    .unwrap_or("MUST")
+                    .to_string(),
+                anchor: rule.map(|r| r.anchor()).unwrap_or_default(),
+                expected: format!("(monitor) {}", m.expects),
+                observed: format!("event #{} by {}: {}", v.event, v.actor, v.observed),
+                event: Some(v.event),
+                responsible: Some(v.actor.to_string()),
+                monitor: true,
+            })
+        }))
         .collect();
     let failed = status != Status::Pass;
     CaseResult {
@@ -100,7 +148,15 @@ fn result_of(outcome: &CaseOutcome, micros: u64) -> CaseResult {
         status,
         reason: None,
         bug: None,
+        expected_rules: None,
+        new_rules: Vec::new(),
+        vanished_rules: Vec::new(),
         failures,
+        root_cause: if status == Status::Pass {
+            None
+        } else {
+            crate::root_cause::of(outcome)
+        },
         error: match &outcome.trace {
             Err(e) => Some(e.clone()),
             Ok(t) => t.crashed.as_ref().map(|c| {
@@ -138,7 +194,11 @@ fn not_applicable(case: &CaseDef, variant: &str, reason: String) -> CaseResult {
         status: Status::NotApplicable,
         reason: Some(reason),
         bug: None,
+        expected_rules: None,
+        new_rules: Vec::new(),
+        vanished_rules: Vec::new(),
         failures: Vec::new(),
+        root_cause: None,
         error: None,
         trace_diff: None,
         trace: None,
@@ -164,6 +224,9 @@ pub trait Backend {
     fn applies_to(&self, case: &CaseDef, variant: &str, steps: &[Step]) -> Result<(), String>;
     /// Runs one case variant's steps.
     fn run(&mut self, case: &CaseDef, variant: &str, steps: &[Step]) -> Ran;
+    /// The run's cancellation token, given before the first case: a backend that waits (on a
+    /// shim process) stops waiting once it is cancelled. Backends that never wait ignore it.
+    fn set_cancel(&mut self, _cancel: &Cancel) {}
     /// Whether a scenario that is no case's (a replayed or generated one) exercises it.
     fn scenario_applies(&self, _steps: &[Step]) -> Result<(), String> {
         Ok(())
@@ -249,16 +312,18 @@ pub fn run_shim(
 }
 
 /// Runs the selected cases against one backend; `progress` is told of every finished case.
-/// After Ctrl-C ([`INTERRUPTED`]), the results stop before the case that was running.
+/// Once `opts.cancel` is cancelled (Ctrl-C), the results stop before the case that was
+/// running.
 pub fn run_backend(
     backend: &mut dyn Backend,
     opts: &RunOptions<'_>,
     progress: &mut dyn FnMut(&str, &CaseResult),
 ) -> ShimResults {
     let info = backend.info();
+    backend.set_cancel(&opts.cancel);
     let mut cases = Vec::new();
     let mut outcomes = Vec::new();
-    for (case, variant) in selected_by(opts.filter) {
+    for (case, variant) in selected_by(&opts.spec, opts.filter) {
         let steps = scenario_of(case, variant)
             .map(|s| s.steps)
             .unwrap_or_default();
@@ -267,7 +332,7 @@ pub fn run_backend(
             Ok(()) => {
                 let start = Instant::now();
                 let mut stderr = None;
-                let outcome = run_case(case, variant, &mut |steps: &[Step]| {
+                let outcome = run_case(&opts.spec, case, variant, &mut |steps: &[Step]| {
                     let ran = backend.run(case, variant, steps);
                     stderr = ran.stderr;
                     ran.trace
@@ -278,7 +343,7 @@ pub fn run_backend(
                 (result, Some(outcome))
             }
         };
-        if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        if opts.cancel.is_cancelled() {
             break;
         }
         if let Some(exps) = opts.expectations {
@@ -291,7 +356,7 @@ pub fn run_backend(
     let refs: Vec<Option<&CaseOutcome>> = outcomes.iter().map(Option::as_ref).collect();
     ShimResults {
         shim: info,
-        rules: rule_verdicts(&cases, &refs),
+        rules: rule_verdicts(&opts.spec, &cases, &refs),
         summary: Summary::of(&cases),
         cases,
     }
@@ -304,11 +369,12 @@ pub fn run_shims(
     progress: &mut dyn FnMut(&str, &CaseResult),
 ) -> RunResults {
     let shims: Vec<ShimResults> = shims.iter().map(|s| run_shim(s, opts, progress)).collect();
-    collect(shims, false)
+    collect(&opts.spec, shims, false)
 }
 
-/// A whole run's results from per-shim results; `partial` if the run was interrupted.
-pub fn collect(shims: Vec<ShimResults>, partial: bool) -> RunResults {
+/// A whole run's results from per-shim results judged by `spec`; `partial` if the run was
+/// interrupted.
+pub fn collect(spec: &Spec, shims: Vec<ShimResults>, partial: bool) -> RunResults {
     let mut summary = Summary::default();
     for s in &shims {
         summary.add(&s.summary);
@@ -319,19 +385,20 @@ pub fn collect(shims: Vec<ShimResults>, partial: bool) -> RunResults {
         shims,
         summary,
         partial,
-        provenance: crate::results::Provenance::of_this_suite(),
+        provenance: crate::results::Provenance::of(spec),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Strength;
     use crate::outcome::CheckOutcome;
     use crate::results::Verdict;
-    use crate::{RULES, Strength};
 
     fn rule_of(strength: Strength) -> &'static str {
-        RULES
+        crate::spec()
+            .rules
             .iter()
             .find(|r| r.strength == strength)
             .map(|r| r.id)
@@ -364,19 +431,22 @@ mod tests {
                 .map(|r| r.verdict)
                 .expect("every rule has a verdict")
         };
+        let spec = crate::spec();
         let outcome = |checks: Vec<CheckOutcome>| CaseOutcome {
-            case: &CASES[0],
-            variant: CASES[0].variants[0].label,
+            spec,
+            case: &spec.cases[0],
+            variant: spec.cases[0].variants[0].label,
             steps: Vec::new(),
             trace: Ok(Trace::default()),
             checks,
+            monitors: Vec::new(),
         };
 
         let may_only = outcome(vec![failed(may)]);
         let result = result_of(&may_only, 0);
         assert_eq!(result.status, Status::Pass);
         assert!(result.failures.is_empty());
-        let rules = rule_verdicts(std::slice::from_ref(&result), &[Some(&may_only)]);
+        let rules = rule_verdicts(&spec, std::slice::from_ref(&result), &[Some(&may_only)]);
         assert_eq!(verdict_of(&rules, may), Verdict::NotApplicable);
 
         let with_should = outcome(vec![failed(may), failed(should)]);
@@ -384,14 +454,118 @@ mod tests {
         assert_eq!(result.status, Status::Warn);
         assert_eq!(result.failures.len(), 1);
         assert_eq!(result.failures[0].rule, should);
-        let rules = rule_verdicts(std::slice::from_ref(&result), &[Some(&with_should)]);
+        let rules = rule_verdicts(&spec, std::slice::from_ref(&result), &[Some(&with_should)]);
         assert_eq!(verdict_of(&rules, should), Verdict::ViolatedShould);
         assert_eq!(verdict_of(&rules, may), Verdict::NotApplicable);
 
         let with_must = outcome(vec![failed(may), failed(should), failed(must)]);
         let result = result_of(&with_must, 0);
         assert_eq!(result.status, Status::Fail);
-        let rules = rule_verdicts(std::slice::from_ref(&result), &[Some(&with_must)]);
+        let rules = rule_verdicts(&spec, std::slice::from_ref(&result), &[Some(&with_must)]);
         assert_eq!(verdict_of(&rules, must), Verdict::Violated);
+    }
+
+    /// A backend that runs the reference and cancels the run once it has run `stop_after`
+    /// cases, as Ctrl-C would in the middle of a case.
+    struct CancelsAfter {
+        cancel: Option<Cancel>,
+        runs: usize,
+        stop_after: usize,
+    }
+
+    impl Backend for CancelsAfter {
+        fn info(&self) -> ShimInfo {
+            ShimInfo {
+                name: "cancels".into(),
+                role: reference_impl::Role::Exporter,
+                plays: Vec::new(),
+                capabilities: Vec::new(),
+                description: String::new(),
+                process: None,
+                kernel: None,
+            }
+        }
+        fn applies_to(&self, _: &CaseDef, _: &str, _: &[Step]) -> Result<(), String> {
+            Ok(())
+        }
+        fn set_cancel(&mut self, cancel: &Cancel) {
+            self.cancel = Some(cancel.clone());
+        }
+        fn run(&mut self, _: &CaseDef, _: &str, steps: &[Step]) -> Ran {
+            self.runs += 1;
+            if self.runs == self.stop_after {
+                self.cancel.as_ref().expect("the runner's token").cancel();
+            }
+            Ran {
+                trace: run_reference(steps),
+                stderr: None,
+            }
+        }
+    }
+
+    fn options(spec: Spec, filter: &CaseFilter) -> RunOptions<'_> {
+        RunOptions {
+            spec,
+            filter,
+            expectations: None,
+            today: Date::MIN,
+            cancel: Cancel::new(),
+        }
+    }
+
+    /// The runner hands its token to the backend; once cancelled, the case in progress is
+    /// left out and no other case runs.
+    #[test]
+    fn a_cancelled_run_stops_after_the_case_in_progress() {
+        let filter = CaseFilter::all();
+        let opts = options(crate::spec(), &filter);
+        let mut backend = CancelsAfter {
+            cancel: None,
+            runs: 0,
+            stop_after: 3,
+        };
+        let results = run_backend(&mut backend, &opts, &mut |_, _| {});
+        assert!(opts.cancel.is_cancelled());
+        assert_eq!(backend.runs, 3);
+        assert_eq!(results.cases.len(), 2);
+    }
+
+    /// A run judges against the spec it is given, not the book's: its cases run, its rules
+    /// get verdicts, its rules make the provenance.
+    #[test]
+    fn a_run_judges_against_the_spec_it_is_given() {
+        let book = crate::spec();
+        let case = book
+            .cases
+            .iter()
+            .position(|c| c.variants.len() == 1)
+            .expect("an unparameterised case");
+        let rule = book
+            .rules
+            .iter()
+            .position(|r| r.id == book.cases[case].rules[0])
+            .expect("its rule");
+        let one = Spec {
+            rules: &book.rules[rule..=rule],
+            aliases: &[],
+            cases: &book.cases[case..=case],
+        };
+        let filter = CaseFilter::all();
+        let opts = options(one, &filter);
+        let mut backend = CancelsAfter {
+            cancel: None,
+            runs: 0,
+            stop_after: usize::MAX,
+        };
+        let results = run_backend(&mut backend, &opts, &mut |_, _| {});
+        assert_eq!(backend.runs, 1);
+        assert_eq!(results.cases.len(), 1);
+        assert_eq!(results.cases[0].case, book.cases[case].name);
+        let rules: Vec<&str> = results.rules.iter().map(|r| r.rule.as_str()).collect();
+        assert_eq!(rules, [book.rules[rule].id]);
+        let whole = collect(&book, Vec::new(), false).provenance;
+        let part = collect(&one, Vec::new(), false).provenance;
+        assert_eq!(part.rules.len(), 1);
+        assert_ne!(part.spec, whole.spec);
     }
 }

@@ -171,7 +171,9 @@ pub fn judge(
     acc: &[Access],
     reports: &[(String, String)],
 ) -> Result<CaseVerdict, String> {
-    let def = conformance::case(map.case).ok_or_else(|| format!("no case {}", map.case))?;
+    let def = conformance::spec()
+        .case(map.case)
+        .ok_or_else(|| format!("no case {}", map.case))?;
     let variant = def
         .variants
         .iter()
@@ -179,7 +181,7 @@ pub fn judge(
         .map(|v| v.label)
         .ok_or_else(|| format!("case {} has no variant `{}`", map.case, map.variant))?;
     let (trace, unmapped) = trace_for(all, acc, reports, map.steps);
-    let outcome: CaseOutcome = run_case(def, variant, &mut |steps| {
+    let outcome: CaseOutcome = run_case(&conformance::spec(), def, variant, &mut |steps| {
         if steps.len() == map.steps.len() {
             Ok(trace.clone())
         } else {

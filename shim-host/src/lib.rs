@@ -14,8 +14,8 @@ pub use process::{STDERR_LIMIT, Transcript};
 pub use session::{Identity, Session, StartError};
 
 use judge::CaseDef;
-use judge::results::ShimInfo;
-use judge::runner::{Backend, Ran};
+use judge::results::{ProcessIdentity, ShimInfo};
+use judge::runner::{Backend, Cancel, Ran};
 
 /// The default time a case may take against a shim process.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -100,6 +100,13 @@ impl Backend for RemoteBackend {
             } else {
                 format!("{} (process `{}`)", id.description, self.command)
             },
+            process: Some(ProcessIdentity {
+                command: self.command.clone(),
+                name: id.name.clone(),
+                protocol: id.version,
+                version: id.shim_version.clone(),
+            }),
+            kernel: None,
         }
     }
 
@@ -107,6 +114,10 @@ impl Backend for RemoteBackend {
         let id = self.session.identity();
         let plays: Vec<&str> = id.plays.iter().map(String::as_str).collect();
         profiles_apply(id.role, &plays, steps)
+    }
+
+    fn set_cancel(&mut self, cancel: &Cancel) {
+        self.session.set_cancel(cancel);
     }
 
     fn run(&mut self, case: &CaseDef, variant: &str, steps: &[Step]) -> Ran {

@@ -6,13 +6,12 @@ use std::io::{self, BufReader, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStderr, ChildStdin, Command, Stdio};
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use shim_protocol::codec::{Line, LineReader};
 
-use judge::runner::INTERRUPTED;
+use judge::runner::Cancel;
 
 /// How much of a shim's standard error a case keeps.
 pub const STDERR_LIMIT: usize = 64 * 1024;
@@ -151,11 +150,12 @@ impl ShimProcess {
         self.stdin = None;
     }
 
-    /// The next thing from standard output, waiting until `deadline`.
-    pub(crate) fn recv(&mut self, deadline: Instant) -> Result<Incoming, Wait> {
+    /// The next thing from standard output, waiting until `deadline` or until the run is
+    /// cancelled.
+    pub(crate) fn recv(&mut self, deadline: Instant, cancel: &Cancel) -> Result<Incoming, Wait> {
         loop {
             self.drain_stderr();
-            if INTERRUPTED.load(Ordering::SeqCst) {
+            if cancel.is_cancelled() {
                 return Err(Wait::Interrupted);
             }
             let now = Instant::now();

@@ -12,10 +12,8 @@ use shim_protocol::codec::{Line, decode_from_shim, encode};
 use shim_protocol::messages::role_named;
 use shim_protocol::{FromShim, MAX_LINE, ShimCall, ToShim, VERSION};
 
-use std::sync::atomic::Ordering;
-
 use super::process::{Incoming, ShimProcess, Transcript, Wait};
-use judge::runner::INTERRUPTED;
+use judge::runner::Cancel;
 
 /// What a shim said about itself in its hello, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +28,10 @@ pub struct Identity {
     pub capabilities: Vec<String>,
     /// One line on what it wraps.
     pub description: String,
+    /// The protocol version it chose.
+    pub version: u32,
+    /// Its own version, if it gave one.
+    pub shim_version: Option<String>,
 }
 
 /// Why a shim command could not be used.
@@ -62,6 +64,8 @@ pub struct Session {
     deadline: Cell<Instant>,
     stderr: RefCell<String>,
     dead: RefCell<Option<String>>,
+    /// The run's cancellation token ([`Session::set_cancel`]).
+    cancel: RefCell<Cancel>,
 }
 
 fn preview(line: &[u8]) -> String {
@@ -100,7 +104,7 @@ fn start(
         ));
     }
     let deadline = Instant::now() + timeout;
-    let msg = match p.recv(deadline) {
+    let msg = match p.recv(deadline, &Cancel::new()) {
         Ok(Incoming::Line(Line::Complete(l))) => decode_from_shim(&l).map_err(|e| {
             format!(
                 "its hello is not a valid message: {e}; the line was: {}",
@@ -132,6 +136,7 @@ fn check_hello(msg: FromShim) -> Result<Identity, String> {
         plays,
         capabilities,
         description,
+        shim_version,
     } = msg
     else {
         return Err(format!("expected a hello, got {msg:?}"));
@@ -199,6 +204,8 @@ fn check_hello(msg: FromShim) -> Result<Identity, String> {
         plays,
         capabilities,
         description,
+        version,
+        shim_version: shim_version.filter(|v| !v.trim().is_empty()),
     })
 }
 
@@ -221,7 +228,13 @@ impl Session {
             deadline: Cell::new(Instant::now() + timeout),
             stderr: RefCell::default(),
             dead: RefCell::default(),
+            cancel: RefCell::default(),
         })
+    }
+
+    /// Waits on the shim stop once `cancel` is cancelled (the runner's Ctrl-C).
+    pub fn set_cancel(&self, cancel: &Cancel) {
+        *self.cancel.borrow_mut() = cancel.clone();
     }
 
     /// What the shim said about itself.
@@ -342,7 +355,7 @@ impl Session {
     fn next_message(&self, during: &str) -> Result<FromShim, String> {
         let deadline = self.deadline.get();
         let item = match self.proc.borrow_mut().as_mut() {
-            Some(p) => p.recv(deadline),
+            Some(p) => p.recv(deadline, &self.cancel.borrow()),
             None => return Err("the shim process is gone".into()),
         };
         let fail = |m: String| {
@@ -399,7 +412,7 @@ impl Session {
         loop {
             let msg = match self.next_message(&during) {
                 Ok(m) => m,
-                Err(_) if INTERRUPTED.load(Ordering::SeqCst) => {
+                Err(_) if self.cancel.borrow().is_cancelled() => {
                     std::panic::resume_unwind(Box::new(Interrupted))
                 }
                 Err(why) => self.fail(why),

@@ -70,6 +70,9 @@ pub enum FromShim {
         /// One line on what it wraps.
         #[serde(default)]
         description: String,
+        /// Its own version (the driver's release or revision), recorded in the results.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shim_version: Option<String>,
     },
     /// The shim is ready for the case announced.
     Ready {},

@@ -414,6 +414,7 @@ impl Server<'_> {
             plays: me.plays.clone(),
             capabilities,
             description: me.description.clone(),
+            shim_version: None,
         })
     }
 }

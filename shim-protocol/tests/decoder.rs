@@ -36,6 +36,7 @@ fn valid_from_shim() -> Vec<FromShim> {
             plays: vec!["vfio".into()],
             capabilities: vec!["restores".into()],
             description: "a \"quoted\" \u{e9} description".into(),
+            shim_version: Some("2.1.0-rc1".into()),
         },
         FromShim::Ready {},
         FromShim::Ret {

@@ -1700,7 +1700,8 @@ static void sb_str_list(struct sbuf *sb, const char *const *list)
 }
 
 static _Noreturn void run(const char *name, const char *role, const char *description,
-			  const char *const *plays, const char *const *capabilities)
+			  const char *const *plays, const char *const *capabilities,
+			  const char *version)
 {
 	const struct json *versions;
 	struct sbuf sb = { 0 };
@@ -1750,6 +1751,10 @@ static _Noreturn void run(const char *name, const char *role, const char *descri
 		sb_puts(&sb, ",\"description\":");
 		sb_str(&sb, description);
 	}
+	if (version) {
+		sb_puts(&sb, ",\"shim_version\":");
+		sb_str(&sb, version);
+	}
 	sb_puts(&sb, "}");
 	send_line(&sb);
 
@@ -1762,7 +1767,8 @@ _Noreturn void shim_run_exporter(const struct shim_exporter *shim)
 	if (!shim || !shim->ops)
 		driver_error("shim_run_exporter() needs a shim with an ops table");
 	exporter = shim;
-	run(shim->name, "exporter", shim->description, shim->plays, shim->capabilities);
+	run(shim->name, "exporter", shim->description, shim->plays, shim->capabilities,
+	    shim->version);
 }
 
 _Noreturn void shim_run_importer(const struct shim_importer *shim)
@@ -1770,5 +1776,6 @@ _Noreturn void shim_run_importer(const struct shim_importer *shim)
 	if (!shim)
 		driver_error("shim_run_importer() needs a shim");
 	importer = shim;
-	run(shim->name, "importer", shim->description, shim->plays, shim->capabilities);
+	run(shim->name, "importer", shim->description, shim->plays, shim->capabilities,
+	    shim->version);
 }

@@ -382,6 +382,8 @@ struct shim_exporter {
 	const char *const *capabilities;	/* capabilities of those profiles */
 	const struct dma_buf_ops *ops;
 	const struct dma_buf_exporter_actions *actions;
+	/* Optional: the driver's release or revision, recorded in the results. */
+	const char *version;
 };
 
 /* What an importer shim says of itself in the hello. Lists end with NULL. */
@@ -393,6 +395,8 @@ struct shim_importer {
 	/* Reported in the reply to "new"; pass it to dma_buf_dynamic_attach(). */
 	const struct dma_buf_attach_ops *attach_ops;
 	const struct dma_buf_importer_actions *actions;
+	/* Optional: the driver's release or revision, recorded in the results. */
+	const char *version;
 };
 
 /*

@@ -89,9 +89,9 @@ impl VisitMut for StripCaseAttrs {
 
 fn strength(s: Strength) -> TokenStream {
     match s {
-        Strength::Must => quote!(Strength::Must),
-        Strength::Should => quote!(Strength::Should),
-        Strength::May => quote!(Strength::May),
+        Strength::Must => quote!(::judge::Strength::Must),
+        Strength::Should => quote!(::judge::Strength::Should),
+        Strength::May => quote!(::judge::Strength::May),
     }
 }
 
@@ -100,17 +100,15 @@ fn strength(s: Strength) -> TokenStream {
 /// nothing that only follows from them.
 fn conformance_fallback(mut diagnostics: TokenStream) -> TokenStream {
     diagnostics.extend(quote! {
-        /// Every rule of the book (empty: the book has errors).
-        pub static RULES: &[RuleDef] = &[];
-        /// Former rule IDs and the IDs they now go by (empty: the book has errors).
-        pub static RULE_ALIASES: &[(&str, &str)] = &[];
-        /// Every conformance case of the book (empty: the book has errors).
-        pub static CASES: &[CaseDef] = &[];
+        /// The book's rules and cases (none: the book has errors).
+        pub fn spec() -> ::judge::Spec {
+            ::judge::Spec { rules: &[], aliases: &[], cases: &[] }
+        }
     });
     diagnostics
 }
 
-/// `conformance!`: case functions and the `RULES` and `CASES` tables.
+/// `conformance!`: case functions and `spec()`, the book's rules and cases.
 pub(crate) fn conformance(args: &Args) -> TokenStream {
     let (spec, diags) = Spec::load(&args.src_dir);
     if !diags.is_empty() {
@@ -143,7 +141,7 @@ pub(crate) fn conformance(args: &Args) -> TokenStream {
             Some(v) => quote!(Some(#v)),
             None => quote!(None),
         };
-        quote!(RuleDef { id: #id, strength: #strength, text: #text, chapter: #chapter, line: #line, hash: #hash, since: #since, earlier_with: #earlier_with })
+        quote!(::judge::RuleDef { id: #id, strength: #strength, text: #text, chapter: #chapter, line: #line, hash: #hash, since: #since, earlier_with: #earlier_with })
     });
     let aliases = spec
         .history
@@ -158,20 +156,21 @@ pub(crate) fn conformance(args: &Args) -> TokenStream {
             let rules = c.rules.iter().map(|r| &r.id);
             let variants = c.variants().into_iter().map(|(label, exprs)| {
             let exprs = exprs.iter().map(|e| e.parse::<TokenStream>().unwrap_or_default());
-            quote!(CaseVariant { label: #label, build: |s: &mut Scenario| #func(s #(, #exprs)*) })
+            quote!(::judge::CaseVariant { label: #label, build: |s: &mut ::judge::Scenario| #func(s #(, #exprs)*) })
         });
-            quote!(CaseDef {
+            quote!(::judge::CaseDef {
                 name: #name, title: #title, chapter: #chapter, line: #line,
                 rules: &[#(#rules),*], variants: &[#(#variants),*],
             })
         });
     out.extend(quote! {
-        /// Every rule of the book, by ID.
-        pub static RULES: &[RuleDef] = &[#(#rules),*];
-        /// Former rule IDs and the IDs they now go by.
-        pub static RULE_ALIASES: &[(&str, &str)] = &[#(#aliases),*];
-        /// Every conformance case of the book, by name.
-        pub static CASES: &[CaseDef] = &[#(#cases),*];
+        /// The book's rules and cases: what a run judges against.
+        pub fn spec() -> ::judge::Spec {
+            const RULES: &[::judge::RuleDef] = &[#(#rules),*];
+            const RULE_ALIASES: &[(&str, &str)] = &[#(#aliases),*];
+            const CASES: &[::judge::CaseDef] = &[#(#cases),*];
+            ::judge::Spec { rules: RULES, aliases: RULE_ALIASES, cases: CASES }
+        }
     });
     out
 }

@@ -1,8 +1,8 @@
 //! Proc-macros that compile the book into the crates.
 //!
 //! - [`reference!`] emits a chapter's `rust,reference` blocks where it is invoked.
-//! - [`conformance!`] emits every `rust,case` function, the `CASES` table and the `RULES`
-//!   table, after checking the whole book: duplicate or unknown rule IDs, cases that name no
+//! - [`conformance!`] emits every `rust,case` function and `spec()`, the book's rules and
+//!   cases as one value, after checking the whole book: duplicate or unknown rule IDs, cases that name no
 //!   rule, malformed blocks and empty rule markers are compile errors naming the chapter file
 //!   and line.
 //! - [`case_tests!`] emits one snapshot test per case, parameterised with `rstest`.
@@ -26,8 +26,11 @@ pub fn reference(input: TokenStream) -> TokenStream {
 }
 
 /// `conformance!()` or `conformance!(book = "path/to/src")`: every case function, then
-/// `pub static RULES: &[RuleDef]` and `pub static CASES: &[CaseDef]`. The types `RuleDef`,
-/// `Strength`, `CaseDef`, `CaseVariant` and `Scenario` must be in scope.
+/// `pub fn spec() -> ::judge::Spec`, the book's rules, rule aliases and cases. The expansion
+/// names the judge's types by absolute path (`::judge::RuleDef`...), so it needs no imports
+/// of its own; the case functions' bodies see what the invoking module imports (the judge's
+/// prelude). After an error in the book, it expands to the diagnostics and an empty `spec()`,
+/// so one mistake gives its own diagnostics and nothing that only follows from them.
 #[proc_macro]
 pub fn conformance(input: TokenStream) -> TokenStream {
     match args::Args::parse(input.into(), false) {

@@ -231,6 +231,11 @@ pub(crate) fn test(root: &Path, scope: TestScope) -> Result<(), String> {
             }));
         }
         stages.push(Stage::new(
+            "kunit-parse",
+            "the runner's KTAP read by kunit.py parse of Linux 7.2 (a passing and a failing run)",
+            || crate::kunit_parse::check(root),
+        ));
+        stages.push(Stage::new(
             "real-drivers",
             "boot Linux 7.2 (x86_64) under QEMU; judge its real VFIO and iommufd drivers",
             || {

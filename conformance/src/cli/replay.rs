@@ -64,7 +64,7 @@ pub(super) fn replay(args: ReplayArgs) -> Result<Exit, CliError> {
     let file = read_file(&args.file)?;
     let mut backend = backend(args.shim.as_deref(), args.shim_cmd.as_deref(), args.timeout)?;
     let name = backend.info().name;
-    let replayed = replay_file(backend.as_mut(), &file)
+    let replayed = replay_file(&crate::spec(), backend.as_mut(), &file)
         .map_err(|e| CliError::Fatal(format!("{}: {e}", args.file.display())))?;
     if let Err(e) = &replayed.trace {
         return Err(CliError::Fatal(format!(

@@ -2,7 +2,6 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -10,10 +9,8 @@ use shims::registry::{self, Registered, Runs};
 
 use crate::expectations::Expectations;
 use crate::remote::{RemoteBackend, Transcript};
-use crate::results::{CaseResult, RunResults, ShimResults, Summary};
-use crate::runner::{
-    Backend, INTERRUPTED, InProcess, RunOptions, collect, run_backend, selected, selected_by,
-};
+use crate::results::{CaseResult, RunResults, ShimResults, Status, Summary};
+use crate::runner::{Backend, Cancel, InProcess, RunOptions, collect, run_backend, selected_by};
 use judge::filter::CaseFilter;
 
 use super::exit::print;
@@ -45,6 +42,10 @@ pub(crate) struct RunArgs {
     /// Leave out these case variants (repeatable; the same patterns as --filter).
     #[arg(long, value_name = "PATTERN")]
     pub(super) exclude: Vec<String>,
+    /// Run only part K of N (1 <= K <= N): N CI jobs given 1/N to N/N run every selected
+    /// case variant exactly once between them. A variant's part depends only on its name.
+    #[arg(long, value_name = "K/N")]
+    pub(super) partition: Option<judge::partition::Partition>,
     /// Report format.
     #[arg(long, value_enum, default_value = "human")]
     pub(super) format: RunFormat,
@@ -54,19 +55,14 @@ pub(crate) struct RunArgs {
     /// Known failures (see `revoke-conformance expectations`).
     #[arg(long)]
     pub(super) expectations: Option<PathBuf>,
-    /// Where rule links point (the built or the published book).
-    #[arg(long, default_value = "book/build/")]
+    /// Where rule links point: the published book by default (`REVOKE_CONFORMANCE_BOOK_URL`
+    /// changes the default); a book built offline works too (`file:///.../book/build/`).
+    #[arg(long, default_value_t = crate::book_url())]
     pub(super) book_url: String,
     /// In the human report, list the case variants that do not apply to a shim too (by
     /// default they are only counted).
     #[arg(long)]
     pub(super) show_na: bool,
-}
-
-fn known_case(name: &str) -> bool {
-    selected(None)
-        .iter()
-        .any(|(c, v)| c.variant_name(v) == name)
 }
 
 /// The registered shims that run as processes (written in C): name, command, and whether a
@@ -182,6 +178,7 @@ pub(super) fn run(args: RunArgs) -> Result<Exit, CliError> {
         transcript,
         filter,
         exclude,
+        partition,
         format,
         output,
         expectations,
@@ -190,13 +187,15 @@ pub(super) fn run(args: RunArgs) -> Result<Exit, CliError> {
     } = args;
     let exps = match &expectations {
         Some(path) => Some(
-            Expectations::parse(&read(path)?, known_case)
+            Expectations::parse(&read(path)?)
                 .map_err(|e| CliError::Fatal(format!("{}: {e}", path.display())))?,
         ),
         None => None,
     };
-    let filter = CaseFilter::new(&filter, &exclude).map_err(CliError::Fatal)?;
-    if selected_by(&filter).is_empty() {
+    let filter = CaseFilter::new(&filter, &exclude)
+        .map_err(CliError::Fatal)?
+        .in_partition(partition.unwrap_or_default());
+    if selected_by(&crate::spec(), &filter).is_empty() && partition.is_none() {
         return Err(CliError::Fatal(
             "no case matches the --filter and --exclude patterns (`revoke-conformance list` lists the cases)"
                 .to_string(),
@@ -220,18 +219,28 @@ pub(super) fn run(args: RunArgs) -> Result<Exit, CliError> {
         None => None,
     };
     let mut backends = backends_named(&shim, &shim_cmd, timeout, transcript)?;
-    let _ = ctrlc::set_handler(|| {
-        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+    let cancel = Cancel::new();
+    let on_ctrl_c = cancel.clone();
+    let _ = ctrlc::set_handler(move || {
+        if on_ctrl_c.cancel() {
             // A second Ctrl-C: stop now. Shim processes die with the runner.
             std::process::exit(EXIT_INTERRUPTED);
         }
     });
     let opts = RunOptions {
+        spec: crate::spec(),
         filter: &filter,
         expectations: exps.as_ref(),
         today: today(),
+        cancel: cancel.clone(),
     };
-    let total = (backends.len() * selected_by(&filter).len()) as u64;
+    let total = (backends.len() * selected_by(&crate::spec(), &filter).len()) as u64;
+    let part = partition.map(|p| p.to_string());
+    let finish = |shims: Vec<ShimResults>, partial: bool| {
+        let mut results = collect(&crate::spec(), shims, partial);
+        results.provenance.partition = part.clone();
+        results
+    };
     let render = |results: &RunResults| format.render_with(results, &book_url, show_na);
     let mut done: Vec<ShimResults> = Vec::new();
     with_progress(total, |progress| {
@@ -251,27 +260,23 @@ pub(super) fn run(args: RunArgs) -> Result<Exit, CliError> {
                         summary: Summary::of(&current),
                         cases: current.clone(),
                     });
-                    let _ = write_atomically(path, &render(&collect(shims, true)));
+                    let _ = write_atomically(path, &render(&finish(shims, true)));
                 }
             });
             done.push(finished);
-            if INTERRUPTED.load(Ordering::SeqCst) {
+            if cancel.is_cancelled() {
                 break;
             }
         }
     });
     drop(backends);
-    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
-    let results = collect(done, interrupted);
+    let interrupted = cancel.is_cancelled();
+    let results = finish(done, interrupted);
     let text = render(&results);
     match &output {
         Some(path) => {
             write_atomically(path, &text)?;
-            let s = &results.summary;
-            print(&format!(
-                "{} passed, {} failed, {} skipped\n",
-                s.passed, s.failed, s.not_applicable
-            ))?;
+            print(&format!("{}\n", judge::formats::closing_line(&results)))?;
         }
         None => print(&text)?,
     }
@@ -309,7 +314,9 @@ pub(super) fn mutants(format: MutantsFormat) -> Result<Exit, CliError> {
     Ok(Exit::passed_if(results.iter().all(|r| r.caught())))
 }
 
-/// A progress bar on a terminal, plain lines on standard error otherwise.
+/// A progress bar on a terminal; elsewhere (a CI log) plain lines on standard error: one per
+/// case variant that is neither `pass` nor `not-applicable`, and a count every tenth of the
+/// run, so that the log shows progress without repeating the report.
 fn with_progress<T>(total: u64, f: impl FnOnce(&mut dyn FnMut(&str, &CaseResult)) -> T) -> T {
     if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(total);
@@ -324,6 +331,16 @@ fn with_progress<T>(total: u64, f: impl FnOnce(&mut dyn FnMut(&str, &CaseResult)
         bar.finish_and_clear();
         r
     } else {
-        f(&mut |shim, c| eprintln!("{shim}: {} {}", c.status.word(), c.name))
+        let step = (total / 10).max(1);
+        let mut done = 0u64;
+        f(&mut |shim, c| {
+            done += 1;
+            if !matches!(c.status, Status::Pass | Status::NotApplicable) {
+                eprintln!("{shim}: {} {}", c.status.word(), c.name);
+            }
+            if done.is_multiple_of(step) || done == total {
+                eprintln!("revoke-conformance: {done}/{total} case variants run");
+            }
+        })
     }
 }

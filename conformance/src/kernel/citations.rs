@@ -151,7 +151,7 @@ fn source_link(kernel: &str, c: &Citation) -> String {
 }
 
 fn rule_link(rule: &str) -> String {
-    match crate::rule(rule) {
+    match crate::spec().rule(rule) {
         Some(def) => format!("[`{rule}`]({})", def.anchor()),
         None => format!("`{rule}`"),
     }
@@ -174,7 +174,8 @@ pub fn table_md(c: &Citations) -> String {
                 .unwrap_or_default()
         );
     }
-    let uncited: Vec<String> = crate::RULES
+    let uncited: Vec<String> = crate::spec()
+        .rules
         .iter()
         .filter(|r| !c.citations.iter().any(|x| x.rule == r.id))
         .map(|r| format!("`{}`", r.id))
@@ -184,7 +185,7 @@ pub fn table_md(c: &Citations) -> String {
             out,
             "\nNot yet cited ({} of {} rules): {}.",
             uncited.len(),
-            crate::RULES.len(),
+            crate::spec().rules.len(),
             uncited.join(", ")
         );
     }
@@ -372,7 +373,11 @@ enum dma_resv_usage {
         let json = std::fs::read_to_string(format!("{dir}/citations.json")).expect("read");
         let c: Citations = serde_json::from_str(&json).expect("citations");
         for x in &c.citations {
-            assert!(crate::rule(&x.rule).is_some(), "{} is no rule", x.rule);
+            assert!(
+                crate::spec().rule(&x.rule).is_some(),
+                "{} is no rule",
+                x.rule
+            );
         }
         let md = std::fs::read_to_string(format!("{dir}/citations.md")).expect("read");
         assert!(

@@ -92,8 +92,9 @@ pub struct KernelArgs {
     /// Write the report here instead of standard output.
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Where rule links point.
-    #[arg(long, default_value = "book/build/")]
+    /// Where rule links point: the published book by default (`REVOKE_CONFORMANCE_BOOK_URL`
+    /// changes the default).
+    #[arg(long, default_value_t = crate::book_url())]
     pub book_url: String,
     /// Write the results summary (the book's table is rendered from it) to this file.
     #[arg(long)]
@@ -142,6 +143,8 @@ impl KernelBackend {
                         format!(" with the mutant C driver `{mutant}`")
                     }
                 ),
+                process: None,
+                kernel: Some(format!("{} ({name})", target.version)),
             },
             target,
             traces: traces
@@ -175,6 +178,15 @@ impl Backend for KernelBackend {
             stderr: None,
         }
     }
+}
+
+/// The release the kernel gave in its boot banner (`Linux version 7.2.13 ...`), if the log
+/// has it.
+fn linux_release(log: &str) -> Option<String> {
+    log.lines().find_map(|l| {
+        let rest = &l[l.find("Linux version ")? + "Linux version ".len()..];
+        rest.split_whitespace().next().map(str::to_string)
+    })
 }
 
 /// Runs the bridge; returns the exit status.
@@ -310,9 +322,11 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
     }
     let filter = judge::filter::CaseFilter::new(args.filter.as_slice(), &[])?;
     let opts = RunOptions {
+        spec: crate::spec(),
         filter: &filter,
         expectations: None,
         today: time::OffsetDateTime::now_utc().date(),
+        cancel: Default::default(),
     };
     let mut shims = Vec::new();
     let mut configs = Vec::new();
@@ -329,6 +343,9 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
         };
         let name = config_name(version, *mn);
         let mut backend = KernelBackend::new(&name, target.clone(), &traces, "none");
+        if let Some(release) = linux_release(log) {
+            backend.info.kernel = Some(format!("{release} ({name})"));
+        }
         let ran = backend.traces.values().filter(|t| t.is_ok()).count();
         let mut results = run_backend(&mut backend, &opts, &mut |_, _| {});
         drop_unheld_checks(&mut results, &target);
@@ -349,7 +366,8 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
             let judged = results.cases.iter().any(|c| {
                 c.status != Status::NotApplicable
                     && c.rules.iter().any(|r| r == m.rule)
-                    && crate::case(&c.case)
+                    && crate::spec()
+                        .case(&c.case)
                         .and_then(|d| crate::outcome::scenario_of(d, &c.variant))
                         .is_some_and(|s| {
                             s.steps.iter().any(|st| {
@@ -382,7 +400,7 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
         all.append(&mut shims);
         shims = all;
     }
-    let results = crate::runner::collect(shims, false);
+    let results = crate::runner::collect(&opts.spec, shims, false);
     let summary2 = BridgeSummary {
         kernel: version.to_string(),
         configs,
@@ -516,7 +534,7 @@ mod tests {
         let old = target((6, 12), &[]);
         let new = target((7, 1), &[]);
         let mut na = 0;
-        for (c, v) in selected(None) {
+        for (c, v) in selected(&crate::spec(), None) {
             let steps = crate::outcome::scenario_of(c, v)
                 .map(|s| s.steps)
                 .unwrap_or_default();
@@ -540,17 +558,18 @@ mod tests {
     #[test]
     fn on_7_2_every_rule_holds_and_every_case_applies() {
         let t = target((7, 2), &[]);
-        let since_7_1: Vec<&str> = crate::RULES
+        let since_7_1: Vec<&str> = crate::spec()
+            .rules
             .iter()
             .filter(|r| r.since == Some("7.1"))
             .map(|r| r.id)
             .collect();
         assert!(since_7_1.contains(&"attach.core.null-callback"));
         assert!(since_7_1.contains(&"map.dynamic.no-pin-no-wait"));
-        for r in crate::RULES {
+        for r in crate::spec().rules {
             assert!(t.rule_holds(r).is_ok(), "{} holds on 7.2", r.id);
         }
-        for (c, v) in selected(None) {
+        for (c, v) in selected(&crate::spec(), None) {
             let steps = crate::outcome::scenario_of(c, v)
                 .map(|s| s.steps)
                 .unwrap_or_default();
@@ -563,7 +582,7 @@ mod tests {
     }
 
     fn variant(name: &str) -> (&'static CaseDef, &'static str, Vec<Step>) {
-        let (c, v) = selected(None)
+        let (c, v) = selected(&crate::spec(), None)
             .into_iter()
             .find(|(c, v)| c.variant_name(v) == name)
             .unwrap_or_else(|| panic!("no case {name}"));

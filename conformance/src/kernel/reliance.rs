@@ -235,8 +235,11 @@ pub fn drop_unheld_checks(results: &mut ShimResults, target: &Target) {
         if c.status == Status::NotApplicable {
             continue;
         }
-        c.failures
-            .retain(|f| crate::rule(&f.rule).is_none_or(|r| target.rule_holds(r).is_ok()));
+        c.failures.retain(|f| {
+            crate::spec()
+                .rule(&f.rule)
+                .is_none_or(|r| target.rule_holds(r).is_ok())
+        });
         c.status = if c.error.is_some() || c.failures.iter().any(|f| f.strength == "MUST") {
             Status::Fail
         } else if c.failures.is_empty() {
@@ -252,7 +255,7 @@ pub fn drop_unheld_checks(results: &mut ShimResults, target: &Target) {
 /// applicable, with the reason; a violated rule that holds on the kernel is a finding.
 pub fn explain_rules(results: &mut ShimResults, target: &Target) {
     for r in &mut results.rules {
-        let Some(rule) = crate::rule(&r.rule) else {
+        let Some(rule) = crate::spec().rule(&r.rule) else {
             continue;
         };
         match target.rule_holds(rule) {

@@ -303,7 +303,7 @@ pub(super) fn append_once(path: &Path, block: &str) -> Result<(), String> {
 
 /// The scenarios of the selected case variants.
 pub fn scenarios(filter: Option<&str>) -> Vec<(String, Vec<Step>)> {
-    selected(filter)
+    selected(&crate::spec(), filter)
         .into_iter()
         .map(|(c, v)| {
             let steps = crate::outcome::scenario_of(c, v)

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::results::{CaseResult, ShimResults, Status};
+use crate::results::{CaseResult, ShimResults, Status, Verdict};
 
 /// A mutant C driver and the rule the suite must catch it on.
 pub struct MutantSpec {
@@ -43,7 +43,8 @@ pub struct ConfigSummary {
     pub ran: usize,
     /// Case variants judged (applicable to this kernel).
     pub judged: usize,
-    /// Per case variant: `pass`, `FAIL`, `n/a`..., with the reason or the failed rules.
+    /// Per case variant: its status word (`pass`, `fail`, `not-applicable`...), with the
+    /// reason or the failed rules.
     pub cases: Vec<CaseLine>,
     /// Per rule.
     pub rules: Vec<RuleLine>,
@@ -66,7 +67,7 @@ pub struct CaseLine {
 pub struct RuleLine {
     /// The rule.
     pub rule: String,
-    /// `conformant`, `VIOLATED`, `warning` or `n/a`.
+    /// The verdict's word: `conformant`, `violated`, `violated-should`, `not-applicable`.
     pub verdict: String,
     /// Why it is not applicable, or that it is a finding.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -218,7 +219,7 @@ pub fn table_md(s: &BridgeSummary) -> String {
         out.push('\n');
         for i in rows {
             let r = &first.rules[i];
-            match crate::rule(&r.rule) {
+            match crate::spec().rule(&r.rule) {
                 Some(def) => {
                     let _ = write!(out, "| [`{}`]({}) |", r.rule, def.anchor());
                 }
@@ -235,8 +236,8 @@ pub fn table_md(s: &BridgeSummary) -> String {
     }
     let _ = writeln!(
         out,
-        "*n/a (since X)*: the rule holds from Linux X on (or with the option named). \
-         *n/a (no case judged)*: every case that checks the rule is not applicable to this \
+        "*not-applicable (since X)*: the rule holds from Linux X on (or with the option \
+         named). *not-applicable (no case judged)*: every case that checks the rule is not applicable to this \
          kernel; the report of `revoke-conformance kernel` gives each case's reason. A verdict \
          in the last table is the bridge's C test driver's, the real core running underneath: \
          it shows the book's reading can be followed on this kernel, not that a driver of the \
@@ -247,7 +248,8 @@ pub fn table_md(s: &BridgeSummary) -> String {
             c.rules
                 .iter()
                 .filter(|r| {
-                    r.verdict != "n/a" && JudgedOn::of(&r.rule).unwrap_or(JudgedOn::Drivers) == on
+                    r.verdict != Verdict::NotApplicable.word()
+                        && JudgedOn::of(&r.rule).unwrap_or(JudgedOn::Drivers) == on
                 })
                 .count()
         };
@@ -266,9 +268,9 @@ pub fn table_md(s: &BridgeSummary) -> String {
     out
 }
 
-/// A verdict as the book's table shows it, with the short reason of an n/a.
+/// A verdict as the book's table shows it, with the short reason of a rule not applicable.
 fn verdict_cell(r: &RuleLine) -> String {
-    if r.verdict != "n/a" {
+    if r.verdict != Verdict::NotApplicable.word() {
         return r.verdict.clone();
     }
     match r.reason.split_once(" holds since Linux ") {
@@ -279,10 +281,10 @@ fn verdict_cell(r: &RuleLine) -> String {
                 .and_then(|(_, o)| o.split_once(')'))
                 .map(|(o, _)| format!(", or earlier with {o}"))
                 .unwrap_or_default();
-            format!("n/a (since {version}{option})")
+            format!("not-applicable (since {version}{option})")
         }
-        None if r.reason.is_empty() => "n/a (no case judged)".to_string(),
-        None => format!("n/a ({})", r.reason),
+        None if r.reason.is_empty() => "not-applicable (no case judged)".to_string(),
+        None => format!("not-applicable ({})", r.reason),
     }
 }
 
@@ -320,7 +322,7 @@ mod tests {
 
     #[test]
     fn every_rule_of_the_book_says_what_it_is_judged_on() {
-        for r in crate::RULES {
+        for r in crate::spec().rules {
             assert!(
                 JudgedOn::of(r.id).is_some(),
                 "{}: say in JudgedOn::of whether it binds the core or the drivers",

@@ -78,7 +78,7 @@ impl Target {
     pub fn case_applies(&self, case: &CaseDef, steps: &[Step]) -> Result<(), String> {
         let mut unheld = Vec::new();
         for id in case.rules {
-            if let Some(rule) = crate::rule(id)
+            if let Some(rule) = crate::spec().rule(id)
                 && let Err(e) = self.rule_holds(rule)
             {
                 unheld.push(e);
@@ -90,7 +90,7 @@ impl Target {
         // Every reliance that takes something away, so that the reason is complete.
         let mut why = Vec::new();
         for r in relied_on(steps) {
-            let Some(Err(e)) = crate::rule(r.rule).map(|rule| self.rule_holds(rule)) else {
+            let Some(Err(e)) = crate::spec().rule(r.rule).map(|rule| self.rule_holds(rule)) else {
                 continue;
             };
             match r.affects {
@@ -123,7 +123,9 @@ impl Target {
 
     /// Whether the rule with this ID holds on this kernel (an unknown ID does).
     fn holds(&self, id: &str) -> bool {
-        crate::rule(id).is_none_or(|r| self.rule_holds(r).is_ok())
+        crate::spec()
+            .rule(id)
+            .is_none_or(|r| self.rule_holds(r).is_ok())
     }
 
     /// Whether a case variant whose scenario, by an unheld rule it relies on, never gets past
@@ -143,7 +145,7 @@ impl Target {
             let Affects::StopsIn(step) = r.affects else {
                 continue;
             };
-            let Some(Err(e)) = crate::rule(r.rule).map(|rule| self.rule_holds(rule)) else {
+            let Some(Err(e)) = crate::spec().rule(r.rule).map(|rule| self.rule_holds(rule)) else {
                 continue;
             };
             let hang = trace
@@ -171,7 +173,10 @@ impl Target {
                     if !unexercised.contains(&c.rule) {
                         unexercised.push(c.rule);
                     }
-                } else if crate::rule(c.rule).is_none_or(|x| x.strength != crate::Strength::May) {
+                } else if crate::spec()
+                    .rule(c.rule)
+                    .is_none_or(|x| x.strength != crate::Strength::May)
+                {
                     failed = true;
                 }
             }

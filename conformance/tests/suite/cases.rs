@@ -4,14 +4,15 @@
 use conformance::outcome::run_case;
 
 fn run_snapshot(name: &str, variant: &str) {
-    let case = conformance::case(name).expect("case generated from the book");
+    let spec = conformance::spec();
+    let case = spec.case(name).expect("case generated from the book");
     let variant = case
         .variants
         .iter()
         .find(|v| v.label == variant)
         .expect("variant generated from the book")
         .label;
-    let outcome = run_case(case, variant, &mut |steps| {
+    let outcome = run_case(&spec, case, variant, &mut |steps| {
         reference_impl::run_reference(steps)
     });
     let snapshot = if variant.is_empty() {

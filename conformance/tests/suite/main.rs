@@ -2,6 +2,7 @@
 //! one per file. Run one group with a filter: `cargo test -p conformance --test suite cases::`.
 
 mod cases;
+mod ci_recipes;
 mod cli;
 mod coverage;
 mod generated;

@@ -38,9 +38,11 @@ fn every_broken_shim_is_caught_on_the_rule_it_breaks() {
 #[test]
 fn every_good_shim_passes_every_applicable_case() {
     let opts = RunOptions {
+        spec: conformance::spec(),
         filter: &judge::filter::CaseFilter::all(),
         expectations: None,
         today: today(),
+        cancel: Default::default(),
     };
     for shim in shims::in_tree() {
         let results = run_shim(&shim, &opts, &mut |_, _| {});
@@ -73,7 +75,8 @@ fn every_obligation_is_shown_violated_by_some_broken_shim() {
         .iter()
         .flat_map(|r| r.violated.iter().map(String::as_str))
         .collect();
-    let never: Vec<&str> = conformance::RULES
+    let never: Vec<&str> = conformance::spec()
+        .rules
         .iter()
         .filter(|r| r.strength != conformance::Strength::May && !violated.contains(r.id))
         .map(|r| r.id)
@@ -82,4 +85,57 @@ fn every_obligation_is_shown_violated_by_some_broken_shim() {
         never.is_empty(),
         "no broken shim shows these rules violated: {never:?}"
     );
+}
+
+/// Broken shims that only a check of a case catches, not the monitor of the rule they break,
+/// and why. Every other broken shim is caught by its rule's monitor, which judges every trace.
+const CAUGHT_BY_CASES_ONLY: &[(&str, &str)] = &[
+    (
+        "broken-vfio-ignores-peer2peer",
+        "it asks dma_buf_attach_revocable() before looking at peer2peer, and refuses every \
+         importer of the book's profiles all the same: only a dynamic importer without \
+         allow_peer2peer would be let in, and no profile is one; the case's check that \
+         revocability is not asked is stricter than the rule",
+    ),
+    (
+        "broken-gpu-wait-positive-is-error",
+        "it waits for the KERNEL fences as the rule says, then takes the wait's success for \
+         an error and never uses the buffer: a liveness bug, seen by the case's check that the \
+         device access happens",
+    ),
+    (
+        "broken-core-no-peer2peer",
+        "its rule is not observable in a trace (see the monitors page)",
+    ),
+];
+
+#[test]
+fn every_broken_shim_is_caught_by_the_monitor_of_its_rule() {
+    let results = judge_all(today());
+    let missed: Vec<String> = results
+        .iter()
+        .filter(|r| r.monitor_caught_by.is_empty())
+        .filter(|r| !CAUGHT_BY_CASES_ONLY.iter().any(|(s, _)| *s == r.shim))
+        .map(|r| {
+            format!(
+                "{} (breaks {}; rules reported: {:?})",
+                r.shim, r.breaks, r.violated
+            )
+        })
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "broken shims the monitor of their rule misses:\n  {}",
+        missed.join("\n  ")
+    );
+    for (shim, _) in CAUGHT_BY_CASES_ONLY {
+        let r = results
+            .iter()
+            .find(|r| r.shim == *shim)
+            .expect("the shim is in the registry");
+        assert!(
+            r.monitor_caught_by.is_empty(),
+            "{shim} is now caught by its monitor: take it off CAUGHT_BY_CASES_ONLY"
+        );
+    }
 }

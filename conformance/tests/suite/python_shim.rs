@@ -42,6 +42,17 @@ fn the_template_passes_every_case_that_applies() {
     let shim = &results["shims"][0];
     assert_eq!(shim["shim"]["name"], "py-iommufd-importer");
     assert_eq!(code, 0, "{}", shim["cases"]);
+    // The result says who was judged: the command, and the name and version of its hello.
+    let process = &shim["shim"]["process"];
+    assert!(
+        process["command"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("python3 ") && c.ends_with("iommufd_importer.py")),
+        "{process}"
+    );
+    assert_eq!(process["name"], "py-iommufd-importer");
+    assert_eq!(process["version"], "0.1");
+    assert_eq!(process["protocol"], 1);
     let passed = shim["summary"]["passed"].as_u64().expect("a count");
     assert!(
         passed >= 15,
@@ -65,10 +76,39 @@ fn an_importer_that_keeps_its_mapping_is_caught_on_the_rules_it_breaks() {
 }
 
 #[test]
-fn an_importer_that_takes_the_lock_again_in_its_callback_fails() {
-    // The run fails; which rule it is blamed on is the subject of root-cause attribution
-    // (today the exporter's waits are reported, not invalidate.importer.no-relock).
+fn an_importer_that_takes_the_lock_again_in_its_callback_is_blamed_first() {
+    // The driver developer's trial: a re-lock in an iommufd-style callback used to be
+    // reported as a dozen exporter violations. Every failed case now names the importer's
+    // re-lock as its root cause, at the importer's own `dma_resv_lock`, and lists what the
+    // hang kept from happening as consequences.
     let (code, results) = run(Some("relock"));
     assert_eq!(code, 1);
-    assert!(!with_verdict(&results, "violated").is_empty());
+    assert!(with_verdict(&results, "violated").contains(&"invalidate.importer.no-relock"));
+    let failed: Vec<&serde_json::Value> = results["shims"][0]["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .collect();
+    assert!(!failed.is_empty());
+    for c in failed {
+        let rc = &c["root_cause"];
+        assert_eq!(
+            rc["rule"], "invalidate.importer.no-relock",
+            "{}: {rc}",
+            c["name"]
+        );
+        assert_eq!(rc["role"], "importer", "{}: {rc}", c["name"]);
+        let event = rc["event"].as_u64().expect("an event") as usize;
+        let e = &c["trace"]["events"][event];
+        assert_eq!(e["call"]["fn"], "dma_resv_lock", "{}: {e}", c["name"]);
+        assert_eq!(e["from"]["role"], "importer", "{}: {e}", c["name"]);
+        let consequences = rc["consequences"].as_array().expect("a list");
+        assert!(
+            !consequences
+                .iter()
+                .any(|r| r == "invalidate.importer.no-relock"),
+            "{rc}"
+        );
+    }
 }

@@ -17,7 +17,7 @@ fn shim(name: &str) -> reference_impl::Shim {
 
 #[test]
 fn the_reference_passes_every_interleaving_of_every_racy_case() {
-    let racy = racy_cases();
+    let racy = racy_cases(&conformance::spec());
     assert!(racy.len() >= 2, "the book has racy cases");
     for (case, variant) in racy {
         let ex = explore_case(
@@ -39,7 +39,7 @@ fn the_reference_passes_every_interleaving_of_every_racy_case() {
 #[test]
 fn a_mark_after_the_unlock_is_caught_only_by_an_interleaving_and_replays() {
     let broken = shim("broken-vfio-marks-after-unlock");
-    let (case, variant) = racy_cases()
+    let (case, variant) = racy_cases(&conformance::spec())
         .into_iter()
         .find(|(c, _)| c.name == "revoke_races_a_map")
         .expect("the case");
@@ -60,12 +60,12 @@ fn a_mark_after_the_unlock_is_caught_only_by_an_interleaving_and_replays() {
     let mut plain = v.file.clone();
     plain.schedule.clear();
     let run = run_scheduled(roles.clone(), &plain);
-    let checks = judge(&plain, &run.trace.expect("runs")).expect("judged");
+    let checks = judge(&conformance::spec(), &plain, &run.trace.expect("runs")).expect("judged");
     assert!(checks.iter().all(|c| c.result.is_ok()), "{checks:?}");
     // Replayed from its file, the schedule fails the same way.
     let file = reference_impl::ScenarioFile::from_json(&v.file.to_json()).expect("reads back");
     let run = run_scheduled(roles, &file);
-    let checks = judge(&file, &run.trace.expect("runs")).expect("judged");
+    let checks = judge(&conformance::spec(), &file, &run.trace.expect("runs")).expect("judged");
     assert!(
         checks
             .iter()

@@ -61,7 +61,7 @@ fn json_of(o: &Output) -> serde_json::Value {
 
 /// The case variants a VFIO exporter plays in, and whether each revokes.
 fn vfio_cases() -> Vec<(String, bool)> {
-    selected(None)
+    selected(&conformance::spec(), None)
         .into_iter()
         .filter_map(|(c, v)| {
             let steps = scenario_of(c, v)?.steps;
@@ -134,7 +134,7 @@ fn one_rust_shim_gives_identical_traces_in_and_out_of_process() {
     )
     .expect("the shim process starts");
     let mut compared = 0;
-    for (case, variant) in selected(None) {
+    for (case, variant) in selected(&conformance::spec(), None) {
         let steps = scenario_of(case, variant).expect("scenario").steps;
         assert_eq!(
             local.applies_to(case, variant, &steps).is_ok(),
@@ -428,7 +428,10 @@ fn ctrl_c_leaves_a_valid_partial_report_and_no_process() {
         serde_json::from_str(&std::fs::read_to_string(&out).expect("report")).expect("valid JSON");
     assert_eq!(j["partial"], true);
     let n = j["shims"][0]["cases"].as_array().expect("cases").len();
-    assert!(n >= 2 && n < selected(None).len(), "{n} cases");
+    assert!(
+        n >= 2 && n < selected(&conformance::spec(), None).len(),
+        "{n} cases"
+    );
     assert_none_left(&t);
 }
 
@@ -504,7 +507,7 @@ fn the_c_shims_pass_and_their_traces_are_the_reference_ones() {
         .expect("the C shim starts");
         let mut r = InProcess::new(&reference);
         let mut ran = 0;
-        for (case, variant) in selected(None) {
+        for (case, variant) in selected(&conformance::spec(), None) {
             let steps = scenario_of(case, variant).expect("scenario").steps;
             if c.applies_to(case, variant, &steps).is_err() {
                 continue;

@@ -15,7 +15,8 @@ fn snapshots_match_cases_exactly() {
                 .into_owned()
         })
         .collect();
-    let expected: BTreeSet<String> = conformance::CASES
+    let expected: BTreeSet<String> = conformance::spec()
+        .cases
         .iter()
         .flat_map(|c| {
             c.variants.iter().map(move |v| {

@@ -1,0 +1,96 @@
+//! The monitors of the chapter "Locking" (`locking.md`).
+
+use reference_impl::{Actor, CallName, Role};
+
+use super::judgement::shows;
+use super::{Judgement, Monitor, Observed, Verdict};
+
+pub(super) const MONITORS: &[Monitor] = &[
+    Monitor {
+        rule: "lock.core.pin-ops-locked",
+        role: Role::Core,
+        applies: "every `ops.pin` and `ops.unpin`",
+        expects: "each is called with the reservation lock held",
+        judge: pin_ops_locked,
+    },
+    Monitor {
+        rule: "lock.core.release-unlocked",
+        role: Role::Core,
+        applies: "every `ops.release`",
+        expects: "it is called without the reservation lock",
+        judge: release_unlocked,
+    },
+    Monitor {
+        rule: "lock.importer.add-fence-locked",
+        role: Role::Importer,
+        applies: "every fence an importer adds",
+        expects: "`dma_resv_add_fence()` is called with the reservation lock held",
+        judge: add_fence_locked,
+    },
+    Monitor {
+        rule: "lock.importer.unlocked-helpers",
+        role: Role::Importer,
+        applies: "every map and unmap an importer makes",
+        expects: "without the lock it uses the `_unlocked` variants; the `_unlocked` variants are never called with the lock held",
+        judge: unlocked_helpers,
+    },
+];
+
+fn each_locked(o: &Observed<'_>, names: &[CallName], locked: bool, from_importer: bool) -> Verdict {
+    let mut j = Judgement::new();
+    for (i, e) in o
+        .events()
+        .filter(|(_, e)| names.contains(&e.call.call_name()))
+    {
+        if from_importer && !matches!(e.from, Actor::Importer(_)) {
+            continue;
+        }
+        j.expect(e.locked == locked, i, e.from, || {
+            format!(
+                "{} with the lock {}",
+                shows(e),
+                if e.locked { "held" } else { "not held" }
+            )
+        });
+    }
+    j.verdict()
+}
+
+fn pin_ops_locked(o: &Observed<'_>) -> Verdict {
+    each_locked(o, &[CallName::OpsPin, CallName::OpsUnpin], true, false)
+}
+
+fn release_unlocked(o: &Observed<'_>) -> Verdict {
+    each_locked(o, &[CallName::OpsRelease], false, false)
+}
+
+fn add_fence_locked(o: &Observed<'_>) -> Verdict {
+    each_locked(o, &[CallName::DmaResvAddFence], true, true)
+}
+
+fn unlocked_helpers(o: &Observed<'_>) -> Verdict {
+    let mut j = Judgement::new();
+    for (i, e) in o.events() {
+        if !matches!(e.from, Actor::Importer(_)) {
+            continue;
+        }
+        let want = match e.call.call_name() {
+            CallName::DmaBufMapAttachment | CallName::DmaBufUnmapAttachment => true,
+            CallName::DmaBufMapAttachmentUnlocked | CallName::DmaBufUnmapAttachmentUnlocked => {
+                false
+            }
+            _ => continue,
+        };
+        j.expect(e.locked == want, i, e.from, || {
+            if want {
+                format!(
+                    "{} without the lock: the `_unlocked` variant takes it",
+                    shows(e)
+                )
+            } else {
+                format!("{} with the lock held: it takes the lock again", shows(e))
+            }
+        });
+    }
+    j.verdict()
+}

@@ -1,0 +1,1022 @@
+//! Every rule has a monitor (or is declared unobservable), and every monitor holds on the
+//! reference drivers' traces of every case.
+
+use super::*;
+use crate::outcome::scenario_of;
+
+/// A rule of the book without a monitor, or a monitor of no rule, fails.
+#[test]
+fn every_rule_has_a_monitor_or_a_reason() {
+    let monitored: Vec<&str> = all().iter().map(|m| m.rule).collect();
+    let unobservable: Vec<&str> = unobservable().iter().map(|u| u.rule).collect();
+    let missing: Vec<&str> = crate::spec()
+        .rules
+        .iter()
+        .map(|r| r.id)
+        .filter(|id| !monitored.contains(id) && !unobservable.contains(id))
+        .collect();
+    assert!(missing.is_empty(), "rules without a monitor: {missing:?}");
+    for id in monitored.iter().chain(&unobservable) {
+        assert!(
+            crate::spec().rule(id).is_some_and(|r| r.id == *id),
+            "`{id}` is not a rule of the book"
+        );
+    }
+    let mut all_ids: Vec<&str> = monitored.iter().chain(&unobservable).copied().collect();
+    all_ids.sort_unstable();
+    let n = all_ids.len();
+    all_ids.dedup();
+    assert_eq!(n, all_ids.len(), "a rule has two monitors");
+}
+
+/// The reference drivers conform: no monitor finds a violation in any case's trace.
+#[test]
+fn the_reference_drivers_violate_no_monitor() {
+    let mut failures = Vec::new();
+    for case in crate::spec().cases {
+        for variant in case.variants {
+            let s = scenario_of(case, variant.label).expect("a scenario");
+            let trace = reference_impl::run_reference(&s.steps).expect("the reference runs");
+            for (m, v) in violations(&s.steps, &trace) {
+                failures.push(format!(
+                    "{}: {} at #{}: {}",
+                    case.variant_name(variant.label),
+                    m.rule,
+                    v.event,
+                    v.observed
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+use reference_impl::{
+    AccessOutcome, Actor, AttId, BufId, Call, Crash, DmaResvUsage, Errno, Event, Ret, SgtId, Step,
+    Timeout, Trace,
+};
+
+/// One monitor's pair of examples: a case variant whose reference trace the monitor judges
+/// held, and a change of that trace (one driver bug) it must judge violated at the event the
+/// change returns. For a MAY rule the change takes the permission's use away: not applicable.
+struct Example {
+    rule: &'static str,
+    case: &'static str,
+    variant: &'static str,
+    break_it: fn(&mut Trace) -> usize,
+}
+
+fn first(t: &Trace, p: impl Fn(&Event) -> bool) -> usize {
+    t.events
+        .iter()
+        .position(p)
+        .expect("the event the example changes")
+}
+
+fn last(t: &Trace, p: impl Fn(&Event) -> bool) -> usize {
+    t.events
+        .iter()
+        .rposition(p)
+        .expect("the event the example changes")
+}
+
+fn is(e: &Event, name: reference_impl::CallName) -> bool {
+    e.call.call_name() == name
+}
+
+/// Removes event `i` and every call made from inside it.
+fn remove(t: &mut Trace, i: usize) {
+    let depth = t.events[i].depth;
+    let step = t.events[i].step;
+    let mut end = i + 1;
+    while end < t.events.len() && t.events[end].step == step && t.events[end].depth > depth {
+        end += 1;
+    }
+    t.events.drain(i..end);
+}
+
+/// A call made at `depth` (its step is set where it is inserted).
+fn ev(depth: u32, from: Actor, to: Actor, call: Call, locked: bool, ret: Ret) -> Event {
+    Event {
+        step: 0,
+        depth,
+        from,
+        to,
+        call,
+        locked,
+        ret: Some(ret),
+    }
+}
+
+/// Inserts `e` at `i`, in the step of the event before it.
+fn insert(t: &mut Trace, i: usize, mut e: Event) -> usize {
+    e.step = i.checked_sub(1).map_or(0, |p| t.events[p].step);
+    t.events.insert(i, e);
+    i
+}
+
+/// The driver crashes inside event `i`: the trace ends there.
+fn crash_in(t: &mut Trace, i: usize) -> usize {
+    t.events.truncate(i + 1);
+    let step = t.events[i].step;
+    let depth = t.events[i].depth;
+    for e in t.events.iter_mut() {
+        if e.step == step && e.depth <= depth {
+            e.ret = None;
+        }
+    }
+    // Only the calls still open at the crash did not return.
+    let mut open = depth;
+    for k in (0..=i).rev() {
+        let e = &mut t.events[k];
+        if e.step != step {
+            break;
+        }
+        if e.depth == open {
+            e.ret = None;
+            open = open.saturating_sub(1);
+            if e.depth == 0 {
+                break;
+            }
+        } else {
+            e.ret = e.ret.take().or(Some(Ret::Void));
+        }
+    }
+    t.crashed = Some(Crash {
+        step,
+        message: "BUG: a crash planted by the example".into(),
+        shim_process: false,
+    });
+    i
+}
+
+use reference_impl::CallName as N;
+
+const IMP0: Actor = Actor::Importer(AttId(0));
+const DEV0: Actor = Actor::Device(AttId(0));
+const EXP0: Actor = Actor::Exporter(BufId(0));
+
+const EXAMPLES: &[Example] = &[
+    Example {
+        rule: "attach.dynamic.ops-attach-unlocked",
+        case: "attach_links_after_exporter_accepts",
+        variant: "rdma",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::OpsAttach));
+            t.events[i].locked = true;
+            i
+        },
+    },
+    Example {
+        rule: "attach.core.error-passthrough",
+        case: "attach_links_after_exporter_accepts",
+        variant: "rdma",
+        break_it: |t| {
+            let i = first(t, |e| {
+                is(e, N::OpsAttach) && matches!(e.ret, Some(Ret::Err(_)))
+            }) - 1;
+            t.events[i].ret = Some(Ret::Err(Errno::EINVAL));
+            i
+        },
+    },
+    Example {
+        rule: "attach.dynamic.link-after-ops-attach",
+        case: "attach_links_after_exporter_accepts",
+        variant: "rdma",
+        break_it: |t| {
+            let i = first(t, |e| {
+                is(e, N::OpsAttach) && matches!(e.ret, Some(Ret::Err(_)))
+            });
+            let d = t.events[i].depth;
+            insert(
+                t,
+                i + 1,
+                ev(
+                    d,
+                    Actor::Core,
+                    Actor::Core,
+                    Call::DmaResvLock { buf: BufId(0) },
+                    false,
+                    Ret::Void,
+                ),
+            )
+        },
+    },
+    Example {
+        rule: "attach.importer.initialised",
+        case: "invalidation_during_attach",
+        variant: "dynamic",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::InvalidateMappings));
+            crash_in(t, i)
+        },
+    },
+    Example {
+        rule: "attach.core.null-callback",
+        case: "null_callback_is_accepted",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| {
+                matches!(
+                    e.call,
+                    Call::DmaBufDynamicAttach {
+                        invalidate_mappings: false,
+                        ..
+                    }
+                )
+            });
+            t.events[i].ret = Some(Ret::Err(Errno::EINVAL));
+            i
+        },
+    },
+    Example {
+        rule: "attach.revocable.definition",
+        case: "vfio_attach_negotiates_revocability",
+        variant: "rdma",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::DmaBufAttachRevocable));
+            t.events[i].ret = Some(Ret::Bool(true));
+            i
+        },
+    },
+    Example {
+        rule: "attach.revocable.check-in-attach",
+        case: "vfio_attach_negotiates_revocability",
+        variant: "iommufd",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::DmaBufAttachRevocable));
+            remove(t, i);
+            i - 1
+        },
+    },
+    Example {
+        rule: "attach.peer2peer.refuse",
+        case: "vfio_refuses_static_importers",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::OpsAttach));
+            t.events[i].ret = Some(Ret::Int(0));
+            i
+        },
+    },
+    Example {
+        rule: "cpu.revoked.enodev",
+        case: "cpu_access_after_unplug_fails",
+        variant: "",
+        break_it: |t| {
+            let i = last(t, |e| is(e, N::OpsVmap));
+            t.events[i].ret = Some(Ret::Int(0));
+            i
+        },
+    },
+    Example {
+        rule: "cpu.vmap.lock-held",
+        case: "cpu_access_locking",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::OpsVmap));
+            t.events[i].locked = false;
+            i
+        },
+    },
+    Example {
+        rule: "cpu.mmap.unlocked",
+        case: "cpu_access_locking",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::OpsMmap));
+            t.events[i].locked = true;
+            i
+        },
+    },
+    Example {
+        rule: "cpu.no-op.einval",
+        case: "vfio_has_no_cpu_mapping",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::DmaBufVmap));
+            t.events[i].ret = Some(Ret::Int(0));
+            i
+        },
+    },
+    Example {
+        rule: "invalidate.core.lock-held",
+        case: "move_invalidates_and_importer_remaps",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::InvalidateMappings));
+            t.events[i].locked = false;
+            i
+        },
+    },
+    Example {
+        rule: "invalidate.core.skip-without-callback",
+        case: "null_callback_is_accepted",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::DmaBufInvalidateMappings));
+            let d = t.events[i].depth + 1;
+            insert(
+                t,
+                i + 1,
+                ev(
+                    d,
+                    Actor::Core,
+                    Actor::Importer(AttId(1)),
+                    Call::InvalidateMappings { att: AttId(1) },
+                    true,
+                    Ret::Void,
+                ),
+            )
+        },
+    },
+    Example {
+        rule: "invalidate.core.pinned-too",
+        case: "unplug_reaches_pinned_importers",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::InvalidateMappings));
+            remove(t, i);
+            first(t, |e| is(e, N::DmaBufInvalidateMappings))
+        },
+    },
+    Example {
+        rule: "map.core.no-cache",
+        case: "move_invalidates_and_importer_remaps",
+        variant: "",
+        break_it: |t| {
+            let i = last(t, |e| is(e, N::OpsMapDmaBuf));
+            remove(t, i);
+            i - 1
+        },
+    },
+    Example {
+        rule: "invalidate.importer.no-relock",
+        case: "move_invalidates_and_importer_remaps",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::InvalidateMappings));
+            let d = t.events[i].depth + 1;
+            insert(
+                t,
+                i + 1,
+                ev(
+                    d,
+                    IMP0,
+                    Actor::Core,
+                    Call::DmaResvLock { buf: BufId(0) },
+                    true,
+                    Ret::Hang,
+                ),
+            )
+        },
+    },
+    Example {
+        rule: "invalidate.importer.remap-before-access",
+        case: "move_invalidates_and_importer_remaps",
+        variant: "",
+        break_it: |t| {
+            let old = t.events[first(t, |e| is(e, N::DmaWrite))].call.clone();
+            let i = last(t, |e| is(e, N::DmaWrite));
+            t.events[i].call = old;
+            i
+        },
+    },
+    Example {
+        rule: "invalidate.importer.wait-kernel",
+        case: "move_invalidates_and_importer_remaps",
+        variant: "",
+        break_it: |t| {
+            let i = last(t, |e| is(e, N::DmaWrite));
+            t.events[i].ret = Some(Ret::Access(AccessOutcome::NotReady));
+            i
+        },
+    },
+    Example {
+        rule: "invalidate.importer.fence-inflight",
+        case: "inflight_work_finishes_before_reuse",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::DmaResvAddFence) && e.from == IMP0);
+            remove(t, i);
+            first(t, |e| is(e, N::DeviceSubmit))
+        },
+    },
+    Example {
+        rule: "invalidate.importer.repeated",
+        case: "repeated_moves",
+        variant: "",
+        break_it: |t| {
+            let reads: Vec<usize> = t
+                .events
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| is(e, N::DmaRead))
+                .map(|(i, _)| i)
+                .collect();
+            let (second, third) = (reads[1], reads[2]);
+            t.events[third].call = t.events[second].call.clone();
+            third
+        },
+    },
+    Example {
+        rule: "fence.importer.implicit-usage",
+        case: "inflight_work_finishes_before_reuse",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::DmaResvAddFence) && e.from == IMP0);
+            if let Call::DmaResvAddFence { usage, .. } = &mut t.events[i].call {
+                *usage = DmaResvUsage::Read;
+            }
+            i
+        },
+    },
+    Example {
+        rule: "invalidate.importer.cache-failed-map",
+        case: "map_after_revoke_fails",
+        variant: "vfio",
+        break_it: |t| {
+            // The importer tries again at once: the permission is not used.
+            let i = last(t, |e| e.step == 4) + 1;
+            insert(
+                t,
+                i,
+                ev(
+                    0,
+                    IMP0,
+                    Actor::Core,
+                    Call::DmaBufMapAttachment { att: AttId(0) },
+                    true,
+                    Ret::Err(Errno::ENODEV),
+                ),
+            );
+            t.events[i].step = 5;
+            usize::MAX
+        },
+    },
+    Example {
+        rule: "fence.bookkeep-covers-all",
+        case: "bookkeep_wait_covers_every_usage",
+        variant: "",
+        break_it: |t| {
+            let w = first(t, |e| {
+                matches!(
+                    e.call,
+                    Call::DmaResvWaitTimeout {
+                        usage: DmaResvUsage::Bookkeep,
+                        ..
+                    }
+                )
+            });
+            let s = first(t, |e| is(e, N::DmaFenceSignal));
+            t.events.remove(s);
+            w
+        },
+    },
+    Example {
+        rule: "invalidate.exporter.wait-before-reuse",
+        case: "move_invalidates_and_importer_remaps",
+        variant: "",
+        break_it: |t| {
+            let w = first(t, |e| {
+                e.from == EXP0
+                    && matches!(
+                        e.call,
+                        Call::DmaResvWaitTimeout {
+                            usage: DmaResvUsage::Bookkeep,
+                            ..
+                        }
+                    )
+            });
+            remove(t, w);
+            first(t, |e| is(e, N::ReclaimMemory))
+        },
+    },
+    Example {
+        rule: "invalidate.exporter.pinned-stays",
+        case: "pinned_buffer_is_not_moved",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| e.step == 3 && is(e, N::DmaResvLock));
+            insert(
+                t,
+                i + 1,
+                ev(
+                    0,
+                    EXP0,
+                    Actor::Core,
+                    Call::DmaBufInvalidateMappings { buf: BufId(0) },
+                    true,
+                    Ret::Void,
+                ),
+            )
+        },
+    },
+    Example {
+        rule: "legacy.exporter.rare-revoke-risk",
+        case: "hot_unplug_with_a_non_revocable_importer",
+        variant: "",
+        break_it: |t| {
+            // The importer is revocable after all: nothing was risked.
+            let i = first(t, |e| is(e, N::DmaBufDynamicAttach));
+            if let Call::DmaBufDynamicAttach {
+                invalidate_mappings,
+                ..
+            } = &mut t.events[i].call
+            {
+                *invalidate_mappings = true;
+            }
+            usize::MAX
+        },
+    },
+    Example {
+        rule: "lock.core.pin-ops-locked",
+        case: "pins_reach_the_exporter_locked",
+        variant: "iommufd",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::OpsPin));
+            t.events[i].locked = false;
+            i
+        },
+    },
+    Example {
+        rule: "lock.core.release-unlocked",
+        case: "fences_locked_release_unlocked",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::OpsRelease));
+            t.events[i].locked = true;
+            i
+        },
+    },
+    Example {
+        rule: "lock.importer.add-fence-locked",
+        case: "fences_locked_release_unlocked",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::DmaResvAddFence) && e.from == IMP0);
+            t.events[i].locked = false;
+            i
+        },
+    },
+    Example {
+        rule: "lock.importer.unlocked-helpers",
+        case: "static_importer_uses_unlocked_helpers",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::DmaBufMapAttachmentUnlocked));
+            t.events[i].locked = true;
+            i
+        },
+    },
+    Example {
+        rule: "map.lock.held",
+        case: "static_import_pins_and_waits",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::OpsMapDmaBuf));
+            t.events[i].locked = false;
+            i
+        },
+    },
+    Example {
+        rule: "pin.lock.held",
+        case: "pinning_importer_holds_the_lock",
+        variant: "vfio",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::DmaBufPin));
+            t.events[i].locked = false;
+            i
+        },
+    },
+    Example {
+        rule: "pin.core.no-op-without-op",
+        case: "pin_without_a_pin_op",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::DmaBufPin));
+            t.events[i].ret = Some(Ret::Err(Errno::EINVAL));
+            i
+        },
+    },
+    Example {
+        rule: "pin.importer.unpin-on-error",
+        case: "failed_map_releases_its_pin",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| {
+                is(e, N::DmaBufUnpin) && matches!(e.from, Actor::Importer(_))
+            });
+            t.events.remove(i);
+            first(t, |e| {
+                is(e, N::DmaBufMapAttachment) && matches!(e.from, Actor::Importer(_))
+            })
+        },
+    },
+    Example {
+        rule: "map.static.pin-on-map",
+        case: "static_import_pins_and_waits",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::OpsPin));
+            remove(t, i);
+            first(t, |e| is(e, N::OpsMapDmaBuf))
+        },
+    },
+    Example {
+        rule: "map.static.kernel-wait",
+        case: "static_import_pins_and_waits",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| {
+                e.from == Actor::Core
+                    && matches!(
+                        e.call,
+                        Call::DmaResvWaitTimeout {
+                            usage: DmaResvUsage::Kernel,
+                            ..
+                        }
+                    )
+            });
+            remove(t, i);
+            first(t, |e| is(e, N::DmaBufMapAttachment))
+        },
+    },
+    Example {
+        rule: "map.static.unpin-on-error",
+        case: "failed_map_releases_its_pin",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::OpsUnpin));
+            t.events.remove(i);
+            first(t, |e| {
+                is(e, N::DmaBufMapAttachment) && e.from == Actor::Core
+            })
+        },
+    },
+    Example {
+        rule: "map.dynamic.no-pin-no-wait",
+        case: "dynamic_map_is_not_pinned_by_the_core",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::DmaBufMapAttachment));
+            let d = t.events[i].depth + 1;
+            let wait = Call::DmaResvWaitTimeout {
+                buf: BufId(0),
+                usage: DmaResvUsage::Kernel,
+                intr: true,
+                timeout: Timeout::Max,
+            };
+            insert(
+                t,
+                i + 1,
+                ev(d, Actor::Core, Actor::Core, wait, true, Ret::Int(1)),
+            )
+        },
+    },
+    Example {
+        rule: "revoke.restore.notify",
+        case: "restore_after_revoke",
+        variant: "",
+        break_it: |t| {
+            let step = 7;
+            let i = first(t, |e| e.step == step && is(e, N::DmaBufInvalidateMappings));
+            remove(t, i);
+            last(t, |e| e.step == step)
+        },
+    },
+    Example {
+        rule: "revoke.restore.dynamic-remaps",
+        case: "restore_after_revoke",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| e.step == 8 && is(e, N::DmaBufMapAttachment));
+            remove(t, i);
+            last(t, |e| e.step <= 8)
+        },
+    },
+    Example {
+        rule: "revoke.pinned.permanent",
+        case: "restore_after_revoke",
+        variant: "",
+        break_it: |t| {
+            // The pinned importer maps again after the restore: the permission is not used.
+            let i = last(t, |e| e.step <= 9) + 1;
+            insert(
+                t,
+                i,
+                ev(
+                    0,
+                    Actor::Importer(AttId(1)),
+                    Actor::Core,
+                    Call::DmaBufMapAttachment { att: AttId(1) },
+                    true,
+                    Ret::Sgt(SgtId(9)),
+                ),
+            );
+            t.events[i].step = 9;
+            usize::MAX
+        },
+    },
+    Example {
+        rule: "revoke.exporter.mark-under-lock",
+        case: "revoke_around_reset",
+        variant: "iommufd",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::DmaBufInvalidateMappings));
+            t.events[i].locked = false;
+            i
+        },
+    },
+    Example {
+        rule: "revoke.exporter.wait-bookkeep",
+        case: "revoke_around_reset",
+        variant: "iommufd",
+        break_it: |t| {
+            let i = first(t, |e| e.from == EXP0 && is(e, N::DmaResvWaitTimeout));
+            remove(t, i);
+            first(t, |e| {
+                e.from == EXP0 && e.step == t.events[i].step && is(e, N::DmaResvUnlock)
+            })
+        },
+    },
+    Example {
+        rule: "revoke.exporter.wait-unmap",
+        case: "revoke_around_reset",
+        variant: "iommufd",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::WaitForUnmap));
+            let step = t.events[i].step;
+            remove(t, i);
+            last(t, |e| e.step == step)
+        },
+    },
+    Example {
+        rule: "revoke.exporter.reuse-after-waits",
+        case: "revoke_around_reset",
+        variant: "iommufd",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::WaitForUnmap));
+            t.events[i].ret = None;
+            t.events[i].ret = Some(Ret::Hang);
+            first(t, |e| is(e, N::ReclaimMemory))
+        },
+    },
+    Example {
+        rule: "revoke.exporter.unbounded-wait",
+        case: "revoke_around_reset",
+        variant: "iommufd",
+        break_it: |t| {
+            let i = first(t, |e| e.from == EXP0 && is(e, N::DmaResvWaitTimeout));
+            t.events[i].ret = Some(Ret::Int(0));
+            first(t, |e| is(e, N::ReclaimMemory))
+        },
+    },
+    Example {
+        rule: "revoke.exporter.reject-map",
+        case: "map_after_revoke_fails",
+        variant: "vfio",
+        break_it: |t| {
+            let i = last(t, |e| is(e, N::OpsMapDmaBuf));
+            t.events[i].ret = Some(Ret::Err(Errno::EINVAL));
+            i
+        },
+    },
+    Example {
+        rule: "revoke.exporter.reject-attach",
+        case: "attach_after_revoke_fails",
+        variant: "",
+        break_it: |t| {
+            let i = last(t, |e| is(e, N::OpsAttach));
+            t.events[i].ret = Some(Ret::Int(0));
+            i
+        },
+    },
+    Example {
+        rule: "revoke.core.no-revoked-state",
+        case: "map_after_revoke_fails",
+        variant: "vfio",
+        break_it: |t| {
+            let i = last(t, |e| is(e, N::DmaBufMapAttachment));
+            t.events[i].ret = Some(Ret::Err(Errno::EINVAL));
+            i
+        },
+    },
+    Example {
+        rule: "revoke.exporter.cleanup-once",
+        case: "cleanup_after_revoke",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::DmaBufPut));
+            let step = t.events[i].step;
+            insert(
+                t,
+                i,
+                ev(
+                    0,
+                    EXP0,
+                    Actor::Core,
+                    Call::WaitForUnmap { buf: BufId(0) },
+                    false,
+                    Ret::Void,
+                ),
+            );
+            t.events[i].step = step;
+            i
+        },
+    },
+    Example {
+        rule: "revoke.importer.stop-access",
+        case: "revoke_around_reset",
+        variant: "iommufd",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::WaitForUnmap)) + 1;
+            let access = Call::DmaAccess {
+                att: AttId(0),
+                sgt: Some(SgtId(1)),
+                write: false,
+                job: None,
+            };
+            insert(
+                t,
+                i,
+                ev(
+                    0,
+                    IMP0,
+                    DEV0,
+                    access,
+                    false,
+                    Ret::Access(AccessOutcome::Unmapped),
+                ),
+            );
+            t.events[i].step += 1;
+            i
+        },
+    },
+    Example {
+        rule: "revoke.importer.unmap-bounded",
+        case: "revoke_around_reset",
+        variant: "iommufd",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::DmaBufUnmapAttachment));
+            remove(t, i);
+            first(t, |e| is(e, N::WaitForUnmap))
+        },
+    },
+    Example {
+        rule: "revoke.importer.no-write-after-invalidate",
+        case: "revoke_around_reset",
+        variant: "iommufd",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::WaitForUnmap)) + 1;
+            let access = Call::DmaAccess {
+                att: AttId(0),
+                sgt: Some(SgtId(1)),
+                write: true,
+                job: None,
+            };
+            insert(
+                t,
+                i,
+                ev(
+                    0,
+                    IMP0,
+                    DEV0,
+                    access,
+                    false,
+                    Ret::Access(AccessOutcome::Unmapped),
+                ),
+            );
+            t.events[i].step += 1;
+            i
+        },
+    },
+    Example {
+        rule: "teardown.importer.release-before-detach",
+        case: "orderly_teardown",
+        variant: "iommufd",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::DmaBufDetach));
+            if let Call::DmaBufDetach { pins, .. } = &mut t.events[i].call {
+                *pins = 1;
+            }
+            i
+        },
+    },
+    Example {
+        rule: "teardown.importer.state-until-detach",
+        case: "invalidation_between_unmap_and_detach",
+        variant: "dynamic",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::InvalidateMappings));
+            crash_in(t, i)
+        },
+    },
+    Example {
+        rule: "teardown.core.detach-unlinks",
+        case: "orderly_teardown",
+        variant: "iommufd",
+        break_it: |t| {
+            let i = last(t, |e| is(e, N::DmaBufInvalidateMappings));
+            let d = t.events[i].depth + 1;
+            insert(
+                t,
+                i + 1,
+                ev(
+                    d,
+                    Actor::Core,
+                    IMP0,
+                    Call::InvalidateMappings { att: AttId(0) },
+                    true,
+                    Ret::Void,
+                ),
+            )
+        },
+    },
+    Example {
+        rule: "teardown.core.detach-no-cleanup",
+        case: "orderly_teardown",
+        variant: "iommufd",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::DmaBufDetach));
+            let d = t.events[i].depth + 1;
+            insert(
+                t,
+                i + 1,
+                ev(
+                    d,
+                    Actor::Core,
+                    EXP0,
+                    Call::OpsUnpin { att: AttId(0) },
+                    false,
+                    Ret::Void,
+                ),
+            )
+        },
+    },
+    Example {
+        rule: "teardown.release.once",
+        case: "orderly_teardown",
+        variant: "iommufd",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::OpsRelease));
+            let copy = t.events[i].clone();
+            t.events.insert(i + 1, copy);
+            i + 1
+        },
+    },
+    Example {
+        rule: "teardown.release.nothing-left",
+        case: "orderly_teardown",
+        variant: "iommufd",
+        break_it: |t| {
+            let i = first(t, |e| is(e, N::DmaBufPut));
+            if let Call::DmaBufPut { attachments, .. } = &mut t.events[i].call {
+                *attachments = 1;
+            }
+            i
+        },
+    },
+];
+
+/// Every monitor has its pair of examples: the reference trace holds, the changed one is
+/// violated at the event the change made (a MAY rule's monitor: the permission is used, and
+/// after the change it is not).
+#[test]
+fn every_monitor_holds_on_its_example_and_catches_its_bug() {
+    let mut failures = Vec::new();
+    for m in all() {
+        let Some(ex) = EXAMPLES.iter().find(|e| e.rule == m.rule) else {
+            failures.push(format!("{}: no example", m.rule));
+            continue;
+        };
+        let case = crate::spec().case(ex.case).expect("the example's case");
+        let steps: Vec<Step> = scenario_of(case, ex.variant)
+            .expect("the example's variant")
+            .steps;
+        let mut trace = reference_impl::run_reference(&steps).expect("the reference runs");
+        let held = (m.judge)(&Observed::new(&steps, &trace));
+        if held != Verdict::Held {
+            failures.push(format!(
+                "{}: on {}[{}] it says {held:?}",
+                m.rule, ex.case, ex.variant
+            ));
+            continue;
+        }
+        let at = (ex.break_it)(&mut trace);
+        let got = (m.judge)(&Observed::new(&steps, &trace));
+        let may = crate::spec()
+            .rule(m.rule)
+            .is_some_and(|r| r.strength == crate::Strength::May);
+        match got {
+            Verdict::Violated(v) if !may && v.event == at => {}
+            Verdict::NotApplicable if may => {}
+            other => failures.push(format!(
+                "{}: the changed trace gives {other:?}, expected a violation at #{at}\n{}",
+                m.rule,
+                trace.render(&steps.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
