@@ -251,7 +251,7 @@ fn exploration(c_argv: &[String]) -> String {
     // The racy cases' interleavings, on the reference.
     let t = Instant::now();
     let mut schedules = 0;
-    for (case, variant) in crate::races::racy_cases() {
+    for (case, variant) in crate::races::racy_cases(&crate::spec()) {
         let ex = crate::races::explore_case(
             roles.clone(),
             case,

@@ -5,7 +5,8 @@
 //! valid scenario: a choice with no valid target is skipped.
 //!
 //! Seeded and reproducible: the same seed and count give the same scenarios. Judged by the
-//! scenario-independent checks ([`crate::invariants`]).
+//! rules' monitors ([`crate::monitor`]), then the scenario-independent checks
+//! ([`crate::invariants`]).
 
 use std::cell::{Cell, RefCell};
 
@@ -83,110 +84,167 @@ pub const MAX_CHOICES: usize = 24;
 const MAX_BUFS: usize = 2;
 const MAX_ATTS: usize = 4;
 
-/// The steps a list of choices makes.
+/// A buffer of a scenario being built.
+struct Buf {
+    id: BufId,
+    kind: ExporterKind,
+    live: bool,
+    /// Revoked and not restored: its memory may be reused (a VFIO reset).
+    revoked: bool,
+}
+
+/// An attachment of a scenario being built.
+struct Att {
+    id: AttId,
+    buf: BufId,
+    kind: ImporterKind,
+    live: bool,
+    /// Mapped and not unmapped (a pinned importer maps once).
+    mapped: bool,
+}
+
+fn has(caps: &[&str], cap: &str) -> bool {
+    caps.contains(&cap)
+}
+
+/// The steps a list of choices makes. Each step is addressed to a driver whose profile does
+/// what the step asks (capabilities, `revoke-conformance shims`): a revoke, a restore and a
+/// reuse of memory to an exporter that revokes (VFIO), a move and an exporter's own fence to
+/// one that moves (GPU), an mmap to one that offers it; a vmap and a fenced submission to an
+/// importer that does them; a pinned importer maps once until it unmaps; the last reference
+/// to a buffer goes only when no importer is attached (each holds one).
 pub fn build(profiles: &Profiles, choices: &[Choice]) -> Vec<Step> {
     let mut steps = Vec::new();
-    // (buffer, live, revoked and its memory free to reuse: a VFIO buffer after its revoke)
-    let mut bufs: Vec<(BufId, bool, bool)> = Vec::new();
-    let mut vfio: Vec<BufId> = Vec::new();
-    let mut atts: Vec<(AttId, BufId, bool)> = Vec::new(); // (attachment, buffer, live)
+    let mut bufs: Vec<Buf> = Vec::new();
+    let mut atts: Vec<Att> = Vec::new();
     let pick = |n: usize, x: u8| usize::from(x) % n;
     for &(op, a, b) in choices {
-        let live_bufs: Vec<BufId> = bufs.iter().filter(|b| b.1).map(|b| b.0).collect();
-        let live_atts: Vec<AttId> = atts.iter().filter(|a| a.2).map(|a| a.0).collect();
-        let op = if live_bufs.is_empty() { 0 } else { op % 17 };
-        let buf = (!live_bufs.is_empty()).then(|| live_bufs[pick(live_bufs.len(), a)]);
-        let att = (!live_atts.is_empty()).then(|| live_atts[pick(live_atts.len(), a)]);
+        let none_live = bufs.iter().all(|x| !x.live);
+        if none_live && bufs.len() >= MAX_BUFS {
+            break;
+        }
+        let op = if none_live { 0 } else { op % 17 };
+        // A live buffer (attachment) that can take the step, chosen by `a`.
+        let buf_for = |ok: &dyn Fn(&Buf) -> bool| -> Option<usize> {
+            let c: Vec<usize> = (0..bufs.len())
+                .filter(|&i| bufs[i].live && ok(&bufs[i]))
+                .collect();
+            (!c.is_empty()).then(|| c[pick(c.len(), a)])
+        };
+        let att_for = |ok: &dyn Fn(&Att) -> bool| -> Option<usize> {
+            let c: Vec<usize> = (0..atts.len())
+                .filter(|&i| atts[i].live && ok(&atts[i]))
+                .collect();
+            (!c.is_empty()).then(|| c[pick(c.len(), a)])
+        };
+        let exp = |x: &Buf, cap: &str| has(x.kind.capabilities(), cap);
+        let imp = |x: &Att, cap: &str| has(x.kind.capabilities(), cap);
         let step = match op {
             0 if bufs.len() < MAX_BUFS && !profiles.exporters.is_empty() => {
-                let buf = BufId(bufs.len() as u32);
-                bufs.push((buf, true, false));
-                let exporter = if profiles.lead && bufs.len() == 1 {
+                let id = BufId(bufs.len() as u32);
+                let kind = if profiles.lead && bufs.is_empty() {
                     profiles.exporters[0]
                 } else {
                     profiles.exporters[pick(profiles.exporters.len(), b)]
                 };
-                if exporter == ExporterKind::Vfio {
-                    vfio.push(buf);
-                }
-                Some(Step::Export { buf, exporter })
+                bufs.push(Buf {
+                    id,
+                    kind,
+                    live: true,
+                    revoked: false,
+                });
+                Some(Step::Export {
+                    buf: id,
+                    exporter: kind,
+                })
             }
-            1 | 2 if atts.len() < MAX_ATTS && !profiles.importers.is_empty() => buf.map(|buf| {
-                let att = AttId(atts.len() as u32);
-                let importer = if profiles.lead && atts.is_empty() {
+            1 | 2 if atts.len() < MAX_ATTS && !profiles.importers.is_empty() => {
+                let kind = if profiles.lead && atts.is_empty() {
                     profiles.importers[0]
                 } else {
                     profiles.importers[pick(profiles.importers.len(), b)]
                 };
-                atts.push((att, buf, true));
-                Step::Attach { att, buf, importer }
+                // iommufd reaches a buffer only through VFIO's private interconnect
+                // (`vfio_pci_dma_buf_iommufd_map()`): it imports VFIO buffers only.
+                let reaches =
+                    |x: &Buf| kind != ImporterKind::Iommufd || x.kind == ExporterKind::Vfio;
+                buf_for(&reaches).map(|i| {
+                    let id = AttId(atts.len() as u32);
+                    let buf = bufs[i].id;
+                    atts.push(Att {
+                        id,
+                        buf,
+                        kind,
+                        live: true,
+                        mapped: false,
+                    });
+                    Step::Attach {
+                        att: id,
+                        buf,
+                        importer: kind,
+                    }
+                })
+            }
+            3 => att_for(&|x| !x.mapped || imp(x, "remaps")).map(|i| {
+                atts[i].mapped = true;
+                Step::Map { att: atts[i].id }
             }),
-            3 => att.map(|att| Step::Map { att }),
-            4 => att.map(|att| Step::Access {
-                att,
+            4 => att_for(&|_| true).map(|i| Step::Access {
+                att: atts[i].id,
                 write: b % 2 == 1,
             }),
-            5 => att.map(|att| Step::Submit {
-                att,
+            5 => att_for(&|x| imp(x, "fences-work")).map(|i| Step::Submit {
+                att: atts[i].id,
                 write: b % 2 == 1,
             }),
-            6 => att.map(|att| Step::Unmap { att }),
-            7 => att.map(|att| {
-                if let Some(x) = atts.iter_mut().find(|x| x.0 == att) {
-                    x.2 = false;
-                }
-                Step::Detach { att }
+            6 => att_for(&|_| true).map(|i| {
+                atts[i].mapped = false;
+                Step::Unmap { att: atts[i].id }
             }),
-            8 => att.map(|att| Step::Vmap { att }),
-            9 => buf.map(|buf| Step::Mmap { buf }),
-            10 => buf.map(|buf| {
-                if vfio.contains(&buf) {
-                    set_revoked(&mut bufs, buf, true);
-                }
-                Step::Revoke { buf }
+            7 => att_for(&|_| true).map(|i| {
+                atts[i].live = false;
+                Step::Detach { att: atts[i].id }
             }),
-            11 => buf.map(|buf| {
-                set_revoked(&mut bufs, buf, false);
-                Step::Restore { buf }
+            8 => att_for(&|x| imp(x, "vmap")).map(|i| Step::Vmap { att: atts[i].id }),
+            9 => buf_for(&|x| exp(x, "mmap")).map(|i| Step::Mmap { buf: bufs[i].id }),
+            10 => buf_for(&|x| exp(x, "revokes-pinned")).map(|i| {
+                bufs[i].revoked = true;
+                Step::Revoke { buf: bufs[i].id }
             }),
-            12 => buf.map(|buf| Step::Move { buf }),
+            11 => buf_for(&|x| exp(x, "restores")).map(|i| {
+                bufs[i].revoked = false;
+                Step::Restore { buf: bufs[i].id }
+            }),
+            12 => buf_for(&|x| exp(x, "moves-unpinned")).map(|i| Step::Move { buf: bufs[i].id }),
             // The memory is reused (the reset behind a BAR) only where the contract lets an
             // exporter reuse it: after its revoke. (A move reuses the old memory itself.)
-            13 => buf
-                .filter(|b| bufs.iter().any(|x| x.0 == *b && x.2))
-                .map(|buf| Step::Reclaim { buf }),
-            14 => buf.map(|buf| Step::ExporterFence {
-                buf,
-                usage: [
-                    DmaResvUsage::Kernel,
-                    DmaResvUsage::Write,
-                    DmaResvUsage::Read,
-                    DmaResvUsage::Bookkeep,
-                ][usize::from(b % 4)],
-                stuck: b >= 240,
-            }),
+            13 => buf_for(&|x| x.revoked).map(|i| Step::Reclaim { buf: bufs[i].id }),
+            // An exporter's own clear or copy, before the buffer is shared (on shared memory
+            // it would be a move, which invalidates first).
+            14 => buf_for(&|x| exp(x, "moves-unpinned") && !atts.iter().any(|y| y.buf == x.id))
+                .map(|i| Step::ExporterFence {
+                    buf: bufs[i].id,
+                    usage: [
+                        DmaResvUsage::Kernel,
+                        DmaResvUsage::Write,
+                        DmaResvUsage::Read,
+                        DmaResvUsage::Bookkeep,
+                    ][usize::from(b % 4)],
+                    stuck: b >= 240,
+                }),
             15 => Some(Step::Complete),
-            16 if b % 4 == 0 => buf.map(|buf| {
-                // The last reference goes: nothing uses the buffer or its attachments again.
-                for x in bufs.iter_mut().filter(|x| x.0 == buf) {
-                    x.1 = false;
-                }
-                for x in atts.iter_mut().filter(|x| x.1 == buf) {
-                    x.2 = false;
-                }
-                Step::Put { buf }
-            }),
+            16 if b % 4 == 0 => {
+                let attached: Vec<BufId> = atts.iter().filter(|x| x.live).map(|x| x.buf).collect();
+                buf_for(&|x| !attached.contains(&x.id)).map(|i| {
+                    bufs[i].live = false;
+                    Step::Put { buf: bufs[i].id }
+                })
+            }
             _ => None,
         };
         steps.extend(step);
     }
     steps
-}
-
-fn set_revoked(bufs: &mut [(BufId, bool, bool)], buf: BufId, revoked: bool) {
-    for x in bufs.iter_mut().filter(|x| x.0 == buf) {
-        x.2 = revoked;
-    }
 }
 
 /// The strategy of choice lists.
@@ -256,7 +314,9 @@ pub fn generate(
                 na.set(na.get() + 1);
                 Ok(())
             }
-            Ok(Some(trace)) => match first_violation(&checks, &trace) {
+            Ok(Some(trace)) => match crate::monitor::first_violation(&steps, &trace)
+                .or_else(|| first_violation(&checks, &trace))
+            {
                 None => Ok(()),
                 Some(v) => Err(TestCaseError::fail(v)),
             },

@@ -85,7 +85,7 @@ fn the_book_page_of_explored_races_is_current() {
         "| case | shim | schedules | distinct traces | not runnable | verdict |\n|---|---|---|---|---|---|\n",
     );
     let mut diagrams = String::new();
-    for (case, variant) in racy_cases() {
+    for (case, variant) in racy_cases(&conformance::spec()) {
         let steps = conformance::outcome::scenario_of(case, variant)
             .map(|s| s.steps)
             .unwrap_or_default();
