@@ -34,7 +34,7 @@ pub fn int_of(v: &Value) -> Result<Result<(), Errno>, String> {
         Some(0) => Ok(Ok(())),
         Some(n) if n < 0 => Errno::from_kernel(n)
             .map(Err)
-            .ok_or_else(|| format!("{n} is not an errno the suite knows")),
+            .ok_or_else(|| format!("{n} is not an errno (-1 to -4095)")),
         _ => Err(format!("expected 0 or a negative errno, got {v}")),
     }
 }
@@ -44,7 +44,7 @@ pub fn sgt_of(v: &Value, known: impl Fn(SgtId) -> bool) -> Result<Result<SgtId, 
     match v.as_i64() {
         Some(n) if n < 0 => Errno::from_kernel(n)
             .map(Err)
-            .ok_or_else(|| format!("{n} is not an errno the suite knows")),
+            .ok_or_else(|| format!("{n} is not an errno (-1 to -4095)")),
         Some(n) => {
             let sgt = u32::try_from(n)
                 .map(SgtId)
