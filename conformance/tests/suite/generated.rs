@@ -59,7 +59,11 @@ fn a_failure_shrinks_to_a_small_file_that_replays() {
     let f = explore(&shim, SCENARIOS, 1).failing.expect("caught");
     // The map without the lock: the monitor names the first violating event's rule.
     let rule = f.message.split(':').next().unwrap_or_default().to_string();
-    assert!(f.message.contains("without the lock") || rule == "map.lock.held", "{}", f.message);
+    assert!(
+        f.message.contains("without the lock") || rule == "map.lock.held",
+        "{}",
+        f.message
+    );
     assert!(f.file.steps.len() <= 4, "{:#?}", f.file.steps);
     let file = reference_impl::ScenarioFile::from_json(&f.file.to_json()).expect("reads back");
     let trace = run_with(&shim.roles(), &file.plain_steps()).expect("runs");
