@@ -262,6 +262,10 @@ pub fn first_violation(checks: &[RuleCheck], trace: &Trace) -> Option<String> {
     })
 }
 
+/// What runs one generated scenario: its trace, `Ok(None)` when the scenario does not apply
+/// to the backend, or why it could not run.
+pub type RunScenario<'a> = dyn FnMut(&[Step]) -> Result<Option<Trace>, String> + 'a;
+
 /// A generated scenario that fails, shrunk.
 #[derive(Debug, Clone)]
 pub struct Failing {
@@ -289,7 +293,7 @@ pub fn generate(
     profiles: &Profiles,
     count: u32,
     seed: u64,
-    run: &mut dyn FnMut(&[Step]) -> Result<Option<Trace>, String>,
+    run: &mut RunScenario<'_>,
     progress: &dyn Fn(u64),
 ) -> Generated {
     let checks = crate::invariants::checks();
