@@ -84,6 +84,12 @@ static int example_map(struct dma_buf_importer *imp)
 		dma_resv_unlock(resv);
 		return ret;
 	}
+	/* The pin may move the buffer: an invalidation meanwhile is a revoke for this importer. */
+	if (priv->revoked) {
+		dma_buf_unpin(imp->attach);
+		dma_resv_unlock(resv);
+		return -ENODEV;
+	}
 	ret = vfio_pci_dma_buf_iommufd_map(imp->attach, &priv->phys);
 	if (ret) {
 		dma_buf_unpin(imp->attach);
@@ -100,6 +106,8 @@ static void example_access(struct dma_buf_importer *imp, bool write)
 {
 	struct example_importer *priv = imp->priv;
 
+	if (!imp->attach)
+		return;	/* the attach failed: the device was never given the buffer */
 	device_access(imp->attach, priv->phys.range, write);
 }
 
