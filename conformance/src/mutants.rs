@@ -1,13 +1,16 @@
 //! `revoke-conformance mutants`: what the suite is known to catch. Every broken in-tree shim
-//! must fail at least one case on the rule its bug breaks.
+//! must fail at least one case on the rule its bug breaks: the in-process ones, and the
+//! registered broken shims that run as processes (the C exporter built without its waits).
 
 use std::fmt::Write as _;
 
 use shims::broken::Broken;
 use time::Date;
 
-use crate::results::Status;
-use crate::runner::{RunOptions, run_shim};
+use shims::registry::{Bug, Runs};
+
+use crate::results::{ShimResults, Status};
+use crate::runner::{RunOptions, run_backend, run_shim};
 
 /// How the suite did against one broken shim.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -43,31 +46,11 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
         cancel: Default::default(),
     };
     let results = run_shim(&broken.shim, &opts, &mut |_, _| {});
-    let mut caught_by: Vec<String> = results
-        .cases
-        .iter()
-        .filter(|c| {
-            matches!(c.status, Status::Fail | Status::Warn)
-                && c.failures.iter().any(|f| f.rule == broken.breaks)
-        })
-        .map(|c| c.name.clone())
-        .collect();
-    let mut monitor_caught_by: Vec<String> = results
-        .cases
-        .iter()
-        .filter(|c| {
-            matches!(c.status, Status::Fail | Status::Warn)
-                && c.failures
-                    .iter()
-                    .any(|f| f.rule == broken.breaks && f.monitor)
-        })
-        .map(|c| c.name.clone())
-        .collect();
-    let mut violated: Vec<String> = results
-        .cases
-        .iter()
-        .flat_map(|c| c.failures.iter().map(|f| f.rule.clone()))
-        .collect();
+    let Caught {
+        mut caught_by,
+        mut monitor_caught_by,
+        mut violated,
+    } = caught_on(&results, broken.breaks);
     if caught_by.is_empty() {
         // A bug that is an ordering across threads: explore the racy cases' interleavings.
         let roles = std::rc::Rc::new(broken.shim.roles());
@@ -124,12 +107,97 @@ pub fn monitored(results: &[MutantResult]) -> usize {
         .count()
 }
 
-/// Judges every broken shim.
+/// What a run of one broken shim caught.
+struct Caught {
+    caught_by: Vec<String>,
+    monitor_caught_by: Vec<String>,
+    violated: Vec<String>,
+}
+
+/// The case variants of `results` that failed on `rule` (by any check, and by the rule's
+/// monitor), and every rule some case broke.
+fn caught_on(results: &ShimResults, rule: &str) -> Caught {
+    let failed_on = |by_monitor: bool| {
+        results
+            .cases
+            .iter()
+            .filter(|c| {
+                matches!(c.status, Status::Fail | Status::Warn)
+                    && c.failures
+                        .iter()
+                        .any(|f| f.rule == rule && (f.monitor || !by_monitor))
+            })
+            .map(|c| c.name.clone())
+            .collect()
+    };
+    Caught {
+        caught_by: failed_on(false),
+        monitor_caught_by: failed_on(true),
+        violated: results
+            .cases
+            .iter()
+            .flat_map(|c| c.failures.iter().map(|f| f.rule.clone()))
+            .collect(),
+    }
+}
+
+/// Runs the suite against a registered broken shim that runs as a process. A shim that
+/// cannot be started is not caught (its error is the one rule it is said to violate).
+pub fn judge_process(
+    name: &'static str,
+    command: &std::path::Path,
+    bug: Bug,
+    today: Date,
+) -> MutantResult {
+    let opts = RunOptions {
+        spec: crate::spec(),
+        filter: &judge::filter::CaseFilter::all(),
+        expectations: None,
+        today,
+        cancel: Default::default(),
+    };
+    let started = crate::remote::RemoteBackend::start_argv(
+        name,
+        vec![command.display().to_string()],
+        crate::remote::DEFAULT_TIMEOUT,
+        None,
+    );
+    let mut caught = match started {
+        Ok(mut backend) => {
+            let results = run_backend(&mut backend, &opts, &mut |_, _| {});
+            caught_on(&results, bug.breaks)
+        }
+        Err(e) => Caught {
+            caught_by: Vec::new(),
+            monitor_caught_by: Vec::new(),
+            violated: vec![format!("(the shim did not start: {e})")],
+        },
+    };
+    caught.violated.sort();
+    caught.violated.dedup();
+    MutantResult {
+        shim: name,
+        bug: bug.bug,
+        breaks: bug.breaks,
+        caught_by: caught.caught_by,
+        monitor_caught_by: caught.monitor_caught_by,
+        violated: caught.violated,
+    }
+}
+
+/// Judges every broken shim: the in-process ones, then the registered ones that run as
+/// processes.
 pub fn judge_all(today: Date) -> Vec<MutantResult> {
-    shims::broken::all()
+    let mut results: Vec<MutantResult> = shims::broken::all()
         .iter()
         .map(|b| judge(b, today))
-        .collect()
+        .collect();
+    for r in shims::registry::all() {
+        if let (Runs::Process { command }, Some(bug)) = (r.runs, r.broken) {
+            results.push(judge_process(r.name, command(), bug, today));
+        }
+    }
+    results
 }
 
 /// The table: broken shim, bug, the rule it breaks, the cases that caught it; then the score.

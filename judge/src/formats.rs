@@ -161,14 +161,23 @@ fn failure_details(out: &mut String, shim: &ShimResults, c: &CaseResult, book_ur
             );
         }
     }
-    for f in &c.failures {
+    // The root cause's rule first; each rule's text once.
+    let mut failures: Vec<&crate::results::Failure> = c.failures.iter().collect();
+    if let Some(rc) = &c.root_cause {
+        failures.sort_by_key(|f| f.rule != rc.rule);
+    }
+    let mut shown: Vec<&str> = Vec::new();
+    for f in failures {
         let _ = writeln!(
             out,
             "  violated {} rule {}  {book_url}{}",
             f.strength, f.rule, f.anchor
         );
-        if let Some(text) = rule_text(&f.rule) {
+        if !shown.contains(&f.rule.as_str())
+            && let Some(text) = rule_text(&f.rule)
+        {
             wrapped(out, text, "    | ", 96);
+            shown.push(&f.rule);
         }
         let _ = writeln!(out, "    expected: {}", printable(&f.expected));
         let _ = writeln!(out, "    observed: {}", printable(&f.observed));

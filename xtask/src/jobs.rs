@@ -231,6 +231,11 @@ pub(crate) fn test(root: &Path, scope: TestScope) -> Result<(), String> {
             }));
         }
         stages.push(Stage::new(
+            "install",
+            "cargo install the runner from a clone's git URL; run it with the clone and build gone",
+            || crate::install_check::check(root),
+        ));
+        stages.push(Stage::new(
             "kunit-parse",
             "the runner's KTAP read by kunit.py parse of Linux 7.2 (a passing and a failing run)",
             || crate::kunit_parse::check(root),
@@ -318,10 +323,10 @@ fn trybuild_outside(root: &Path) -> Result<(), String> {
 }
 
 /// A folder removed when dropped.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    fn new(prefix: &str) -> Result<Self, String> {
+    pub(crate) fn new(prefix: &str) -> Result<Self, String> {
         let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;

