@@ -320,7 +320,8 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
             logs.push((mn, text));
         }
     }
-    let filter = judge::filter::CaseFilter::new(args.filter.as_slice(), &[])?;
+    let filter =
+        judge::filter::CaseFilter::new(args.filter.as_slice(), &[]).map_err(|e| e.to_string())?;
     let opts = RunOptions {
         spec: judge::spec(),
         filter: &filter,
