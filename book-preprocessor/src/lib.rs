@@ -480,7 +480,7 @@ fn checks_one(s: &mut Scenario) {
             "{out}"
         );
         assert!(
-            out.contains(r##"Checked by: <a href="#case-checks_one">checks_one</a><span"##),
+            out.contains(r##"Checked by: <a href="#case-checks_one">checks_one</a> · <a class="rule-monitor" href="monitors.html#m-x.core.one">monitor</a><span"##),
             "{out}"
         );
         assert!(

@@ -135,16 +135,25 @@ pub fn badge(strength: Strength) -> String {
     )
 }
 
-/// The line listing the cases that check `rule_id`, linked from `page`.
+/// The page listing every rule's monitor (`{{#monitors}}`), with an anchor `m-ID` per rule.
+pub const MONITORS_PAGE: &str = "monitors.md";
+
+/// The line listing the cases that check `rule_id`, linked from `page`, and the rule's monitor.
 fn cases_line(page: &Page<'_>, rule_id: &str) -> String {
     let links = page.case_links(rule_id);
     let terms = search_terms(rule_id);
+    // Every rule has a monitor, or a reason on the same page why no trace can show it (the
+    // judge's tests require one or the other).
+    let monitor = format!(
+        r#" · <a class="rule-monitor" href="{}">monitor</a>"#,
+        page.anchor_href(MONITORS_PAGE, &format!("m-{}", escape(rule_id)))
+    );
     if links.is_empty() {
         format!(
-            r#"<div class="rule-cases rule-uncovered">Not yet checked by any case.{terms}</div>"#
+            r#"<div class="rule-cases rule-uncovered">Not yet checked by any case.{monitor}{terms}</div>"#
         )
     } else {
-        format!(r#"<div class="rule-cases">Checked by: {links}{terms}</div>"#)
+        format!(r#"<div class="rule-cases">Checked by: {links}{monitor}{terms}</div>"#)
     }
 }
 
@@ -202,20 +211,20 @@ fn second(s: &mut Scenario) {
 The core MUST call `attach`
 without the lock.
 
-<div class="rule-cases">Checked by: <a href="dir/cases.html#case-first">first</a>, <a href="dir/cases.html#case-second">second</a><span class="rule-search-terms" hidden>core.unlocked unlocked</span></div>
+<div class="rule-cases">Checked by: <a href="dir/cases.html#case-first">first</a>, <a href="dir/cases.html#case-second">second</a> · <a class="rule-monitor" href="monitors.html#m-attach.core.unlocked">monitor</a><span class="rule-search-terms" hidden>core.unlocked unlocked</span></div>
 
 
 <h6 class="rule" id="r-attach.core.maybe"><span class="rule-id"><a class="rule-link" href="#r-attach.core.maybe">[attach.core.maybe]</a></span> <span class="rule-strength rule-may">MAY</span></h6>
 
 The importer MAY retry.
 
-<div class="rule-cases rule-uncovered">Not yet checked by any case.<span class="rule-search-terms" hidden>core.maybe maybe</span></div>
+<div class="rule-cases rule-uncovered">Not yet checked by any case. · <a class="rule-monitor" href="monitors.html#m-attach.core.maybe">monitor</a><span class="rule-search-terms" hidden>core.maybe maybe</span></div>
 
 <h6 class="rule" id="r-attach.core.should"><span class="rule-id"><a class="rule-link" href="#r-attach.core.should">[attach.core.should]</a></span> <span class="rule-strength rule-should">SHOULD</span></h6>
 
 The exporter SHOULD log.
 
-<div class="rule-cases">Checked by: <a href="dir/cases.html#case-second">second</a><span class="rule-search-terms" hidden>core.should should</span></div>
+<div class="rule-cases">Checked by: <a href="dir/cases.html#case-second">second</a> · <a class="rule-monitor" href="monitors.html#m-attach.core.should">monitor</a><span class="rule-search-terms" hidden>core.should should</span></div>
 
 
 ```text

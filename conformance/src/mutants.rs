@@ -36,15 +36,21 @@ impl MutantResult {
     }
 }
 
-/// Runs the suite against one broken shim.
-pub fn judge(broken: &Broken, today: Date) -> MutantResult {
-    let opts = RunOptions {
+/// Every case, no expectations: how a broken shim is run.
+fn every_case(filter: &judge::filter::CaseFilter, today: Date) -> RunOptions<'_> {
+    RunOptions {
         spec: crate::spec(),
-        filter: &judge::filter::CaseFilter::all(),
+        filter,
         expectations: None,
         today,
         cancel: Default::default(),
-    };
+    }
+}
+
+/// Runs the suite against one broken shim.
+pub fn judge(broken: &Broken, today: Date) -> MutantResult {
+    let all = judge::filter::CaseFilter::all();
+    let opts = every_case(&all, today);
     let results = run_shim(&broken.shim, &opts, &mut |_, _| {});
     let Caught {
         mut caught_by,
@@ -149,13 +155,8 @@ pub fn judge_process(
     bug: Bug,
     today: Date,
 ) -> MutantResult {
-    let opts = RunOptions {
-        spec: crate::spec(),
-        filter: &judge::filter::CaseFilter::all(),
-        expectations: None,
-        today,
-        cancel: Default::default(),
-    };
+    let all = judge::filter::CaseFilter::all();
+    let opts = every_case(&all, today);
     let started = crate::remote::RemoteBackend::start_argv(
         name,
         vec![command.display().to_string()],

@@ -194,6 +194,38 @@ impl Expectations {
         result.reason = Some(changed_rules(&result.new_rules, &result.vanished_rules));
     }
 
+    /// The entries that judged nothing in `results`, each with why: its shim did not run,
+    /// or its case does not apply to the shim (or was filtered out). Stale entries hide
+    /// nothing, but a reader of the file should know they are dead.
+    pub fn unused(&self, results: &RunResults) -> Vec<String> {
+        self.expected
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| {
+                let shims: Vec<_> = results
+                    .shims
+                    .iter()
+                    .filter(|s| e.shim.as_deref().is_none_or(|n| n == s.shim.name))
+                    .collect();
+                let at = format!("entry {} (`{}`)", i + 1, e.case);
+                if shims.is_empty() {
+                    return Some(format!(
+                        "{at} was not used: its shim `{}` did not run",
+                        e.shim.as_deref().unwrap_or_default()
+                    ));
+                }
+                let used = shims.iter().any(|s| {
+                    s.cases
+                        .iter()
+                        .any(|c| c.name == e.case && c.status != Status::NotApplicable)
+                });
+                (!used).then(|| {
+                    format!("{at} was not used: the case is not-applicable to the shims that ran, or was not selected")
+                })
+            })
+            .collect()
+    }
+
     /// An expectations file listing every failure of a run, so that a driver can adopt the
     /// suite in one step and then work the list down.
     pub fn from_results(results: &RunResults, today: Date) -> Expectations {

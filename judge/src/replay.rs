@@ -64,12 +64,12 @@ impl Replayed {
         }
         let failed: Vec<&CheckOutcome> = self.failures().collect();
         if failed.is_empty() && self.trace.is_ok() {
-            let _ = writeln!(out, "PASS: {} checks hold", self.checks.len());
+            let _ = writeln!(out, "pass: {} checks hold", self.checks.len());
         } else {
             for c in failed {
                 let _ = writeln!(
                     out,
-                    "FAIL {}: expected {}; {}",
+                    "fail {}: expected {}; {}",
                     c.rule,
                     c.describe,
                     c.result.as_ref().err().map(String::as_str).unwrap_or("")

@@ -32,8 +32,8 @@ pub fn sgt_value(r: Result<SgtId, Errno>) -> Value {
 /// harness report as a protocol error (`` `map_dma_buf` returned a bad value: ... ``).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DecodeError {
-    /// A negative number that is no errno the suite knows.
-    #[error("{0} is not an errno the suite knows")]
+    /// A negative number outside the errno range (-1 to -4095).
+    #[error("{0} is not an errno (-1 to -4095)")]
     UnknownErrno(i64),
     /// A positive number too large for a table id.
     #[error("{0} is not a table id")]

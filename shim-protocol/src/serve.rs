@@ -72,6 +72,8 @@ pub enum Misbehave {
     Stderr,
     /// Answer `map_dma_buf` with a negative number that is no errno.
     BadErrno,
+    /// Return -EIO wherever the driver returns -ENODEV (a valid errno, the wrong one).
+    EioForEnodev,
     /// Never say hello.
     Silent,
     /// Say hello with an unknown role.
@@ -98,6 +100,7 @@ impl Misbehave {
         ("oversized", Misbehave::Oversized),
         ("stderr", Misbehave::Stderr),
         ("bad-errno", Misbehave::BadErrno),
+        ("eio-for-enodev", Misbehave::EioForEnodev),
         ("silent", Misbehave::Silent),
         ("bad-role", Misbehave::BadRole),
         ("bad-capability", Misbehave::BadCapability),
@@ -267,6 +270,8 @@ impl Server<'_> {
         }
         let ret = match (self.misbehave, call.name().as_str()) {
             (Some(Misbehave::BadErrno), "map_dma_buf") => json!(-9999),
+            // A driver that refuses with another errno than the book's: judged by the rules.
+            (Some(Misbehave::EioForEnodev), _) if ret == json!(-19) => json!(-5),
             _ => ret,
         };
         self.send(&FromShim::Ret { id, ret })

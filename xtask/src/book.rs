@@ -61,12 +61,14 @@ pub(crate) fn build(workspace: &Path, root: &Path) -> Result<(), String> {
     let mut book = MDBook::load(root).map_err(|e| format!("cannot load the book: {e:#}"))?;
     check_scripts_listed(&book)?;
     let mutants = generated_mutants_table(workspace)?;
+    let monitors = generated(workspace, &["monitors", "--format", "markdown"])?;
     // What each release changed, rule by rule, from the repository's tags and history file.
     let changes = spec_review::changes_page(workspace, &workspace.join("target/spec-diff"))
         .map_err(|e| format!("cannot generate the Changes page: {e}"))?;
     book.with_preprocessor(
         RevokeSpecPreprocessor::new()
             .with_generated("{{#mutants}}", mutants)
+            .with_generated("{{#monitors}}", monitors)
             .with_generated("{{#changes}}", changes),
     );
     book.with_preprocessor(Mermaid);
@@ -223,6 +225,24 @@ fn frame_page(url: &str) -> String {
 
 /// The table of what the suite catches, as `revoke-conformance mutants --format markdown`
 /// prints it.
+/// What `revoke-conformance ARGS` prints, for a generated part of the book.
+fn generated(workspace: &Path, args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new("cargo")
+        .args(["run", "--quiet", "-p", "conformance", "--"])
+        .args(args)
+        .current_dir(workspace)
+        .output()
+        .map_err(|e| format!("cannot run `revoke-conformance {}`: {e}", args.join(" ")))?;
+    if !out.status.success() || out.stdout.is_empty() {
+        return Err(format!(
+            "`revoke-conformance {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 fn generated_mutants_table(workspace: &Path) -> Result<String, String> {
     let out = std::process::Command::new("cargo")
         .args([

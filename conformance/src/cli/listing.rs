@@ -161,3 +161,34 @@ fn profiles_used(steps: &[reference_impl::Step]) -> Vec<String> {
     v.dedup();
     v
 }
+
+/// `revoke-conformance monitors`.
+pub(super) fn monitors(format: super::MonitorsFormat) -> Result<Exit, CliError> {
+    let text = match format {
+        super::MonitorsFormat::Markdown => judge::monitor::markdown(),
+        super::MonitorsFormat::Human => {
+            let mut out = String::new();
+            for r in crate::spec().rules {
+                match judge::monitor::of(r.id) {
+                    Some(m) => {
+                        let _ = writeln!(
+                            out,
+                            "{} ({}, {})\n  applies to: {}\n  judges:     {}",
+                            r.id, m.role, m.source, m.applies, m.expects
+                        );
+                    }
+                    None => {
+                        let why = judge::monitor::unobservable()
+                            .into_iter()
+                            .find(|u| u.rule == r.id)
+                            .map_or("no monitor", |u| u.reason);
+                        let _ = writeln!(out, "{}\n  not observable in a trace: {why}", r.id);
+                    }
+                }
+            }
+            out
+        }
+    };
+    print(&text)?;
+    Ok(Exit::Pass)
+}

@@ -39,6 +39,13 @@ pub(crate) enum MutantsFormat {
     Markdown,
 }
 
+/// Formats of `monitors`.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub(crate) enum MonitorsFormat {
+    Human,
+    Markdown,
+}
+
 /// Formats of the listing commands.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub(crate) enum ListFormat {
@@ -103,6 +110,13 @@ enum Command {
         /// The trace, as JSON.
         #[arg(long)]
         trace: PathBuf,
+    },
+    /// Every rule's monitor: the role it binds, where it applies, what it judges (or why no
+    /// trace can show the rule).
+    Monitors {
+        /// Output format: human (one rule a paragraph) or markdown (the book's page).
+        #[arg(long, value_enum, default_value = "human")]
+        format: MonitorsFormat,
     },
     /// Run the suite against every deliberately broken shim and show what it catches.
     Mutants {
@@ -173,6 +187,7 @@ fn dispatch(command: Command) -> Result<Exit, CliError> {
         Command::Export { out } => inspect::export(&out),
         Command::CheckTrace { case, trace } => inspect::check_trace(&case, &trace),
         Command::Mutants { format } => run::mutants(format),
+        Command::Monitors { format } => listing::monitors(format),
         Command::Serve { shim, misbehave } => serve::serve(&shim, misbehave),
         Command::Kernel(args) => match crate::kernel::main(args)? {
             EXIT_PASS => Ok(Exit::Pass),

@@ -272,6 +272,14 @@ pub(super) fn run(args: RunArgs) -> Result<Exit, CliError> {
     drop(backends);
     let interrupted = cancel.is_cancelled();
     let results = finish(done, interrupted);
+    if let Some(exps) = &exps
+        && partition.is_none()
+        && !interrupted
+    {
+        for note in exps.unused(&results) {
+            eprintln!("revoke-conformance: expectations: {note}");
+        }
+    }
     let text = render(&results);
     match &output {
         Some(path) => {

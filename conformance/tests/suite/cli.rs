@@ -692,3 +692,36 @@ fn rule_links_point_at_the_published_book_unless_told_otherwise() {
         stdout(&o)
     );
 }
+
+/// An expectations entry that judged nothing (its shim did not run, its case does not apply)
+/// is named on standard error, and changes nothing else.
+#[test]
+fn unused_expectations_are_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let exps = dir.path().join("expectations.toml");
+    std::fs::write(
+        &exps,
+        "[[expected]]\ncase = \"orderly_teardown[rdma]\"\nrules = []\nreason = \"x\"\n\
+         [[expected]]\ncase = \"orderly_teardown[iommufd]\"\nshim = \"nobody\"\nrules = []\nreason = \"x\"\n",
+    )
+    .expect("write");
+    let o = run(&[
+        "run",
+        "--shim",
+        "vfio-pci",
+        "--expectations",
+        exps.to_str().unwrap_or_default(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("entry 1 (`orderly_teardown[rdma]`) was not used: the case is not-applicable"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "entry 2 (`orderly_teardown[iommufd]`) was not used: its shim `nobody` did not run"
+        ),
+        "{err}"
+    );
+}

@@ -325,8 +325,46 @@ fn a_wrong_return_value_is_a_protocol_error_against_the_case() {
     assert!(!errors.is_empty());
     for e in errors {
         assert!(
-            e.contains("`map_dma_buf` returned a bad value: -9999 is not an errno the suite knows"),
+            e.contains("`map_dma_buf` returned a bad value: -9999 is not an errno (-1 to -4095)"),
             "{e}"
+        );
+    }
+}
+
+/// Any errno is judged by the rules, not refused by the wire: an exporter that refuses with
+/// -EIO where the book requires -ENODEV fails those rules, and the report names both values.
+#[test]
+fn a_wrong_errno_is_judged_by_the_rules() {
+    let o = run(&[
+        "run",
+        "--format",
+        "json",
+        "--shim-cmd",
+        &serve_cmd(BIN, Some("eio-for-enodev")),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let j = json_of(&o);
+    let cases = j["shims"][0]["cases"].as_array().expect("cases");
+    assert!(
+        cases.iter().all(|c| c["error"].is_null()),
+        "no protocol error: {cases:?}"
+    );
+    let failures: Vec<&serde_json::Value> = cases
+        .iter()
+        .flat_map(|c| c["failures"].as_array().into_iter().flatten())
+        .collect();
+    for rule in [
+        "revoke.exporter.reject-map",
+        "revoke.exporter.reject-attach",
+    ] {
+        let f = failures
+            .iter()
+            .find(|f| f["rule"] == rule && f["monitor"] == true)
+            .unwrap_or_else(|| panic!("{rule} is not reported by its monitor: {failures:?}"));
+        let observed = f["observed"].as_str().expect("observed");
+        assert!(
+            observed.contains("expected -ENODEV, got -EIO"),
+            "{rule}: {observed}"
         );
     }
 }

@@ -29,11 +29,11 @@ fn a_sequential_file_passes_on_the_reference_and_catches_a_broken_shim() {
     let file = scenario("revoke-with-work-in-flight.json");
     let o = replay(&[&file]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("PASS: "), "{}", text(&o));
+    assert!(text(&o).contains("pass: "), "{}", text(&o));
     let o = replay(&[&file, "--shim", "broken-vfio-no-bookkeep-wait"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
-        text(&o).contains("FAIL revoke.exporter.reuse-after-waits")
+        text(&o).contains("fail revoke.exporter.reuse-after-waits")
             && text(&o).contains("RECLAIMED"),
         "{}",
         text(&o)

@@ -8,6 +8,7 @@ use super::{Judgement, Monitor, Observed, Unobservable, Verdict};
 pub(super) const MONITORS: &[Monitor] = &[
     Monitor {
         rule: "attach.dynamic.ops-attach-unlocked",
+        source: file!(),
         role: Role::Core,
         applies: "every `ops.attach`",
         expects: "`ops.attach` is called without the reservation lock",
@@ -15,6 +16,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "attach.core.error-passthrough",
+        source: file!(),
         role: Role::Core,
         applies: "every attach whose `ops.attach` failed",
         expects: "the attach call fails with the error `ops.attach` returned",
@@ -22,6 +24,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "attach.dynamic.link-after-ops-attach",
+        source: file!(),
         role: Role::Core,
         applies: "every attach call",
         expects: "the attachment is linked (lock taken) only after `ops.attach` succeeded; a refused attachment is never linked nor invalidated",
@@ -29,6 +32,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "attach.importer.initialised",
+        source: file!(),
         role: Role::Importer,
         applies: "an invalidation that reaches an importer inside its own attach call",
         expects: "the importer's callback runs to its end (no crash)",
@@ -36,6 +40,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "attach.core.null-callback",
+        source: file!(),
         role: Role::Core,
         applies: "dynamic attachments whose importer ops have a NULL `invalidate_mappings`",
         expects: "the attach is not refused by the core (`-EINVAL`), and the missing callback is never called",
@@ -43,6 +48,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "attach.revocable.definition",
+        source: file!(),
         role: Role::Core,
         applies: "every `dma_buf_attach_revocable()`",
         expects: "it returns true exactly for attachments whose importer ops have `invalidate_mappings`",
@@ -50,6 +56,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "attach.revocable.check-in-attach",
+        source: file!(),
         role: Role::Exporter,
         applies: "exporters that revoke pinned attachments (capability `revokes-pinned`)",
         expects: "`ops.attach` accepts only after `dma_buf_attach_revocable()` said true, and refuses with `-EOPNOTSUPP` when it said false",
@@ -57,6 +64,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "attach.peer2peer.refuse",
+        source: file!(),
         role: Role::Exporter,
         applies: "exporters whose memory is reachable only peer-to-peer (capability `peer2peer-only`)",
         expects: "`ops.attach` refuses static attachments and dynamic ones without `allow_peer2peer` with `-EOPNOTSUPP`",

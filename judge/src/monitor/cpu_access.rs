@@ -8,6 +8,7 @@ use super::{Judgement, Monitor, Observed, Verdict};
 pub(super) const MONITORS: &[Monitor] = &[
     Monitor {
         rule: "cpu.revoked.enodev",
+        source: file!(),
         role: Role::Exporter,
         applies: "`ops.vmap` and `ops.mmap` of a revoked buffer",
         expects: "they fail with -ENODEV",
@@ -15,6 +16,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "cpu.vmap.lock-held",
+        source: file!(),
         role: Role::Core,
         applies: "every `dma_buf_vmap`, `dma_buf_vunmap`, `ops.vmap`, `ops.vunmap`",
         expects: "each is called with the reservation lock held",
@@ -22,6 +24,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "cpu.mmap.unlocked",
+        source: file!(),
         role: Role::Core,
         applies: "every `dma_buf_mmap` and `ops.mmap`",
         expects: "each is called without the reservation lock",
@@ -29,6 +32,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "cpu.no-op.einval",
+        source: file!(),
         role: Role::Core,
         applies: "exporters without a `vmap` (or `mmap`) op (no capability `vmap`, `mmap`)",
         expects: "`dma_buf_vmap()` (or `dma_buf_mmap()`) fails with -EINVAL",

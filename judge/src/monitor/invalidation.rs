@@ -12,6 +12,7 @@ use super::{Judgement, Monitor, Observed, Verdict};
 pub(super) const MONITORS: &[Monitor] = &[
     Monitor {
         rule: "invalidate.core.lock-held",
+        source: file!(),
         role: Role::Core,
         applies: "every `dma_buf_invalidate_mappings()` and `invalidate_mappings` callback",
         expects: "each is called with the reservation lock held",
@@ -19,6 +20,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "invalidate.core.skip-without-callback",
+        source: file!(),
         role: Role::Core,
         applies: "every `invalidate_mappings` callback",
         expects: "it is called only for dynamic attachments whose callback is set",
@@ -26,6 +28,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "invalidate.core.pinned-too",
+        source: file!(),
         role: Role::Core,
         applies: "every `dma_buf_invalidate_mappings()` that returned",
         expects: "every linked attachment with the callback, pinned or not, receives it",
@@ -33,6 +36,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "map.core.no-cache",
+        source: file!(),
         role: Role::Core,
         applies: "every map that returned a mapping",
         expects: "the exporter's `map_dma_buf` was called for it and gave that mapping",
@@ -40,6 +44,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "invalidate.importer.no-relock",
+        source: file!(),
         role: Role::Importer,
         applies: "every `invalidate_mappings` callback",
         expects: "nothing inside the callback takes the reservation lock again",
@@ -47,6 +52,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "invalidate.importer.remap-before-access",
+        source: file!(),
         role: Role::Importer,
         applies: "importers with the callback, after a callback",
         expects: "the device uses (or queues work on) only a mapping obtained after the callback",
@@ -54,6 +60,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "invalidate.importer.wait-kernel",
+        source: file!(),
         role: Role::Importer,
         applies: "device accesses of dynamic importers",
         expects: "no access finds a KERNEL fence (the exporter's copy or clear) pending",
@@ -61,6 +68,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "invalidate.importer.fence-inflight",
+        source: file!(),
         role: Role::Importer,
         applies: "device work queued by dynamic importers",
         expects: "the work's fence is added to the reservation object in the step that queued it",
@@ -68,6 +76,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "invalidate.importer.repeated",
+        source: file!(),
         role: Role::Importer,
         applies: "importers with the callback, from their second callback on",
         expects: "after each later callback too, the device uses only a new mapping, and the callback runs to its end",
@@ -75,6 +84,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "fence.importer.implicit-usage",
+        source: file!(),
         role: Role::Importer,
         applies: "fences of queued work added by importers that take part in implicit sync (the `dynamic` profile, or any importer that fences with WRITE, READ or KERNEL)",
         expects: "work that writes is fenced as WRITE, work that only reads as READ",
@@ -82,6 +92,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "invalidate.importer.cache-failed-map",
+        source: file!(),
         role: Role::Importer,
         applies: "a dynamic importer whose map failed (a permission: held when used)",
         expects: "it does not try again before its next callback",
@@ -89,6 +100,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "fence.bookkeep-covers-all",
+        source: file!(),
         role: Role::Core,
         applies: "every BOOKKEEP wait that returned success",
         expects: "every fence added before it, whatever its usage, has signalled",
@@ -96,6 +108,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "invalidate.exporter.wait-before-reuse",
+        source: file!(),
         role: Role::Exporter,
         applies: "memory the exporter reuses in a move",
         expects: "a BOOKKEEP wait returned between the invalidation and the reuse; no access finds the memory reused",
@@ -103,6 +116,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "invalidate.exporter.pinned-stays",
+        source: file!(),
         role: Role::Exporter,
         applies: "moves (evictions) of a buffer an importer has pinned",
         expects: "the exporter neither invalidates nor reuses the memory",

@@ -6,6 +6,7 @@ use super::{Judgement, Monitor, Observed, Verdict};
 
 pub(super) const MONITORS: &[Monitor] = &[Monitor {
     rule: "legacy.exporter.rare-revoke-risk",
+    source: file!(),
     role: Role::Exporter,
     applies: "exporters that accepted an importer that is not revocable and then revoked (a permission: held when used)",
     expects: "nothing to violate: the exporter used the permission",

@@ -8,6 +8,7 @@ use super::{Judgement, Monitor, Observed, Verdict};
 pub(super) const MONITORS: &[Monitor] = &[
     Monitor {
         rule: "lock.core.pin-ops-locked",
+        source: file!(),
         role: Role::Core,
         applies: "every `ops.pin` and `ops.unpin`",
         expects: "each is called with the reservation lock held",
@@ -15,6 +16,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "lock.core.release-unlocked",
+        source: file!(),
         role: Role::Core,
         applies: "every `ops.release`",
         expects: "it is called without the reservation lock",
@@ -22,6 +24,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "lock.importer.add-fence-locked",
+        source: file!(),
         role: Role::Importer,
         applies: "every fence an importer adds",
         expects: "`dma_resv_add_fence()` is called with the reservation lock held",
@@ -29,6 +32,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "lock.importer.unlocked-helpers",
+        source: file!(),
         role: Role::Importer,
         applies: "every map and unmap an importer makes",
         expects: "without the lock it uses the `_unlocked` variants; the `_unlocked` variants are never called with the lock held",

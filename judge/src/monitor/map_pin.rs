@@ -8,6 +8,7 @@ use super::{Judgement, Monitor, Observed, Verdict};
 pub(super) const MONITORS: &[Monitor] = &[
     Monitor {
         rule: "map.lock.held",
+        source: file!(),
         role: Role::Core,
         applies: "every `dma_buf_map_attachment`, `dma_buf_unmap_attachment`, `ops.map_dma_buf`, `ops.unmap_dma_buf`",
         expects: "each is called with the reservation lock held",
@@ -15,6 +16,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "pin.lock.held",
+        source: file!(),
         role: Role::Importer,
         applies: "every `dma_buf_pin` and `dma_buf_unpin`",
         expects: "each is called with the reservation lock held, on a dynamic attachment",
@@ -22,6 +24,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "pin.core.no-op-without-op",
+        source: file!(),
         role: Role::Core,
         applies: "`dma_buf_pin()` on exporters without a `pin` op (no capability `pin`)",
         expects: "it returns 0 without calling the exporter",
@@ -29,6 +32,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "pin.importer.unpin-on-error",
+        source: file!(),
         role: Role::Importer,
         applies: "an importer whose map fails after its pin succeeded, in the same step",
         expects: "it unpins before the step ends",
@@ -36,6 +40,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "map.static.pin-on-map",
+        source: file!(),
         role: Role::Core,
         applies: "maps and unmaps of static attachments, on exporters with `pin`",
         expects: "`ops.pin` before `ops.map_dma_buf`; `ops.unpin` after `ops.unmap_dma_buf`",
@@ -43,6 +48,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "map.static.kernel-wait",
+        source: file!(),
         role: Role::Core,
         applies: "successful maps of static attachments, and their devices' accesses",
         expects: "a KERNEL wait returned after `map_dma_buf` and before the map returned; no access finds a KERNEL fence pending",
@@ -50,6 +56,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "map.static.unpin-on-error",
+        source: file!(),
         role: Role::Core,
         applies: "a static map whose `map_dma_buf` failed after the core pinned",
         expects: "the core unpins before returning the error",
@@ -57,6 +64,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "map.dynamic.no-pin-no-wait",
+        source: file!(),
         role: Role::Core,
         applies: "maps of dynamic attachments",
         expects: "the core neither pins nor waits for fences inside the map",

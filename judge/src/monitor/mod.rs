@@ -72,6 +72,8 @@ pub struct Violation {
 pub struct Monitor {
     /// The rule's ID.
     pub rule: &'static str,
+    /// The source file that holds it (`judge/src/monitor/attach.rs`).
+    pub source: &'static str,
     /// The role the rule binds.
     pub role: Role,
     /// Where it applies, in words (the roles and capabilities it looks at).
@@ -174,3 +176,41 @@ pub fn first_violation(steps: &[Step], trace: &Trace) -> Option<String> {
 
 /// What [`first_violation`]'s line says after the rule: a monitor found it.
 pub const MONITOR_MARK: &str = "(monitor)";
+
+/// The book's page of monitors (`{{#monitors}}` in `monitors.md`): every rule of the book, by
+/// ID, with its monitor (the role it binds, where it applies, what it judges,
+/// its source file) or the reason no trace can show it. Each rule has the anchor `m-ID`, which
+/// its box in the book links to.
+pub fn markdown() -> String {
+    let spec = crate::spec();
+    let mut out =
+        String::from("| rule | role | applies to | judges | monitor |\n|---|---|---|---|---|\n");
+    let cell = |s: &str| s.replace('|', "\\|");
+    let mut monitored = 0;
+    for r in spec.rules {
+        let anchor = format!("<a id=\"m-{}\"></a>[`{}`]({})", r.id, r.id, r.anchor());
+        if let Some(m) = of(r.id) {
+            monitored += 1;
+            out.push_str(&format!(
+                "| {anchor} | {} | {} | {} | `{}` |\n",
+                m.role,
+                cell(m.applies),
+                cell(m.expects),
+                m.source
+            ));
+        } else if let Some(u) = unobservable().into_iter().find(|u| u.rule == r.id) {
+            out.push_str(&format!(
+                "| {anchor} | | | **not observable in a trace**: {} | none |\n",
+                cell(u.reason)
+            ));
+        } else {
+            out.push_str(&format!("| {anchor} | | | **no monitor** | none |\n"));
+        }
+    }
+    out.push_str(&format!(
+        "\n{monitored} of the {} rules have a monitor; {} cannot be seen in a trace.\n",
+        spec.rules.len(),
+        unobservable().len()
+    ));
+    out
+}

@@ -7,6 +7,7 @@ use super::{Judgement, Monitor, Observed, Verdict};
 pub(super) const MONITORS: &[Monitor] = &[
     Monitor {
         rule: "revoke.restore.notify",
+        source: file!(),
         role: Role::Exporter,
         applies: "every restore of a revoked buffer that ran to its end",
         expects: "the exporter calls `dma_buf_invalidate_mappings()` with the lock held during the restore",
@@ -14,6 +15,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "revoke.restore.dynamic-remaps",
+        source: file!(),
         role: Role::Importer,
         applies: "unpinned importers with the callback that were refused a map while the buffer was revoked",
         expects: "at their next step after the restore's invalidation, they try to map again",
@@ -21,6 +23,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "revoke.pinned.permanent",
+        source: file!(),
         role: Role::Importer,
         applies: "pinned importers after a restore (a permission: held when used)",
         expects: "nothing to violate: the importer treats the revoke as permanent",

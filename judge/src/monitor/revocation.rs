@@ -11,6 +11,7 @@ use super::{Judgement, Monitor, Observed, Verdict};
 pub(super) const MONITORS: &[Monitor] = &[
     Monitor {
         rule: "revoke.exporter.mark-under-lock",
+        source: file!(),
         role: Role::Exporter,
         applies: "every revoke that invalidates",
         expects: "the exporter holds the lock at the invalidation, and a map from the callback or after it already fails",
@@ -18,6 +19,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "revoke.exporter.wait-bookkeep",
+        source: file!(),
         role: Role::Exporter,
         applies: "every revoke that invalidates and drops the lock",
         expects: "a BOOKKEEP wait between the invalidation and the unlock",
@@ -25,6 +27,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "revoke.exporter.wait-unmap",
+        source: file!(),
         role: Role::Exporter,
         applies: "revokes by exporters that revoke pinned attachments (capability `revokes-pinned`)",
         expects: "after the unlock, the exporter waits until every importer has unmapped",
@@ -32,6 +35,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "revoke.exporter.reuse-after-waits",
+        source: file!(),
         role: Role::Exporter,
         applies: "memory reused after a revoke by exporters with capability `revokes-pinned`",
         expects: "the reuse comes after the BOOKKEEP wait and the wait for unmaps returned; no revocable importer's device finds the memory reused",
@@ -39,6 +43,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "revoke.exporter.unbounded-wait",
+        source: file!(),
         role: Role::Exporter,
         applies: "a revoke whose BOOKKEEP wait did not end with every fence signalled",
         expects: "the memory is not reused afterwards",
@@ -46,6 +51,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "revoke.exporter.reject-map",
+        source: file!(),
         role: Role::Exporter,
         applies: "`ops.map_dma_buf` while the buffer is revoked",
         expects: "it fails with -ENODEV",
@@ -53,6 +59,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "revoke.exporter.reject-attach",
+        source: file!(),
         role: Role::Exporter,
         applies: "`ops.attach` while the buffer is revoked, of attachments the exporter would otherwise consider",
         expects: "it fails with -ENODEV",
@@ -60,6 +67,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "revoke.core.no-revoked-state",
+        source: file!(),
         role: Role::Core,
         applies: "every `dma_buf_map_attachment()` that returned an error or whose `map_dma_buf` failed",
         expects: "the map returns the exporter's error unchanged, and refuses nothing by itself",
@@ -67,6 +75,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "revoke.exporter.cleanup-once",
+        source: file!(),
         role: Role::Exporter,
         applies: "the teardown (last put) of a revoked buffer",
         expects: "no second invalidation and no second wait for unmaps",
@@ -74,6 +83,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "revoke.importer.stop-access",
+        source: file!(),
         role: Role::Importer,
         applies: "importers pinned when a revoke's callback reaches them",
         expects: "after the callback, until a restore, the device reaches the buffer only through fenced work",
@@ -81,6 +91,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "revoke.importer.unmap-bounded",
+        source: file!(),
         role: Role::Importer,
         applies: "importers that held a mapping when a revoke's callback reached them",
         expects: "they unmap it before the revoke ends (before the exporter's wait for unmaps returns)",
@@ -88,6 +99,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "revoke.importer.no-write-after-invalidate",
+        source: file!(),
         role: Role::Importer,
         applies: "device writes",
         expects: "no write goes through an invalidated or unmapped mapping except fenced work",

@@ -10,6 +10,7 @@ use super::{Judgement, Monitor, Observed, Verdict};
 pub(super) const MONITORS: &[Monitor] = &[
     Monitor {
         rule: "teardown.importer.release-before-detach",
+        source: file!(),
         role: Role::Importer,
         applies: "every `dma_buf_detach()`",
         expects: "the attachment holds no pin and no mapping when it is detached",
@@ -17,6 +18,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "teardown.importer.state-until-detach",
+        source: file!(),
         role: Role::Importer,
         applies: "invalidations reaching an importer that holds no mapping, before it detached",
         expects: "its callback runs to its end (no crash)",
@@ -24,6 +26,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "teardown.core.detach-unlinks",
+        source: file!(),
         role: Role::Core,
         applies: "every `dma_buf_detach()`",
         expects: "the attachment is unlinked under the lock before the exporter's `detach` op, which runs unlocked; no invalidation reaches it afterwards",
@@ -31,6 +34,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "teardown.core.detach-no-cleanup",
+        source: file!(),
         role: Role::Core,
         applies: "every `dma_buf_detach()`",
         expects: "the core neither unmaps nor unpins inside it",
@@ -38,6 +42,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "teardown.release.once",
+        source: file!(),
         role: Role::Core,
         applies: "every buffer whose last reference is dropped",
         expects: "`ops.release` is called exactly once, inside the last `dma_buf_put()`",
@@ -45,6 +50,7 @@ pub(super) const MONITORS: &[Monitor] = &[
     },
     Monitor {
         rule: "teardown.release.nothing-left",
+        source: file!(),
         role: Role::Importer,
         applies: "every last `dma_buf_put()`",
         expects: "no attachment and no vmap is left",
