@@ -83,6 +83,7 @@ pub(crate) fn run(repeat: u32) -> String {
     };
     let rust_process = process(&rust_argv);
     let c_process = process(&c_argv);
+    let exploration = exploration(&c_argv);
     let runs = (shims.len() * variants.len()) as f64;
     let mut out = String::new();
     let _ = writeln!(
@@ -145,5 +146,155 @@ pub(crate) fn run(repeat: u32) -> String {
             }
         }
     }
+    out.push_str(&exploration);
     out
+}
+
+/// How many generated scenarios the bench runs in process.
+const GENERATED: u32 = 100_000;
+/// How many it runs against a shim process.
+const GENERATED_WIRE: u32 = 2_000;
+
+/// Exploration speed: generated scenarios in process and over the wire (against the floor:
+/// the same messages through a bare pipe, measured in the same run), and the racy cases'
+/// interleavings.
+fn exploration(c_argv: &[String]) -> String {
+    use judge::generate::{Profiles, generate};
+    use std::rc::Rc;
+    let mut out = String::new();
+    let _ = writeln!(out, "\nexploration");
+    // In process: the reference in every role.
+    let roles = Rc::new(reference_impl::Roles::reference());
+    let t = Instant::now();
+    let g = generate(
+        &Profiles::all(),
+        GENERATED,
+        1,
+        &mut |steps| reference_impl::run_with(&roles, steps).map(Some),
+        &|_| {},
+    );
+    let d = t.elapsed().as_secs_f64();
+    let _ = writeln!(
+        out,
+        "generated, in process (reference):  {:>8} scenarios in {d:>7.2} s = {:>9.0} per minute{}",
+        g.run,
+        g.run as f64 * 60.0 / d.max(1e-9),
+        if g.failing.is_some() {
+            " (A VIOLATION: run explore)"
+        } else {
+            ""
+        }
+    );
+    // Over the wire: the C VFIO exporter, with a transcript to count the messages.
+    let transcript = std::env::temp_dir().join(format!("bench-wire-{}.txt", std::process::id()));
+    let wire = (|| -> Result<(f64, u64), String> {
+        let t = crate::remote::Transcript::create(&transcript).map_err(|e| e.to_string())?;
+        let mut b = RemoteBackend::start_argv("bench", c_argv.to_vec(), DEFAULT_TIMEOUT, Some(t))?;
+        let info = b.info();
+        let plays: Vec<&str> = info.plays.iter().map(String::as_str).collect();
+        let profiles = Profiles::for_role(info.role, &plays);
+        let start = Instant::now();
+        let mut ran = 0u64;
+        let g = generate(
+            &profiles,
+            GENERATED_WIRE,
+            1,
+            &mut |steps| {
+                if b.scenario_applies(steps).is_err() {
+                    return Ok(None);
+                }
+                ran += 1;
+                let file = reference_impl::ScenarioFile::sequential(steps);
+                b.run_file("generated", &file).trace.map(Some)
+            },
+            &|_| {},
+        );
+        if let Some(f) = g.failing {
+            return Err(f.message);
+        }
+        Ok((start.elapsed().as_secs_f64(), ran))
+    })();
+    let lines: Vec<String> = std::fs::read_to_string(&transcript)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.get(2..).unwrap_or_default().to_string())
+        .collect();
+    let _ = std::fs::remove_file(&transcript);
+    match wire {
+        Err(e) => {
+            let _ = writeln!(out, "generated, over the wire:           failed: {e}");
+        }
+        Ok((secs, ran)) => {
+            let floor = bare_pipe(&lines);
+            let per = secs * 1e6 / ran.max(1) as f64;
+            let _ = writeln!(
+                out,
+                "generated, C shim process:          {ran:>8} scenarios in {secs:>7.2} s = {per:>8.1} us/scenario, {} messages",
+                lines.len()
+            );
+            match floor {
+                Ok(f) => {
+                    let fper = f * 1e6 / ran.max(1) as f64;
+                    let _ = writeln!(
+                        out,
+                        "floor, same messages, bare pipe:    {:>8} messages  in {f:>7.2} s = {fper:>8.1} us/scenario  ratio wire / floor {:>5.2}",
+                        lines.len(),
+                        secs / f.max(1e-9)
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(out, "floor, bare pipe:                   failed: {e}");
+                }
+            }
+        }
+    }
+    // The racy cases' interleavings, on the reference.
+    let t = Instant::now();
+    let mut schedules = 0;
+    for (case, variant) in crate::races::racy_cases(&crate::spec()) {
+        let ex = crate::races::explore_case(
+            roles.clone(),
+            case,
+            variant,
+            reference_impl::ExploreOptions::default(),
+        );
+        schedules += ex.explored;
+    }
+    let d = t.elapsed().as_secs_f64();
+    let _ = writeln!(
+        out,
+        "racy cases, every schedule to bound 2 + 200 sampled: {schedules} schedules in {d:.2} s = {:.0} schedules/s",
+        schedules as f64 / d.max(1e-9)
+    );
+    out
+}
+
+/// Seconds to pass `lines` through a bare pipe, one message at a time, each waiting for the
+/// previous one (the protocol's pattern): every message goes to `cat` and is read back, so
+/// each crosses a pipe twice; the time is halved to count one crossing a message.
+fn bare_pipe(lines: &[String]) -> Result<f64, String> {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start cat: {e}"))?;
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    let mut stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?);
+    let start = Instant::now();
+    let mut back = String::new();
+    for l in lines {
+        stdin
+            .write_all(l.as_bytes())
+            .and_then(|()| stdin.write_all(b"\n"))
+            .and_then(|()| stdin.flush())
+            .map_err(|e| e.to_string())?;
+        back.clear();
+        stdout.read_line(&mut back).map_err(|e| e.to_string())?;
+    }
+    let secs = start.elapsed().as_secs_f64() / 2.0;
+    drop(stdin);
+    let _ = child.wait();
+    Ok(secs)
 }

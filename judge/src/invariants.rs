@@ -6,11 +6,11 @@
 //! This is the judge `replay` and `explore` use until every rule is a monitor over any trace
 //! (issue 19, item 1); a scenario written from a case is judged by the case's checks too.
 
-use reference_impl::{AccessOutcome, Trace};
+use reference_impl::{AccessOutcome, Call, Trace};
 
-use crate::calls::{self, ops};
+use crate::calls::{self, importer_ops, ops};
 use crate::check::{
-    Check, RuleCheck, locked_whenever, no_access, no_crash, no_write_after_invalidate,
+    Check, RuleCheck, locked_whenever, never_inside, no_access, no_crash, no_write_after_invalidate,
 };
 use crate::outcome::CheckOutcome;
 
@@ -60,8 +60,37 @@ pub fn checks() -> Vec<RuleCheck> {
             "revoke.exporter.reuse-after-waits",
             no_access(AccessOutcome::Reclaimed),
         ),
+        c(
+            "invalidate.core.lock-held",
+            locked_whenever(importer_ops::invalidate_mappings, true),
+        ),
+        c(
+            "invalidate.importer.no-relock",
+            never_inside(calls::dma_resv_lock, importer_ops::invalidate_mappings),
+        ),
+        c("teardown.release.once", released_at_most_once()),
         c(CRASH, no_crash()),
     ]
+}
+
+/// The exporter's `release` op is called at most once for each buffer.
+fn released_at_most_once() -> Check {
+    Check::new(
+        "`ops.release` is called at most once for each buffer",
+        |t| {
+            let mut seen = std::collections::BTreeMap::new();
+            for (i, e) in t.events.iter().enumerate() {
+                if let Call::OpsRelease { buf } = &e.call
+                    && let Some(first) = seen.insert(*buf, i)
+                {
+                    return Err(format!(
+                        "event #{i}: `ops.release({buf})` again (first at event #{first})"
+                    ));
+                }
+            }
+            Ok(())
+        },
+    )
 }
 
 /// The pseudo-rule a driver's crash is reported under.

@@ -8,6 +8,9 @@
 //! trace); a backend runs the steps and returns a trace; the checks judge it here, on the
 //! host, whatever the backend.
 //!
+//! Every trace is also judged by every rule's monitor ([`monitor`]), whatever the case, and a
+//! failed case names its root cause ([`root_cause`]).
+//!
 //! Data flows one way: `defs`, `calls`, `check` -> `scenario` -> `outcome` -> `results` ->
 //! `expectations`, `formats`; `runner` drives a backend through them.
 
@@ -20,6 +23,7 @@ mod defs;
 pub mod expectations;
 pub mod filter;
 pub mod formats;
+pub mod generate;
 pub mod invariants;
 pub mod monitor;
 pub mod outcome;

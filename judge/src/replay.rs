@@ -203,3 +203,79 @@ pub fn replay(
         stderr: ran.stderr,
     })
 }
+
+/// Text safe in a mermaid message: the characters its parser reads as syntax become entity
+/// codes.
+fn mermaid_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            ';' => out.push_str("#59;"),
+            '#' => out.push_str("#35;"),
+            '{' => out.push_str("#123;"),
+            '}' => out.push_str("#125;"),
+            '<' => out.push_str("#60;"),
+            '>' => out.push_str("#62;"),
+            '"' => out.push_str("#34;"),
+            '\'' => out.push_str("#39;"),
+            '`' => out.push_str("#96;"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The trace as a mermaid sequence diagram with one lane per thread: each call a thread
+/// makes goes from its lane to the core (calls made inside a call, such as an importer's
+/// callback, are indented under it), and each step that ran inside another is boxed as a
+/// note where it starts.
+pub fn lanes_diagram(t: &Trace, f: &ScenarioFile) -> String {
+    let threads = f.threads();
+    let mut lanes: Vec<&Thread> = Vec::new();
+    for th in &threads {
+        if !lanes.contains(&th) {
+            lanes.push(th);
+        }
+    }
+    let id = |th: &Thread| format!("T_{}", th.as_str().replace('-', "_"));
+    let mut out = String::from("sequenceDiagram\n");
+    for th in &lanes {
+        let _ = writeln!(out, "    participant {} as thread {th}", id(th));
+    }
+    let _ = writeln!(out, "    participant K as kernel and other roles");
+    let mut current: Option<usize> = None;
+    for ev in &t.events {
+        let Some(th) = threads.get(ev.step) else {
+            continue;
+        };
+        if current != Some(ev.step) {
+            let title = f.steps[ev.step].step.to_string();
+            let _ = writeln!(
+                out,
+                "    Note over {}: step {}: {}",
+                id(th),
+                ev.step,
+                mermaid_text(&title)
+            );
+            current = Some(ev.step);
+        }
+        let ret = match &ev.ret {
+            Some(Ret::Void) | None => String::new(),
+            Some(r) => format!(" = {r}"),
+        };
+        let lock = if ev.locked { " [locked]" } else { "" };
+        let indent = "· ".repeat(ev.depth as usize);
+        let label = format!(
+            "{indent}{} → {}: {}{lock}{ret}",
+            ev.from,
+            ev.to,
+            ev.call.render()
+        );
+        let _ = writeln!(out, "    {}->>K: {}", id(th), mermaid_text(&label));
+    }
+    if let Some(step) = t.hung_at {
+        let _ = writeln!(out, "    Note over K: a call in step {step} never returns");
+    }
+    out
+}

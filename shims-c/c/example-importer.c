@@ -99,6 +99,8 @@ static void example_access(struct dma_buf_importer *imp, bool write)
 {
 	struct example_importer *priv = imp->priv;
 
+	if (!imp->attach)
+		return;	/* the attach failed: the device was never given the buffer */
 	device_access(imp->attach, priv->sgt, write);
 }
 

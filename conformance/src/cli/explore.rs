@@ -1,9 +1,13 @@
-//! `explore --races`: every interleaving of the book's racy cases on an in-tree shim.
+//! `explore`: generated scenarios on any shim (`--scenarios N`), or every interleaving of the
+//! book's racy cases on an in-tree shim (`--races`).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
 
+use indicatif::{ProgressBar, ProgressStyle};
+use judge::generate::{Profiles, generate};
 use reference_impl::ExploreOptions;
 use shims::registry::{self, Runs};
 
@@ -15,23 +19,34 @@ use super::{CliError, Exit};
 
 /// The arguments of `explore`.
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["races", "scenarios"])))]
 pub(crate) struct ExploreArgs {
     /// Explore the interleavings of the book's racy cases (steps on several threads).
-    #[arg(long, required = true)]
-    pub(super) races: bool,
-    /// The in-tree shim to explore (default: `reference-core`).
     #[arg(long)]
+    pub(super) races: bool,
+    /// Run this many generated scenarios (a state machine over the step language, every
+    /// combination of the profiles the shim plays), shrinking the first failure.
+    #[arg(long, value_name = "N")]
+    pub(super) scenarios: Option<u32>,
+    /// The in-tree shim to explore (default: `reference-core`).
+    #[arg(long, conflicts_with = "shim_cmd")]
     pub(super) shim: Option<String>,
+    /// A shim in another process (generated scenarios only: they are sequential).
+    #[arg(long = "shim-cmd", value_name = "COMMAND", conflicts_with = "races")]
+    pub(super) shim_cmd: Option<String>,
+    /// Seconds one scenario may take against a shim process.
+    #[arg(long, default_value_t = crate::remote::DEFAULT_TIMEOUT.as_secs_f64(), value_name = "SECONDS")]
+    pub(super) timeout: f64,
     /// Every schedule with at most this many preemptions is run.
     #[arg(long, default_value_t = 2)]
     pub(super) bound: usize,
     /// Random schedules beyond the bound, per case.
     #[arg(long, default_value_t = 200)]
     pub(super) samples: usize,
-    /// The seed of the random schedules.
+    /// The seed of the generated scenarios and of the random schedules.
     #[arg(long, default_value_t = 0)]
     pub(super) seed: u64,
-    /// Write each violating schedule here, as a scenario file `replay` runs.
+    /// Write each violating scenario here, as a scenario file `replay` runs.
     #[arg(long, value_name = "DIR")]
     pub(super) out: Option<PathBuf>,
     /// Explore only part K of N of the racy cases (as `run --partition`: N CI jobs given 1/N
@@ -40,8 +55,108 @@ pub(crate) struct ExploreArgs {
     pub(super) partition: Option<judge::partition::Partition>,
 }
 
-/// `revoke-conformance explore --races`.
+/// `revoke-conformance explore`.
 pub(super) fn explore(args: ExploreArgs) -> Result<Exit, CliError> {
+    match args.scenarios {
+        Some(n) => generated(&args, n),
+        None => races(&args),
+    }
+}
+
+/// Writes a failing scenario under `--out` and says how to replay it.
+fn write_found(
+    out: Option<&PathBuf>,
+    stem: &str,
+    file: &reference_impl::ScenarioFile,
+    how: &str,
+) -> Result<(), CliError> {
+    let Some(dir) = out else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::Fatal(format!("cannot create {}: {e}", dir.display())))?;
+    let path = dir.join(format!("{stem}.json"));
+    std::fs::write(&path, file.to_json())
+        .map_err(|e| CliError::Fatal(format!("cannot write {}: {e}", path.display())))?;
+    print(&format!(
+        "      written to {} (revoke-conformance replay {} {how})\n",
+        path.display(),
+        path.display()
+    ))
+}
+
+/// `explore --scenarios N`: generated scenarios on one backend.
+fn generated(args: &ExploreArgs, count: u32) -> Result<Exit, CliError> {
+    let mut backend =
+        super::replay::backend(args.shim.as_deref(), args.shim_cmd.as_deref(), args.timeout)?;
+    let info = backend.info();
+    let plays: Vec<&str> = info.plays.iter().map(String::as_str).collect();
+    let profiles = Profiles::for_role(info.role, &plays);
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(u64::from(count));
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} scenarios {per_sec} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let start = Instant::now();
+    let mut index = 0u64;
+    let g = generate(
+        &profiles,
+        count,
+        args.seed,
+        &mut |steps| {
+            index += 1;
+            if backend.scenario_applies(steps).is_err() {
+                return Ok(None);
+            }
+            let file = reference_impl::ScenarioFile::sequential(steps);
+            backend
+                .run_file(&format!("generated-{}-{index}", args.seed), &file)
+                .trace
+                .map(Some)
+        },
+        &|n| {
+            if n <= u64::from(count) {
+                bar.set_position(n);
+            } else {
+                bar.set_message("shrinking");
+            }
+        },
+    );
+    bar.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    print(&format!(
+        "{}: {} generated scenarios (seed {}; {} did not apply) in {secs:.2} s ({:.0} per minute)\n",
+        info.name,
+        g.run,
+        args.seed,
+        g.not_applicable,
+        g.run as f64 * 60.0 / secs.max(1e-9)
+    ))?;
+    let Some(f) = g.failing else {
+        print("no violation\n")?;
+        return Ok(Exit::Pass);
+    };
+    print(&format!("FAIL  {}\n      minimal scenario:\n", f.message))?;
+    for (i, s) in f.file.steps.iter().enumerate() {
+        print(&format!("        {i}: {}\n", s.step))?;
+    }
+    let how = match (&args.shim, &args.shim_cmd) {
+        (_, Some(cmd)) => format!("--shim-cmd '{cmd}'"),
+        (Some(n), None) => format!("--shim {n}"),
+        (None, None) => String::new(),
+    };
+    let stem = format!("generated-{}-seed{}", info.name, args.seed);
+    write_found(args.out.as_ref(), &stem, &f.file, &how)?;
+    Ok(Exit::Fail)
+}
+
+/// `explore --races`: the racy cases' interleavings on an in-tree shim.
+fn races(args: &ExploreArgs) -> Result<Exit, CliError> {
     let name = args.shim.as_deref().unwrap_or(super::replay::REFERENCE);
     let r =
         registry::by_name(name).ok_or_else(|| CliError::Fatal(format!("unknown shim `{name}`")))?;
@@ -92,20 +207,8 @@ pub(super) fn explore(args: ExploreArgs) -> Result<Exit, CliError> {
                     print(&format!("        {p}\n"))?;
                 }
                 print(&render_in_order(&v.trace, &v.file))?;
-                if let Some(dir) = &args.out {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        CliError::Fatal(format!("cannot create {}: {e}", dir.display()))
-                    })?;
-                    let path = dir.join(format!("{}.{name}.json", case.name));
-                    std::fs::write(&path, v.file.to_json()).map_err(|e| {
-                        CliError::Fatal(format!("cannot write {}: {e}", path.display()))
-                    })?;
-                    print(&format!(
-                        "      written to {} (revoke-conformance replay {} --shim {name})\n",
-                        path.display(),
-                        path.display()
-                    ))?;
-                }
+                let stem = format!("{}.{name}", case.name);
+                write_found(args.out.as_ref(), &stem, &v.file, &format!("--shim {name}"))?;
             }
         }
     }

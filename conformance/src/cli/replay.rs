@@ -22,6 +22,10 @@ pub(crate) struct ReplayArgs {
     /// A shim in another process: the command that starts it.
     #[arg(long = "shim-cmd", value_name = "COMMAND")]
     pub(super) shim_cmd: Option<String>,
+    /// Print the trace as a mermaid sequence diagram with one lane per thread instead of the
+    /// report (the exit status is the same).
+    #[arg(long)]
+    pub(super) diagram: bool,
     /// Seconds the scenario may take against a shim process.
     #[arg(long, default_value_t = crate::remote::DEFAULT_TIMEOUT.as_secs_f64(), value_name = "SECONDS")]
     pub(super) timeout: f64,
@@ -67,6 +71,12 @@ pub(super) fn replay(args: ReplayArgs) -> Result<Exit, CliError> {
             "{} could not run on {name}: {e}",
             args.file.display()
         )));
+    }
+    if args.diagram {
+        if let Ok(t) = &replayed.trace {
+            print(&crate::replay::lanes_diagram(t, &file))?;
+        }
+        return Ok(Exit::passed_if(replayed.passed()));
     }
     print(&format!("replay of {} on {name}\n", args.file.display()))?;
     print(&replayed.report())?;

@@ -5,6 +5,7 @@ mod cases;
 mod ci_recipes;
 mod cli;
 mod coverage;
+mod generated;
 mod kernel_input;
 mod model;
 mod mutants;

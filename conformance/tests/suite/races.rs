@@ -73,3 +73,85 @@ fn a_mark_after_the_unlock_is_caught_only_by_an_interleaving_and_replays() {
         "{checks:?}"
     );
 }
+
+/// The book's page of explored races (`book/src/generated/races.md`): per racy case and
+/// in-process shim, the schedules explored, the distinct traces and the verdict; for each
+/// violation, its minimal schedule drawn with one lane per thread. Regenerate with
+/// `UPDATE_RACES=1 cargo test -p conformance --test suite races::` and read the diff.
+#[test]
+fn the_book_page_of_explored_races_is_current() {
+    use std::fmt::Write as _;
+    let mut page = String::from(
+        "| case | shim | schedules | distinct traces | not runnable | verdict |\n|---|---|---|---|---|---|\n",
+    );
+    let mut diagrams = String::new();
+    for (case, variant) in racy_cases(&conformance::spec()) {
+        let steps = conformance::outcome::scenario_of(case, variant)
+            .map(|s| s.steps)
+            .unwrap_or_default();
+        for r in shims::registry::all() {
+            let shims::registry::Runs::InProcess { shim, .. } = r.runs else {
+                continue;
+            };
+            if shim.applies_to(&steps).is_err()
+                || (r.broken.is_none() && r.name != "reference-core")
+            {
+                continue;
+            }
+            let ex = explore_case(
+                Rc::new(shim.roles()),
+                case,
+                variant,
+                ExploreOptions::default(),
+            );
+            if r.broken.is_some() && ex.violation.is_none() {
+                continue; // A broken shim this race does not concern.
+            }
+            let verdict = match &ex.violation {
+                None => "every schedule passes".to_string(),
+                Some(v) => format!(
+                    "fails `{}` with {} preemption(s)",
+                    v.message.split(':').next().unwrap_or_default(),
+                    v.file.schedule.len()
+                ),
+            };
+            let _ = writeln!(
+                page,
+                "| `{}` | `{}` | {} | {} | {} | {verdict} |",
+                case.variant_name(variant),
+                r.name,
+                ex.explored,
+                ex.distinct,
+                ex.blocked
+            );
+            // Drawn: the violations only an interleaving shows (at least one preemption).
+            if let Some(v) = ex.violation.filter(|v| !v.file.schedule.is_empty()) {
+                let _ = writeln!(
+                    diagrams,
+                    "\n### `{}` on `{}`\n\n{}\n\n```mermaid\n{}```",
+                    case.variant_name(variant),
+                    r.name,
+                    v.file
+                        .schedule
+                        .iter()
+                        .map(|p| format!("{p}."))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    conformance::replay::lanes_diagram(&v.trace, &v.file)
+                );
+            }
+        }
+    }
+    page.push_str(&diagrams);
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../book/src/generated/races.md");
+    if std::env::var_os("UPDATE_RACES").is_some() {
+        std::fs::write(&path, &page).expect("written");
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == page,
+        "{} is stale: run `UPDATE_RACES=1 cargo test -p conformance --test suite races::` and review the diff",
+        path.display()
+    );
+}

@@ -87,3 +87,23 @@ fn what_cannot_run_is_an_error_with_the_reason() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("buf9 was never exported"), "{}", text(&o));
 }
+
+/// Every kept regression (a schedule or a generated scenario that once failed) replays on the
+/// reference and passes; its report, the trace in the order it ran, is a snapshot.
+#[test]
+fn every_regression_replays_and_passes_on_the_reference() {
+    let dir = format!("{}/tests/scenarios/regressions", env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the folder")
+        .map(|e| e.expect("an entry").path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3);
+    for path in files {
+        let o = replay(&[path.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+        let report = String::from_utf8_lossy(&o.stdout).replace(&dir, "regressions");
+        insta::assert_snapshot!(format!("regression-{stem}"), report);
+    }
+}
