@@ -76,7 +76,7 @@ pub(crate) fn run(repeat: u32) -> String {
                         err = Some(format!("{} cases failed", r.summary.failed));
                     }
                 }
-                Err(e) => err = Some(e),
+                Err(e) => err = Some(e.to_string()),
             }
         });
         err.map_or(Ok(d), Err)
