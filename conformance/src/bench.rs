@@ -76,7 +76,7 @@ pub(crate) fn run(repeat: u32) -> String {
                         err = Some(format!("{} cases failed", r.summary.failed));
                     }
                 }
-                Err(e) => err = Some(e),
+                Err(e) => err = Some(e.to_string()),
             }
         });
         err.map_or(Ok(d), Err)
@@ -189,7 +189,8 @@ fn exploration(c_argv: &[String]) -> String {
     let transcript = std::env::temp_dir().join(format!("bench-wire-{}.txt", std::process::id()));
     let wire = (|| -> Result<(f64, u64), String> {
         let t = crate::remote::Transcript::create(&transcript).map_err(|e| e.to_string())?;
-        let mut b = RemoteBackend::start_argv("bench", c_argv.to_vec(), DEFAULT_TIMEOUT, Some(t))?;
+        let mut b = RemoteBackend::start_argv("bench", c_argv.to_vec(), DEFAULT_TIMEOUT, Some(t))
+            .map_err(|e| e.to_string())?;
         let info = b.info();
         let plays: Vec<&str> = info.plays.iter().map(String::as_str).collect();
         let profiles = Profiles::for_role(info.role, &plays);

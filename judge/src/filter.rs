@@ -15,6 +15,16 @@ pub struct CaseFilter {
     partition: Partition,
 }
 
+/// A `--filter` or `--exclude` pattern that is not a valid glob.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{pattern}` is not a valid pattern: {reason}")]
+pub struct BadPattern {
+    /// The pattern as given.
+    pub pattern: String,
+    /// Why it is not valid.
+    pub reason: String,
+}
+
 #[derive(Debug, Clone)]
 enum Pattern {
     Prefix(String),
@@ -22,11 +32,14 @@ enum Pattern {
 }
 
 impl Pattern {
-    fn parse(text: &str) -> Result<Pattern, String> {
+    fn parse(text: &str) -> Result<Pattern, BadPattern> {
         if text.contains(['*', '?']) {
             glob::Pattern::new(text)
                 .map(Pattern::Glob)
-                .map_err(|e| format!("`{text}` is not a valid pattern: {e}"))
+                .map_err(|e| BadPattern {
+                    pattern: text.to_string(),
+                    reason: e.to_string(),
+                })
         } else {
             Ok(Pattern::Prefix(text.to_string()))
         }
@@ -62,7 +75,7 @@ impl CaseFilter {
 
     /// The variants matched by any of `include` (every variant when it is empty) and by none
     /// of `exclude`.
-    pub fn new(include: &[String], exclude: &[String]) -> Result<CaseFilter, String> {
+    pub fn new(include: &[String], exclude: &[String]) -> Result<CaseFilter, BadPattern> {
         let parse = |v: &[String]| {
             v.iter()
                 .map(|p| Pattern::parse(p))

@@ -17,6 +17,31 @@ use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, Te
 
 use crate::results::{CaseResult, RunResults, ShimResults, Status, Verdict};
 
+/// Where rule links point by default: the book as `.github/workflows/book.yml` publishes it
+/// from `main` to the forge's pages (`https://OWNER.github.io/REPO/`). The repository has no
+/// forge address yet, so this is the one place that says where it will be: change it here
+/// when it has one, or set `REVOKE_SPEC_BOOK_URL` when building the runner (a fork, a mirror).
+/// At run time `--book-url` (or `REVOKE_CONFORMANCE_BOOK_URL`) points the links elsewhere,
+/// such as at a book built offline (`file:///.../book/build/`).
+pub const PUBLISHED_BOOK: &str = match option_env!("REVOKE_SPEC_BOOK_URL") {
+    Some(url) => url,
+    None => "https://revoke-spec.github.io/revoke-spec/",
+};
+
+/// The base of rule links for this run: `REVOKE_CONFORMANCE_BOOK_URL` if set, else
+/// [`PUBLISHED_BOOK`]; a base without a final `/` gets one.
+pub fn book_url() -> String {
+    let url = std::env::var("REVOKE_CONFORMANCE_BOOK_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| PUBLISHED_BOOK.to_string());
+    if url.ends_with('/') {
+        url
+    } else {
+        format!("{url}/")
+    }
+}
+
 /// Formats of `run` and `kernel`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]

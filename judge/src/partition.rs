@@ -17,16 +17,30 @@ pub struct Partition {
     count: u64,
 }
 
+/// A `--partition` that names no part of a run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PartitionError {
+    /// Not `K/N` with numbers.
+    #[error("--partition {0}: give K/N, part K of N jobs (such as 2/4)")]
+    Malformed(String),
+    /// `K` outside `1..=N`.
+    #[error("--partition {index}/{count}: give K/N with 1 <= K <= N (part K of N jobs)")]
+    OutOfRange {
+        /// `K`.
+        index: u64,
+        /// `N`.
+        count: u64,
+    },
+}
+
 impl Partition {
     /// The whole run: part 1 of 1.
     pub const WHOLE: Partition = Partition { index: 1, count: 1 };
 
     /// Part `index` of `count`; `index` runs from 1 to `count`.
-    pub fn new(index: u64, count: u64) -> Result<Partition, String> {
+    pub fn new(index: u64, count: u64) -> Result<Partition, PartitionError> {
         if count == 0 || index == 0 || index > count {
-            return Err(format!(
-                "--partition {index}/{count}: give K/N with 1 <= K <= N (part K of N jobs)"
-            ));
+            return Err(PartitionError::OutOfRange { index, count });
         }
         Ok(Partition { index, count })
     }
@@ -60,11 +74,11 @@ impl fmt::Display for Partition {
 }
 
 impl FromStr for Partition {
-    type Err = String;
+    type Err = PartitionError;
 
     /// Reads `K/N`.
-    fn from_str(s: &str) -> Result<Partition, String> {
-        let bad = || format!("--partition {s}: give K/N, part K of N jobs (such as 2/4)");
+    fn from_str(s: &str) -> Result<Partition, PartitionError> {
+        let bad = || PartitionError::Malformed(s.to_string());
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
         let k = k.trim().parse().map_err(|_| bad())?;
         let n = n.trim().parse().map_err(|_| bad())?;

@@ -100,20 +100,7 @@ pub fn render_in_order(t: &Trace, f: &ScenarioFile) -> String {
             let _ = writeln!(out, "  -- step {} [{thread}]: {title}", ev.step);
             current = Some(ev.step);
         }
-        let indent = "  ".repeat(ev.depth as usize + 1);
-        let lock = if ev.locked { " [locked]" } else { "" };
-        let ret = match &ev.ret {
-            Some(Ret::Void) => String::new(),
-            Some(r) => format!(" = {r}"),
-            None => " = (did not return)".into(),
-        };
-        let _ = writeln!(
-            out,
-            "  #{i:<3}{indent}{} -> {}: {}{lock}{ret}",
-            ev.from,
-            ev.to,
-            ev.call.render()
-        );
+        let _ = writeln!(out, "  {}", ev.line(i));
     }
     if let Some(step) = t.hung_at {
         let _ = writeln!(

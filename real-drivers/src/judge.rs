@@ -1,6 +1,6 @@
 //! Judging the real drivers' trace by the suite's own cases and checks.
 
-use conformance::outcome::{CaseOutcome, run_case};
+use judge::outcome::{CaseOutcome, run_case};
 use reference_impl::{Call, Trace};
 use serde::Serialize;
 
@@ -161,7 +161,7 @@ pub fn judge(
     acc: &[Access],
     reports: &[(String, String)],
 ) -> Result<CaseVerdict, String> {
-    let def = conformance::spec()
+    let def = judge::spec()
         .case(map.case)
         .ok_or_else(|| format!("no case {}", map.case))?;
     let variant = def
@@ -171,7 +171,7 @@ pub fn judge(
         .map(|v| v.label)
         .ok_or_else(|| format!("case {} has no variant `{}`", map.case, map.variant))?;
     let (trace, unmapped) = trace_for(all, acc, reports, map.steps);
-    let outcome: CaseOutcome = run_case(&conformance::spec(), def, variant, &mut |steps| {
+    let outcome: CaseOutcome = run_case(&judge::spec(), def, variant, &mut |steps| {
         if steps.len() == map.steps.len() {
             Ok(trace.clone())
         } else {

@@ -99,7 +99,7 @@ pub fn fetch_source(p: &Paths, log: &Path) -> Result<(), String> {
         return Ok(());
     }
     let bridge_work = p.root.parent().unwrap_or(&p.root).join("kernel");
-    let tarball = conformance::kernel::debian_tarball("7.2", &bridge_work)?;
+    let tarball = kernel_bridge::debian_tarball("7.2", &bridge_work)?;
     // tar runs in the cache folder: the path must not be relative to this one.
     let tarball =
         std::path::absolute(&tarball).map_err(|e| format!("{}: {e}", tarball.display()))?;

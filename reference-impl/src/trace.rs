@@ -677,6 +677,26 @@ impl Call {
     }
 }
 
+impl Event {
+    /// The event as one line of a rendered trace, numbered `i`: indented by its depth, with
+    /// the lock state and what the call returned.
+    pub fn line(&self, i: usize) -> String {
+        let indent = "  ".repeat(self.depth as usize + 1);
+        let lock = if self.locked { " [locked]" } else { "" };
+        let ret = match &self.ret {
+            Some(Ret::Void) => String::new(),
+            Some(r) => format!(" = {r}"),
+            None => " = (did not return)".into(),
+        };
+        format!(
+            "#{i:<3}{indent}{} -> {}: {}{lock}{ret}",
+            self.from,
+            self.to,
+            self.call.render()
+        )
+    }
+}
+
 impl Trace {
     /// The step where the scenario stopped early (a hang or a crash), if it did.
     pub fn stopped_at(&self) -> Option<usize> {
@@ -701,20 +721,7 @@ impl Trace {
                 .filter(|(_, e)| e.step == step)
             {
                 any = true;
-                let indent = "  ".repeat(ev.depth as usize + 1);
-                let lock = if ev.locked { " [locked]" } else { "" };
-                let ret = match &ev.ret {
-                    Some(Ret::Void) => String::new(),
-                    Some(r) => format!(" = {r}"),
-                    None => " = (did not return)".into(),
-                };
-                let _ = writeln!(
-                    out,
-                    "#{i:<3}{indent}{} -> {}: {}{lock}{ret}",
-                    ev.from,
-                    ev.to,
-                    ev.call.render()
-                );
+                let _ = writeln!(out, "{}", ev.line(i));
             }
             if !any {
                 let _ = writeln!(out, "      (no call crosses a role boundary)");

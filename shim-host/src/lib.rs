@@ -20,6 +20,28 @@ use judge::runner::{Backend, Cancel, Ran};
 /// The default time a case may take against a shim process.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Why a shim command cannot be a backend: the run cannot be done (exit status 2), and its
+/// cases are not failures of the driver.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The command cannot be split into a program and its arguments.
+    #[error("cannot split the shim command `{0}`")]
+    BadCommand(String),
+    /// The program cannot be started.
+    #[error("{0}")]
+    Spawn(String),
+    /// It started but failed its hello: the cause, what would fix it, its standard error.
+    #[error("{}", hello_failed(.command, .message, .stderr))]
+    Hello {
+        /// The command as reports name it.
+        command: String,
+        /// What went wrong.
+        message: String,
+        /// What it wrote on standard error.
+        stderr: String,
+    },
+}
+
 /// A shim process as a backend of the runner.
 pub struct RemoteBackend {
     command: String,
@@ -35,10 +57,10 @@ impl RemoteBackend {
         command: &str,
         timeout: Duration,
         transcript: Option<Transcript>,
-    ) -> Result<RemoteBackend, String> {
+    ) -> Result<RemoteBackend, BackendError> {
         let argv = shlex::split(command)
             .filter(|a| !a.is_empty())
-            .ok_or_else(|| format!("cannot split the shim command `{command}`"))?;
+            .ok_or_else(|| BackendError::BadCommand(command.to_string()))?;
         Self::start_argv(command, argv, timeout, transcript)
     }
 
@@ -48,12 +70,16 @@ impl RemoteBackend {
         argv: Vec<String>,
         timeout: Duration,
         transcript: Option<Transcript>,
-    ) -> Result<RemoteBackend, String> {
+    ) -> Result<RemoteBackend, BackendError> {
         let session = match Session::start(argv, timeout, transcript) {
             Ok(s) => Rc::new(s),
-            Err(StartError::Spawn(m)) => return Err(m),
+            Err(StartError::Spawn(m)) => return Err(BackendError::Spawn(m)),
             Err(StartError::Hello { message, stderr }) => {
-                return Err(hello_failed(command, &message, &stderr));
+                return Err(BackendError::Hello {
+                    command: command.to_string(),
+                    message,
+                    stderr,
+                });
             }
         };
         Ok(RemoteBackend {

@@ -9,13 +9,13 @@ use reference_impl::{
     OpsTable, SgtId,
 };
 use serde_json::Value;
-use shim_protocol::api::{bool_of, int_of, sgt_of, void_of};
+use shim_protocol::api::{DecodeError, bool_of, int_of, sgt_of, void_of};
 use shim_protocol::driver::table_of;
 use shim_protocol::{ExporterCall, ImporterCall, ShimCall};
 
 use super::session::Session;
 
-fn checked<T>(s: &Session, what: &str, r: Result<T, String>) -> T {
+fn checked<T, E: std::fmt::Display>(s: &Session, what: &str, r: Result<T, E>) -> T {
     r.unwrap_or_else(|e| s.violation(format!("`{what}` returned a bad value: {e}")))
 }
 
@@ -174,7 +174,10 @@ impl RemoteImporter {
             );
             let field = |name: &str| {
                 v.get(name)
-                    .ok_or_else(|| format!("no \"{name}\" in {v}"))
+                    .ok_or_else(|| DecodeError::MissingField {
+                        field: name.to_string(),
+                        got: v.clone(),
+                    })
                     .and_then(bool_of)
             };
             let ops = field("allow_peer2peer").and_then(|p| Ok((p, field("invalidate_mappings")?)));

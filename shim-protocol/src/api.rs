@@ -28,49 +28,99 @@ pub fn sgt_value(r: Result<SgtId, Errno>) -> Value {
     }
 }
 
+/// A return value on the wire that is not of the function's type: what the shim side and the
+/// harness report as a protocol error (`` `map_dma_buf` returned a bad value: ... ``).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    /// A negative number outside the errno range (-1 to -4095).
+    #[error("{0} is not an errno (-1 to -4095)")]
+    UnknownErrno(i64),
+    /// A positive number too large for a table id.
+    #[error("{0} is not a table id")]
+    NotATableId(i64),
+    /// A table id the harness never handed out.
+    #[error("{0} was never handed out by new_sg_table")]
+    UnknownTable(SgtId),
+    /// A value of another type: what was expected, and what came.
+    #[error("expected {expected}, got {got}")]
+    Expected {
+        /// What the function returns (`0 or a negative errno`).
+        expected: String,
+        /// The value received.
+        got: Value,
+    },
+    /// A value serde could not decode as the type, with serde's reason.
+    #[error("expected {expected}, got {got} ({reason})")]
+    Malformed {
+        /// What the function returns (`a fence`).
+        expected: String,
+        /// The value received.
+        got: Value,
+        /// Why it does not decode.
+        reason: String,
+    },
+    /// An object without a field the type needs.
+    #[error("no \"{field}\" in {got}")]
+    MissingField {
+        /// The field.
+        field: String,
+        /// The object received.
+        got: Value,
+    },
+}
+
+fn expected(what: &str, got: &Value) -> DecodeError {
+    DecodeError::Expected {
+        expected: what.to_string(),
+        got: got.clone(),
+    }
+}
+
 /// Decodes an `int` return.
-pub fn int_of(v: &Value) -> Result<Result<(), Errno>, String> {
+pub fn int_of(v: &Value) -> Result<Result<(), Errno>, DecodeError> {
     match v.as_i64() {
         Some(0) => Ok(Ok(())),
         Some(n) if n < 0 => Errno::from_kernel(n)
             .map(Err)
-            .ok_or_else(|| format!("{n} is not an errno (-1 to -4095)")),
-        _ => Err(format!("expected 0 or a negative errno, got {v}")),
+            .ok_or(DecodeError::UnknownErrno(n)),
+        _ => Err(expected("0 or a negative errno", v)),
     }
 }
 
 /// Decodes a mapping return: a table id (checked with `known`) or a negative errno.
-pub fn sgt_of(v: &Value, known: impl Fn(SgtId) -> bool) -> Result<Result<SgtId, Errno>, String> {
+pub fn sgt_of(
+    v: &Value,
+    known: impl Fn(SgtId) -> bool,
+) -> Result<Result<SgtId, Errno>, DecodeError> {
     match v.as_i64() {
         Some(n) if n < 0 => Errno::from_kernel(n)
             .map(Err)
-            .ok_or_else(|| format!("{n} is not an errno (-1 to -4095)")),
+            .ok_or(DecodeError::UnknownErrno(n)),
         Some(n) => {
             let sgt = u32::try_from(n)
                 .map(SgtId)
-                .map_err(|_| format!("{n} is not a table id"))?;
+                .map_err(|_| DecodeError::NotATableId(n))?;
             if known(sgt) {
                 Ok(Ok(sgt))
             } else {
-                Err(format!("{sgt} was never handed out by new_sg_table"))
+                Err(DecodeError::UnknownTable(sgt))
             }
         }
-        None => Err(format!("expected a table id or a negative errno, got {v}")),
+        None => Err(expected("a table id or a negative errno", v)),
     }
 }
 
 /// Decodes a `bool` return.
-pub fn bool_of(v: &Value) -> Result<bool, String> {
-    v.as_bool()
-        .ok_or_else(|| format!("expected true or false, got {v}"))
+pub fn bool_of(v: &Value) -> Result<bool, DecodeError> {
+    v.as_bool().ok_or_else(|| expected("true or false", v))
 }
 
 /// Decodes a `void` return.
-pub fn void_of(v: &Value) -> Result<(), String> {
+pub fn void_of(v: &Value) -> Result<(), DecodeError> {
     if v.is_null() {
         Ok(())
     } else {
-        Err(format!("expected null (a void function), got {v}"))
+        Err(expected("null (a void function)", v))
     }
 }
 
@@ -81,11 +131,15 @@ pub trait WireRet: Sized {
     /// The harness's encoding.
     fn to_wire(&self) -> Value;
     /// The shim's decoding; an error says what was expected and what came.
-    fn from_wire(v: &Value) -> Result<Self, String>;
+    fn from_wire(v: &Value) -> Result<Self, DecodeError>;
 }
 
-fn typed<T: serde::de::DeserializeOwned>(v: &Value, what: &str) -> Result<T, String> {
-    serde_json::from_value(v.clone()).map_err(|e| format!("expected {what}, got {v} ({e})"))
+fn typed<T: serde::de::DeserializeOwned>(v: &Value, what: &str) -> Result<T, DecodeError> {
+    serde_json::from_value(v.clone()).map_err(|e| DecodeError::Malformed {
+        expected: what.to_string(),
+        got: v.clone(),
+        reason: e.to_string(),
+    })
 }
 
 macro_rules! wire_ret_serde {
@@ -95,7 +149,7 @@ macro_rules! wire_ret_serde {
             fn to_wire(&self) -> Value {
                 json!(self)
             }
-            fn from_wire(v: &Value) -> Result<Self, String> {
+            fn from_wire(v: &Value) -> Result<Self, DecodeError> {
                 typed(v, $what)
             }
         }
@@ -115,7 +169,7 @@ impl WireRet for () {
     fn to_wire(&self) -> Value {
         Value::Null
     }
-    fn from_wire(v: &Value) -> Result<Self, String> {
+    fn from_wire(v: &Value) -> Result<Self, DecodeError> {
         void_of(v)
     }
 }
@@ -125,7 +179,7 @@ impl WireRet for Result<(), Errno> {
     fn to_wire(&self) -> Value {
         int_value(*self)
     }
-    fn from_wire(v: &Value) -> Result<Self, String> {
+    fn from_wire(v: &Value) -> Result<Self, DecodeError> {
         int_of(v)
     }
 }
@@ -135,7 +189,7 @@ impl WireRet for Result<SgtId, Errno> {
     fn to_wire(&self) -> Value {
         sgt_value(*self)
     }
-    fn from_wire(v: &Value) -> Result<Self, String> {
+    fn from_wire(v: &Value) -> Result<Self, DecodeError> {
         sgt_of(v, |_| true)
     }
 }
@@ -161,7 +215,7 @@ impl WireRet for Attachment {
             invalidate_mappings: self.invalidate_mappings,
         })
     }
-    fn from_wire(v: &Value) -> Result<Self, String> {
+    fn from_wire(v: &Value) -> Result<Self, DecodeError> {
         let field = |k: &str| v.get(k).cloned().unwrap_or(Value::Null);
         Ok(Attachment {
             buf: typed(&field("buf"), "the attachment's buffer")?,

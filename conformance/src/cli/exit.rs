@@ -53,6 +53,12 @@ pub enum CliError {
     BrokenPipe,
 }
 
+impl From<shim_host::BackendError> for CliError {
+    fn from(e: shim_host::BackendError) -> CliError {
+        CliError::Fatal(e.to_string())
+    }
+}
+
 impl From<String> for CliError {
     fn from(message: String) -> CliError {
         CliError::Fatal(message)

@@ -193,7 +193,7 @@ pub(super) fn run(args: RunArgs) -> Result<Exit, CliError> {
         None => None,
     };
     let filter = CaseFilter::new(&filter, &exclude)
-        .map_err(CliError::Fatal)?
+        .map_err(|e| CliError::Fatal(e.to_string()))?
         .in_partition(partition.unwrap_or_default());
     if selected_by(&crate::spec(), &filter).is_empty() && partition.is_none() {
         return Err(CliError::Fatal(

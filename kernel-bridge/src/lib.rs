@@ -2,7 +2,7 @@
 //!
 //! `revoke-conformance kernel` fetches Debian's Linux source (7.2 by default, with a private apt
 //! configuration; see `source.rs`) or takes a given tree, installs the host tools a build needs
-//! (`host.rs`), adds the kernel runner
+//! (crate `host-tools`), adds the kernel runner
 //! (`kernel/revoke_spec_kunit.c`: C exporters and importers playing the reference profiles,
 //! a step interpreter, a trace emitter) and the scenarios as generated C tables, builds a
 //! User-Mode Linux kernel with KUnit for each configuration, collects the traces the runner
@@ -35,15 +35,15 @@ use std::time::Instant;
 
 use reference_impl::{ImporterKind, Role, Step, Trace};
 
-use crate::CaseDef;
-use crate::cli::RunFormat;
-use crate::results::{ShimInfo, ShimResults, Status};
-use crate::runner::{Backend, Ran, RunOptions, run_backend, selected};
+use judge::CaseDef;
+use judge::formats::RunFormat;
+use judge::results::{ShimInfo, ShimResults, Status};
+use judge::runner::{Backend, Ran, RunOptions, run_backend, selected};
 
 /// The kernel runner, built into this binary so the command works from any directory.
-const RUNNER_C: &str = include_str!("../../../kernel/revoke_spec_kunit.c");
+const RUNNER_C: &str = include_str!("../../kernel/revoke_spec_kunit.c");
 /// The interposition header compiled into `dma-buf.c` only.
-const HOOKS_H: &str = include_str!("../../../kernel/revoke_spec_hooks.h");
+const HOOKS_H: &str = include_str!("../../kernel/revoke_spec_hooks.h");
 /// Marks the lines the bridge adds to a tree's `Kconfig` and `Makefile`.
 const MARKER: &str = "# revoke-spec kernel bridge (added by revoke-conformance kernel)";
 
@@ -94,7 +94,7 @@ pub struct KernelArgs {
     pub output: Option<PathBuf>,
     /// Where rule links point: the published book by default (`REVOKE_CONFORMANCE_BOOK_URL`
     /// changes the default).
-    #[arg(long, default_value_t = crate::book_url())]
+    #[arg(long, default_value_t = judge::formats::book_url())]
     pub book_url: String,
     /// Write the results summary (the book's table is rendered from it) to this file.
     #[arg(long)]
@@ -320,9 +320,10 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
             logs.push((mn, text));
         }
     }
-    let filter = judge::filter::CaseFilter::new(args.filter.as_slice(), &[])?;
+    let filter =
+        judge::filter::CaseFilter::new(args.filter.as_slice(), &[]).map_err(|e| e.to_string())?;
     let opts = RunOptions {
-        spec: crate::spec(),
+        spec: judge::spec(),
         filter: &filter,
         expectations: None,
         today: time::OffsetDateTime::now_utc().date(),
@@ -366,9 +367,9 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
             let judged = results.cases.iter().any(|c| {
                 c.status != Status::NotApplicable
                     && c.rules.iter().any(|r| r == m.rule)
-                    && crate::spec()
+                    && judge::spec()
                         .case(&c.case)
-                        .and_then(|d| crate::outcome::scenario_of(d, &c.variant))
+                        .and_then(|d| judge::outcome::scenario_of(d, &c.variant))
                         .is_some_and(|s| {
                             s.steps.iter().any(|st| {
                                 matches!(
@@ -395,12 +396,12 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
     if args.with_shims {
         let mut all: Vec<ShimResults> = shims::in_tree()
             .iter()
-            .map(|s| crate::runner::run_shim(s, &opts, &mut |_, _| {}))
+            .map(|s| judge::runner::run_shim(s, &opts, &mut |_, _| {}))
             .collect();
         all.append(&mut shims);
         shims = all;
     }
-    let results = crate::runner::collect(&opts.spec, shims, false);
+    let results = judge::runner::collect(&opts.spec, shims, false);
     let summary2 = BridgeSummary {
         kernel: version.to_string(),
         configs,
@@ -471,7 +472,7 @@ pub fn main(args: KernelArgs) -> Result<i32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RuleDef;
+    use judge::RuleDef;
 
     fn target(v: (u32, u32), enabled: &[&str]) -> Target {
         Target {
@@ -482,7 +483,7 @@ mod tests {
 
     const RULE: RuleDef = RuleDef {
         id: "demo.core.rule",
-        strength: crate::Strength::Must,
+        strength: judge::Strength::Must,
         text: "",
         chapter: "a.md",
         line: 1,
@@ -534,8 +535,8 @@ mod tests {
         let old = target((6, 12), &[]);
         let new = target((7, 1), &[]);
         let mut na = 0;
-        for (c, v) in selected(&crate::spec(), None) {
-            let steps = crate::outcome::scenario_of(c, v)
+        for (c, v) in selected(&judge::spec(), None) {
+            let steps = judge::outcome::scenario_of(c, v)
                 .map(|s| s.steps)
                 .unwrap_or_default();
             assert!(
@@ -558,7 +559,7 @@ mod tests {
     #[test]
     fn on_7_2_every_rule_holds_and_every_case_applies() {
         let t = target((7, 2), &[]);
-        let since_7_1: Vec<&str> = crate::spec()
+        let since_7_1: Vec<&str> = judge::spec()
             .rules
             .iter()
             .filter(|r| r.since == Some("7.1"))
@@ -566,11 +567,11 @@ mod tests {
             .collect();
         assert!(since_7_1.contains(&"attach.core.null-callback"));
         assert!(since_7_1.contains(&"map.dynamic.no-pin-no-wait"));
-        for r in crate::spec().rules {
+        for r in judge::spec().rules {
             assert!(t.rule_holds(r).is_ok(), "{} holds on 7.2", r.id);
         }
-        for (c, v) in selected(&crate::spec(), None) {
-            let steps = crate::outcome::scenario_of(c, v)
+        for (c, v) in selected(&judge::spec(), None) {
+            let steps = judge::outcome::scenario_of(c, v)
                 .map(|s| s.steps)
                 .unwrap_or_default();
             assert!(
@@ -582,11 +583,11 @@ mod tests {
     }
 
     fn variant(name: &str) -> (&'static CaseDef, &'static str, Vec<Step>) {
-        let (c, v) = selected(&crate::spec(), None)
+        let (c, v) = selected(&judge::spec(), None)
             .into_iter()
             .find(|(c, v)| c.variant_name(v) == name)
             .unwrap_or_else(|| panic!("no case {name}"));
-        let steps = crate::outcome::scenario_of(c, v)
+        let steps = judge::outcome::scenario_of(c, v)
             .map(|s| s.steps)
             .unwrap_or_default();
         (c, v, steps)

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::results::{CaseResult, ShimResults, Status, Verdict};
+use judge::results::{CaseResult, ShimResults, Status, Verdict};
 
 /// A mutant C driver and the rule the suite must catch it on.
 pub struct MutantSpec {
@@ -219,7 +219,7 @@ pub fn table_md(s: &BridgeSummary) -> String {
         out.push('\n');
         for i in rows {
             let r = &first.rules[i];
-            match crate::spec().rule(&r.rule) {
+            match judge::spec().rule(&r.rule) {
                 Some(def) => {
                     let _ = write!(out, "| [`{}`]({}) |", r.rule, def.anchor());
                 }
@@ -322,7 +322,7 @@ mod tests {
 
     #[test]
     fn every_rule_of_the_book_says_what_it_is_judged_on() {
-        for r in crate::spec().rules {
+        for r in judge::spec().rules {
             assert!(
                 JudgedOn::of(r.id).is_some(),
                 "{}: say in JudgedOn::of whether it binds the core or the drivers",

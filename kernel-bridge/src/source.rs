@@ -303,10 +303,10 @@ pub(super) fn append_once(path: &Path, block: &str) -> Result<(), String> {
 
 /// The scenarios of the selected case variants.
 pub fn scenarios(filter: Option<&str>) -> Vec<(String, Vec<Step>)> {
-    selected(&crate::spec(), filter)
+    selected(&judge::spec(), filter)
         .into_iter()
         .map(|(c, v)| {
-            let steps = crate::outcome::scenario_of(c, v)
+            let steps = judge::outcome::scenario_of(c, v)
                 .map(|s| s.steps)
                 .unwrap_or_default();
             (c.variant_name(v), steps)

@@ -151,7 +151,7 @@ fn source_link(kernel: &str, c: &Citation) -> String {
 }
 
 fn rule_link(rule: &str) -> String {
-    match crate::spec().rule(rule) {
+    match judge::spec().rule(rule) {
         Some(def) => format!("[`{rule}`]({})", def.anchor()),
         None => format!("`{rule}`"),
     }
@@ -174,7 +174,7 @@ pub fn table_md(c: &Citations) -> String {
                 .unwrap_or_default()
         );
     }
-    let uncited: Vec<String> = crate::spec()
+    let uncited: Vec<String> = judge::spec()
         .rules
         .iter()
         .filter(|r| !c.citations.iter().any(|x| x.rule == r.id))
@@ -185,7 +185,7 @@ pub fn table_md(c: &Citations) -> String {
             out,
             "\nNot yet cited ({} of {} rules): {}.",
             uncited.len(),
-            crate::spec().rules.len(),
+            judge::spec().rules.len(),
             uncited.join(", ")
         );
     }
@@ -374,7 +374,7 @@ enum dma_resv_usage {
         let c: Citations = serde_json::from_str(&json).expect("citations");
         for x in &c.citations {
             assert!(
-                crate::spec().rule(&x.rule).is_some(),
+                judge::spec().rule(&x.rule).is_some(),
                 "{} is no rule",
                 x.rule
             );

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use reference_impl::{ExporterKind, ImporterKind, Step};
 
-use crate::results::{ShimResults, Status, Summary, Verdict};
+use judge::results::{ShimResults, Status, Summary, Verdict};
 
 use super::*;
 
@@ -236,7 +236,7 @@ pub fn drop_unheld_checks(results: &mut ShimResults, target: &Target) {
             continue;
         }
         c.failures.retain(|f| {
-            crate::spec()
+            judge::spec()
                 .rule(&f.rule)
                 .is_none_or(|r| target.rule_holds(r).is_ok())
         });
@@ -255,7 +255,7 @@ pub fn drop_unheld_checks(results: &mut ShimResults, target: &Target) {
 /// applicable, with the reason; a violated rule that holds on the kernel is a finding.
 pub fn explain_rules(results: &mut ShimResults, target: &Target) {
     for r in &mut results.rules {
-        let Some(rule) = crate::spec().rule(&r.rule) else {
+        let Some(rule) = judge::spec().rule(&r.rule) else {
             continue;
         };
         match target.rule_holds(rule) {

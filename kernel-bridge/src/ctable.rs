@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn every_case_variant_gets_a_table() {
-        let scenarios = crate::kernel::scenarios(None);
+        let scenarios = crate::scenarios(None);
         let h = header(&scenarios);
         assert!(h.starts_with("/* SPDX-License-Identifier: GPL-2.0 */"));
         for (i, (name, steps)) in scenarios.iter().enumerate() {

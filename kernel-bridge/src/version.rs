@@ -3,7 +3,7 @@
 
 use reference_impl::{Step, Trace};
 
-use crate::{CaseDef, RuleDef};
+use judge::{CaseDef, RuleDef};
 
 use super::*;
 
@@ -78,7 +78,7 @@ impl Target {
     pub fn case_applies(&self, case: &CaseDef, steps: &[Step]) -> Result<(), String> {
         let mut unheld = Vec::new();
         for id in case.rules {
-            if let Some(rule) = crate::spec().rule(id)
+            if let Some(rule) = judge::spec().rule(id)
                 && let Err(e) = self.rule_holds(rule)
             {
                 unheld.push(e);
@@ -90,7 +90,7 @@ impl Target {
         // Every reliance that takes something away, so that the reason is complete.
         let mut why = Vec::new();
         for r in relied_on(steps) {
-            let Some(Err(e)) = crate::spec().rule(r.rule).map(|rule| self.rule_holds(rule)) else {
+            let Some(Err(e)) = judge::spec().rule(r.rule).map(|rule| self.rule_holds(rule)) else {
                 continue;
             };
             match r.affects {
@@ -123,7 +123,7 @@ impl Target {
 
     /// Whether the rule with this ID holds on this kernel (an unknown ID does).
     fn holds(&self, id: &str) -> bool {
-        crate::spec()
+        judge::spec()
             .rule(id)
             .is_none_or(|r| self.rule_holds(r).is_ok())
     }
@@ -145,7 +145,7 @@ impl Target {
             let Affects::StopsIn(step) = r.affects else {
                 continue;
             };
-            let Some(Err(e)) = crate::spec().rule(r.rule).map(|rule| self.rule_holds(rule)) else {
+            let Some(Err(e)) = judge::spec().rule(r.rule).map(|rule| self.rule_holds(rule)) else {
                 continue;
             };
             let hang = trace
@@ -157,7 +157,7 @@ impl Target {
             if !stopped_there {
                 continue;
             }
-            let Some(scenario) = crate::outcome::scenario_of(case, variant) else {
+            let Some(scenario) = judge::outcome::scenario_of(case, variant) else {
                 continue;
             };
             let mut unexercised: Vec<&str> = Vec::new();
@@ -169,13 +169,13 @@ impl Target {
                 if !self.holds(c.rule) {
                     continue; // Left out anyway: see drop_unheld_checks.
                 }
-                if crate::check::never_ran(&failure) || c.check.describe == crate::check::NO_HANG {
+                if judge::check::never_ran(&failure) || c.check.describe == judge::check::NO_HANG {
                     if !unexercised.contains(&c.rule) {
                         unexercised.push(c.rule);
                     }
-                } else if crate::spec()
+                } else if judge::spec()
                     .rule(c.rule)
-                    .is_none_or(|x| x.strength != crate::Strength::May)
+                    .is_none_or(|x| x.strength != judge::Strength::May)
                 {
                     failed = true;
                 }
