@@ -1,7 +1,7 @@
 //! The monitors of the chapter "Revocation" (`revocation.md`).
 
 use reference_impl::{
-    AccessOutcome, Actor, BufId, Call, CallName, DmaResvUsage, Errno, Ret, Role, Step,
+    AccessOutcome, Actor, BufId, Call, CallName, DmaResvUsage, Errno, Event, Ret, Role, Step,
 };
 
 use super::invalidation::waited_between;
@@ -331,6 +331,22 @@ fn unbounded_wait(o: &Observed<'_>) -> Verdict {
     j.verdict()
 }
 
+/// The exporter of `buf` answered call `i` (made while the buffer is revoked) with -ENODEV.
+fn expect_enodev(j: &mut Judgement, i: usize, e: &Event, buf: BufId) {
+    j.expect(
+        e.ret == Some(Ret::Err(Errno::ENODEV)),
+        i,
+        Actor::Exporter(buf),
+        || {
+            format!(
+                "{} while the buffer is revoked: expected -ENODEV, got {}",
+                shows(e),
+                ret_of(e)
+            )
+        },
+    );
+}
+
 fn reject_map(o: &Observed<'_>) -> Verdict {
     let mut j = Judgement::new();
     for (i, e) in o.calls(CallName::OpsMapDmaBuf) {
@@ -341,18 +357,7 @@ fn reject_map(o: &Observed<'_>) -> Verdict {
         if !o.revoked_at(info.buf, i) || e.ret.is_none() {
             continue;
         }
-        j.expect(
-            e.ret == Some(Ret::Err(Errno::ENODEV)),
-            i,
-            Actor::Exporter(info.buf),
-            || {
-                format!(
-                    "{} while the buffer is revoked: expected -ENODEV, got {}",
-                    shows(e),
-                    ret_of(e)
-                )
-            },
-        );
+        expect_enodev(&mut j, i, e, info.buf);
     }
     j.verdict()
 }
@@ -372,18 +377,7 @@ fn reject_attach(o: &Observed<'_>) -> Verdict {
         if o.exporter_can(info.buf, "peer2peer-only") && !(info.dynamic && info.allow_peer2peer) {
             continue;
         }
-        j.expect(
-            e.ret == Some(Ret::Err(Errno::ENODEV)),
-            i,
-            Actor::Exporter(info.buf),
-            || {
-                format!(
-                    "{} while the buffer is revoked: expected -ENODEV, got {}",
-                    shows(e),
-                    ret_of(e)
-                )
-            },
-        );
+        expect_enodev(&mut j, i, e, info.buf);
     }
     j.verdict()
 }
