@@ -21,7 +21,7 @@ const MAX_ERRNO: u16 = 4095;
     serde::Deserialize,
     schemars::JsonSchema,
 )]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+// The variants are the kernel's names already; serde keeps them as written (`"ENODEV"`).
 pub enum Errno {
     /// Invalid argument (22).
     EINVAL,
@@ -60,6 +60,7 @@ pub enum Errno {
     /// Operation not supported, the kernel-internal code (524).
     ENOTSUPP,
     /// Any other errno, by number (1 to 4095).
+    #[serde(rename = "other")]
     Other(u16),
 }
 
