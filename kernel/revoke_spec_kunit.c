@@ -302,18 +302,32 @@ static __printf(2, 3) void ev_ret(int idx, const char *fmt, ...)
 		rs.nopen--;
 }
 
-/* The trace schema's spelling of an error number (serde's SCREAMING_SNAKE_CASE of ENODEV). */
+/*
+ * The trace schema's spelling of an error number: the kernel's own name for the errnos the
+ * schema names, NULL for any other (written as {"other":N}, so every errno reaches the judge).
+ */
 static const char *errname(int err)
 {
 	switch (err) {
-	case -EINVAL: return "E_I_N_V_A_L";
-	case -EOPNOTSUPP: return "E_O_P_N_O_T_S_U_P_P";
-	case -ENODEV: return "E_N_O_D_E_V";
-	case -EBUSY: return "E_B_U_S_Y";
-	case -ENOMEM: return "E_N_O_M_E_M";
-	case -ETIME: return "E_T_I_M_E";
-	case -ERESTARTSYS: return "E_R_E_S_T_A_R_T_S_Y_S";
-	default: return "EUNKNOWN";
+	case -EINVAL: return "EINVAL";
+	case -EOPNOTSUPP: return "EOPNOTSUPP";
+	case -ENODEV: return "ENODEV";
+	case -EBUSY: return "EBUSY";
+	case -ENOMEM: return "ENOMEM";
+	case -ETIME: return "ETIME";
+	case -ERESTARTSYS: return "ERESTARTSYS";
+	case -EPERM: return "EPERM";
+	case -ENOENT: return "ENOENT";
+	case -EINTR: return "EINTR";
+	case -EIO: return "EIO";
+	case -ENXIO: return "ENXIO";
+	case -EAGAIN: return "EAGAIN";
+	case -EFAULT: return "EFAULT";
+	case -EEXIST: return "EEXIST";
+	case -ENOSPC: return "ENOSPC";
+	case -ENOSYS: return "ENOSYS";
+	case -ENOTSUPP: return "ENOTSUPP";
+	default: return NULL;
 	}
 }
 
@@ -324,8 +338,10 @@ static void ret_void(int idx)
 
 static void ret_int(int idx, long v)
 {
-	if (v < 0)
+	if (v < 0 && errname((int)v))
 		ev_ret(idx, "{\"kind\":\"err\",\"value\":\"%s\"}", errname((int)v));
+	else if (v < 0)
+		ev_ret(idx, "{\"kind\":\"err\",\"value\":{\"other\":%ld}}", -v);
 	else
 		ev_ret(idx, "{\"kind\":\"int\",\"value\":%ld}", v);
 }
@@ -763,7 +779,10 @@ static int core_map(int att, bool unlocked)
 		int err = t ? PTR_ERR(t) : -ENOMEM;
 
 		/* The helper returns what its dma_buf_map_attachment() returned. */
-		inner_end_ret("{\"kind\":\"err\",\"value\":\"%s\"}", errname(err));
+		if (errname(err))
+			inner_end_ret("{\"kind\":\"err\",\"value\":\"%s\"}", errname(err));
+		else
+			inner_end_ret("{\"kind\":\"err\",\"value\":{\"other\":%d}}", -err);
 		ret_int(idx, err);
 		return err;
 	}

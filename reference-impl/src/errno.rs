@@ -158,4 +158,22 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), NAMED.len());
     }
+
+    /// In traces (JSON), an errno is the kernel's name, as the KUnit bridge writes it too
+    /// (`kernel/revoke_spec_kunit.c`, `errname()`), and any other by number.
+    #[test]
+    fn serialises_as_the_kernels_name() {
+        for (e, _, name) in NAMED {
+            let json = serde_json::to_string(e).expect("serialises");
+            assert_eq!(json, format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<Errno>(&json).ok(), Some(*e));
+        }
+        let other = serde_json::to_string(&Errno::Other(133)).expect("serialises");
+        assert_eq!(other, r#"{"other":133}"#);
+        assert_eq!(
+            serde_json::from_str::<Errno>(&other).ok(),
+            Some(Errno::Other(133))
+        );
+        assert!(serde_json::from_str::<Errno>("\"E_N_O_D_E_V\"").is_err());
+    }
 }
