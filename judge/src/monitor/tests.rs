@@ -1178,7 +1178,14 @@ fn unmap_bounded_counts_a_worker_inside_a_wait_that_never_returns() {
         let worker = Call::Worker { att: AttId(0) };
         let mut events = vec![
             ev(2, Actor::Harness, IMP0, worker, false, Ret::Void),
-            ev(3, IMP0, Actor::Core, Call::DmaResvLock { buf: BufId(0) }, false, Ret::Void),
+            ev(
+                3,
+                IMP0,
+                Actor::Core,
+                Call::DmaResvLock { buf: BufId(0) },
+                false,
+                Ret::Void,
+            ),
         ];
         if unmaps {
             let call = Call::DmaBufUnmapAttachment {
