@@ -18,7 +18,7 @@ fn quote(s: &str) -> String {
 }
 
 /// The command that serves the Rust VFIO shim, misbehaving as asked.
-fn serve_cmd(bin: &str, misbehave: Option<&str>) -> String {
+pub(crate) fn serve_cmd(bin: &str, misbehave: Option<&str>) -> String {
     let mut c = format!("{} serve rust-vfio-exporter", quote(bin));
     if let Some(m) = misbehave {
         c.push_str(&format!(" --misbehave {m}"));
@@ -35,7 +35,7 @@ fn run(args: &[&str]) -> Output {
 
 /// Runs every case against the Rust shim misbehaving as `mode`, started through `t`, with a
 /// half-second timeout; the JSON report.
-fn run_hostile(t: &Tagged, mode: &str) -> (Output, serde_json::Value) {
+pub(crate) fn run_hostile(t: &Tagged, mode: &str) -> (Output, serde_json::Value) {
     let o = run(&[
         "run",
         "--timeout",
@@ -73,13 +73,13 @@ fn vfio_cases() -> Vec<(String, bool)> {
 }
 
 /// A copy of the runner under a unique name: its processes can be found, or not, by name.
-struct Tagged {
+pub(crate) struct Tagged {
     _dir: tempfile::TempDir,
-    path: PathBuf,
+    pub(crate) path: PathBuf,
     name: String,
 }
 
-fn tagged(tag: &str) -> Tagged {
+pub(crate) fn tagged(tag: &str) -> Tagged {
     let dir = tempfile::tempdir().expect("temp dir");
     // Process names are cut to 15 characters in /proc/PID/stat.
     let name = format!("rs{}{tag}", std::process::id() % 100_000);
@@ -109,7 +109,7 @@ fn processes_of(t: &Tagged) -> Vec<String> {
     found
 }
 
-fn assert_none_left(t: &Tagged) {
+pub(crate) fn assert_none_left(t: &Tagged) {
     // A killed process may take a moment to disappear from /proc.
     let end = Instant::now() + Duration::from_secs(5);
     loop {
@@ -242,8 +242,8 @@ fn a_shim_with_a_bad_hello_is_one_error_naming_the_cause_and_the_fix() {
             None,
         ),
         (
-            "version-2",
-            "chose protocol version 2; this runner offered only version 1",
+            "version-9",
+            "chose protocol version 9; this runner offered versions 2 and 1",
             None,
         ),
     ];
@@ -473,25 +473,8 @@ fn ctrl_c_leaves_a_valid_partial_report_and_no_process() {
     assert_none_left(&t);
 }
 
-fn transcript_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../book/src/generated/shim-exchange.txt")
-}
-
-#[test]
-fn the_exchange_in_the_book_is_a_real_one_and_every_line_matches_the_schema() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("t.txt");
-    let o = run(&[
-        "run",
-        "--filter",
-        "revoke_around_reset[iommufd]",
-        "--transcript",
-        &path.display().to_string(),
-        "--shim-cmd",
-        &format!("{} serve rust-vfio-exporter", quote(BIN)),
-    ]);
-    assert_eq!(o.status.code(), Some(0));
-    let text = std::fs::read_to_string(&path).expect("transcript");
+/// Every line of a transcript (`> ` to the shim, `< ` from it) matches its schema.
+pub(crate) fn check_against_schemas(text: &str) {
     let schema = |name: &str| {
         let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("schema")
@@ -515,6 +498,28 @@ fn the_exchange_in_the_book_is_a_real_one_and_every_line_matches_the_schema() {
             panic!("{line} does not match the schema: {e}");
         }
     }
+}
+
+fn transcript_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../book/src/generated/shim-exchange.txt")
+}
+
+#[test]
+fn the_exchange_in_the_book_is_a_real_one_and_every_line_matches_the_schema() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("t.txt");
+    let o = run(&[
+        "run",
+        "--filter",
+        "revoke_around_reset[iommufd]",
+        "--transcript",
+        &path.display().to_string(),
+        "--shim-cmd",
+        &format!("{} serve rust-vfio-exporter", quote(BIN)),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = std::fs::read_to_string(&path).expect("transcript");
+    check_against_schemas(&text);
     let committed = transcript_path();
     if std::env::var_os("UPDATE_TRANSCRIPT").is_some() {
         std::fs::create_dir_all(committed.parent().expect("parent")).expect("dir");
