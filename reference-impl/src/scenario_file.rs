@@ -129,6 +129,8 @@ pub enum PointKind {
     CallbackEntry,
     /// After an importer's `invalidate_mappings` returned.
     CallbackExit,
+    /// Before an exporter takes its device's memory lock (VFIO's `vdev->memory_lock`).
+    MemoryLock,
 }
 
 impl fmt::Display for PointKind {
@@ -143,6 +145,7 @@ impl fmt::Display for PointKind {
             PointKind::UnmapWait => "unmap wait",
             PointKind::CallbackEntry => "invalidate_mappings entry",
             PointKind::CallbackExit => "invalidate_mappings exit",
+            PointKind::MemoryLock => "memory lock",
         })
     }
 }

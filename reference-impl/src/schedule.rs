@@ -269,9 +269,9 @@ impl Sched {
             Ok(completed) => Ok(completed),
             Err(payload) => match payload.downcast::<Blocked>() {
                 Ok(b) => Err(Stop::Blocked(format!(
-                    "a step run inside step {i} waits for {}'s reservation lock, which the \
-                     step it interrupted holds: this schedule cannot run",
-                    b.buf
+                    "a step run inside step {i} waits for {}'s {}, which the step it \
+                     interrupted holds: this schedule cannot run",
+                    b.buf, b.lock
                 ))),
                 Err(payload) => panic::resume_unwind(payload),
             },
@@ -338,6 +338,10 @@ pub fn run_scheduled(roles: Rc<Roles>, file: &ScenarioFile) -> ScheduledRun {
             }
         }
         for j in order.into_iter().chain([i]) {
+            if j == i && s.done.borrow()[i] {
+                // It ran inside a step scheduled before it.
+                continue;
+            }
             match s.run_top(&k, j) {
                 Ok(true) => {}
                 Ok(false) => break 'run,
@@ -447,7 +451,8 @@ mod tests {
         assert!(run.unused.is_empty() && run.blocked.is_none());
         assert_eq!(steps_in_order(&run.trace.expect("runs")), [0, 1, 2, 3, 2]);
         assert_eq!(run.inside[3], Some(2));
-        // The revoke offered the map at its lock, callback, wait and unlock points.
+        // The revoke offered the map at its memory lock, lock, callback, wait and unlock
+        // points.
         let kinds: Vec<PointKind> = run
             .offered
             .iter()
@@ -458,6 +463,7 @@ mod tests {
             kinds,
             [
                 PointKind::Start,
+                PointKind::MemoryLock,
                 PointKind::Lock,
                 PointKind::CallbackEntry,
                 PointKind::CallbackExit,
