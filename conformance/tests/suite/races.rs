@@ -260,3 +260,40 @@ fn each_race_only_bug_is_caught_by_its_kept_schedule() {
         );
     }
 }
+
+/// Beyond the bound, PCT samples find what the bound misses, and a seed gives the same
+/// samples: `broken-vfio-rearms-on-unrevoke` needs two preemptions; explored to one, with no
+/// samples it passes, with 200 PCT samples of seed 2 one of them fails, the same one on every
+/// run.
+#[test]
+fn pct_samples_find_a_deeper_race_reproducibly() {
+    let roles = Rc::new(shim("broken-vfio-rearms-on-unrevoke").roles());
+    let (case, variant) = racy_cases(&conformance::spec())
+        .into_iter()
+        .find(|(c, _)| c.name == "restore_races_an_attach")
+        .expect("the case");
+    let opts = |samples| ExploreOptions {
+        bound: 1,
+        samples,
+        seed: 2,
+    };
+    let bounded = explore_case(roles.clone(), case, variant, opts(0));
+    assert!(
+        bounded.exhaustive && bounded.violation.is_none(),
+        "{bounded:?}"
+    );
+    let first = explore_case(roles.clone(), case, variant, opts(200));
+    let again = explore_case(roles, case, variant, opts(200));
+    let v = first.violation.expect("a sample catches it");
+    assert!(
+        v.message.starts_with("revoke.restore.count-ready:"),
+        "{}",
+        v.message
+    );
+    assert!(v.file.schedule.len() >= 2, "{:?}", v.file.schedule);
+    assert_eq!(first.explored, again.explored);
+    assert_eq!(
+        Some(v.file.schedule),
+        again.violation.map(|v| v.file.schedule)
+    );
+}
