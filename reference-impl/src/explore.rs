@@ -16,14 +16,14 @@
 //! and at the `i`th change point the running thread drops to priority `d - i`, below every
 //! initial one. With `n` threads and `k` points, one sample finds a bug of depth `d` with
 //! probability at least `1 / (n k^(d-1))`. Here `d` is the bound plus 2. The model's own
-//! limit stays: a thread that takes over runs its step to completion (see the chapter
-//! "Running the suite against a driver", section "Races").
+//! limit stays: a thread that takes over runs its step to completion (see the book's
+//! chapter on the conformance suite, section "Threads, schedules and replay files").
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
-use crate::{Offered, Preemption, Roles, ScenarioFile, Thread, Trace, run_scheduled};
+use crate::{Offered, Preemption, Roles, ScenarioFile, ScheduledRun, Thread, Trace, run_scheduled};
 
 /// How far to explore.
 #[derive(Debug, Clone, Copy)]
@@ -120,8 +120,12 @@ impl Step {
     }
 }
 
-struct Explorer<'j> {
-    roles: Rc<Roles>,
+/// Runs one schedule of the scenario: in process ([`run_scheduled`] on roles), or on a shim
+/// process that begins a fresh case first.
+pub type RunSchedule<'r> = dyn FnMut(&ScenarioFile) -> ScheduledRun + 'r;
+
+struct Explorer<'j, 'r> {
+    run: &'r mut RunSchedule<'r>,
     base: ScenarioFile,
     judge: &'j dyn Fn(&Trace) -> Option<String>,
     seen: HashSet<u64>,
@@ -130,13 +134,13 @@ struct Explorer<'j> {
     points: usize,
 }
 
-impl Explorer<'_> {
+impl Explorer<'_, '_> {
     fn run(&mut self, schedule: &[Preemption]) -> Step {
         let file = ScenarioFile {
             schedule: schedule.to_vec(),
             ..self.base.clone()
         };
-        let run = run_scheduled(self.roles.clone(), &file);
+        let run = (self.run)(&file);
         self.done.explored += 1;
         if schedule.is_empty() {
             self.points = run.offered.len();
@@ -233,8 +237,19 @@ pub fn explore(
     opts: ExploreOptions,
     judge: &dyn Fn(&Trace) -> Option<String>,
 ) -> Exploration {
+    explore_with(&mut |f| run_scheduled(roles.clone(), f), base, opts, judge)
+}
+
+/// Explores `base` as [`explore`] does, running each schedule with `run` (a shim process's
+/// backend runs it over the wire, in a fresh case).
+pub fn explore_with<'r>(
+    run: &'r mut RunSchedule<'r>,
+    base: &ScenarioFile,
+    opts: ExploreOptions,
+    judge: &dyn Fn(&Trace) -> Option<String>,
+) -> Exploration {
     let mut ex = Explorer {
-        roles,
+        run,
         base: ScenarioFile {
             schedule: Vec::new(),
             ..base.clone()
