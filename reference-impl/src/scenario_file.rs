@@ -129,8 +129,6 @@ pub enum PointKind {
     CallbackEntry,
     /// After an importer's `invalidate_mappings` returned.
     CallbackExit,
-    /// Before an exporter takes its device's memory lock (VFIO's `vdev->memory_lock`).
-    MemoryLock,
 }
 
 impl fmt::Display for PointKind {
@@ -145,7 +143,6 @@ impl fmt::Display for PointKind {
             PointKind::UnmapWait => "unmap wait",
             PointKind::CallbackEntry => "invalidate_mappings entry",
             PointKind::CallbackExit => "invalidate_mappings exit",
-            PointKind::MemoryLock => "memory lock",
         })
     }
 }

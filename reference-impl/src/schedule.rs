@@ -451,8 +451,7 @@ mod tests {
         assert!(run.unused.is_empty() && run.blocked.is_none());
         assert_eq!(steps_in_order(&run.trace.expect("runs")), [0, 1, 2, 3, 2]);
         assert_eq!(run.inside[3], Some(2));
-        // The revoke offered the map at its memory lock, lock, callback, wait and unlock
-        // points.
+        // The revoke offered the map at its lock, callback, wait and unlock points.
         let kinds: Vec<PointKind> = run
             .offered
             .iter()
@@ -463,7 +462,6 @@ mod tests {
             kinds,
             [
                 PointKind::Start,
-                PointKind::MemoryLock,
                 PointKind::Lock,
                 PointKind::CallbackEntry,
                 PointKind::CallbackExit,

@@ -91,12 +91,6 @@ pub enum SchedPoint {
         /// The attachment.
         att: AttId,
     },
-    /// The exporter's device memory lock is about to be taken (VFIO's
-    /// `down_write(&vdev->memory_lock)`).
-    MemoryLock {
-        /// The buffer.
-        buf: BufId,
-    },
 }
 
 impl SchedPoint {
@@ -110,8 +104,7 @@ impl SchedPoint {
             | SchedPoint::FenceSignal { buf }
             | SchedPoint::UnmapWait { buf }
             | SchedPoint::CallbackEntry { buf, .. }
-            | SchedPoint::CallbackExit { buf, .. }
-            | SchedPoint::MemoryLock { buf } => buf,
+            | SchedPoint::CallbackExit { buf, .. } => buf,
         }
     }
 
@@ -127,7 +120,6 @@ impl SchedPoint {
             SchedPoint::UnmapWait { .. } => K::UnmapWait,
             SchedPoint::CallbackEntry { .. } => K::CallbackEntry,
             SchedPoint::CallbackExit { .. } => K::CallbackExit,
-            SchedPoint::MemoryLock { .. } => K::MemoryLock,
         }
     }
 }

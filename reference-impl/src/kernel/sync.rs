@@ -99,9 +99,9 @@ impl Kernel {
     /// `down_write(&vdev->memory_lock)`: the device's memory lock, one per exporter of `buf`
     /// in the model (a VFIO device exports one buffer here). Taking it twice on one thread
     /// never returns; wanted by a step running inside the step that holds it, that schedule
-    /// cannot run ([`Blocked`]).
+    /// cannot run ([`Blocked`]). It has no scheduling point of its own: every exporter step
+    /// that takes it takes it first, so the step's `start` point is the same place.
     pub fn down_write(&self, buf: BufId) {
-        self.sched_point(SchedPoint::MemoryLock { buf });
         let holder = self.memory_locks.borrow().get(&buf).copied();
         if let Some(d) = holder {
             if d < self.depth.get() {
