@@ -263,7 +263,7 @@ fn each_race_only_bug_is_caught_by_its_kept_schedule() {
 
 /// Beyond the bound, PCT samples find what the bound misses, and a seed gives the same
 /// samples: `broken-vfio-rearms-on-unrevoke` needs two preemptions; explored to one, with no
-/// samples it passes, with 200 PCT samples of seed 2 one of them fails, the same one on every
+/// samples it passes, with 200 PCT samples of seed 1 one of them fails, the same one on every
 /// run.
 #[test]
 fn pct_samples_find_a_deeper_race_reproducibly() {
@@ -275,7 +275,7 @@ fn pct_samples_find_a_deeper_race_reproducibly() {
     let opts = |samples| ExploreOptions {
         bound: 1,
         samples,
-        seed: 2,
+        seed: 1,
     };
     let bounded = explore_case(roles.clone(), case, variant, opts(0));
     assert!(
