@@ -23,7 +23,7 @@ use reference_impl::{ExploreOptions, Roles, Shim, run_reference, run_with};
 use shims::registry::{self, Runs};
 
 /// Generated scenarios on the reference per run of this test (the bench runs 100,000).
-const GENERATED: u32 = 10_000;
+const GENERATED: u32 = 3_000;
 
 /// The case the reference is meant to hang in (a fence that never signals).
 const HANGS_BY_DESIGN: &str = "revoke_blocks_on_a_stuck_fence";
