@@ -505,11 +505,7 @@ mod tests {
 
         let alone = outcome(vec![failed(follows)]);
         let alone_result = result_of(&alone, 0);
-        let rules = rule_verdicts(
-            &spec,
-            &[result, alone_result],
-            &[Some(&both), Some(&alone)],
-        );
+        let rules = rule_verdicts(&spec, &[result, alone_result], &[Some(&both), Some(&alone)]);
         assert_eq!(verdict_of(&rules, follows), Some(Verdict::Violated));
     }
 

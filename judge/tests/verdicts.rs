@@ -92,7 +92,11 @@ fn the_reference_passes_every_case() {
             ));
         }
     }
-    assert!(failed.is_empty(), "the reference fails:\n{}", failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "the reference fails:\n{}",
+        failed.join("\n")
+    );
 }
 
 #[test]
@@ -138,7 +142,10 @@ fn every_good_shim_passes_every_case_that_applies() {
             if let Some(rules) = violated_rules(&spec, case, variant, Some(&shim), &roles)
                 && !rules.is_empty()
             {
-                failed.push(format!("{name}: {} violates {rules:?}", case.variant_name(variant)));
+                failed.push(format!(
+                    "{name}: {} violates {rules:?}",
+                    case.variant_name(variant)
+                ));
             }
         }
     }

@@ -117,13 +117,23 @@ impl Record {
     }
 
     /// Replaces the outcomes of the files a run measured by that run's.
-    fn merge(&mut self, run: BTreeMap<String, Outcome>, files: &[String], date: &str, commit: &str) {
-        self.mutants.retain(|m, _| !files.iter().any(|f| f == file_of(m)));
+    fn merge(
+        &mut self,
+        run: BTreeMap<String, Outcome>,
+        files: &[String],
+        date: &str,
+        commit: &str,
+    ) {
+        self.mutants
+            .retain(|m, _| !files.iter().any(|f| f == file_of(m)));
         for f in files {
             self.files
                 .insert(f.clone(), (date.to_string(), commit.to_string()));
         }
-        self.mutants.extend(run);
+        self.mutants.extend(
+            run.into_iter()
+                .filter(|(m, _)| files.iter().any(|f| f == file_of(m))),
+        );
     }
 }
 
@@ -141,7 +151,12 @@ pub(crate) fn parse_reasons(text: &str) -> Result<BTreeMap<String, String>, Stri
             [k, v] if line.contains("\" = \"") => {
                 reasons.insert(k.clone(), v.clone());
             }
-            _ => return Err(format!("{REASONS}:{}: expected `\"mutant\" = \"reason\"`", n + 1)),
+            _ => {
+                return Err(format!(
+                    "{REASONS}:{}: expected `\"mutant\" = \"reason\"`",
+                    n + 1
+                ));
+            }
         }
     }
     Ok(reasons)
@@ -181,18 +196,21 @@ pub(crate) fn page(record: &Record, reasons: &BTreeMap<String, String>) -> Resul
         .filter(|(_, o)| **o == Outcome::Missed)
         .map(|(m, _)| m)
         .collect();
-    let unexplained: Vec<&&String> = missed.iter().filter(|m| !reasons.contains_key(**m)).collect();
-    let stale: Vec<&String> = reasons
-        .keys()
-        .filter(|k| !missed.contains(k))
+    let unexplained: Vec<&&String> = missed
+        .iter()
+        .filter(|m| !reasons.contains_key(**m))
         .collect();
+    let stale: Vec<&String> = reasons.keys().filter(|k| !missed.contains(k)).collect();
     if !unexplained.is_empty() || !stale.is_empty() {
         let mut e = String::new();
         for m in unexplained {
             let _ = writeln!(e, "survivor without a reason in {REASONS}: {m}");
         }
         for m in stale {
-            let _ = writeln!(e, "reason for a mutant that did not survive (or was not run): {m}");
+            let _ = writeln!(
+                e,
+                "reason for a mutant that did not survive (or was not run): {m}"
+            );
         }
         return Err(e);
     }
@@ -331,26 +349,30 @@ pub(crate) fn write_page(root: &Path) -> Result<(), String> {
     std::fs::write(root.join(PAGE), page).map_err(|e| format!("{PAGE}: {e}"))
 }
 
-/// `cargo xtask mutants [--file F]... [--from DIR] | --page`: runs cargo-mutants on the files
-/// (all of `reference-impl/src` by default), merges the outcomes into the record and writes
-/// the page. `--from DIR` reads an earlier run's output folder instead of running; `--page`
-/// only writes the page (after editing the reasons).
+/// `cargo xtask mutants [--file F]... [--from DIR [--commit C]] | --page`: runs cargo-mutants
+/// on the files (all of `reference-impl/src` by default), merges the outcomes into the record
+/// and writes the page. `--from DIR` reads an earlier run's output folder instead of running
+/// (`--commit`: the commit that run measured, HEAD by default); `--page` only writes the page
+/// (after editing the reasons).
 pub(crate) fn run(root: &Path, args: &[&str]) -> Result<(), String> {
     if args == ["--page"] {
         return write_page(root);
     }
     let mut named = Vec::new();
     let mut from = None;
+    let mut commit = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match (*a, it.next()) {
             ("--file" | "-f", Some(f)) => named.push(*f),
             ("--from", Some(d)) => from = Some(root.join(d)),
+            ("--commit", Some(c)) => commit = Some(c.to_string()),
             _ => return Err(format!("unknown or incomplete argument `{a}`")),
         }
     }
     let files = files_of(root, &named)?;
-    let (date, commit) = date_and_commit(root)?;
+    let (date, head) = date_and_commit(root)?;
+    let commit = commit.unwrap_or(head);
     let out = match from {
         Some(d) => d,
         None => {
@@ -416,7 +438,10 @@ mod tests {
         let run = BTreeMap::from([("a.rs:3:3: replace h".to_string(), Outcome::Missed)]);
         r.merge(run, &["a.rs".to_string()], "2026-02-02", "y");
         assert_eq!(
-            r.render().lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>(),
+            r.render()
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>(),
             [
                 "file\ta.rs\t2026-02-02\ty",
                 "file\tb.rs\t2026-01-01\tx",
