@@ -4,7 +4,9 @@
 
 use std::rc::Rc;
 
-use reference_impl::{Exploration, ExploreOptions, Roles, Trace, explore};
+use reference_impl::{
+    Exploration, ExploreOptions, Roles, RunSchedule, Trace, explore_with, run_scheduled,
+};
 
 use crate::outcome::scenario_of;
 use crate::{CaseDef, Spec};
@@ -20,6 +22,22 @@ pub fn racy_cases(spec: &Spec) -> Vec<(&'static CaseDef, &'static str)> {
 /// judges it by the case's checks too.
 pub fn explore_case(
     roles: Rc<Roles>,
+    case: &'static CaseDef,
+    variant: &'static str,
+    opts: ExploreOptions,
+) -> Exploration {
+    explore_case_with(
+        &mut |f| run_scheduled(roles.clone(), f),
+        case,
+        variant,
+        opts,
+    )
+}
+
+/// Explores one case variant as [`explore_case`] does, running each schedule with `run` (a
+/// shim process's backend runs each over the wire, in a fresh case).
+pub fn explore_case_with<'r>(
+    run: &'r mut RunSchedule<'r>,
     case: &'static CaseDef,
     variant: &'static str,
     opts: ExploreOptions,
@@ -40,5 +58,5 @@ pub fn explore_case(
             })
             .or_else(|| crate::invariants::first_violation(t))
     };
-    explore(roles, &file, opts, &judge)
+    explore_with(run, &file, opts, &judge)
 }

@@ -176,7 +176,7 @@ pub fn replay(
     file: &ScenarioFile,
 ) -> Result<Replayed, String> {
     case_of(spec, file)?;
-    backend.scenario_applies(&file.plain_steps())?;
+    backend.file_applies(file)?;
     let name = file.title.clone().unwrap_or_else(|| "replay".to_string());
     let ran = backend.run_file(&name, file);
     let checks = match &ran.trace {

@@ -231,6 +231,12 @@ pub trait Backend {
     fn scenario_applies(&self, _steps: &[Step]) -> Result<(), String> {
         Ok(())
     }
+    /// Whether a scenario file exercises it: its steps ([`Backend::scenario_applies`]) and,
+    /// for a file with threads or a schedule, whether the backend can run calls of several
+    /// threads in flight (a shim process of protocol version 1 cannot).
+    fn file_applies(&self, file: &ScenarioFile) -> Result<(), String> {
+        self.scenario_applies(&file.plain_steps())
+    }
     /// Runs a scenario file (a replay, a generated or an explored scenario) labelled `name`.
     fn run_file(&mut self, _name: &str, _file: &ScenarioFile) -> Ran {
         Ran {
@@ -292,7 +298,18 @@ pub fn run_file_with(
     if !file.is_concurrent() && file.schedule.is_empty() {
         return run_with(&roles, &file.plain_steps());
     }
-    let run = reference_impl::run_scheduled(roles, file);
+    scheduled_trace(reference_impl::run_scheduled(roles, file), file)
+}
+
+/// The trace of a scheduled run of `file`; a schedule the model cannot run, or one whose
+/// points the run never reached, is an error of the run.
+pub fn scheduled_trace(
+    run: reference_impl::ScheduledRun,
+    file: &ScenarioFile,
+) -> Result<Trace, String> {
+    if !file.is_concurrent() && file.schedule.is_empty() {
+        return run.trace;
+    }
     if let Some(b) = run.blocked {
         return Err(b);
     }

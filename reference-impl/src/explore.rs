@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
-use crate::{Preemption, Roles, ScenarioFile, Trace, run_scheduled};
+use crate::{Preemption, Roles, ScenarioFile, ScheduledRun, Trace, run_scheduled};
 
 /// How far to explore.
 #[derive(Debug, Clone, Copy)]
@@ -92,21 +92,25 @@ struct Step {
     violation: Option<Violation>,
 }
 
-struct Explorer<'j> {
-    roles: Rc<Roles>,
+/// Runs one schedule of the scenario: in process ([`run_scheduled`] on roles), or on a shim
+/// process that begins a fresh case first.
+pub type RunSchedule<'r> = dyn FnMut(&ScenarioFile) -> ScheduledRun + 'r;
+
+struct Explorer<'j, 'r> {
+    run: &'r mut RunSchedule<'r>,
     base: ScenarioFile,
     judge: &'j dyn Fn(&Trace) -> Option<String>,
     seen: HashSet<u64>,
     done: Exploration,
 }
 
-impl Explorer<'_> {
+impl Explorer<'_, '_> {
     fn run(&mut self, schedule: &[Preemption]) -> Step {
         let file = ScenarioFile {
             schedule: schedule.to_vec(),
             ..self.base.clone()
         };
-        let run = run_scheduled(self.roles.clone(), &file);
+        let run = (self.run)(&file);
         self.done.explored += 1;
         let none = Step {
             extensions: Vec::new(),
@@ -157,8 +161,19 @@ pub fn explore(
     opts: ExploreOptions,
     judge: &dyn Fn(&Trace) -> Option<String>,
 ) -> Exploration {
+    explore_with(&mut |f| run_scheduled(roles.clone(), f), base, opts, judge)
+}
+
+/// Explores `base` as [`explore`] does, running each schedule with `run` (a shim process's
+/// backend runs it over the wire, in a fresh case).
+pub fn explore_with<'r>(
+    run: &'r mut RunSchedule<'r>,
+    base: &ScenarioFile,
+    opts: ExploreOptions,
+    judge: &dyn Fn(&Trace) -> Option<String>,
+) -> Exploration {
     let mut ex = Explorer {
-        roles,
+        run,
         base: ScenarioFile {
             schedule: Vec::new(),
             ..base.clone()

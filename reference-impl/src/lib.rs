@@ -23,7 +23,7 @@ mod trace;
 pub use api::{DmaBufCore, KERNEL_API, KernelApi, KernelFn};
 pub use core_role::ReferenceCore;
 pub use errno::Errno;
-pub use explore::{Exploration, ExploreOptions, Violation, explore};
+pub use explore::{Exploration, ExploreOptions, RunSchedule, Violation, explore, explore_with};
 pub use ids::{AttId, BufId, FenceId, JobId, SgtId};
 pub use kernel::{
     Attachment, Blocked, FRUITLESS_WAITS, Harness, Kernel, SchedPoint, Scheduler, Traced,

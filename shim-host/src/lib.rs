@@ -8,7 +8,7 @@ mod session;
 use std::rc::Rc;
 use std::time::Duration;
 
-use reference_impl::{Exporter, Importer, Role, Roles, Step, profiles_apply};
+use reference_impl::{Exporter, Importer, Role, Roles, ScheduledRun, Step, profiles_apply};
 
 pub use process::{STDERR_LIMIT, Transcript};
 pub use session::{Identity, Session, StartError};
@@ -154,6 +154,12 @@ impl Backend for RemoteBackend {
                 stderr: Some(session.take_stderr()),
             };
         }
+        // A racy case runs in the order written; version 2 still names each call's thread.
+        session.set_threads(
+            judge::outcome::scenario_of(case, variant)
+                .map(|s| s.to_file().threads())
+                .unwrap_or_default(),
+        );
         let roles = Self::roles(&session);
         let trace = reference_impl::run_with(&roles, steps);
         Ran {
@@ -168,34 +174,87 @@ impl Backend for RemoteBackend {
         profiles_apply(id.role, &plays, steps)
     }
 
-    /// A shim process runs the steps of a file one after another: the wire protocol has one
-    /// call in flight at a time, so a file with threads is refused rather than run in an
-    /// order it does not say.
+    /// A file with threads or a schedule needs concurrent calls (protocol version 2): a shim
+    /// of version 1 has one call in flight at a time, so it cannot run another thread's step
+    /// while a call waits for its kernel call.
+    fn file_applies(&self, file: &reference_impl::ScenarioFile) -> Result<(), String> {
+        self.scenario_applies(&file.plain_steps())?;
+        if (file.is_concurrent() || !file.schedule.is_empty()) && !self.session.concurrent() {
+            return Err(sequential_only(self.session.identity().version));
+        }
+        Ok(())
+    }
+
+    /// A shim process runs a file's steps under its schedule when it speaks protocol version
+    /// 2 (each call names its thread; another thread's step runs while a call waits for the
+    /// return of a kernel call at a scheduling point); a shim of version 1 runs sequential
+    /// files only.
     fn run_file(&mut self, name: &str, file: &reference_impl::ScenarioFile) -> Ran {
-        let session = self.session.clone();
-        if file.is_concurrent() || !file.schedule.is_empty() {
+        if let Err(why) = self.file_applies(file) {
             return Ran {
-                trace: Err(
-                    "this scenario runs steps on several threads; a shim process speaks a \
-                     protocol with one call in flight, so it runs sequential scenarios only"
-                        .to_string(),
-                ),
+                trace: Err(why),
                 stderr: None,
             };
         }
-        if let Err(e) = session.begin_case(name) {
-            return Ran {
-                trace: Err(e),
-                stderr: Some(session.take_stderr()),
-            };
-        }
-        let roles = Self::roles(&session);
-        let trace = reference_impl::run_with(&roles, &file.plain_steps());
         Ran {
-            trace,
-            stderr: Some(session.take_stderr()),
+            trace: run_schedule(&self.session, name, file)
+                .and_then(|run| judge::runner::scheduled_trace(run, file)),
+            stderr: Some(self.session.take_stderr()),
         }
     }
+}
+
+impl RemoteBackend {
+    /// Runs one schedule of `file` in a fresh case named `name`: what the explorer runs for
+    /// each schedule of a racy case on a shim process.
+    pub fn run_schedule(&self, name: &str, file: &reference_impl::ScenarioFile) -> ScheduledRun {
+        match run_schedule(&self.session, name, file) {
+            Ok(run) => run,
+            Err(e) => ScheduledRun {
+                trace: Err(e),
+                blocked: None,
+                offered: Vec::new(),
+                unused: Vec::new(),
+                inside: Vec::new(),
+            },
+        }
+    }
+
+    /// Whether the shim speaks concurrent calls (protocol version 2).
+    pub fn concurrent(&self) -> bool {
+        self.session.concurrent()
+    }
+}
+
+/// Why a shim of protocol `version` cannot run a scenario with threads.
+pub fn sequential_only(version: u32) -> String {
+    format!(
+        "a scenario whose steps run on several threads needs concurrent calls (protocol \
+         version {}: several calls in flight, one per thread); this shim speaks version \
+         {version}, one call in flight at a time, so it runs sequential scenarios only",
+        shim_protocol::CONCURRENT
+    )
+}
+
+fn run_schedule(
+    session: &Rc<Session>,
+    name: &str,
+    file: &reference_impl::ScenarioFile,
+) -> Result<ScheduledRun, String> {
+    session.begin_case(name)?;
+    session.set_threads(file.threads());
+    let roles = Rc::new(RemoteBackend::roles(session));
+    Ok(if file.is_concurrent() || !file.schedule.is_empty() {
+        reference_impl::run_scheduled(roles, file)
+    } else {
+        ScheduledRun {
+            trace: reference_impl::run_with(&roles, &file.plain_steps()),
+            blocked: None,
+            offered: Vec::new(),
+            unused: Vec::new(),
+            inside: Vec::new(),
+        }
+    })
 }
 
 impl Drop for RemoteBackend {

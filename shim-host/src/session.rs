@@ -5,12 +5,12 @@
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
-use reference_impl::{Kernel, Role, profile_capabilities, profile_names};
+use reference_impl::{Kernel, Role, Thread, profile_capabilities, profile_names};
 use serde_json::Value;
 use shim_protocol::api::{execute, unknown_object};
 use shim_protocol::codec::{Line, decode_from_shim, encode};
 use shim_protocol::messages::role_named;
-use shim_protocol::{FromShim, MAX_LINE, ShimCall, ToShim, VERSION};
+use shim_protocol::{CONCURRENT, FromShim, MAX_LINE, ShimCall, ToShim, VERSIONS};
 
 use super::process::{Incoming, ShimProcess, Transcript, Wait};
 use judge::runner::Cancel;
@@ -48,6 +48,13 @@ pub enum StartError {
     },
 }
 
+/// A call of the harness's in progress: its id, its operation, its thread.
+struct InFlight {
+    id: u64,
+    name: String,
+    thread: String,
+}
+
 /// The unwinding payload of a failed call: the case ends, the message goes in the trace.
 pub(crate) struct Interrupted;
 
@@ -59,8 +66,10 @@ pub struct Session {
     identity: Identity,
     proc: RefCell<Option<ShimProcess>>,
     next_id: Cell<u64>,
-    /// Ids (and names) of the harness's calls in progress, innermost last.
-    stack: RefCell<Vec<(u64, String)>>,
+    /// The harness's calls in progress, innermost last.
+    stack: RefCell<Vec<InFlight>>,
+    /// The thread of each step of the scenario running now (version 2 names it on the wire).
+    threads: RefCell<Vec<Thread>>,
     deadline: Cell<Instant>,
     stderr: RefCell<String>,
     dead: RefCell<Option<String>>,
@@ -93,7 +102,7 @@ fn start(
         }
     };
     let hello = encode(&ToShim::Hello {
-        versions: vec![VERSION],
+        versions: VERSIONS.to_vec(),
         suite: env!("CARGO_PKG_VERSION").to_string(),
     });
     if let Err(e) = p.send(&hello) {
@@ -141,9 +150,11 @@ fn check_hello(msg: FromShim) -> Result<Identity, String> {
     else {
         return Err(format!("expected a hello, got {msg:?}"));
     };
-    if version != VERSION {
+    if !VERSIONS.contains(&version) {
+        let offered: Vec<String> = VERSIONS.iter().map(u32::to_string).collect();
         return Err(format!(
-            "the shim chose protocol version {version}; this runner offered only version {VERSION}"
+            "the shim chose protocol version {version}; this runner offered versions {}",
+            offered.join(" and ")
         ));
     }
     if name.trim().is_empty() {
@@ -152,7 +163,9 @@ fn check_hello(msg: FromShim) -> Result<Identity, String> {
     let role = match (role_named(&role), role.as_str()) {
         (Some(r), _) => r,
         (None, "core") => {
-            return Err("a core cannot run out of process in protocol version 1".into());
+            return Err(format!(
+                "a core cannot run out of process in protocol version {version}"
+            ));
         }
         (None, other) => {
             return Err(format!(
@@ -167,10 +180,10 @@ fn check_hello(msg: FromShim) -> Result<Identity, String> {
         ));
     }
     if plays.len() > 1 {
-        // `new` does not say which profile an instance plays (version 1), so a process that
+        // `new` does not say which profile an instance plays (versions 1 and 2), so a process that
         // plays two would be judged on the wrong one's cases.
         return Err(format!(
-            "the hello plays {} profiles ({}); in protocol version 1 a shim process plays one, \
+            "the hello plays {} profiles ({}); in protocol versions 1 and 2 a shim process plays one, \
              because `new` does not say which profile an instance plays: start one process per \
              profile (e.g. --shim-cmd 'my-shim --profile {}' for each)",
             plays.len(),
@@ -225,6 +238,7 @@ impl Session {
             proc: RefCell::new(Some(p)),
             next_id: Cell::new(0),
             stack: RefCell::default(),
+            threads: RefCell::default(),
             deadline: Cell::new(Instant::now() + timeout),
             stderr: RefCell::default(),
             dead: RefCell::default(),
@@ -240,6 +254,34 @@ impl Session {
     /// What the shim said about itself.
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    /// Whether the shim speaks concurrent calls (protocol version 2): several calls in flight,
+    /// one per scenario thread, each naming its thread.
+    pub fn concurrent(&self) -> bool {
+        self.identity.version >= CONCURRENT
+    }
+
+    /// The thread of each step of the scenario about to run: a call made while step `i` runs
+    /// is on `threads[i]` (`main` past the end).
+    pub fn set_threads(&self, threads: Vec<Thread>) {
+        *self.threads.borrow_mut() = threads;
+    }
+
+    /// The thread a call made now runs on: that of the step running on `k`, else that of the
+    /// innermost call in progress (`new`, which the core asks for without a kernel), else
+    /// `main`.
+    fn thread_now(&self, k: Option<&Kernel>) -> String {
+        if let Some(k) = k
+            && let Some(t) = self.threads.borrow().get(k.harness().current_step())
+        {
+            return t.as_str().to_string();
+        }
+        self.stack
+            .borrow()
+            .last()
+            .map(|c| c.thread.clone())
+            .unwrap_or_else(|| Thread::main().as_str().to_string())
     }
 
     fn collect_stderr(&self) {
@@ -402,13 +444,28 @@ impl Session {
         let name = call.name();
         let id = self.next_id.get() + 1;
         self.next_id.set(id);
-        let line = encode(&ToShim::Call { id, call });
+        let concurrent = self.concurrent();
+        let thread = self.thread_now(k);
+        let line = encode(&ToShim::Call {
+            id,
+            thread: concurrent.then(|| thread.clone()),
+            call,
+        });
+        // Version 1 messages stay word for word; version 2 names a thread other than main.
+        let during = if concurrent && thread != Thread::main().as_str() {
+            format!("`{name}` on thread `{thread}`")
+        } else {
+            format!("`{name}`")
+        };
         if let Err(e) = self.with_proc(|p| p.send(&line)) {
-            let why = format!("{} before `{name}` could be sent ({e})", self.ended());
+            let why = format!("{} before {during} could be sent ({e})", self.ended());
             self.fail(why);
         }
-        self.stack.borrow_mut().push((id, name.clone()));
-        let during = format!("`{name}`");
+        self.stack.borrow_mut().push(InFlight {
+            id,
+            name: name.clone(),
+            thread: thread.clone(),
+        });
         loop {
             let msg = match self.next_message(&during) {
                 Ok(m) => m,
@@ -418,14 +475,45 @@ impl Session {
                 Err(why) => self.fail(why),
             };
             match msg {
-                FromShim::Ret { id: got, ret } if got == id => {
+                FromShim::Ret {
+                    id: got,
+                    thread: named,
+                    ret,
+                } if got == id => {
+                    if let Err(why) = self.check_thread(named.as_deref(), &thread, || {
+                        format!("the ret of call {id} ({during})")
+                    }) {
+                        self.fail(why);
+                    }
                     self.stack.borrow_mut().pop();
                     return ret;
                 }
-                FromShim::Ret { id: got, .. } => self.fail(format!(
-                    "protocol error: a reply to a call that was never made (ret for call {got}; the call in progress is {id}, `{name}`)"
-                )),
-                FromShim::Kcall { id: kid, call: kcall } => {
+                FromShim::Ret { id: got, .. } => {
+                    let waiting = self
+                        .stack
+                        .borrow()
+                        .iter()
+                        .find(|c| c.id == got)
+                        .map(|c| (c.name.clone(), c.thread.clone()));
+                    match waiting {
+                        Some((other, on)) if concurrent => self.fail(format!(
+                            "protocol error: a ret for call {got} (`{other}` on thread `{on}`), which waits for the return of its kernel call, while call {id} ({during}) runs: only the thread the runner let go may answer"
+                        )),
+                        _ => self.fail(format!(
+                            "protocol error: a reply to a call that was never made (ret for call {got}; the call in progress is {id}, `{name}`)"
+                        )),
+                    }
+                }
+                FromShim::Kcall {
+                    id: kid,
+                    thread: named,
+                    call: kcall,
+                } => {
+                    if let Err(why) = self.check_thread(named.as_deref(), &thread, || {
+                        format!("kernel call `{}` (made during {during})", kcall.name())
+                    }) {
+                        self.fail(why);
+                    }
                     let Some(k) = k else {
                         self.fail(format!(
                             "protocol error: kernel call `{}` while handling `{name}`, which must not call the kernel",
@@ -439,7 +527,11 @@ impl Session {
                         ));
                     }
                     let ret = execute(k, &kcall);
-                    let line = encode(&ToShim::Kret { id: kid, ret });
+                    let line = encode(&ToShim::Kret {
+                        id: kid,
+                        thread: concurrent.then(|| thread.clone()),
+                        ret,
+                    });
                     if let Err(e) = self.with_proc(|p| p.send(&line)) {
                         let why = format!(
                             "{} before the return of `{}` could be sent ({e})",
@@ -451,9 +543,39 @@ impl Session {
                 }
                 FromShim::Hello { .. } | FromShim::Ready {} => self.fail(format!(
                     "protocol error: a {} message in the middle of `{name}`",
-                    if matches!(msg, FromShim::Ready {}) { "ready" } else { "hello" }
+                    if matches!(msg, FromShim::Ready {}) {
+                        "ready"
+                    } else {
+                        "hello"
+                    }
                 )),
             }
+        }
+    }
+
+    /// Whether a `ret` or `kcall` names the thread it must: in version 2 the thread of the
+    /// call it belongs to (the one thread running); in version 1 none.
+    fn check_thread(
+        &self,
+        named: Option<&str>,
+        expected: &str,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), String> {
+        match (self.concurrent(), named) {
+            (true, Some(t)) if t == expected => Ok(()),
+            (true, Some(t)) => Err(format!(
+                "protocol error: {} names thread `{t}`, but it belongs to thread `{expected}` (a shim answers each call on the thread the call named)",
+                what()
+            )),
+            (true, None) => Err(format!(
+                "protocol error: {} names no thread (protocol version 2 needs \"thread\": \"{expected}\")",
+                what()
+            )),
+            (false, Some(t)) => Err(format!(
+                "protocol error: {} names thread `{t}`, but protocol version 1 has no threads",
+                what()
+            )),
+            (false, None) => Ok(()),
         }
     }
 

@@ -19,5 +19,6 @@ pub mod serve;
 pub use api::KernelApi;
 pub use driver::{ExporterDriver, ImporterDriver, LocalExporter, LocalImporter};
 pub use messages::{
-    ExporterCall, FromShim, ImporterCall, KernelCall, MAX_LINE, ShimCall, ToShim, VERSION,
+    CONCURRENT, ExporterCall, FromShim, ImporterCall, KernelCall, MAX_LINE, ShimCall, ToShim,
+    VERSION, VERSIONS,
 };

@@ -6,8 +6,16 @@ use reference_impl::{AttId, BufId, DmaResvUsage, Role, SgtId, Timeout};
 pub use crate::api::KernelCall;
 use serde::{Deserialize, Serialize};
 
-/// The protocol version this crate speaks.
-pub const VERSION: u32 = 1;
+/// The newest protocol version this crate speaks: 2, concurrent calls (one call in flight
+/// per scenario thread, every `call`, `ret`, `kcall` and `kret` naming its `thread`).
+pub const VERSION: u32 = 2;
+
+/// Every version this crate speaks, newest first: what the harness offers in its hello.
+/// Version 1 has one call in flight at a time (calls nest like a stack, no `thread`).
+pub const VERSIONS: [u32; 2] = [2, 1];
+
+/// The protocol version that added concurrent calls (`thread` on every call and kernel call).
+pub const CONCURRENT: u32 = 2;
 
 /// The longest line either side may send, newline included: 1 MiB.
 pub const MAX_LINE: usize = 1 << 20;
@@ -32,6 +40,9 @@ pub enum ToShim {
     Call {
         /// Increasing within a session; the shim's `ret` repeats it.
         id: u64,
+        /// The scenario thread the call runs on (version 2; absent in version 1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread: Option<String>,
         /// The operation.
         call: ShimCall,
     },
@@ -39,6 +50,9 @@ pub enum ToShim {
     Kret {
         /// The `kcall`'s id.
         id: u64,
+        /// The thread that made the kernel call (version 2; absent in version 1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread: Option<String>,
         /// Its return value (see the book for the encoding).
         ret: serde_json::Value,
     },
@@ -80,6 +94,10 @@ pub enum FromShim {
     Ret {
         /// The call's id.
         id: u64,
+        /// The thread the call ran on, as the `call` named it (version 2; absent in
+        /// version 1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread: Option<String>,
         /// Its return value.
         ret: serde_json::Value,
     },
@@ -87,6 +105,10 @@ pub enum FromShim {
     Kcall {
         /// Chosen by the shim; the harness's `kret` repeats it.
         id: u64,
+        /// The thread making it: the thread of the call it is made in (version 2; absent in
+        /// version 1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread: Option<String>,
         /// The kernel function.
         call: KernelCall,
     },

@@ -17,7 +17,8 @@ use crate::api::{KernelApi, Typed, int_value, sgt_value};
 use crate::codec::{Line, LineReader, decode_to_shim, encode};
 use crate::driver::{ExporterDriver, ImporterDriver, op_names};
 use crate::messages::{
-    ExporterCall, FromShim, ImporterCall, KernelCall, MAX_LINE, ShimCall, ToShim, VERSION,
+    CONCURRENT, ExporterCall, FromShim, ImporterCall, KernelCall, MAX_LINE, ShimCall, ToShim,
+    VERSION,
 };
 
 /// What a shim says about itself in its hello.
@@ -80,8 +81,20 @@ pub enum Misbehave {
     BadRole,
     /// Say hello with a capability no profile has.
     BadCapability,
-    /// Say hello with protocol version 2.
-    Version2,
+    /// Say hello with protocol version 9, which the harness did not offer.
+    UnofferedVersion,
+    /// Answer every call made on a thread other than `main` naming thread `main` (version 2).
+    WrongThread,
+    /// Never answer a call made on a thread other than `main` (version 2).
+    HangOnThread,
+    /// Answer a call made on a thread other than `main` with a frame whose `thread` is a list
+    /// (version 2).
+    GarbledThread,
+    /// Make the kernel calls of a thread other than `main` naming thread `main` (version 2).
+    KcallOnMain,
+    /// On a call of another thread arriving while a call waits for its kernel call, answer
+    /// the waiting call first (version 2).
+    RetForWaiting,
 }
 
 impl Misbehave {
@@ -104,7 +117,12 @@ impl Misbehave {
         ("silent", Misbehave::Silent),
         ("bad-role", Misbehave::BadRole),
         ("bad-capability", Misbehave::BadCapability),
-        ("version-2", Misbehave::Version2),
+        ("version-9", Misbehave::UnofferedVersion),
+        ("wrong-thread", Misbehave::WrongThread),
+        ("hang-on-thread", Misbehave::HangOnThread),
+        ("garbled-thread", Misbehave::GarbledThread),
+        ("kcall-on-main", Misbehave::KcallOnMain),
+        ("ret-for-waiting", Misbehave::RetForWaiting),
     ];
 }
 
@@ -130,6 +148,15 @@ struct Server<'a> {
     importers: RefCell<BTreeMap<AttId, Rc<dyn ImporterDriver>>>,
     next_kcall: Cell<u64>,
     misbehave: Option<Misbehave>,
+    /// The newest protocol version this server will choose.
+    speaks: u32,
+    /// The version chosen at hello.
+    version: Cell<u32>,
+    /// The threads of the calls being served, innermost last (version 2). Every thread's
+    /// call is served on this one stack, as the runner runs in-process shims: the harness
+    /// lets one thread run at a time, and another thread's call only arrives while a call
+    /// waits for the return of a kernel call.
+    threads: RefCell<Vec<(u64, Option<String>)>>,
 }
 
 /// How a session ended badly: the message for standard error.
@@ -173,11 +200,30 @@ impl Server<'_> {
     fn kcall(&self, call: KernelCall) -> Served<Value> {
         let id = self.next_kcall.get() + 1;
         self.next_kcall.set(id);
-        self.send(&FromShim::Kcall { id, call })?;
+        let mut thread = self.threads.borrow().last().and_then(|(_, t)| t.clone());
+        if self.misbehave == Some(Misbehave::KcallOnMain) && thread.as_deref() != Some("main") {
+            thread = thread.map(|_| "main".to_string());
+        }
+        self.send(&FromShim::Kcall {
+            id,
+            thread: thread.clone(),
+            call,
+        })?;
         loop {
             match self.recv()? {
-                Some(ToShim::Kret { id: got, ret }) if got == id => return Ok(ret),
-                Some(ToShim::Call { id, call }) => self.call(id, &call)?,
+                Some(ToShim::Kret {
+                    id: got,
+                    thread: to,
+                    ret,
+                }) if got == id => {
+                    if to != thread {
+                        return Err(Fatal(format!(
+                            "the return of kernel call {id} names thread {to:?}, not {thread:?}"
+                        )));
+                    }
+                    return Ok(ret);
+                }
+                Some(ToShim::Call { id, thread, call }) => self.call(id, thread, &call)?,
                 Some(ToShim::Bye { .. }) | None => {
                     return Err(Fatal(
                         "the session ended in the middle of a kernel call".into(),
@@ -192,10 +238,28 @@ impl Server<'_> {
         }
     }
 
-    fn misbehave_in(&self, id: u64, call: &ShimCall) -> Served<bool> {
+    fn misbehave_in(&self, id: u64, thread: Option<&str>, call: &ShimCall) -> Served<bool> {
         let Some(m) = self.misbehave else {
             return Ok(false);
         };
+        let elsewhere = thread.is_some_and(|t| t != "main");
+        match m {
+            Misbehave::HangOnThread if elsewhere => loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            },
+            Misbehave::GarbledThread if elsewhere => {
+                self.raw(&format!(
+                    "{{\"type\":\"ret\",\"id\":{id},\"thread\":[\"{}\"],\"ret\":null}}\n",
+                    thread.unwrap_or_default()
+                ))?;
+                loop {
+                    if self.recv()?.is_none() {
+                        std::process::exit(0);
+                    }
+                }
+            }
+            _ => {}
+        }
         if m == Misbehave::Stderr {
             eprintln!("shim: handling call {id} ({})", call.name());
         }
@@ -225,6 +289,7 @@ impl Server<'_> {
             }
             Misbehave::UnsolicitedReply => self.send(&FromShim::Ret {
                 id: id + 1000,
+                thread: thread.map(str::to_string),
                 ret: Value::Null,
             })?,
             Misbehave::Oversized => {
@@ -244,8 +309,39 @@ impl Server<'_> {
     }
 
     /// Serves the harness's call `id`.
-    fn call(&self, id: u64, call: &ShimCall) -> Served<()> {
-        self.misbehave_in(id, call)?;
+    fn call(&self, id: u64, thread: Option<String>, call: &ShimCall) -> Served<()> {
+        let concurrent = self.version.get() >= CONCURRENT;
+        if concurrent != thread.is_some() {
+            return Err(Fatal(format!(
+                "call {id} names thread {thread:?} in protocol version {}",
+                self.version.get()
+            )));
+        }
+        self.misbehave_in(id, thread.as_deref(), call)?;
+        if self.misbehave == Some(Misbehave::RetForWaiting)
+            && thread.as_deref().is_some_and(|t| t != "main")
+            && let Some((waiting, on)) = self.threads.borrow().last().cloned()
+        {
+            // Answer the call that waits for its kernel call, from the thread that runs.
+            self.send(&FromShim::Ret {
+                id: waiting,
+                thread: on,
+                ret: Value::Null,
+            })?;
+        }
+        self.threads.borrow_mut().push((id, thread.clone()));
+        let served = self.serve_call(call);
+        self.threads.borrow_mut().pop();
+        let ret = served?;
+        let thread = match (self.misbehave, thread) {
+            (Some(Misbehave::WrongThread), Some(t)) if t != "main" => Some("main".to_string()),
+            (_, t) => t,
+        };
+        self.send(&FromShim::Ret { id, thread, ret })
+    }
+
+    /// Runs the driver for one call; its return value.
+    fn serve_call(&self, call: &ShimCall) -> Served<Value> {
         let err: std::cell::RefCell<Option<Fatal>> = RefCell::new(None);
         let send = |c: KernelCall| -> Value {
             if err.borrow().is_some() {
@@ -268,13 +364,12 @@ impl Server<'_> {
         if let Some(e) = err.into_inner() {
             return Err(e);
         }
-        let ret = match (self.misbehave, call.name().as_str()) {
+        Ok(match (self.misbehave, call.name().as_str()) {
             (Some(Misbehave::BadErrno), "map_dma_buf") => json!(-9999),
             // A driver that refuses with another errno than the book's: judged by the rules.
             (Some(Misbehave::EioForEnodev), _) if ret == json!(-19) => json!(-5),
             _ => ret,
-        };
-        self.send(&FromShim::Ret { id, ret })
+        })
     }
 
     fn exporter_call(
@@ -393,7 +488,13 @@ impl Server<'_> {
                 )));
             }
         };
-        let mut version = VERSION;
+        // The newest version both speak.
+        let mut version = versions
+            .iter()
+            .copied()
+            .filter(|v| (1..=self.speaks).contains(v))
+            .max()
+            .unwrap_or(self.speaks);
         let mut role = me.role.clone();
         let mut capabilities = me.capabilities.clone();
         match self.misbehave {
@@ -404,14 +505,16 @@ impl Server<'_> {
             },
             Some(Misbehave::BadRole) => role = "gpu-driver".into(),
             Some(Misbehave::BadCapability) => capabilities.push("time-travel".into()),
-            Some(Misbehave::Version2) => version = 2,
-            _ if !versions.contains(&VERSION) => {
+            Some(Misbehave::UnofferedVersion) => version = 9,
+            _ if !versions.contains(&version) => {
                 return Err(Fatal(format!(
-                    "the harness speaks protocol versions {versions:?}; this shim speaks {VERSION}"
+                    "the harness speaks protocol versions {versions:?}; this shim speaks 1 to {}",
+                    self.speaks
                 )));
             }
             _ => {}
         }
+        self.version.set(version);
         self.send(&FromShim::Hello {
             version,
             name: me.name.clone(),
@@ -424,7 +527,8 @@ impl Server<'_> {
     }
 }
 
-/// Serves one session on `input`/`output` until `bye` or end of input.
+/// Serves one session on `input`/`output` until `bye` or end of input, speaking the newest
+/// protocol version the harness offers.
 pub fn serve<'a>(
     me: &Identity,
     factory: Factory,
@@ -432,7 +536,23 @@ pub fn serve<'a>(
     input: impl BufRead + 'a,
     output: impl Write + 'a,
 ) -> Result<(), Fatal> {
+    serve_speaking(VERSION, me, factory, misbehave, input, output)
+}
+
+/// Serves one session as [`serve`] does, choosing no protocol version newer than `speaks`
+/// (1: a shim of before concurrent calls, for testing what the harness tells it).
+pub fn serve_speaking<'a>(
+    speaks: u32,
+    me: &Identity,
+    factory: Factory,
+    misbehave: Option<Misbehave>,
+    input: impl BufRead + 'a,
+    output: impl Write + 'a,
+) -> Result<(), Fatal> {
     let server = Server {
+        speaks: speaks.clamp(1, VERSION),
+        version: Cell::new(1),
+        threads: RefCell::default(),
         input: RefCell::new(LineReader::new(Box::new(input))),
         output: RefCell::new(Box::new(output)),
         factory,
@@ -450,7 +570,7 @@ pub fn serve<'a>(
                 server.importers.borrow_mut().clear();
                 server.send(&FromShim::Ready {})?;
             }
-            Some(ToShim::Call { id, call }) => server.call(id, &call)?,
+            Some(ToShim::Call { id, thread, call }) => server.call(id, thread, &call)?,
             Some(other) => return Err(Fatal(format!("unexpected message {other:?}"))),
         }
     }

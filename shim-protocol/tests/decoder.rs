@@ -41,22 +41,27 @@ fn valid_from_shim() -> Vec<FromShim> {
         FromShim::Ready {},
         FromShim::Ret {
             id: 7,
+            thread: None,
             ret: json!(["attach", "map_dma_buf"]),
         },
         FromShim::Ret {
             id: 8,
+            thread: None,
             ret: json!(-19),
         },
         FromShim::Ret {
             id: 9,
+            thread: Some("importer".into()),
             ret: json!({"allow_peer2peer": true, "invalidate_mappings": false}),
         },
         FromShim::Kcall {
             id: 1,
+            thread: Some("main".into()),
             call: KernelCall::DmaResvLock { buf },
         },
         FromShim::Kcall {
             id: 2,
+            thread: None,
             call: KernelCall::DmaResvWaitTimeout {
                 buf,
                 usage: DmaResvUsage::Bookkeep,
@@ -66,6 +71,7 @@ fn valid_from_shim() -> Vec<FromShim> {
         },
         FromShim::Kcall {
             id: 3,
+            thread: None,
             call: KernelCall::DmaResvWaitTimeout {
                 buf,
                 usage: DmaResvUsage::Read,
@@ -75,6 +81,7 @@ fn valid_from_shim() -> Vec<FromShim> {
         },
         FromShim::Kcall {
             id: 4,
+            thread: None,
             call: KernelCall::DeviceAccess {
                 att,
                 sgt: Some(SgtId(3)),
@@ -83,6 +90,7 @@ fn valid_from_shim() -> Vec<FromShim> {
         },
         FromShim::Kcall {
             id: 5,
+            thread: None,
             call: KernelCall::DeviceAccess {
                 att,
                 sgt: None,
@@ -91,6 +99,7 @@ fn valid_from_shim() -> Vec<FromShim> {
         },
         FromShim::Kcall {
             id: 6,
+            thread: None,
             call: KernelCall::DmaResvAddFence {
                 buf,
                 fence: FenceId(2),
@@ -99,6 +108,7 @@ fn valid_from_shim() -> Vec<FromShim> {
         },
         FromShim::Kcall {
             id: 7,
+            thread: None,
             call: KernelCall::Warn {
                 buf,
                 what: "lock not held\n".into(),
@@ -111,7 +121,7 @@ fn valid_to_shim() -> Vec<ToShim> {
     let (buf, att) = (BufId(0), AttId(1));
     vec![
         ToShim::Hello {
-            versions: vec![1],
+            versions: vec![2, 1],
             suite: "0.1.0".into(),
         },
         ToShim::Case {
@@ -119,10 +129,12 @@ fn valid_to_shim() -> Vec<ToShim> {
         },
         ToShim::Call {
             id: 1,
+            thread: None,
             call: ShimCall::Exporter(ExporterCall::New { buf }),
         },
         ToShim::Call {
             id: 2,
+            thread: None,
             call: ShimCall::Exporter(ExporterCall::UnmapDmaBuf {
                 buf,
                 att,
@@ -131,14 +143,17 @@ fn valid_to_shim() -> Vec<ToShim> {
         },
         ToShim::Call {
             id: 3,
+            thread: None,
             call: ShimCall::Importer(ImporterCall::New { att }),
         },
         ToShim::Call {
             id: 4,
+            thread: Some("unmap-worker".into()),
             call: ShimCall::Importer(ImporterCall::Access { att, write: true }),
         },
         ToShim::Kret {
             id: 1,
+            thread: Some("importer".into()),
             ret: json!(null),
         },
         ToShim::Bye { reason: None },

@@ -11,8 +11,10 @@ use judge::generate::{Profiles, generate};
 use reference_impl::ExploreOptions;
 use shims::registry::{self, Runs};
 
-use crate::races::{explore_case, racy_cases};
+use crate::races::{explore_case, explore_case_with, racy_cases};
+use crate::remote::RemoteBackend;
 use crate::replay::render_in_order;
+use crate::runner::Backend;
 
 use super::exit::print;
 use super::{CliError, Exit};
@@ -31,8 +33,9 @@ pub(crate) struct ExploreArgs {
     /// The in-tree shim to explore (default: `reference-core`).
     #[arg(long, conflicts_with = "shim_cmd")]
     pub(super) shim: Option<String>,
-    /// A shim in another process (generated scenarios only: they are sequential).
-    #[arg(long = "shim-cmd", value_name = "COMMAND", conflicts_with = "races")]
+    /// A shim in another process. With `--races` it must speak protocol version 2
+    /// (concurrent calls); a shim of version 1 is told which racy cases it cannot run.
+    #[arg(long = "shim-cmd", value_name = "COMMAND")]
     pub(super) shim_cmd: Option<String>,
     /// Seconds one scenario may take against a shim process.
     #[arg(long, default_value_t = crate::remote::DEFAULT_TIMEOUT.as_secs_f64(), value_name = "SECONDS")]
@@ -155,18 +158,83 @@ fn generated(args: &ExploreArgs, count: u32) -> Result<Exit, CliError> {
     Ok(Exit::Fail)
 }
 
-/// `explore --races`: the racy cases' interleavings on an in-tree shim.
+/// Where `explore --races` runs the schedules: an in-tree shim in process, or a shim process.
+enum Target {
+    InProcess {
+        shim: reference_impl::Shim,
+        roles: Rc<reference_impl::Roles>,
+    },
+    Process(Box<RemoteBackend>),
+}
+
+impl Target {
+    fn applies_to(&self, steps: &[reference_impl::Step]) -> Result<(), String> {
+        match self {
+            Target::InProcess { shim, .. } => shim.applies_to(steps),
+            Target::Process(b) => b.scenario_applies(steps),
+        }
+    }
+
+    fn explore(
+        &self,
+        case: &'static judge::CaseDef,
+        variant: &'static str,
+        opts: ExploreOptions,
+    ) -> reference_impl::Exploration {
+        match self {
+            Target::InProcess { roles, .. } => explore_case(roles.clone(), case, variant, opts),
+            Target::Process(b) => {
+                let label = case.variant_name(variant);
+                explore_case_with(&mut |f| b.run_schedule(&label, f), case, variant, opts)
+            }
+        }
+    }
+}
+
+/// `explore --races`: the racy cases' interleavings on an in-tree shim, or on a shim process
+/// that speaks concurrent calls (protocol version 2).
 fn races(args: &ExploreArgs) -> Result<Exit, CliError> {
-    let name = args.shim.as_deref().unwrap_or(super::replay::REFERENCE);
-    let r =
-        registry::by_name(name).ok_or_else(|| CliError::Fatal(format!("unknown shim `{name}`")))?;
-    let Runs::InProcess { shim, .. } = r.runs else {
-        return Err(CliError::Fatal(format!(
-            "`{name}` runs as a process; a shim process runs one call at a time, so only \
-             in-process shims are explored (replay a found schedule on it instead)"
-        )));
+    let (name, how, target) = match &args.shim_cmd {
+        Some(cmd) => {
+            let timeout = std::time::Duration::from_secs_f64(args.timeout.max(0.001));
+            let b = RemoteBackend::start(cmd, timeout, None)?;
+            (
+                b.identity().name.clone(),
+                format!("--shim-cmd '{cmd}'"),
+                Target::Process(Box::new(b)),
+            )
+        }
+        None => {
+            let name = args.shim.as_deref().unwrap_or(super::replay::REFERENCE);
+            let r = registry::by_name(name)
+                .ok_or_else(|| CliError::Fatal(format!("unknown shim `{name}`")))?;
+            let Runs::InProcess { shim, .. } = r.runs else {
+                return Err(CliError::Fatal(format!(
+                    "`{name}` runs as a process: explore it with --shim-cmd (it must speak \
+                     protocol version 2, concurrent calls)"
+                )));
+            };
+            let roles = Rc::new(shim.roles());
+            (
+                name.to_string(),
+                format!("--shim {name}"),
+                Target::InProcess { shim, roles },
+            )
+        }
     };
-    let roles = Rc::new(shim.roles());
+    // A shim of protocol version 1 cannot run a step of another thread while a call waits:
+    // said once, then each racy case is not applicable.
+    let sequential = match &target {
+        Target::Process(b) if !b.concurrent() => {
+            let why = crate::remote::sequential_only(b.identity().version);
+            print(&format!("{name}: {why}\n"))?;
+            Some(format!(
+                "needs concurrent calls (protocol version {})",
+                shim_protocol::CONCURRENT
+            ))
+        }
+        _ => None,
+    };
     let opts = ExploreOptions {
         bound: args.bound,
         samples: args.samples,
@@ -183,12 +251,16 @@ fn races(args: &ExploreArgs) -> Result<Exit, CliError> {
         let steps = crate::outcome::scenario_of(case, variant)
             .map(|s| s.steps)
             .unwrap_or_default();
-        if let Err(why) = shim.applies_to(&steps) {
+        if let Err(why) = target.applies_to(&steps) {
+            print(&format!("not-applicable {label}: {why}\n"))?;
+            continue;
+        }
+        if let Some(why) = &sequential {
             print(&format!("not-applicable {label}: {why}\n"))?;
             continue;
         }
         let t = Instant::now();
-        let ex = explore_case(roles.clone(), case, variant, opts);
+        let ex = target.explore(case, variant, opts);
         total += ex.explored;
         let counts = format!(
             "{} schedules ({} distinct traces, {} not runnable) in {:.0?}",
@@ -208,7 +280,7 @@ fn races(args: &ExploreArgs) -> Result<Exit, CliError> {
                 }
                 print(&render_in_order(&v.trace, &v.file))?;
                 let stem = format!("{}.{name}", case.name);
-                write_found(args.out.as_ref(), &stem, &v.file, &format!("--shim {name}"))?;
+                write_found(args.out.as_ref(), &stem, &v.file, &how)?;
             }
         }
     }

@@ -134,6 +134,10 @@ enum Command {
         /// hang-on-revoke, garbage, oversized, silent, bad-role...
         #[arg(long)]
         misbehave: Option<String>,
+        /// The newest protocol version to speak: 1 is a shim of before concurrent calls (one
+        /// call in flight), which runs sequential scenarios only.
+        #[arg(long, default_value_t = shim_protocol::VERSION, value_name = "N")]
+        protocol: u32,
     },
     /// Run the cases against the real Linux dma-buf core (KUnit under User-Mode Linux; Linux 7.2
     /// by default, 6.12 with `--kernel 6.12` and `CONFIG_DMABUF_MOVE_NOTIFY` on and off) and
@@ -188,7 +192,11 @@ fn dispatch(command: Command) -> Result<Exit, CliError> {
         Command::CheckTrace { case, trace } => inspect::check_trace(&case, &trace),
         Command::Mutants { format } => run::mutants(format),
         Command::Monitors { format } => listing::monitors(format),
-        Command::Serve { shim, misbehave } => serve::serve(&shim, misbehave),
+        Command::Serve {
+            shim,
+            misbehave,
+            protocol,
+        } => serve::serve(&shim, misbehave, protocol),
         Command::Kernel(args) => match crate::kernel::main(args)? {
             EXIT_PASS => Ok(Exit::Pass),
             _ => Ok(Exit::Fail),

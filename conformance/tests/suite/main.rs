@@ -4,6 +4,7 @@
 mod cases;
 mod ci_recipes;
 mod cli;
+mod concurrent_wire;
 mod coverage;
 mod generated;
 mod kernel_input;

@@ -242,8 +242,8 @@ fn a_shim_with_a_bad_hello_is_one_error_naming_the_cause_and_the_fix() {
             None,
         ),
         (
-            "version-2",
-            "chose protocol version 2; this runner offered only version 1",
+            "version-9",
+            "chose protocol version 9; this runner offered versions 2 and 1",
             None,
         ),
     ];

@@ -128,6 +128,12 @@ impl Harness<'_> {
         }
     }
 
+    /// The scenario step running now (the innermost, when one runs inside another at a
+    /// scheduling point): a shim process is told which thread a call runs on from it.
+    pub fn current_step(&self) -> usize {
+        self.0.log.borrow().step
+    }
+
     /// The trace recorded so far.
     pub fn trace(&self) -> Trace {
         let log = self.0.log.borrow();

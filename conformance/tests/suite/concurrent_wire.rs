@@ -1,0 +1,214 @@
+//! Concurrent calls on the wire (protocol version 2): the racy cases explored on a shim
+//! process give the verdicts, schedule counts and distinct traces of the same driver in
+//! process; a shim of version 1 runs the sequential cases and is told, once, which cases it
+//! cannot run; a shim that misbehaves on one thread fails that scenario and the run goes on.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::rc::Rc;
+use std::time::Duration;
+
+use conformance::races::{explore_case, explore_case_with, racy_cases};
+use conformance::remote::RemoteBackend;
+use conformance::runner::Backend;
+use reference_impl::{Exploration, ExploreOptions};
+
+const BIN: &str = env!("CARGO_BIN_EXE_revoke-conformance");
+
+/// Fewer sampled schedules than the default: every schedule to the bound still runs.
+const OPTS: ExploreOptions = ExploreOptions {
+    bound: 2,
+    samples: 20,
+    seed: 7,
+};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("the runner starts")
+}
+
+fn serve(extra: &str) -> String {
+    format!("{BIN} serve rust-vfio-exporter {extra}")
+}
+
+fn in_process(name: &str) -> Rc<reference_impl::Roles> {
+    match shims::registry::by_name(name).expect("registered").runs {
+        shims::registry::Runs::InProcess { shim, .. } => Rc::new(shim.roles()),
+        shims::registry::Runs::Process { .. } => panic!("{name} runs in process"),
+    }
+}
+
+/// What an exploration found, comparable across backends.
+fn summary(ex: &Exploration) -> (usize, usize, usize, bool, Option<String>) {
+    (
+        ex.explored,
+        ex.distinct,
+        ex.blocked,
+        ex.exhaustive,
+        ex.violation.as_ref().map(|v| v.message.clone()),
+    )
+}
+
+/// Explores every racy case `in_process` plays, in process and on the shim process started
+/// by `argv`, and requires the same schedules, distinct traces and verdict; returns how many
+/// cases were compared.
+pub(crate) fn same_verdicts_over_the_wire(in_process_name: &str, argv: Vec<String>) -> usize {
+    let roles = in_process(in_process_name);
+    let remote =
+        RemoteBackend::start_argv(&argv.join(" "), argv.clone(), Duration::from_secs(20), None)
+            .expect("the shim process starts");
+    assert!(remote.concurrent(), "{argv:?} speaks protocol version 2");
+    let mut compared = 0;
+    for (case, variant) in racy_cases(&conformance::spec()) {
+        let steps = conformance::outcome::scenario_of(case, variant)
+            .expect("scenario")
+            .steps;
+        if remote.scenario_applies(&steps).is_err() {
+            continue;
+        }
+        let label = case.variant_name(variant);
+        let here = explore_case(roles.clone(), case, variant, OPTS);
+        let there = explore_case_with(&mut |f| remote.run_schedule(&label, f), case, variant, OPTS);
+        assert_eq!(
+            summary(&here),
+            summary(&there),
+            "{label}: {in_process_name} in process and {argv:?} over the wire"
+        );
+        if let (Some(a), Some(b)) = (&here.violation, &there.violation) {
+            assert_eq!(
+                a.file.schedule, b.file.schedule,
+                "{label}: the minimal schedule"
+            );
+        }
+        assert!(here.explored > 10 && here.distinct > 1, "{label}: {here:?}");
+        compared += 1;
+    }
+    compared
+}
+
+#[test]
+fn the_rust_shim_over_the_wire_explores_as_it_does_in_process() {
+    let argv = vec![
+        BIN.to_string(),
+        "serve".to_string(),
+        "rust-vfio-exporter".to_string(),
+    ];
+    assert!(same_verdicts_over_the_wire("rust-vfio-exporter", argv) >= 1);
+}
+
+#[test]
+fn a_version_1_shim_runs_the_sequential_cases_and_is_told_once_which_it_cannot_run() {
+    let cmd = serve("--protocol 1");
+    let o = run(&["explore", "--races", "--shim-cmd", &cmd]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "not a failure: {out}");
+    let why = "needs concurrent calls (protocol version 2: several calls in flight, one per \
+               thread); this shim speaks version 1, one call in flight at a time";
+    assert_eq!(out.matches(why).count(), 1, "said once: {out}");
+    assert!(
+        out.contains(
+            "not-applicable revoke_races_a_map: needs concurrent calls (protocol version 2)"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("pass  ") && !out.contains("fail  "), "{out}");
+    // A scheduled file is not applicable to it either, and that is no failure.
+    let file = regression("revoke-races-a-map-at-the-unlock.json");
+    let o = run(&["replay", &file, "--shim-cmd", &cmd]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.starts_with("not-applicable ") && out.contains(why),
+        "{out}"
+    );
+    // Every case still runs (the racy ones in the order written) and passes.
+    let o = run(&["run", "--format", "json", "--shim-cmd", &cmd]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("a JSON report");
+    assert_eq!(o.status.code(), Some(0), "{j}");
+    let cases = j["shims"][0]["cases"].as_array().expect("cases");
+    assert!(
+        cases
+            .iter()
+            .any(|c| c["name"] == "revoke_races_a_map" && c["status"] == "pass")
+    );
+    assert_eq!(j["shims"][0]["shim"]["process"]["protocol"], 1, "{j}");
+}
+
+fn regression(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/scenarios/regressions")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Each misbehaviour on the importer's thread: the scheduled scenario fails with what
+/// happened, and `run` fails only the racy case (answering a waiting call cannot happen in
+/// the order written, so there `run` passes).
+#[test]
+fn a_shim_misbehaving_on_one_thread_fails_that_scenario_and_the_run_goes_on() {
+    let expected = [
+        (
+            "wrong-thread",
+            "the ret of call 5 (`map_dma_buf` on thread `importer`) names thread `main`, but it belongs to thread `importer`",
+            "names thread `main`, but it belongs to thread `importer`",
+        ),
+        (
+            "hang-on-thread",
+            "no answer to `map_dma_buf` on thread `importer` within 0.5 s (--timeout); the shim process was killed",
+            "no answer to `map_dma_buf` on thread `importer`",
+        ),
+        (
+            "garbled-thread",
+            "protocol error during `map_dma_buf` on thread `importer`: a \"ret\" message of the wrong shape",
+            "on thread `importer`: a \"ret\" message of the wrong shape",
+        ),
+        (
+            "kcall-on-main",
+            "kernel call `dma_resv_assert_held` (made during `map_dma_buf` on thread `importer`) names thread `main`, but it belongs to thread `importer`",
+            "(made during `map_dma_buf` on thread `importer`) names thread `main`",
+        ),
+        (
+            "ret-for-waiting",
+            "a ret for call 4 (`revoke` on thread `main`), which waits for the return of its kernel call, while call 5 (`map_dma_buf` on thread `importer`) runs",
+            // In the order written no call of another thread arrives while one waits.
+            "",
+        ),
+    ];
+    let file = regression("revoke-races-a-map-at-the-unlock.json");
+    for (mode, says, in_run) in expected {
+        let cmd = serve(&format!("--misbehave {mode}"));
+        let o = run(&["replay", &file, "--timeout", "0.5", "--shim-cmd", &cmd]);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(1), "{mode}: {out}");
+        assert!(out.contains(says), "{mode}: {out}");
+        assert!(out.contains("fail harness.no-crash"), "{mode}: {out}");
+        let o = run(&[
+            "run",
+            "--timeout",
+            "0.5",
+            "--format",
+            "json",
+            "--shim-cmd",
+            &cmd,
+        ]);
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("a JSON report");
+        if in_run.is_empty() {
+            assert_eq!(o.status.code(), Some(0), "{mode}: {j}");
+            continue;
+        }
+        assert_eq!(o.status.code(), Some(1), "{mode}");
+        for c in j["shims"][0]["cases"].as_array().expect("cases") {
+            let racy = c["name"] == "revoke_races_a_map";
+            if racy {
+                assert_eq!(c["status"], "fail", "{mode}: {c}");
+                let error = c["error"].as_str().unwrap_or_default();
+                assert!(error.contains(in_run), "{mode}: {error}");
+            } else if c["status"] != "not-applicable" {
+                assert_eq!(c["status"], "pass", "{mode}: {c}");
+            }
+        }
+    }
+}
