@@ -10,8 +10,8 @@
 //! - every interleaving (up to two preemptions) of the book's racy cases, on the reference,
 //!   violates nothing;
 //! - every good in-process shim passes every case that applies to it;
-//! - every broken in-process shim is caught on the rule its bug breaks, by a case or by an
-//!   interleaving of a racy case.
+//! - every broken in-process shim is caught on the rule its bug breaks, by a case, by an
+//!   interleaving of a racy case, or by generated scenarios of its profiles.
 
 use std::rc::Rc;
 
@@ -24,6 +24,9 @@ use shims::registry::{self, Runs};
 
 /// Generated scenarios on the reference per run of this test (the bench runs 100,000).
 const GENERATED: u32 = 3_000;
+
+/// Generated scenarios for a broken shim no case catches on its rule.
+const BROKEN_GENERATED: u32 = 1_000;
 
 /// The case the reference is meant to hang in (a fence that never signals).
 const HANGS_BY_DESIGN: &str = "revoke_blocks_on_a_stuck_fence";
@@ -136,7 +139,14 @@ fn the_reference_passes_every_interleaving_of_the_racy_cases() {
 fn every_good_shim_passes_every_case_that_applies() {
     let spec = judge::spec();
     let mut failed = Vec::new();
-    for (name, shim, _) in in_process(false) {
+    // With the conforming importer that unmaps from a work item (not registered yet:
+    // generated scenarios find it holding a mapping after a second invalidation, see the
+    // fidelity review; it passes every case).
+    let deferred = shims::conforming::DEFERRED_UNMAP;
+    for (name, shim, _) in in_process(false)
+        .into_iter()
+        .chain([(deferred.name, deferred, "")])
+    {
         let roles = shim.roles();
         for (case, variant) in spec.variants() {
             if let Some(rules) = violated_rules(&spec, case, variant, Some(&shim), &roles)
@@ -152,9 +162,32 @@ fn every_good_shim_passes_every_case_that_applies() {
     assert!(failed.is_empty(), "false alarms:\n{}", failed.join("\n"));
 }
 
-/// Whether some case, or some interleaving of a racy case, reports `rule` violated with the
-/// broken `shim` standing in for its role.
+/// Whether some case, some interleaving of a racy case, or some generated scenario (the
+/// shim's profiles first, as `revoke-conformance explore` runs them) reports `rule` violated
+/// with the broken `shim` standing in for its role.
 fn caught_on(spec: &Spec, shim: &Shim, rule: &str) -> bool {
+    caught_by_a_case(spec, shim, rule) || caught_by_generated(shim, rule)
+}
+
+fn caught_by_generated(shim: &Shim, rule: &str) -> bool {
+    let roles = shim.roles();
+    let g = generate(
+        &Profiles::for_shim(shim),
+        BROKEN_GENERATED,
+        1,
+        &mut |steps| {
+            if shim.applies_to(steps).is_err() {
+                return Ok(None);
+            }
+            run_with(&roles, steps).map(Some)
+        },
+        &|_| {},
+    );
+    g.failing
+        .is_some_and(|f| f.message.split(':').next() == Some(rule))
+}
+
+fn caught_by_a_case(spec: &Spec, shim: &Shim, rule: &str) -> bool {
     let roles = shim.roles();
     let by_case = spec.variants().any(|(case, variant)| {
         violated_rules(spec, case, variant, Some(shim), &roles).is_some_and(|r| r.contains(&rule))
