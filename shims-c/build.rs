@@ -39,6 +39,12 @@ const SHIMS: &[Shim] = &[
         env: "SHIMS_C_VFIO_EXPORTER_NO_WAIT",
     },
     Shim {
+        exe: "c-vfio-exporter-mark-after-unlock",
+        main: "c/vfio-exporter.c",
+        defines: &["VFIO_EXPORTER_MARK_AFTER_UNLOCK"],
+        env: "SHIMS_C_VFIO_EXPORTER_MARK_AFTER_UNLOCK",
+    },
+    Shim {
         exe: "c-example-importer",
         main: "c/example-importer.c",
         defines: &[],
@@ -64,7 +70,14 @@ fn main() {
 fn compile(manifest: &Path, shim: &Shim, path: &Path) {
     let compiler = cc::Build::new().get_compiler();
     let mut cmd: Command = compiler.to_command();
-    cmd.args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE"]);
+    cmd.args([
+        "-std=c11",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-D_GNU_SOURCE",
+        "-pthread",
+    ]);
     for define in shim.defines {
         cmd.arg(format!("-D{define}"));
     }

@@ -5,8 +5,9 @@
 It plays a pinned, revocable importer (the `iommufd` profile), the way Linux 7.2's iommufd
 does it in `iopt_map_dmabuf()` / `iopt_revoke_notify()`: pin and map under the reservation
 lock, and in `invalidate_mappings` take the mapping out so the device stops at once; the pin
-stays until the pages are released. It speaks version 1 of the wire protocol (the book's
-chapter "Shims in other processes: the wire protocol") on standard input and output:
+stays until the pages are released. It speaks versions 2 (concurrent calls, one Python thread
+per scenario thread) and 1 of the wire protocol (the book's chapter "Shims in other processes:
+the wire protocol") on standard input and output:
 
     revoke-conformance run --shim-cmd 'python3 shims-py/iommufd_importer.py'
 
@@ -16,7 +17,10 @@ the template both ways).
 """
 
 import json
+import os
+import queue
 import sys
+import threading
 
 BUGS = {
     # invalidate_mappings returns without taking the mapping out: the device keeps writing to
@@ -26,65 +30,112 @@ BUGS = {
     "relock",
 }
 
+VERSIONS = (2, 1)  # the protocol versions this template speaks, newest first
+
+
+def fail(why):
+    """Ends the whole process (from any thread) with why on standard error."""
+    sys.stderr.write(f"{why}\n")
+    sys.stderr.flush()
+    os._exit(1)
+
 
 class Protocol:
     """Newline-delimited JSON on stdin/stdout. Every line is flushed at once: a shim whose
-    output sits in a buffer never says hello, as far as the harness can tell."""
+    output sits in a buffer never says hello, as far as the harness can tell.
+
+    Version 2 (concurrent calls): each call names a scenario thread, and runs on a Python
+    thread of that name, started on its first call. The process's main thread only reads
+    the harness's lines and hands each call and kernel-call return to its thread; the harness
+    lets one thread run at a time, so the driver's state needs no lock for its sake."""
 
     def __init__(self, handler):
         self.handler = handler
         self.next_kcall = 1
+        self.version = 1
+        self.out = threading.Lock()
+        self.mailboxes = {}
+        self.local = threading.local()
 
-    @staticmethod
-    def send(message):
-        sys.stdout.write(json.dumps(message, separators=(",", ":")) + "\n")
-        sys.stdout.flush()
+    def send(self, message):
+        with self.out:
+            sys.stdout.write(json.dumps(message, separators=(",", ":")) + "\n")
+            sys.stdout.flush()
 
     @staticmethod
     def receive():
         line = sys.stdin.readline()
         if not line:
-            sys.exit(0)  # end of input: the harness is gone, so are we
+            os._exit(0)  # end of input: the harness is gone, so are we
         return json.loads(line)
+
+    def threaded(self, message):
+        """The message with this thread's name, in version 2."""
+        if self.version >= 2:
+            message["thread"] = self.local.name
+        return message
 
     def kernel(self, fn, **args):
         """Calls a kernel function and returns its value. While it waits, the harness may
-        call this shim again (an invalidation reaching us from the exporter): those calls are
-        answered first, innermost first."""
+        call this thread again (an invalidation reaching us from the exporter): those calls
+        are answered first, innermost first. Calls of other threads run on their threads."""
         kid = self.next_kcall
         self.next_kcall += 1
-        self.send({"type": "kcall", "id": kid, "call": dict(fn=fn, **args)})
+        self.send(self.threaded({"type": "kcall", "id": kid, "call": dict(fn=fn, **args)}))
         while True:
-            msg = self.receive()
+            msg = self.mailboxes[self.local.name].get()
             if msg["type"] == "kret" and msg["id"] == kid:
                 return msg["ret"]
             if msg["type"] == "call":
                 self.answer(msg)
             else:
-                sys.exit(f"unexpected message while waiting for kernel call {kid}: {msg}")
+                fail(f"unexpected message while waiting for kernel call {kid}: {msg}")
 
     def answer(self, msg):
         call = dict(msg["call"])
         fn = call.pop("fn")
         ret = self.handler.call(self, fn, **call)
-        self.send({"type": "ret", "id": msg["id"], "ret": ret})
+        self.send(self.threaded({"type": "ret", "id": msg["id"], "ret": ret}))
+
+    def run_thread(self, name):
+        self.local.name = name
+        try:
+            while True:
+                msg = self.mailboxes[name].get()
+                if msg["type"] != "call":
+                    fail(f"thread {name}: {msg['type']} while no kernel call is pending")
+                self.answer(msg)
+        except BaseException as e:  # a thread's exception ends the process, not the thread
+            fail(f"thread {name}: {e!r}")
+
+    def mailbox(self, msg):
+        """The mailbox of the thread a call or kret is for, its thread started on first use."""
+        name = msg.get("thread", "main") if self.version >= 2 else "main"
+        if not isinstance(name, str):
+            fail(f"a {msg['type']} whose thread is not a string: {msg}")
+        if name not in self.mailboxes:
+            self.mailboxes[name] = queue.Queue()
+            threading.Thread(target=self.run_thread, args=(name,), daemon=True).start()
+        return self.mailboxes[name]
 
     def serve(self, hello):
         offered = self.receive()
-        if offered.get("type") != "hello" or 1 not in offered.get("versions", []):
-            sys.exit(f"this shim speaks protocol version 1; the harness offered {offered}")
-        self.send(dict(type="hello", version=1, **hello))
+        common = [v for v in VERSIONS if v in offered.get("versions", [])]
+        if offered.get("type") != "hello" or not common:
+            fail(f"this shim speaks protocol versions {list(VERSIONS)}; the harness offered {offered}")
+        self.version = common[0]
+        self.send(dict(type="hello", version=self.version, **hello))
         while True:
             msg = self.receive()
             if msg["type"] == "case":
                 self.handler.new_case()
                 self.send({"type": "ready"})
-            elif msg["type"] == "call":
-                self.answer(msg)
+            elif msg["type"] in ("call", "kret"):
+                self.mailbox(msg).put(msg)
             elif msg["type"] == "bye":
-                sys.exit(0)
+                os._exit(0)
             else:
-                sys.exit(f"unknown message from the harness: {msg}")
+                fail(f"unknown message from the harness: {msg}")
 
 
 class IommufdImporter:
@@ -104,7 +155,7 @@ class IommufdImporter:
         me = self.instances[att]
         handler = getattr(self, "op_" + fn, None)
         if handler is None:
-            sys.exit(f"this importer has no `{fn}`")
+            fail(f"this importer has no `{fn}`")
         return handler(k, att, me, **args)
 
     # --- struct dma_buf_attach_ops -------------------------------------------------------
@@ -137,6 +188,12 @@ class IommufdImporter:
         if ret != 0:
             k.kernel("dma_resv_unlock", buf=me["buf"])
             return ret
+        if me["revoked"]:
+            # An invalidation reached the callback while this thread waited for the lock
+            # (another thread's revoke): a revoke for this importer.
+            k.kernel("dma_buf_unpin", att=att)
+            k.kernel("dma_resv_unlock", buf=me["buf"])
+            return -19
         sgt = k.kernel("dma_buf_map_attachment", att=att)
         if sgt < 0:
             k.kernel("dma_buf_unpin", att=att)

@@ -267,6 +267,68 @@ fn exploration(c_argv: &[String]) -> String {
         "racy cases, every schedule to bound 2 + 200 sampled: {schedules} schedules in {d:.2} s = {:.0} schedules/s",
         schedules as f64 / d.max(1e-9)
     );
+    out.push_str(&concurrent_wire(c_argv));
+    out
+}
+
+/// The cost of concurrent calls on the wire (protocol version 2): every racy case the VFIO
+/// exporter plays, explored in process (the reference VFIO exporter) and over the wire (the C
+/// shim, one process for all its schedules, each schedule a fresh case), side by side.
+fn concurrent_wire(c_argv: &[String]) -> String {
+    use std::rc::Rc;
+    let mut out = String::new();
+    let roles = Rc::new(shims::vfio_pci::SHIM.roles());
+    let remote = match RemoteBackend::start_argv("bench", c_argv.to_vec(), DEFAULT_TIMEOUT, None) {
+        Ok(b) => b,
+        Err(e) => return format!("racy cases over the wire: the C shim failed to start: {e}\n"),
+    };
+    let opts = reference_impl::ExploreOptions::default();
+    let (mut here_total, mut there_total, mut n_total) = (0.0, 0.0, 0usize);
+    for (case, variant) in crate::races::racy_cases(&crate::spec()) {
+        let steps = scenario_of(case, variant)
+            .map(|s| s.steps)
+            .unwrap_or_default();
+        if remote.scenario_applies(&steps).is_err() {
+            continue;
+        }
+        let label = case.variant_name(variant);
+        let t = Instant::now();
+        let here = crate::races::explore_case(roles.clone(), case, variant, opts);
+        let here_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let there = crate::races::explore_case_with(
+            &mut |f| remote.run_schedule(&label, f),
+            case,
+            variant,
+            opts,
+        );
+        let there_s = t.elapsed().as_secs_f64();
+        let same = here.explored == there.explored
+            && here.distinct == there.distinct
+            && here.violation.is_none() == there.violation.is_none();
+        let n = here.explored.max(1) as f64;
+        let _ = writeln!(
+            out,
+            "racy, concurrent wire: {label:<28} {:>5} schedules: in process {:>8.1} us/schedule, C shim process (protocol 2) {:>8.1} us/schedule  ratio wire / in process {:>6.1}{}",
+            here.explored,
+            here_s * 1e6 / n,
+            there_s * 1e6 / n,
+            there_s / here_s.max(1e-9),
+            if same { "" } else { " (VERDICTS DIFFER)" }
+        );
+        here_total += here_s;
+        there_total += there_s;
+        n_total += here.explored;
+    }
+    if n_total > 0 {
+        let _ = writeln!(
+            out,
+            "racy, concurrent wire, all:         {n_total:>5} schedules: in process {:>8.1} us/schedule, C shim process (protocol 2) {:>8.1} us/schedule  ratio wire / in process {:>6.1}",
+            here_total * 1e6 / n_total as f64,
+            there_total * 1e6 / n_total as f64,
+            there_total / here_total.max(1e-9)
+        );
+    }
     out
 }
 

@@ -12,8 +12,8 @@ pub mod review;
 pub use judge::formats::{PUBLISHED_BOOK, book_url};
 pub use judge::{
     CaseDef, CaseVariant, OnFailure, RuleDef, Scenario, ScenarioDoc, Spec, StepRef, Strength,
-    calls, cases, check, expectations, formats, invariants, outcome, prelude, races, replay,
-    results, runner, scenario, spec,
+    calls, cases, check, expectations, formats, invariants, monitor, outcome, prelude, races,
+    replay, results, runner, scenario, spec,
 };
 /// The bridge to real kernels (crate `kernel-bridge`), under its old path.
 pub use kernel_bridge as kernel;

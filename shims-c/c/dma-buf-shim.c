@@ -2,8 +2,8 @@
 /*
  * dma-buf-shim.c - protocol plumbing for out-of-process revoke-conformance shims.
  *
- * Wire protocol version 1, as specified in the book's chapter "Shims in other processes":
- * one JSON object per line on stdin (from the harness) and stdout (to the harness).
+ * Wire protocol versions 2 and 1, as specified in the book's chapter "Shims in other
+ * processes": one JSON object per line on stdin (from the harness) and stdout (to the harness).
  *
  *   harness -> shim: hello, case, call, kret, bye
  *   shim -> harness: hello, ready, ret, kcall
@@ -12,8 +12,16 @@
  * kret the harness may call it again (nested). serve() below is that loop: it runs at the top
  * level (waiting for nothing) and inside every kernel call (waiting for its kret).
  *
+ * Version 2 (concurrent calls): every call, ret, kcall and kret names a scenario thread. Each
+ * scenario thread runs on a pthread of its own, started on its first call; a call or kret is
+ * routed to its thread's mailbox. One thread runs at a time (the harness answers one kernel
+ * call at a time): the thread that runs is the one that reads the next line, and hands it to
+ * the thread it is for, which then runs. So the library's state needs no lock of its own
+ * beyond the handover.
+ *
  * You should not need to change this file to write a driver shim.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
@@ -726,10 +734,126 @@ static void reset_case(void)
 
 static long long last_call_id;
 static long long kcall_seq;
-static int call_depth;		/* calls being served */
-static long current_buf = -1;	/* buffer of the innermost call, for WARN_ON() */
+static __thread int call_depth;		/* calls being served on this thread */
+static __thread long current_buf = -1;	/* buffer of the innermost call, for WARN_ON() */
 
 static void handle_call(const struct json *msg);
+static struct json *serve(long long wait_id);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Scenario threads (protocol version 2)                                                     */
+/* ---------------------------------------------------------------------------------------- */
+
+static int protocol_version = 1;	/* chosen at hello */
+
+#define MAX_THREADS 64
+
+struct sthread {
+	char name[33];
+	struct json *mail;	/* a message handed to this thread, not taken yet */
+};
+
+static struct sthread threads[MAX_THREADS];
+static size_t nthreads;
+static pthread_mutex_t handover = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t handed = PTHREAD_COND_INITIALIZER;
+static struct sthread *running;		/* the thread that runs, and reads the next line */
+static __thread struct sthread *me;	/* the calling thread's scenario thread */
+
+static void *thread_main(void *arg)
+{
+	me = arg;
+	serve(0);
+	return NULL;
+}
+
+/* The scenario thread named name, started on first use; with handover held. */
+static struct sthread *thread_named(const char *name)
+{
+	struct sthread *t;
+	pthread_t tid;
+	size_t k;
+
+	for (k = 0; k < nthreads; k++)
+		if (!strcmp(threads[k].name, name))
+			return &threads[k];
+	if (!name[0] || strlen(name) >= sizeof(threads[0].name))
+		protocol_error("\"%s\" is not a thread name (1 to 32 characters)", name);
+	if (nthreads == MAX_THREADS)
+		protocol_error("more than %d scenario threads", MAX_THREADS);
+	t = &threads[nthreads++];
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	if (pthread_create(&tid, NULL, thread_main, t))
+		fatal("error", "cannot start a pthread for scenario thread %s", name);
+	pthread_detach(tid);
+	return t;
+}
+
+/*
+ * The thread a message is for: the one a call or kret of version 2 names; NULL for a message
+ * of no thread (hello, case, bye; every message of version 1), which the running thread
+ * handles.
+ */
+static struct sthread *thread_of(const struct json *msg, const char *type)
+{
+	const struct json *t;
+
+	if (protocol_version < 2 || (strcmp(type, "call") && strcmp(type, "kret")))
+		return NULL;
+	t = json_get(msg, "thread");
+	if (!t || t->type != JSON_STRING)
+		protocol_error("a %s of protocol version 2 needs a string \"thread\"", type);
+	return thread_named(t->s);
+}
+
+/*
+ * The next message for the calling thread: one handed to it, or, when it is the thread that
+ * runs, the next line, handed on to the thread it is for (which then runs). NULL at end of
+ * input.
+ */
+static struct json *next_message(const char **type)
+{
+	struct json *msg;
+	struct sthread *to;
+
+	pthread_mutex_lock(&handover);
+	for (;;) {
+		if (me->mail) {
+			msg = me->mail;
+			me->mail = NULL;
+			running = me;
+			pthread_mutex_unlock(&handover);
+			*type = json_get(msg, "type")->s;
+			return msg;
+		}
+		if (running == me) {
+			pthread_mutex_unlock(&handover);
+			msg = read_message(type);
+			if (!msg)
+				return NULL;
+			pthread_mutex_lock(&handover);
+			to = thread_of(msg, *type);
+			if (!to || to == me) {
+				pthread_mutex_unlock(&handover);
+				return msg;
+			}
+			to->mail = msg;
+			running = to;
+			pthread_cond_broadcast(&handed);
+			continue;
+		}
+		pthread_cond_wait(&handed, &handover);
+	}
+}
+
+/* The "thread" member of a ret or kcall line, in version 2. */
+static void sb_thread(struct sbuf *sb)
+{
+	if (protocol_version >= 2) {
+		sb_puts(sb, ",\"thread\":");
+		sb_str(sb, me->name);
+	}
+}
 
 /*
  * Serves messages until the kret of kernel call wait_id arrives (returned, to be freed by the
@@ -739,7 +863,7 @@ static struct json *serve(long long wait_id)
 {
 	for (;;) {
 		const char *type;
-		struct json *msg = read_message(&type);
+		struct json *msg = next_message(&type);
 
 		if (!msg) {
 			if (wait_id)
@@ -751,18 +875,21 @@ static struct json *serve(long long wait_id)
 			handle_call(msg);
 			json_free(msg);
 		} else if (!strcmp(type, "kret")) {
-			static const char *const keys[] = { "id", "ret" };
+			static const char *const keys[] = { "id", "ret", "thread" };
 			const enum json_type types[] = { JSON_INT, json_get(msg, "ret") ?
-							 json_get(msg, "ret")->type : JSON_NULL };
+							 json_get(msg, "ret")->type : JSON_NULL,
+							 JSON_STRING };
 			long long id;
 
-			expect_fields(msg, "a kret", keys, types, 2, "type");
+			expect_fields(msg, "a kret", keys, types, protocol_version >= 2 ? 3 : 2,
+				      "type");
 			id = json_get(msg, "id")->i;
 			if (!wait_id)
-				protocol_error("kret %lld while no kernel call is pending", id);
+				protocol_error("kret %lld while no kernel call is pending (thread %s)",
+					       id, me->name);
 			if (id != wait_id)
-				protocol_error("kret %lld, but the pending kernel call is %lld", id,
-					       wait_id);
+				protocol_error("kret %lld, but the pending kernel call is %lld (thread %s)",
+					       id, wait_id, me->name);
 			return msg;
 		} else if (!strcmp(type, "case")) {
 			static const char *const keys[] = { "name" };
@@ -810,7 +937,9 @@ static struct json *kcall(const char *fn, enum ret_kind want, const char *args)
 	if (!call_depth)
 		driver_error("%s() called while no call from the harness is being served", fn);
 	id = ++kcall_seq;
-	sb_printf(&sb, "{\"type\":\"kcall\",\"id\":%lld,\"call\":{\"fn\":", id);
+	sb_printf(&sb, "{\"type\":\"kcall\",\"id\":%lld", id);
+	sb_thread(&sb);
+	sb_puts(&sb, ",\"call\":{\"fn\":");
 	sb_str(&sb, fn);
 	if (args && *args) {
 		sb_puts(&sb, ",");
@@ -1663,15 +1792,15 @@ static void importer_call(const struct call_args *a, struct reply *r)
 
 static void handle_call(const struct json *msg)
 {
-	static const char *const keys[] = { "id", "call" };
-	static const enum json_type types[] = { JSON_INT, JSON_OBJECT };
+	static const char *const keys[] = { "id", "call", "thread" };
+	static const enum json_type types[] = { JSON_INT, JSON_OBJECT, JSON_STRING };
 	struct call_args a = { 0 };
 	struct reply r = { 0 };
 	struct sbuf sb = { 0 };
 	long saved_buf = current_buf;
 	long long id;
 
-	expect_fields(msg, "a call", keys, types, 2, "type");
+	expect_fields(msg, "a call", keys, types, protocol_version >= 2 ? 3 : 2, "type");
 	id = json_get(msg, "id")->i;
 	if (id <= last_call_id)
 		protocol_error("call id %lld does not increase (last was %lld)", id, last_call_id);
@@ -1687,7 +1816,9 @@ static void handle_call(const struct json *msg)
 	current_buf = saved_buf;
 	call_depth--;
 
-	sb_printf(&sb, "{\"type\":\"ret\",\"id\":%lld,\"ret\":", id);
+	sb_printf(&sb, "{\"type\":\"ret\",\"id\":%lld", id);
+	sb_thread(&sb);
+	sb_puts(&sb, ",\"ret\":");
 	switch (r.kind) {
 	case REPLY_NULL:
 		sb_puts(&sb, "null");
@@ -1732,10 +1863,14 @@ static _Noreturn void run(const char *name, const char *role, const char *descri
 	struct sbuf sb = { 0 };
 	const char *type;
 	struct json *msg;
-	bool offered = false;
+	int chosen = 0;
 	size_t k;
 
 	shim_name = name ? name : "shim";
+	/* The process's own thread is scenario thread main, and runs first. */
+	snprintf(threads[0].name, sizeof(threads[0].name), "main");
+	nthreads = 1;
+	running = me = &threads[0];
 	/* A harness that went away must not kill us silently in the middle of a line. */
 	signal(SIGPIPE, SIG_IGN);
 
@@ -1750,21 +1885,23 @@ static _Noreturn void run(const char *name, const char *role, const char *descri
 	for (k = 0; k < versions->n; k++) {
 		if (versions->items[k].type != JSON_INT)
 			protocol_error("\"versions\" must hold integers");
-		if (versions->items[k].i == SHIM_PROTOCOL_VERSION)
-			offered = true;
+		if (versions->items[k].i >= 1 && versions->items[k].i <= SHIM_PROTOCOL_VERSION &&
+		    versions->items[k].i > chosen)
+			chosen = (int)versions->items[k].i;
 	}
-	if (!offered) {
+	if (!chosen) {
 		struct sbuf list = { 0 };
 
 		for (k = 0; k < versions->n; k++)
 			sb_printf(&list, "%s%lld", k ? ", " : "", versions->items[k].i);
 		fatal("version mismatch",
-		      "the harness speaks protocol versions [%s]; this shim speaks only version %d",
+		      "the harness speaks protocol versions [%s]; this shim speaks versions 1 to %d",
 		      list.s ? list.s : "", SHIM_PROTOCOL_VERSION);
 	}
 	json_free(msg);
+	protocol_version = chosen;
 
-	sb_printf(&sb, "{\"type\":\"hello\",\"version\":%d,\"name\":", SHIM_PROTOCOL_VERSION);
+	sb_printf(&sb, "{\"type\":\"hello\",\"version\":%d,\"name\":", protocol_version);
 	sb_str(&sb, shim_name);
 	sb_puts(&sb, ",\"role\":");
 	sb_str(&sb, role);

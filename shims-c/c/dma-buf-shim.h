@@ -428,7 +428,13 @@ struct shim_importer {
 _Noreturn void shim_run_exporter(const struct shim_exporter *shim);
 _Noreturn void shim_run_importer(const struct shim_importer *shim);
 
-/* The protocol version this library speaks. */
-#define SHIM_PROTOCOL_VERSION 1
+/*
+ * The newest protocol version this library speaks: 2, concurrent calls. Each scenario thread
+ * the harness names gets a pthread of its own, and the driver's ops and actions for a call
+ * run on the thread of that call (the harness lets one run at a time). The library also
+ * speaks version 1 (one call in flight, everything on the main thread) with a harness that
+ * offers only that.
+ */
+#define SHIM_PROTOCOL_VERSION 2
 
 #endif /* DMA_BUF_SHIM_H */

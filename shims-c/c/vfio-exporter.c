@@ -18,6 +18,9 @@
  *      vfio-exporter.c dma-buf-shim.c
  * The broken variant (no waits after the invalidation), caught by the suite:
  *   cc ... -DVFIO_EXPORTER_NO_WAIT -o vfio-exporter-no-wait vfio-exporter.c dma-buf-shim.c
+ * The broken variant that sets the revoked mark only after dropping the lock, which passes
+ * every case run in order and is caught by one preemption (explore --races):
+ *   cc ... -DVFIO_EXPORTER_MARK_AFTER_UNLOCK -o vfio-exporter-mark-after-unlock ...
  */
 #include "dma-buf-shim.h"
 
@@ -130,8 +133,10 @@ static void vfio_pci_dma_buf_move(struct vfio_pci_dma_buf *priv, bool revoked)
 		return;
 
 	dma_resv_lock(dmabuf->resv, NULL);
+#ifndef VFIO_EXPORTER_MARK_AFTER_UNLOCK
 	if (revoked)
 		priv->revoked = true;
+#endif
 	dma_buf_invalidate_mappings(dmabuf);
 #ifndef VFIO_EXPORTER_NO_WAIT
 	/* The invalidation is asynchronous: wait for every fence, for as long as it takes. */
@@ -139,6 +144,11 @@ static void vfio_pci_dma_buf_move(struct vfio_pci_dma_buf *priv, bool revoked)
 			      MAX_SCHEDULE_TIMEOUT);
 #endif
 	dma_resv_unlock(dmabuf->resv);
+#ifdef VFIO_EXPORTER_MARK_AFTER_UNLOCK
+	/* The bug: a map on another thread between the unlock and here still succeeds. */
+	if (revoked)
+		priv->revoked = true;
+#endif
 
 	if (revoked) {
 #ifndef VFIO_EXPORTER_NO_WAIT
@@ -227,9 +237,12 @@ static const char *const vfio_shim_capabilities[] = {
 };
 
 static const struct shim_exporter vfio_shim = {
-#ifdef VFIO_EXPORTER_NO_WAIT
+#if defined(VFIO_EXPORTER_NO_WAIT)
 	.name = "c-vfio-exporter-no-wait",
 	.description = "VFIO-style BAR exporter in C, broken: no waits after invalidation",
+#elif defined(VFIO_EXPORTER_MARK_AFTER_UNLOCK)
+	.name = "c-vfio-exporter-mark-after-unlock",
+	.description = "VFIO-style BAR exporter in C, broken: marks the buffer revoked after the unlock",
 #else
 	.name = "c-vfio-exporter",
 	.description = "VFIO-style BAR exporter in C",

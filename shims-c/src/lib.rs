@@ -81,6 +81,10 @@ macro_rules! embedded {
 static VFIO_EXPORTER: Embedded = embedded!("c-vfio-exporter", "SHIMS_C_VFIO_EXPORTER");
 static VFIO_EXPORTER_NO_WAIT: Embedded =
     embedded!("c-vfio-exporter-no-wait", "SHIMS_C_VFIO_EXPORTER_NO_WAIT");
+static VFIO_EXPORTER_MARK_AFTER_UNLOCK: Embedded = embedded!(
+    "c-vfio-exporter-mark-after-unlock",
+    "SHIMS_C_VFIO_EXPORTER_MARK_AFTER_UNLOCK"
+);
 static EXAMPLE_IMPORTER: Embedded = embedded!("c-example-importer", "SHIMS_C_EXAMPLE_IMPORTER");
 
 /// The VFIO-style exporter in C (`c-vfio-exporter`): plays the `vfio` exporter profile and
@@ -95,6 +99,15 @@ pub fn vfio_exporter() -> &'static Path {
 /// `revoke.exporter.wait-unmap`).
 pub fn vfio_exporter_no_wait() -> &'static Path {
     VFIO_EXPORTER_NO_WAIT.path()
+}
+
+/// The same exporter built with `-DVFIO_EXPORTER_MARK_AFTER_UNLOCK`
+/// (`c-vfio-exporter-mark-after-unlock`): its revoke sets the revoked mark only after dropping
+/// the reservation lock. It passes every case run in order; a map on another thread at the
+/// revoke's unlock catches it (`revoke.exporter.mark-under-lock`), over the wire as in
+/// process (`broken-vfio-marks-after-unlock`).
+pub fn vfio_exporter_mark_after_unlock() -> &'static Path {
+    VFIO_EXPORTER_MARK_AFTER_UNLOCK.path()
 }
 
 /// A minimal pinned, revocable importer in C (`c-example-importer`, plays `iommufd`): an

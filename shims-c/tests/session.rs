@@ -257,10 +257,84 @@ fn hello_says_what_the_shim_is() {
 }
 
 #[test]
-fn chooses_version_one_among_several() {
+fn chooses_the_newest_version_it_speaks_among_several() {
     let mut s = Session::start(exporter());
     s.send(json!({"type": "hello", "versions": [3, 1, 2], "suite": "9.9.9"}));
+    assert_eq!(s.recv()["version"], 2);
+    let mut s = Session::start(exporter());
+    s.send(json!({"type": "hello", "versions": [1], "suite": "0.1.0"}));
     assert_eq!(s.recv()["version"], 1);
+}
+
+/// Version 2: a call of another thread arriving while the revoke (thread `main`) waits for
+/// its lock runs on its own thread, whose kernel calls and return name it; then the revoke
+/// goes on. A kret naming a thread with no kernel call pending is a protocol error.
+#[test]
+fn version_2_runs_each_threads_call_on_its_thread() {
+    let mut s = Session::start(exporter());
+    s.send(json!({"type": "hello", "versions": [2, 1], "suite": "0.2.0"}));
+    assert_eq!(s.recv()["version"], 2);
+    s.case("revoke_races_a_map");
+    let on = |id: u64, thread: &str, call: Value| json!({"type": "call", "id": id, "thread": thread, "call": call});
+    s.send(on(1, "main", json!({"fn": "new", "buf": 0})));
+    assert_eq!(s.recv()["thread"], "main");
+    s.send(on(2, "main", json!({"fn": "revoke", "buf": 0})));
+    let k = s.recv();
+    assert_eq!(
+        (&k["type"], &k["thread"], &k["call"]),
+        (&json!("kcall"), &json!("main"), &lock(0)),
+        "{k}"
+    );
+    // The runner lets thread `importer` run at the lock: its call runs on its own thread.
+    s.send(on(
+        3,
+        "importer",
+        json!({"fn": "map_dma_buf", "buf": 0, "att": 0}),
+    ));
+    let att = s.recv();
+    assert_eq!(
+        (&att["thread"], &att["call"]),
+        (
+            &json!("importer"),
+            &json!({"fn": "dma_buf_attachment", "att": 0})
+        ),
+        "{att}"
+    );
+    s.send(
+        json!({"type": "kret", "id": att["id"], "thread": "importer", "ret": attachment(0, true)}),
+    );
+    let held = s.recv();
+    assert_eq!(held["thread"], "importer", "{held}");
+    assert_eq!(held["call"]["fn"], "dma_resv_assert_held", "{held}");
+    s.send(json!({"type": "kret", "id": held["id"], "thread": "importer", "ret": null}));
+    // Not revoked yet (the revoke waits for its lock): the map asks for a table.
+    let table = s.recv();
+    assert_eq!(
+        (&table["thread"], &table["call"]["fn"]),
+        (&json!("importer"), &json!("new_sg_table")),
+        "{table}"
+    );
+    s.send(json!({"type": "kret", "id": table["id"], "thread": "importer", "ret": 5}));
+    assert_eq!(
+        s.recv(),
+        json!({"type": "ret", "id": 3, "thread": "importer", "ret": 5})
+    );
+    // Now the revoke's lock returns, on thread main.
+    s.send(json!({"type": "kret", "id": k["id"], "thread": "main", "ret": null}));
+    let next = s.recv();
+    assert_eq!(
+        (&next["thread"], &next["call"]["fn"]),
+        (&json!("main"), &json!("dma_buf_invalidate_mappings")),
+        "{next}"
+    );
+    // A kret for thread importer, which waits for nothing.
+    s.send(json!({"type": "kret", "id": next["id"], "thread": "importer", "ret": null}));
+    assert_eq!(s.wait().code(), Some(1));
+    let stderr = s.stderr_text();
+    assert!(
+        stderr.contains("no kernel call is pending (thread importer)"),
+        "{stderr}"
+    );
 }
 
 /// The whole life of a buffer: the exact kernel calls of attach, map, revoke (with the
@@ -446,13 +520,13 @@ fn exits_with_status_zero_at_end_of_input() {
 #[test]
 fn a_version_the_shim_does_not_speak_is_a_clear_error() {
     let mut s = Session::start(exporter());
-    s.send(json!({"type": "hello", "versions": [2], "suite": "0.2.0"}));
+    s.send(json!({"type": "hello", "versions": [3], "suite": "0.3.0"}));
     let status = s.wait();
     assert!(!status.success(), "must fail: {status}");
     assert_eq!(s.no_more_lines(), None, "no reply on stdout");
     let stderr = s.stderr_text();
     assert!(
-        stderr.contains("version mismatch") && stderr.contains("[2]") && stderr.contains("1"),
+        stderr.contains("version mismatch") && stderr.contains("[3]") && stderr.contains("1 to 2"),
         "stderr: {stderr}"
     );
 }

@@ -208,18 +208,27 @@ fn races(args: &ExploreArgs) -> Result<Exit, CliError> {
             let name = args.shim.as_deref().unwrap_or(super::replay::REFERENCE);
             let r = registry::by_name(name)
                 .ok_or_else(|| CliError::Fatal(format!("unknown shim `{name}`")))?;
-            let Runs::InProcess { shim, .. } = r.runs else {
-                return Err(CliError::Fatal(format!(
-                    "`{name}` runs as a process: explore it with --shim-cmd (it must speak \
-                     protocol version 2, concurrent calls)"
-                )));
-            };
-            let roles = Rc::new(shim.roles());
-            (
-                name.to_string(),
-                format!("--shim {name}"),
-                Target::InProcess { shim, roles },
-            )
+            match r.runs {
+                Runs::InProcess { shim, .. } => {
+                    let roles = Rc::new(shim.roles());
+                    (
+                        name.to_string(),
+                        format!("--shim {name}"),
+                        Target::InProcess { shim, roles },
+                    )
+                }
+                // An in-tree shim process (the C shims): over the wire, as --shim-cmd.
+                Runs::Process { command } => {
+                    let timeout = std::time::Duration::from_secs_f64(args.timeout.max(0.001));
+                    let argv = vec![command().display().to_string()];
+                    let b = RemoteBackend::start_argv(name, argv, timeout, None)?;
+                    (
+                        name.to_string(),
+                        format!("--shim {name}"),
+                        Target::Process(Box::new(b)),
+                    )
+                }
+            }
         }
     };
     // A shim of protocol version 1 cannot run a step of another thread while a call waits:

@@ -52,7 +52,10 @@ fn the_template_passes_every_case_that_applies() {
     );
     assert_eq!(process["name"], "py-iommufd-importer");
     assert_eq!(process["version"], "0.1");
-    assert_eq!(process["protocol"], 1);
+    assert_eq!(
+        process["protocol"], 2,
+        "the template speaks concurrent calls"
+    );
     let passed = shim["summary"]["passed"].as_u64().expect("a count");
     assert!(
         passed >= 15,

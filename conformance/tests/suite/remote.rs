@@ -18,7 +18,7 @@ fn quote(s: &str) -> String {
 }
 
 /// The command that serves the Rust VFIO shim, misbehaving as asked.
-fn serve_cmd(bin: &str, misbehave: Option<&str>) -> String {
+pub(crate) fn serve_cmd(bin: &str, misbehave: Option<&str>) -> String {
     let mut c = format!("{} serve rust-vfio-exporter", quote(bin));
     if let Some(m) = misbehave {
         c.push_str(&format!(" --misbehave {m}"));
@@ -35,7 +35,7 @@ fn run(args: &[&str]) -> Output {
 
 /// Runs every case against the Rust shim misbehaving as `mode`, started through `t`, with a
 /// half-second timeout; the JSON report.
-fn run_hostile(t: &Tagged, mode: &str) -> (Output, serde_json::Value) {
+pub(crate) fn run_hostile(t: &Tagged, mode: &str) -> (Output, serde_json::Value) {
     let o = run(&[
         "run",
         "--timeout",
@@ -73,13 +73,13 @@ fn vfio_cases() -> Vec<(String, bool)> {
 }
 
 /// A copy of the runner under a unique name: its processes can be found, or not, by name.
-struct Tagged {
+pub(crate) struct Tagged {
     _dir: tempfile::TempDir,
-    path: PathBuf,
+    pub(crate) path: PathBuf,
     name: String,
 }
 
-fn tagged(tag: &str) -> Tagged {
+pub(crate) fn tagged(tag: &str) -> Tagged {
     let dir = tempfile::tempdir().expect("temp dir");
     // Process names are cut to 15 characters in /proc/PID/stat.
     let name = format!("rs{}{tag}", std::process::id() % 100_000);
@@ -109,7 +109,7 @@ fn processes_of(t: &Tagged) -> Vec<String> {
     found
 }
 
-fn assert_none_left(t: &Tagged) {
+pub(crate) fn assert_none_left(t: &Tagged) {
     // A killed process may take a moment to disappear from /proc.
     let end = Instant::now() + Duration::from_secs(5);
     loop {
