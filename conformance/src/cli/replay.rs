@@ -29,6 +29,10 @@ pub(crate) struct ReplayArgs {
     /// Seconds the scenario may take against a shim process.
     #[arg(long, default_value_t = crate::remote::DEFAULT_TIMEOUT.as_secs_f64(), value_name = "SECONDS")]
     pub(super) timeout: f64,
+    /// Write every protocol line exchanged with the shim process to this file (`> ` from the
+    /// runner, `< ` from the shim): with threads, each line names its thread.
+    #[arg(long, value_name = "FILE", requires = "shim_cmd")]
+    pub(super) transcript: Option<PathBuf>,
 }
 
 /// The shim that leaves every role to the reference drivers.
@@ -40,10 +44,27 @@ pub(super) fn backend(
     shim_cmd: Option<&str>,
     timeout: f64,
 ) -> Result<Box<dyn Backend>, CliError> {
+    backend_recorded(shim, shim_cmd, timeout, None)
+}
+
+/// [`backend`], with a shim process's exchange written to `transcript`.
+fn backend_recorded(
+    shim: Option<&str>,
+    shim_cmd: Option<&str>,
+    timeout: f64,
+    transcript: Option<&PathBuf>,
+) -> Result<Box<dyn Backend>, CliError> {
     let timeout = Duration::from_secs_f64(timeout.max(0.001));
+    let transcript = match transcript {
+        Some(path) => Some(
+            crate::remote::Transcript::create(path)
+                .map_err(|e| CliError::Fatal(format!("cannot write {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
     match (shim, shim_cmd) {
         (_, Some(cmd)) => Ok(Box::new(crate::remote::RemoteBackend::start(
-            cmd, timeout, None,
+            cmd, timeout, transcript,
         )?)),
         (name, None) => {
             let names = [name.unwrap_or(REFERENCE).to_string()];
@@ -62,7 +83,12 @@ pub(super) fn read_file(path: &PathBuf) -> Result<ScenarioFile, CliError> {
 /// `revoke-conformance replay`.
 pub(super) fn replay(args: ReplayArgs) -> Result<Exit, CliError> {
     let file = read_file(&args.file)?;
-    let mut backend = backend(args.shim.as_deref(), args.shim_cmd.as_deref(), args.timeout)?;
+    let mut backend = backend_recorded(
+        args.shim.as_deref(),
+        args.shim_cmd.as_deref(),
+        args.timeout,
+        args.transcript.as_ref(),
+    )?;
     let name = backend.info().name;
     // A shim process of protocol version 1 cannot run steps of several threads: the file is
     // not applicable to it (a profile it does not play stays an error of the command, below).

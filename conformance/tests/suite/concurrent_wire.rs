@@ -301,3 +301,53 @@ fn a_shim_misbehaving_on_one_thread_fails_that_scenario_and_the_run_goes_on() {
         }
     }
 }
+
+/// The concurrent exchange shown in the book's chapter on the protocol: the kept regression
+/// of `revoke_races_a_map` replayed against `serve rust-vfio-exporter`, every line checked
+/// against the schemas. Regenerate with `UPDATE_TRANSCRIPT=1 cargo test -p conformance --test
+/// suite concurrent_wire::` and read the diff.
+#[test]
+fn the_concurrent_exchange_in_the_book_is_a_real_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("t.txt");
+    let o = run(&[
+        "replay",
+        &regression("revoke-races-a-map-at-the-unlock.json"),
+        "--transcript",
+        &path.display().to_string(),
+        "--shim-cmd",
+        &serve(""),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let text = std::fs::read_to_string(&path).expect("transcript");
+    crate::remote::check_against_schemas(&text);
+    // The map of thread importer runs while the revoke's unlock (thread main) waits.
+    let unlock = text
+        .find(
+            r#"< {"type":"kcall","id":7,"thread":"main","call":{"fn":"dma_resv_unlock","buf":0}}"#,
+        )
+        .expect("the revoke's unlock");
+    let map = text
+        .find(r#"> {"type":"call","id":5,"thread":"importer","call":{"fn":"map_dma_buf""#)
+        .expect("the map on thread importer");
+    let unlocked = text
+        .find(r#"> {"type":"kret","id":7,"thread":"main","ret":null}"#)
+        .expect("the unlock's return");
+    assert!(unlock < map && map < unlocked, "{text}");
+    let committed = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../book/src/generated/shim-exchange-concurrent.txt");
+    if std::env::var_os("UPDATE_TRANSCRIPT").is_some() {
+        std::fs::write(&committed, &text).expect("write");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&committed).unwrap_or_default(),
+        text,
+        "{} is stale: run `UPDATE_TRANSCRIPT=1 cargo test -p conformance --test suite concurrent_wire::` and review the diff",
+        committed.display()
+    );
+}

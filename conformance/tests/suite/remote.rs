@@ -473,25 +473,8 @@ fn ctrl_c_leaves_a_valid_partial_report_and_no_process() {
     assert_none_left(&t);
 }
 
-fn transcript_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../book/src/generated/shim-exchange.txt")
-}
-
-#[test]
-fn the_exchange_in_the_book_is_a_real_one_and_every_line_matches_the_schema() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("t.txt");
-    let o = run(&[
-        "run",
-        "--filter",
-        "revoke_around_reset[iommufd]",
-        "--transcript",
-        &path.display().to_string(),
-        "--shim-cmd",
-        &format!("{} serve rust-vfio-exporter", quote(BIN)),
-    ]);
-    assert_eq!(o.status.code(), Some(0));
-    let text = std::fs::read_to_string(&path).expect("transcript");
+/// Every line of a transcript (`> ` to the shim, `< ` from it) matches its schema.
+pub(crate) fn check_against_schemas(text: &str) {
     let schema = |name: &str| {
         let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("schema")
@@ -515,6 +498,28 @@ fn the_exchange_in_the_book_is_a_real_one_and_every_line_matches_the_schema() {
             panic!("{line} does not match the schema: {e}");
         }
     }
+}
+
+fn transcript_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../book/src/generated/shim-exchange.txt")
+}
+
+#[test]
+fn the_exchange_in_the_book_is_a_real_one_and_every_line_matches_the_schema() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("t.txt");
+    let o = run(&[
+        "run",
+        "--filter",
+        "revoke_around_reset[iommufd]",
+        "--transcript",
+        &path.display().to_string(),
+        "--shim-cmd",
+        &format!("{} serve rust-vfio-exporter", quote(BIN)),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = std::fs::read_to_string(&path).expect("transcript");
+    check_against_schemas(&text);
     let committed = transcript_path();
     if std::env::var_os("UPDATE_TRANSCRIPT").is_some() {
         std::fs::create_dir_all(committed.parent().expect("parent")).expect("dir");
