@@ -121,3 +121,41 @@ fn an_importer_that_takes_the_lock_again_in_its_callback_is_blamed_first() {
         );
     }
 }
+
+/// The template answers a harness that offers only version 1 with version 1, and then takes
+/// calls without a thread, on its main thread.
+#[test]
+fn the_template_speaks_version_1_to_a_harness_of_version_1() {
+    use std::io::{BufRead, BufReader, Write};
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shims-py/iommufd_importer.py");
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    // As a harness does: each message once the previous one is answered.
+    let mut exchange = |line: &str| -> serde_json::Value {
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("written");
+        stdin.flush().expect("flushed");
+        let mut reply = String::new();
+        stdout.read_line(&mut reply).expect("a reply");
+        serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{e}: {reply:?}"))
+    };
+    let hello = exchange(r#"{"type":"hello","versions":[1],"suite":"0.1.0"}"#);
+    assert_eq!(hello["version"], 1, "{hello}");
+    let ready = exchange(r#"{"type":"case","name":"v1"}"#);
+    assert_eq!(ready, serde_json::json!({"type": "ready"}));
+    let ret = exchange(r#"{"type":"call","id":1,"call":{"fn":"new","att":0}}"#);
+    assert_eq!(
+        ret,
+        serde_json::json!({"type": "ret", "id": 1,
+                           "ret": {"allow_peer2peer": true, "invalidate_mappings": true}})
+    );
+    drop(stdin);
+    assert!(child.wait().expect("exits").success());
+}
