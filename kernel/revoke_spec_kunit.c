@@ -51,6 +51,15 @@ MODULE_IMPORT_NS(DMA_BUF);
 
 #define RS_HAVE_INVALIDATE_MAPPINGS (LINUX_VERSION_CODE >= KERNEL_VERSION(7, 1, 0))
 #define RS_HAVE_ATTACH_REVOCABLE (LINUX_VERSION_CODE >= KERNEL_VERSION(7, 1, 0))
+/*
+ * 7.1: iommufd imports a VFIO dma-buf through VFIO's private interconnect
+ * (vfio_pci_dma_buf_iommufd_map(), drivers/vfio/pci/vfio_pci_dmabuf.c) and removes its IOMMU
+ * mappings inside its callback (iopt_revoke_notify(), drivers/iommu/iommufd/pages.c). The
+ * iommufd test importer follows that path; on an older kernel, which has neither VFIO's
+ * dma-buf exporter nor iommufd's dma-buf import, it maps through the core as a pinned dynamic
+ * importer would, and revoke.importer.private-path-sync (since 7.1) is not judged.
+ */
+#define RS_HAVE_PRIVATE_INTERCONNECT (LINUX_VERSION_CODE >= KERNEL_VERSION(7, 1, 0))
 
 enum rs_op {
 	RS_EXPORT, RS_ATTACH, RS_ATTACH_DURING_EVICTION, RS_MAP, RS_ACCESS, RS_SUBMIT,
@@ -156,10 +165,12 @@ struct rs_att {
 };
 
 struct rs_sgt {
-	struct sg_table *t;
+	struct sg_table *t; /* NULL for a private-interconnect range */
 	int att, buf;
 	u32 generation;
 	bool invalidated, unmapped;
+	/* handed out by the private interconnect: VFIO's unmap wait does not count it */
+	bool private;
 };
 
 struct rs_fence {
@@ -497,6 +508,17 @@ static int new_sgt(int att, int buf)
 	}
 	rs.nsgt++;
 	rs.sgts[rs.nsgt] = (struct rs_sgt){ .t = t, .att = att, .buf = buf,
+					    .generation = rs.bufs[buf].generation };
+	return rs.nsgt;
+}
+
+/* A range handed out by the private interconnect: no sg_table, only the physical range. */
+static int new_private_sgt(int att, int buf)
+{
+	if (rs.nsgt + 1 >= RS_SGTS)
+		return -ENOMEM;
+	rs.nsgt++;
+	rs.sgts[rs.nsgt] = (struct rs_sgt){ .att = att, .buf = buf, .private = true,
 					    .generation = rs.bufs[buf].generation };
 	return rs.nsgt;
 }
@@ -1055,6 +1077,42 @@ static void exporter_export(int buf, int kind)
 	ret_int(idx, 0);
 }
 
+#if RS_HAVE_PRIVATE_INTERCONNECT
+/*
+ * vfio_pci_dma_buf_iommufd_map(), played by the test exporters: VFIO's private interconnect,
+ * which hands iommufd the BAR's physical range without map_dma_buf and without the kref that
+ * VFIO's revoke waits on. The real one is in the VFIO PCI driver, which User-Mode Linux does
+ * not build; for the vfio test exporter this one makes the same tests in the same order (the
+ * lock held, not revoked) and returns the range as a mapping id of its own. The real one
+ * refuses every other exporter with -EOPNOTSUPP; the book's cases also pin a buffer of the gpu
+ * profile with the iommufd profile (a pinned, revocable importer of a movable buffer), and the
+ * model's gpu exporter answers that as its map_dma_buf does (DmaBufOps::private_map), so the
+ * gpu test exporter does the same: -ENODEV once unplugged.
+ */
+static int vfio_iommufd_map(int att)
+{
+	struct dma_buf_attachment *a = rs.atts[att].a;
+	struct rs_buf *b = buf_of(a->dmabuf);
+	int buf = bufno(b);
+	int idx = ev_call(buf, actor(RS_EXPORTER, buf),
+			  "{\"fn\":\"vfio_pci_dma_buf_iommufd_map\",\"att\":%d}", att);
+	int sgt;
+
+	dma_resv_assert_held(a->dmabuf->resv);
+	if (a->dmabuf->ops != &vfio_ops && a->dmabuf->ops != &gpu_ops)
+		sgt = -EOPNOTSUPP;
+	else if ((b->kind == RS_VFIO && b->revoked) || (b->kind == RS_GPU && b->unplugged))
+		sgt = -ENODEV;
+	else
+		sgt = new_private_sgt(att, buf);
+	if (sgt > 0)
+		ret_sgt(idx, sgt);
+	else
+		ret_int(idx, sgt);
+	return sgt;
+}
+#endif
+
 static void vfio_set_revoked(int buf, bool revoked)
 {
 	struct rs_buf *b = &rs.bufs[buf];
@@ -1071,10 +1129,14 @@ static void vfio_set_revoked(int buf, bool revoked)
 	core_wait(buf, RS_BOOKKEEP, false, false);
 	core_unlock(buf);
 	if (revoked) {
-		/* VFIO's completion: every mapping made by map_dma_buf given back. */
+		/*
+		 * VFIO's completion: every mapping made by map_dma_buf given back. Its kref
+		 * counts vfio_pci_dma_buf_map() only, not the private interconnect's ranges.
+		 */
 		idx = ev_call(buf, actor(RS_CORE, 0), "{\"fn\":\"wait_for_unmap\",\"buf\":%d}", buf);
 		for (i = 1; i <= rs.nsgt; i++)
-			if (rs.sgts[i].buf == buf && !rs.sgts[i].unmapped)
+			if (rs.sgts[i].buf == buf && !rs.sgts[i].unmapped &&
+			    !rs.sgts[i].private)
 				mapped = true;
 		if (mapped)
 			rs_hang();
@@ -1163,6 +1225,25 @@ static void exporter_step(const struct rs_step *s)
 
 /* ------------------------------------------------------------------ the importers */
 
+/*
+ * The iommufd test importer removes its IOMMU mapping of the range and flushes the IOTLB
+ * (iopt_area_unmap_domain_range() for every domain, iommu_unmap() in the trace): the device
+ * faults from now on.
+ */
+static void __maybe_unused iommufd_unmap_domains(int att)
+{
+	struct rs_att *ia = &rs.atts[att];
+	int sgt = ia->sgt, idx;
+
+	if (!sgt)
+		return;
+	idx = ev_call(ia->target, actor(RS_DEVICE, att), "{\"fn\":\"iommu_unmap\",\"att\":%d}",
+		      att);
+	rs.sgts[sgt].unmapped = true;
+	ia->sgt = 0;
+	ret_void(idx);
+}
+
 static void importer_invalidate(struct dma_buf_attachment *a)
 {
 	int att = att_of(a);
@@ -1185,12 +1266,17 @@ static void importer_invalidate(struct dma_buf_attachment *a)
 			core_unmap(att, sgt, false);
 		break;
 	case RS_IOMMUFD:
+		/* iopt_revoke_notify() */
 		if (ia->revoked)
 			break; /* a restore: a revoke is permanent for this importer */
+#if RS_HAVE_PRIVATE_INTERCONNECT
+		iommufd_unmap_domains(att);
+#else
 		sgt = ia->sgt;
 		ia->sgt = 0;
 		if (sgt)
 			core_unmap(att, sgt, false);
+#endif
 		ia->revoked = true;
 		break;
 	}
@@ -1296,6 +1382,20 @@ static void importer_unmap(int att)
 		core_unlock(buf);
 		break;
 	case RS_IOMMUFD:
+#if RS_HAVE_PRIVATE_INTERCONNECT
+		/*
+		 * The area is unmapped under pages->mutex, not the reservation lock; then
+		 * iopt_release_pages() unpins under the reservation lock.
+		 */
+		iommufd_unmap_domains(att);
+		if (ia->pinned) {
+			if (core_lock(buf))
+				return;
+			ia->pinned = false;
+			core_unpin(att);
+			core_unlock(buf);
+		}
+#else
 		if (core_lock(buf))
 			return;
 		sgt = ia->sgt;
@@ -1307,6 +1407,7 @@ static void importer_unmap(int att)
 			core_unpin(att);
 		}
 		core_unlock(buf);
+#endif
 		break;
 	case RS_RDMA:
 		if (!ia->sgt)
@@ -1355,7 +1456,21 @@ static void importer_step(const struct rs_step *s)
 				core_unlock(buf);
 				return;
 			}
+#if RS_HAVE_PRIVATE_INTERCONNECT
+			/*
+			 * iopt_map_dmabuf(): the pin may move the buffer, and an invalidation that
+			 * reached the callback meanwhile is a revoke for this importer; then VFIO's
+			 * private interconnect, never dma_buf_map_attachment().
+			 */
+			if (ia->revoked) {
+				core_unpin(att);
+				core_unlock(buf);
+				return;
+			}
+			sgt = vfio_iommufd_map(att);
+#else
 			sgt = core_map(att, false);
+#endif
 			if (sgt > 0) {
 				ia->sgt = sgt;
 				ia->pinned = true;
@@ -1623,7 +1738,7 @@ static void cleanup(void)
 		if (b->released)
 			continue;
 		dma_resv_lock(b->dmabuf->resv, NULL);
-		if (ia->sgt && !rs.sgts[ia->sgt].unmapped)
+		if (ia->sgt && !rs.sgts[ia->sgt].unmapped && !rs.sgts[ia->sgt].private)
 			dma_buf_unmap_attachment(ia->a, rs.sgts[ia->sgt].t, DMA_BIDIRECTIONAL);
 		for (; ia->pins > 0; ia->pins--)
 			dma_buf_unpin(ia->a);

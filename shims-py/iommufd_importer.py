@@ -3,11 +3,14 @@
 """A driver shim in Python, standard library only: a template to copy.
 
 It plays a pinned, revocable importer (the `iommufd` profile), the way Linux 7.2's iommufd
-does it in `iopt_map_dmabuf()` / `iopt_revoke_notify()`: pin and map under the reservation
-lock, and in `invalidate_mappings` take the mapping out so the device stops at once; the pin
-stays until the pages are released. It speaks versions 2 (concurrent calls, one Python thread
-per scenario thread) and 1 of the wire protocol (the book's chapter "Shims in other processes:
-the wire protocol") on standard input and output:
+does it in `iopt_map_dmabuf()` / `iopt_revoke_notify()` (drivers/iommu/iommufd/pages.c): pin
+under the reservation lock and take the BAR's physical range through VFIO's private
+interconnect (`vfio_pci_dma_buf_iommufd_map()`), never through `dma_buf_map_attachment()`;
+in `invalidate_mappings` remove the IOMMU mapping (`iommu_unmap`) so the device stops before
+the callback returns, because VFIO's revoke does not wait for private ranges; the pin stays
+until the pages are released. It speaks versions 2 (concurrent calls, one Python thread per
+scenario thread) and 1 of the wire protocol (the book's chapter "Shims in other processes: the
+wire protocol") on standard input and output:
 
     revoke-conformance run --shim-cmd 'python3 shims-py/iommufd_importer.py'
 
@@ -23,8 +26,8 @@ import sys
 import threading
 
 BUGS = {
-    # invalidate_mappings returns without taking the mapping out: the device keeps writing to
-    # memory the exporter is about to reuse.
+    # invalidate_mappings returns without removing the IOMMU mapping: the device keeps writing
+    # to memory the exporter is about to reuse, and VFIO's revoke does not wait for it.
     "keep-mapping",
     # invalidate_mappings takes the reservation lock that the core already holds.
     "relock",
@@ -161,15 +164,15 @@ class IommufdImporter:
     # --- struct dma_buf_attach_ops -------------------------------------------------------
 
     def op_invalidate_mappings(self, k, att, me):
-        """iopt_revoke_notify(): called with the reservation lock held. Taking the mapping out
-        of the IOMMU stops the device at once; the pin stays until release."""
+        """iopt_revoke_notify(): called with the reservation lock held. Removing the IOMMU
+        mapping stops the device before the callback returns; the pin stays until release."""
         if self.bug == "relock":
             k.kernel("dma_resv_lock", buf=me["buf"])
             k.kernel("dma_resv_unlock", buf=me["buf"])
         if me["revoked"]:
             return None  # a restore: a revoke is permanent for this importer
         if self.bug != "keep-mapping":
-            self.unmap_locked(k, att, me)
+            self.unmap_domains(k, att, me)
         me["revoked"] = True
         return None
 
@@ -180,7 +183,8 @@ class IommufdImporter:
         return k.kernel("dma_buf_dynamic_attach", buf=buf, att=att)
 
     def op_map(self, k, att, me):
-        """iopt_map_dmabuf(): pin, then map, both under the lock; undo the pin on error."""
+        """iopt_map_dmabuf(): pin, then VFIO's private interconnect, both under the lock; undo
+        the pin on error."""
         if me["revoked"]:
             return -19  # -ENODEV
         k.kernel("dma_resv_lock", buf=me["buf"])
@@ -190,11 +194,12 @@ class IommufdImporter:
             return ret
         if me["revoked"]:
             # An invalidation reached the callback while this thread waited for the lock
-            # (another thread's revoke): a revoke for this importer.
+            # (another thread's revoke), or the pin moved the buffer: a revoke for this
+            # importer.
             k.kernel("dma_buf_unpin", att=att)
             k.kernel("dma_resv_unlock", buf=me["buf"])
-            return -19
-        sgt = k.kernel("dma_buf_map_attachment", att=att)
+            return -19  # -ENODEV
+        sgt = k.kernel("vfio_pci_dma_buf_iommufd_map", att=att)
         if sgt < 0:
             k.kernel("dma_buf_unpin", att=att)
             k.kernel("dma_resv_unlock", buf=me["buf"])
@@ -208,14 +213,16 @@ class IommufdImporter:
         return None
 
     def op_unmap(self, k, att, me):
+        """The area is unmapped (under pages->mutex, not the reservation lock), then
+        iopt_release_pages() unpins under the reservation lock."""
         if me["buf"] is None:
             return None
-        k.kernel("dma_resv_lock", buf=me["buf"])
-        self.unmap_locked(k, att, me)
+        self.unmap_domains(k, att, me)
         if me["pinned"]:
             me["pinned"] = False
+            k.kernel("dma_resv_lock", buf=me["buf"])
             k.kernel("dma_buf_unpin", att=att)
-        k.kernel("dma_resv_unlock", buf=me["buf"])
+            k.kernel("dma_resv_unlock", buf=me["buf"])
         return None
 
     def op_detach(self, k, att, me):
@@ -226,10 +233,11 @@ class IommufdImporter:
         return None
 
     @staticmethod
-    def unmap_locked(k, att, me):
-        if me["sgt"] is not None:
-            k.kernel("dma_buf_unmap_attachment", att=att, sgt=me["sgt"])
-            me["sgt"] = None
+    def unmap_domains(k, att, me):
+        """iopt_area_unmap_domain_range() for every domain: the device faults from now on."""
+        sgt, me["sgt"] = me["sgt"], None  # taken first: a concurrent call sees it gone
+        if sgt is not None:
+            k.kernel("iommu_unmap", att=att, sgt=sgt)
 
 
 def main():

@@ -100,6 +100,7 @@ pub fn all() -> Vec<Registered> {
         in_process(rdma_umem::SHIM),
         in_process(gpu::IMPORTER),
         in_process(conforming::FENCES_IN_CALLBACK),
+        in_process(conforming::DEFERRED_UNMAP),
         in_process(scanout::SHIM),
         in_process(reference_core::SHIM),
     ];

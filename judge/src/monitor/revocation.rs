@@ -497,9 +497,13 @@ fn unmap_bounded(o: &Observed<'_>) -> Verdict {
         // (after its unlock), so what counts is what the importer holds when the wait
         // returns. An exporter that does not wait for unmaps leaves "bounded time" to the
         // rest of the scenario: the mapping must be given back before the trace ends.
+        // A wait that never returns (a mapping of another importer that nobody gives back)
+        // is that importer's doing: a worker of this one still runs inside it, so what counts
+        // is what this importer holds when the trace ends.
+        let returned = wait.is_some_and(|(w, _)| o.returned(w));
         let end = match wait {
-            Some((w, _)) if o.returned(w) => o.end_of(w) + 1,
-            Some((w, _)) => w,
+            Some((w, _)) if returned => o.end_of(w) + 1,
+            Some(_) => o.trace.events.len(),
             None if o.trace.stopped_at().is_none() => o.trace.events.len(),
             None => continue,
         };
@@ -525,8 +529,10 @@ fn unmap_bounded(o: &Observed<'_>) -> Verdict {
                 format!(
                     "importer.{att} still holds {} when {} (its callback: event #{k})",
                     kept.join(", "),
-                    if wait.is_some() {
+                    if returned {
                         "the exporter's wait for unmaps returns"
+                    } else if wait.is_some() {
+                        "the scenario ends inside the exporter's wait for unmaps"
                     } else {
                         "the scenario ends"
                     }

@@ -1124,3 +1124,91 @@ fn verdicts_of_the_reference_on_every_case() {
     }
     assert!(failed.is_empty(), "the reference fails {failed:?}");
 }
+
+/// `revoke.importer.unmap-bounded` when the exporter's wait for unmaps never returns because
+/// of another importer (here a static attachment's mapping nobody gives back): an importer
+/// whose worker gives its own mapping back inside that wait unmapped in bounded time and is not
+/// blamed for the hang; one whose worker leaves the mapping is. (Generated scenarios found the
+/// first on `gpu-importer-deferred-unmap`, blamed at the wait as if it had returned.)
+#[test]
+fn unmap_bounded_counts_a_worker_inside_a_wait_that_never_returns() {
+    use reference_impl::{ExporterKind, ImporterKind};
+    let steps = vec![
+        Step::Export {
+            buf: BufId(0),
+            exporter: ExporterKind::Vfio,
+        },
+        Step::Attach {
+            att: AttId(0),
+            buf: BufId(0),
+            importer: ImporterKind::Dynamic,
+        },
+        Step::Map { att: AttId(0) },
+        Step::Attach {
+            att: AttId(1),
+            buf: BufId(0),
+            importer: ImporterKind::Static,
+        },
+        Step::Map { att: AttId(1) },
+        Step::Revoke { buf: BufId(0) },
+    ];
+    let reference = reference_impl::run_reference(&steps).expect("the reference runs");
+    let wait = last(&reference, |e| is(e, N::WaitForUnmap));
+    assert_eq!(
+        reference.events[wait].ret,
+        Some(Ret::Hang),
+        "the static mapping keeps the wait from returning"
+    );
+    let judge = |t: &Trace| {
+        let m = all()
+            .into_iter()
+            .find(|m| m.rule == "revoke.importer.unmap-bounded")
+            .expect("the monitor");
+        (m.judge)(&Observed::new(&steps, t))
+    };
+    // The deferred importer: its callback leaves sgt1 mapped, a worker unmaps it inside the
+    // exporter's wait.
+    let deferred = |unmaps: bool| {
+        let mut t = reference.clone();
+        let unmap = first(&t, |e| {
+            is(e, N::DmaBufUnmapAttachment) && e.from == IMP0 && e.step == 5
+        });
+        remove(&mut t, unmap);
+        let wait = last(&t, |e| is(e, N::WaitForUnmap));
+        let worker = Call::Worker { att: AttId(0) };
+        let mut events = vec![
+            ev(2, Actor::Harness, IMP0, worker, false, Ret::Void),
+            ev(
+                3,
+                IMP0,
+                Actor::Core,
+                Call::DmaResvLock { buf: BufId(0) },
+                false,
+                Ret::Void,
+            ),
+        ];
+        if unmaps {
+            let call = Call::DmaBufUnmapAttachment {
+                att: AttId(0),
+                sgt: SgtId(1),
+            };
+            events.push(ev(3, IMP0, Actor::Core, call, true, Ret::Void));
+        }
+        let unlock = Call::DmaResvUnlock { buf: BufId(0) };
+        events.push(ev(3, IMP0, Actor::Core, unlock, true, Ret::Void));
+        for (n, e) in events.into_iter().enumerate() {
+            insert(&mut t, wait + 1 + n, e);
+        }
+        t
+    };
+    assert_eq!(judge(&reference), Verdict::Held);
+    assert_eq!(judge(&deferred(true)), Verdict::Held);
+    let kept = deferred(false);
+    match judge(&kept) {
+        Verdict::Violated(v) => {
+            assert_eq!(v.event, last(&kept, |e| is(e, N::WaitForUnmap)), "{v:?}");
+            assert!(v.observed.contains("still holds sgt1"), "{v:?}");
+        }
+        other => panic!("a mapping never given back is held: {other:?}"),
+    }
+}
