@@ -128,6 +128,7 @@ pub fn all() -> Vec<Registered> {
             broken::gpu::RELOCKS_IN_CALLBACK,
             broken::gpu::NO_REMAP,
             broken::gpu::NO_KERNEL_WAIT,
+            broken::gpu::JOB_NO_KERNEL_WAIT,
             broken::gpu::NO_FENCE,
             broken::gpu::WAIT_POSITIVE_IS_ERROR,
             broken::gpu::POLL_ZERO_IS_SUCCESS,

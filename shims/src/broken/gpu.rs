@@ -74,6 +74,9 @@ struct ImporterBugs {
     no_remap: bool,
     /// Uses a new mapping without waiting for KERNEL fences.
     no_kernel_wait: bool,
+    /// Waits for KERNEL fences before its CPU-side use, but queues device work on a new
+    /// mapping without making the job depend on them.
+    job_no_kernel_wait: bool,
     /// Queues work without adding its fence to the reservation object.
     no_fence: bool,
     /// Treats the positive return of `dma_resv_wait_timeout()` as an error.
@@ -131,8 +134,8 @@ impl SloppyGpu {
         })
     }
 
-    /// With the lock held: the mapping to use.
-    fn mapping(&self, k: &Kernel, buf: BufId) -> Option<SgtId> {
+    /// With the lock held: the mapping to use (`job`: for device work queued on it).
+    fn mapping(&self, k: &Kernel, buf: BufId, job: bool) -> Option<SgtId> {
         if let Some(sgt) = self.sgt.get()
             && (!self.invalidated.get() || self.bugs.no_remap)
         {
@@ -156,7 +159,7 @@ impl SloppyGpu {
                 k.dma_buf_unmap_attachment(self.att, sgt);
                 return None;
             }
-        } else if !self.bugs.no_kernel_wait {
+        } else if !(self.bugs.no_kernel_wait || (job && self.bugs.job_no_kernel_wait)) {
             let ret = k.dma_resv_wait_timeout(buf, DmaResvUsage::Kernel, false, Timeout::Max);
             let failed = if self.bugs.wait_positive_is_error {
                 ret != 0
@@ -226,17 +229,17 @@ impl Importer for SloppyGpu {
     fn map(&self, k: &Kernel) -> Result<(), Errno> {
         let buf = self.buf.get().ok_or(Errno::EINVAL)?;
         if self.bugs.map_unlocked {
-            return self.mapping(k, buf).map(|_| ()).ok_or(Errno::ENODEV);
+            return self.mapping(k, buf, false).map(|_| ()).ok_or(Errno::ENODEV);
         }
         k.dma_resv_lock(buf);
-        let r = self.mapping(k, buf);
+        let r = self.mapping(k, buf, false);
         k.dma_resv_unlock(buf);
         r.map(|_| ()).ok_or(Errno::ENODEV)
     }
     fn access(&self, k: &Kernel, write: bool) {
         let Some(buf) = self.buf.get() else { return };
         k.dma_resv_lock(buf);
-        let sgt = self.mapping(k, buf);
+        let sgt = self.mapping(k, buf, false);
         k.dma_resv_unlock(buf);
         if let Some(sgt) = sgt {
             k.device_access(self.att, Some(sgt), write);
@@ -264,7 +267,7 @@ impl Importer for SloppyGpu {
         }
         k.dma_resv_lock(buf);
         let mut late = None;
-        if let Some(sgt) = self.mapping(k, buf) {
+        if let Some(sgt) = self.mapping(k, buf, true) {
             let fence = if self.bugs.fence_locks_resv {
                 k.device_submit_locking_resv(self.att, sgt, write)
             } else {
@@ -351,6 +354,13 @@ sloppy!(
     "broken-gpu-no-kernel-wait",
     no_kernel_wait,
     "lets its device use a new mapping without waiting for the KERNEL fences (the exporter's copy)",
+    "invalidate.importer.wait-kernel"
+);
+sloppy!(
+    JOB_NO_KERNEL_WAIT,
+    "broken-gpu-job-ignores-kernel-fences",
+    job_no_kernel_wait,
+    "queues device work on a new mapping without making the job depend on the KERNEL fences (the exporter's copy), so the job runs before the copy ends",
     "invalidate.importer.wait-kernel"
 );
 sloppy!(
