@@ -249,7 +249,7 @@ impl Importer for SloppyGpu {
         let Some(buf) = self.buf.get() else { return };
         if self.bugs.submits_after_unlock {
             k.dma_resv_lock(buf);
-            let sgt = self.mapping(k, buf);
+            let sgt = self.mapping(k, buf, true);
             k.dma_resv_unlock(buf);
             if let Some(sgt) = sgt {
                 // An invalidation here is not seen: the job goes to the old mapping.
