@@ -47,7 +47,11 @@ fn every_case(filter: &judge::filter::CaseFilter, today: Date) -> RunOptions<'_>
     }
 }
 
-/// Runs the suite against one broken shim.
+/// Generated scenarios tried on a broken shim that no case and no interleaving catches.
+const GENERATED: u32 = 2_000;
+
+/// Runs the suite against one broken shim: every case; if none fails on the rule its bug
+/// breaks, every interleaving of the racy cases; if none does, generated scenarios.
 pub fn judge(broken: &Broken, today: Date) -> MutantResult {
     let all = judge::filter::CaseFilter::all();
     let opts = every_case(&all, today);
@@ -91,6 +95,41 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
                 }
                 violated.push(rule);
             }
+        }
+    }
+    if caught_by.is_empty() {
+        // Neither a case nor an interleaving: generated scenarios of the shim's profiles, as
+        // `revoke-conformance explore` runs them.
+        let roles = broken.shim.roles();
+        let g = judge::generate::generate(
+            &judge::generate::Profiles::for_shim(&broken.shim),
+            GENERATED,
+            1,
+            &mut |steps| {
+                if broken.shim.applies_to(steps).is_err() {
+                    return Ok(None);
+                }
+                reference_impl::run_with(&roles, steps).map(Some)
+            },
+            &|_| {},
+        );
+        if let Some(f) = g.failing {
+            let rule = f.message.split(':').next().unwrap_or_default().to_string();
+            if rule == broken.breaks {
+                let name = format!(
+                    "a generated scenario (seed 1, shrunk to {} steps)",
+                    f.file.steps.len()
+                );
+                if f.message[rule.len()..]
+                    .trim_start_matches(':')
+                    .trim_start()
+                    .starts_with(judge::monitor::MONITOR_MARK)
+                {
+                    monitor_caught_by.push(name.clone());
+                }
+                caught_by.push(name);
+            }
+            violated.push(rule);
         }
     }
     violated.sort();

@@ -508,6 +508,20 @@ fn known_failures_of<'a>(shim: &'a ShimResults, rule: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The root causes (`rule in case`) whose consequence `rule` is, in `shim`'s cases.
+fn roots_of(shim: &ShimResults, rule: &str) -> Vec<String> {
+    shim.cases
+        .iter()
+        .filter_map(|c| {
+            let rc = c.root_cause.as_ref()?;
+            rc.consequences
+                .iter()
+                .any(|x| x == rule)
+                .then(|| format!("{} in {}", rc.rule, c.name))
+        })
+        .collect()
+}
+
 /// The message of a case variant that fails the run.
 fn failing_message(c: &CaseResult) -> String {
     match c.status {
@@ -586,6 +600,15 @@ pub fn junit(results: &RunResults, book_url: &str) -> String {
             let status = match r.verdict {
                 Verdict::Conformant | Verdict::ViolatedShould | Verdict::NotApplicable => {
                     TestCaseStatus::success()
+                }
+                Verdict::Consequence => {
+                    // Passed in JUnit's count: the root cause's rule carries the failure.
+                    let mut st = TestCaseStatus::success();
+                    st.set_message(format!(
+                        "consequence: broken only as a consequence of {}",
+                        roots_of(shim, &r.rule).join(", ")
+                    ));
+                    st
                 }
                 Verdict::ExpectedViolation => {
                     let mut st = TestCaseStatus::skipped();
@@ -738,6 +761,15 @@ pub fn ktap(results: &RunResults) -> String {
                             out,
                             "        # {}: violated-should: a {} rule broken (a warning)",
                             r.rule, r.strength
+                        );
+                        ("ok", String::new())
+                    }
+                    Verdict::Consequence => {
+                        let _ = writeln!(
+                            out,
+                            "        # {}: consequence: broken only as a consequence of {}",
+                            r.rule,
+                            ktap_safe(&roots_of(shim, &r.rule).join(", "))
                         );
                         ("ok", String::new())
                     }

@@ -283,6 +283,10 @@ pub enum Verdict {
     /// A MUST rule violated only by case variants whose expectation names it: a known failure,
     /// which does not fail the run.
     ExpectedViolation,
+    /// A rule broken only as a consequence of another rule's violation in the same case
+    /// variant (its root cause, [`RootCause::consequences`]): not a bug of its own. The root
+    /// cause's rule carries the failure.
+    Consequence,
 }
 
 impl Verdict {
@@ -294,6 +298,7 @@ impl Verdict {
             Verdict::ViolatedShould => "violated-should",
             Verdict::NotApplicable => "not-applicable",
             Verdict::ExpectedViolation => "expected-violation",
+            Verdict::Consequence => "consequence",
         }
     }
 
@@ -439,7 +444,8 @@ impl Status {
 }
 
 /// Adds one verdict of `rule` to what is known: a violation wins over a known violation,
-/// which wins over a warning, which wins over conformance.
+/// which wins over a consequence of another rule's violation, which wins over a warning,
+/// which wins over conformance.
 fn merge<'a>(verdicts: &mut BTreeMap<&'a str, Verdict>, rule: &'a str, v: Verdict) {
     let entry = verdicts.entry(rule).or_insert(Verdict::NotApplicable);
     *entry = match (*entry, v) {
@@ -447,6 +453,7 @@ fn merge<'a>(verdicts: &mut BTreeMap<&'a str, Verdict>, rule: &'a str, v: Verdic
         (Verdict::ExpectedViolation, _) | (_, Verdict::ExpectedViolation) => {
             Verdict::ExpectedViolation
         }
+        (Verdict::Consequence, _) | (_, Verdict::Consequence) => Verdict::Consequence,
         (Verdict::ViolatedShould, _) | (_, Verdict::ViolatedShould) => Verdict::ViolatedShould,
         _ => Verdict::Conformant,
     };
@@ -468,6 +475,12 @@ pub fn rule_verdicts(
         if case.status == Status::NotApplicable {
             continue;
         }
+        // A rule the case's root cause lists as its consequence is not violated of its own.
+        let consequence = |rule: &str| {
+            case.root_cause
+                .as_ref()
+                .is_some_and(|rc| rc.rule != rule && rc.consequences.iter().any(|c| c == rule))
+        };
         for check in &outcome.checks {
             let v = match (&check.result, &outcome.trace) {
                 (Ok(()), Ok(_)) => Verdict::Conformant,
@@ -477,6 +490,7 @@ pub fn rule_verdicts(
                     OnFailure::Violation if case.status == Status::ExpectedFail => {
                         Verdict::ExpectedViolation
                     }
+                    OnFailure::Violation if consequence(check.rule) => Verdict::Consequence,
                     OnFailure::Violation => Verdict::Violated,
                     OnFailure::Warning => Verdict::ViolatedShould,
                     // Not using a permission gives the rule no verdict (this check used to
@@ -494,6 +508,7 @@ pub fn rule_verdicts(
                         OnFailure::Violation if case.status == Status::ExpectedFail => {
                             Verdict::ExpectedViolation
                         }
+                        OnFailure::Violation if consequence(m.rule) => Verdict::Consequence,
                         OnFailure::Violation => Verdict::Violated,
                         OnFailure::Warning => Verdict::ViolatedShould,
                         OnFailure::PermissionUnused => continue,

@@ -482,6 +482,50 @@ mod tests {
         assert_eq!(verdict_of(&rules, must), Verdict::Violated);
     }
 
+    /// A rule broken only as a consequence of another's violation (the case's root cause
+    /// lists it) is a `consequence`, which does not fail the run; broken on its own in
+    /// another case, it is violated.
+    #[test]
+    fn a_consequence_of_a_root_cause_is_not_a_violation_of_its_own() {
+        let spec = crate::spec();
+        let mut musts = spec.rules.iter().filter(|r| r.strength == Strength::Must);
+        let (root, follows) = (
+            musts.next().expect("a MUST rule").id,
+            musts.next().expect("two").id,
+        );
+        let verdict_of = |rules: &[crate::results::RuleVerdict], id: &str| {
+            rules.iter().find(|r| r.rule == id).map(|r| r.verdict)
+        };
+        let outcome = |checks: Vec<CheckOutcome>| CaseOutcome {
+            spec,
+            case: &spec.cases[0],
+            variant: spec.cases[0].variants[0].label,
+            steps: Vec::new(),
+            trace: Ok(Trace::default()),
+            checks,
+            monitors: Vec::new(),
+        };
+        let both = outcome(vec![failed(root), failed(follows)]);
+        let mut result = result_of(&both, 0);
+        result.root_cause = Some(crate::results::RootCause {
+            rule: root.to_string(),
+            event: 0,
+            role: reference_impl::Role::Exporter,
+            consequences: vec![follows.to_string()],
+            actor: None,
+            observed: None,
+        });
+        let rules = rule_verdicts(&spec, std::slice::from_ref(&result), &[Some(&both)]);
+        assert_eq!(verdict_of(&rules, root), Some(Verdict::Violated));
+        assert_eq!(verdict_of(&rules, follows), Some(Verdict::Consequence));
+        assert!(!Verdict::Consequence.fails_run());
+
+        let alone = outcome(vec![failed(follows)]);
+        let alone_result = result_of(&alone, 0);
+        let rules = rule_verdicts(&spec, &[result, alone_result], &[Some(&both), Some(&alone)]);
+        assert_eq!(verdict_of(&rules, follows), Some(Verdict::Violated));
+    }
+
     /// A backend that runs the reference and cancels the run once it has run `stop_after`
     /// cases, as Ctrl-C would in the middle of a case.
     struct CancelsAfter {

@@ -474,6 +474,45 @@ mod tests {
     use super::*;
     use judge::RuleDef;
 
+    /// The runner's C spells every errno the model names as the trace schema does (serde's
+    /// spelling of the name), names no other, and gives any other errno by number in the
+    /// form of the model's `Errno::Other`, so an errno outside the list is judged by the
+    /// rules instead of failing the trace's parse.
+    #[test]
+    fn the_runner_spells_every_errno_as_the_trace_schema() {
+        use reference_impl::Errno;
+        let table = RUNNER_C
+            .split("errnames[] = {")
+            .nth(1)
+            .and_then(|t| t.split("};").next())
+            .expect("the runner's errno table");
+        let rows: Vec<(&str, &str)> = table
+            .lines()
+            .filter_map(|l| {
+                let l = l.trim().strip_prefix("{ ")?.strip_suffix(" },")?;
+                let (name, spelled) = l.split_once(", ")?;
+                Some((name, spelled.trim_matches('"')))
+            })
+            .collect();
+        let named: Vec<Errno> = (1..=4095)
+            .filter_map(|n| Errno::from_kernel(-n))
+            .filter(|e| !matches!(e, Errno::Other(_)))
+            .collect();
+        assert_eq!(rows.len(), named.len(), "{rows:?}");
+        for e in named {
+            let spelled = serde_json::to_string(&e).expect("serialises");
+            assert!(
+                rows.iter()
+                    .any(|(name, s)| *name == e.name() && format!("\"{s}\"") == spelled),
+                "{} ({spelled}) is not in the runner's table",
+                e.name()
+            );
+        }
+        assert!(RUNNER_C.contains(r#"scnprintf(buf, len, "{\"OTHER\":%d}", -err);"#));
+        let other: Errno = serde_json::from_str(r#"{"OTHER":133}"#).expect("parses");
+        assert_eq!(other, Errno::Other(133));
+    }
+
     fn target(v: (u32, u32), enabled: &[&str]) -> Target {
         Target {
             version: KernelVersion(v.0, v.1),

@@ -94,7 +94,12 @@ fn secs(d: Duration) -> String {
 
 /// Runs a command in the workspace root, echoing it; its output streams to the terminal. An
 /// error names the command that failed.
-fn run(root: &Path, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
+pub(crate) fn run(
+    root: &Path,
+    program: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> Result<(), String> {
     eprintln!(
         "$ {}{program} {}",
         envs.iter()

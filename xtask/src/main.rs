@@ -7,6 +7,7 @@ mod jobs;
 mod kunit_parse;
 mod links;
 mod monitor_code;
+mod mutants;
 mod workflows;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +36,12 @@ commands:
                               (a stage of the full test run)
   kunit-parse                 kunit.py parse of the Linux 7.2 tree (extracted by the kernel
                               stage) on the runner's KTAP (a stage of the full test run)
+  mutants [--file <f>]...     mutation testing of the model: installs cargo-mutants into
+                              target/tools/, runs it on reference-impl/src (or the files
+                              named) judged by judge/tests/verdicts.rs, merges the outcomes
+                              into book/mutation-outcomes.txt and writes the book's page
+                              (--from <dir> [--commit <c>]: an earlier run's output;
+                              --page: the page only)
   links [<dir>]               check the internal links of a built book (default book/build/)
   screenshot <page> <png>     render a built page (path under book/build/, or a file path)
                               with headless Chromium into a PNG";
@@ -53,6 +60,7 @@ fn main() -> ExitCode {
         ["workflows"] => workflows::check(&workspace_root()),
         ["install"] => install_check::check(&workspace_root()),
         ["kunit-parse"] => kunit_parse::check(&workspace_root()),
+        ["mutants", rest @ ..] => mutants::run(&workspace_root(), rest),
         ["links"] => links::check(&workspace_root().join("book/build"), "/"),
         ["links", dir] => links::check(Path::new(dir), "/"),
         ["screenshot", page, png] => book::screenshot(&workspace_root(), page, Path::new(png)),

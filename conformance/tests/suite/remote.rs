@@ -214,7 +214,11 @@ fn a_shim_that_breaks_mid_case_fails_that_case_and_the_run_goes_on() {
                 .unwrap_or_else(|| panic!("{mode}: {name} is missing from the report"));
             if *revokes {
                 assert_eq!(c["status"], "fail", "{mode}: {name}");
-                let error = c["error"].as_str().unwrap_or_default();
+                // A revoke on a thread of its own (a racy case) is named with its thread.
+                let error = c["error"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace(" on thread `reset`", "");
                 assert!(
                     error.contains(expected),
                     "{mode}: {name}: the error does not say what happened: {error}"
@@ -582,20 +586,29 @@ fn the_c_exporter_without_waits_is_caught_on_the_wait_rules() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     let j = json_of(&o);
-    let violated: Vec<&str> = j["shims"][0]["rules"]
-        .as_array()
-        .expect("rules")
-        .iter()
-        .filter(|r| r["verdict"] == "violated")
-        .filter_map(|r| r["rule"].as_str())
-        .collect();
+    let with_verdict = |verdict: &str| -> Vec<&str> {
+        j["shims"][0]["rules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .filter(|r| r["verdict"] == verdict)
+            .filter_map(|r| r["rule"].as_str())
+            .collect()
+    };
+    // The first wait it leaves out is the root cause; the unmap wait it leaves out too is
+    // reported in the same cases, after it: a consequence in the rule verdicts.
+    let violated = with_verdict("violated");
     assert!(
         violated.contains(&"revoke.exporter.wait-bookkeep"),
         "{violated:?}"
     );
+    let reported: Vec<&str> = violated
+        .into_iter()
+        .chain(with_verdict("consequence"))
+        .collect();
     assert!(
-        violated.contains(&"revoke.exporter.wait-unmap"),
-        "{violated:?}"
+        reported.contains(&"revoke.exporter.wait-unmap"),
+        "{reported:?}"
     );
     let o = run(&["run", "--shim", "c-vfio-exporter", "--format", "json"]);
     assert_eq!(o.status.code(), Some(0), "the good C exporter passes");

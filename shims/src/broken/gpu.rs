@@ -74,6 +74,9 @@ struct ImporterBugs {
     no_remap: bool,
     /// Uses a new mapping without waiting for KERNEL fences.
     no_kernel_wait: bool,
+    /// Waits for KERNEL fences before its CPU-side use, but queues device work on a new
+    /// mapping without making the job depend on them.
+    job_no_kernel_wait: bool,
     /// Queues work without adding its fence to the reservation object.
     no_fence: bool,
     /// Treats the positive return of `dma_resv_wait_timeout()` as an error.
@@ -98,6 +101,11 @@ struct ImporterBugs {
     never_unmaps: bool,
     /// Maps again from inside its callback, before the exporter has moved the buffer.
     remaps_in_callback: bool,
+    /// Takes its mapping under the lock, drops the lock, queues the job, and takes the lock
+    /// again to add the job's fence.
+    submits_after_unlock: bool,
+    /// Frees its object in `detach`, between its unmap and `dma_buf_detach()`.
+    frees_in_detach: bool,
 }
 
 /// A GPU dynamic importer written without the reference's care.
@@ -126,8 +134,8 @@ impl SloppyGpu {
         })
     }
 
-    /// With the lock held: the mapping to use.
-    fn mapping(&self, k: &Kernel, buf: BufId) -> Option<SgtId> {
+    /// With the lock held: the mapping to use (`job`: for device work queued on it).
+    fn mapping(&self, k: &Kernel, buf: BufId, job: bool) -> Option<SgtId> {
         if let Some(sgt) = self.sgt.get()
             && (!self.invalidated.get() || self.bugs.no_remap)
         {
@@ -151,7 +159,7 @@ impl SloppyGpu {
                 k.dma_buf_unmap_attachment(self.att, sgt);
                 return None;
             }
-        } else if !self.bugs.no_kernel_wait {
+        } else if !(self.bugs.no_kernel_wait || (job && self.bugs.job_no_kernel_wait)) {
             let ret = k.dma_resv_wait_timeout(buf, DmaResvUsage::Kernel, false, Timeout::Max);
             let failed = if self.bugs.wait_positive_is_error {
                 ret != 0
@@ -221,17 +229,17 @@ impl Importer for SloppyGpu {
     fn map(&self, k: &Kernel) -> Result<(), Errno> {
         let buf = self.buf.get().ok_or(Errno::EINVAL)?;
         if self.bugs.map_unlocked {
-            return self.mapping(k, buf).map(|_| ()).ok_or(Errno::ENODEV);
+            return self.mapping(k, buf, false).map(|_| ()).ok_or(Errno::ENODEV);
         }
         k.dma_resv_lock(buf);
-        let r = self.mapping(k, buf);
+        let r = self.mapping(k, buf, false);
         k.dma_resv_unlock(buf);
         r.map(|_| ()).ok_or(Errno::ENODEV)
     }
     fn access(&self, k: &Kernel, write: bool) {
         let Some(buf) = self.buf.get() else { return };
         k.dma_resv_lock(buf);
-        let sgt = self.mapping(k, buf);
+        let sgt = self.mapping(k, buf, false);
         k.dma_resv_unlock(buf);
         if let Some(sgt) = sgt {
             k.device_access(self.att, Some(sgt), write);
@@ -239,9 +247,27 @@ impl Importer for SloppyGpu {
     }
     fn submit(&self, k: &Kernel, write: bool) {
         let Some(buf) = self.buf.get() else { return };
+        if self.bugs.submits_after_unlock {
+            k.dma_resv_lock(buf);
+            let sgt = self.mapping(k, buf, true);
+            k.dma_resv_unlock(buf);
+            if let Some(sgt) = sgt {
+                // An invalidation here is not seen: the job goes to the old mapping.
+                let fence = k.device_submit(self.att, sgt, write);
+                let usage = if write {
+                    DmaResvUsage::Write
+                } else {
+                    DmaResvUsage::Read
+                };
+                k.dma_resv_lock(buf);
+                k.dma_resv_add_fence(buf, fence, usage);
+                k.dma_resv_unlock(buf);
+            }
+            return;
+        }
         k.dma_resv_lock(buf);
         let mut late = None;
-        if let Some(sgt) = self.mapping(k, buf) {
+        if let Some(sgt) = self.mapping(k, buf, true) {
             let fence = if self.bugs.fence_locks_resv {
                 k.device_submit_locking_resv(self.att, sgt, write)
             } else {
@@ -278,6 +304,9 @@ impl Importer for SloppyGpu {
     }
     fn detach(&self, k: &Kernel) {
         self.unmap(k);
+        if self.bugs.frees_in_detach {
+            self.freed.set(true); // Freed before dma_buf_detach() unlinks the attachment.
+        }
         if let Some(buf) = self.buf.take() {
             k.dma_buf_detach(buf, self.att);
         }
@@ -328,6 +357,13 @@ sloppy!(
     "invalidate.importer.wait-kernel"
 );
 sloppy!(
+    JOB_NO_KERNEL_WAIT,
+    "broken-gpu-job-ignores-kernel-fences",
+    job_no_kernel_wait,
+    "queues device work on a new mapping without making the job depend on the KERNEL fences (the exporter's copy), so the job runs before the copy ends",
+    "invalidate.importer.wait-kernel"
+);
+sloppy!(
     NO_FENCE,
     "broken-gpu-no-fence",
     no_fence,
@@ -348,6 +384,22 @@ sloppy!(
     frees_before_detach,
     "tears its object down when it unmaps, before dma_buf_detach(), while invalidations can still arrive",
     "teardown.importer.state-until-detach"
+);
+
+sloppy!(
+    FREES_IN_DETACH,
+    "broken-gpu-frees-in-detach",
+    frees_in_detach,
+    "frees its object in detach after unmapping but before dma_buf_detach(), while a revoke can still reach it",
+    "teardown.importer.state-until-detach"
+);
+
+sloppy!(
+    SUBMITS_AFTER_UNLOCK,
+    "broken-gpu-submits-after-unlock",
+    submits_after_unlock,
+    "queues its job after dropping the lock it took its mapping under, so an invalidation in between leaves the job on the old mapping",
+    "invalidate.importer.remap-before-access"
 );
 
 sloppy!(

@@ -1,0 +1,222 @@
+//! The conformance verdicts on the model, in one test binary: the oracle of mutation testing
+//! (`book/src/mutation.md`, `cargo xtask mutants`). A change of the model's machine that no
+//! verdict notices survives; every assertion here is a verdict of the suite (a case passes
+//! or fails, a rule is violated or not), never a snapshot or an internal value.
+//!
+//! - every case variant of the book, on the reference drivers, passes by its checks and by
+//!   every rule's monitor, and runs to its end (one case hangs by design);
+//! - thousands of generated scenarios over every profile, on the reference, violate no
+//!   monitor and no scenario-independent check;
+//! - every interleaving (up to two preemptions) of the book's racy cases, on the reference,
+//!   violates nothing;
+//! - every good in-process shim passes every case that applies to it;
+//! - every broken in-process shim is caught on the rule its bug breaks, by a case, by an
+//!   interleaving of a racy case, or by generated scenarios of its profiles.
+
+use std::rc::Rc;
+
+use judge::generate::{Profiles, generate};
+use judge::outcome::{run_case, scenario_of};
+use judge::races::{explore_case, racy_cases};
+use judge::{CaseDef, Spec};
+use reference_impl::{ExploreOptions, Roles, Shim, run_reference, run_with};
+use shims::registry::{self, Runs};
+
+/// Generated scenarios on the reference per run of this test (the bench runs 100,000).
+const GENERATED: u32 = 3_000;
+
+/// Generated scenarios for a broken shim no case catches on its rule.
+const BROKEN_GENERATED: u32 = 1_000;
+
+/// The case the reference is meant to hang in (a fence that never signals).
+const HANGS_BY_DESIGN: &str = "revoke_blocks_on_a_stuck_fence";
+
+fn in_process(broken: bool) -> Vec<(&'static str, Shim, &'static str)> {
+    registry::all()
+        .into_iter()
+        .filter(|r| r.broken.is_some() == broken)
+        .filter_map(|r| match r.runs {
+            Runs::InProcess { shim, .. } => {
+                Some((r.name, shim, r.broken.map(|b| b.breaks).unwrap_or_default()))
+            }
+            Runs::Process { .. } => None,
+        })
+        .collect()
+}
+
+/// The rules a case variant reports violated with `roles`, or `None` when the case does not
+/// apply to `shim`.
+fn violated_rules(
+    spec: &Spec,
+    case: &'static CaseDef,
+    variant: &'static str,
+    shim: Option<&Shim>,
+    roles: &Roles,
+) -> Option<Vec<&'static str>> {
+    let steps = scenario_of(case, variant)?.steps;
+    if shim.is_some_and(|s| s.applies_to(&steps).is_err()) {
+        return None;
+    }
+    let outcome = run_case(spec, case, variant, &mut |steps| run_with(roles, steps));
+    let mut rules: Vec<&'static str> = outcome
+        .checks
+        .iter()
+        .filter(|c| c.result.is_err())
+        .map(|c| c.rule)
+        .chain(
+            outcome
+                .monitors
+                .iter()
+                .filter(|m| matches!(m.verdict, judge::monitor::Verdict::Violated(_)))
+                .map(|m| m.rule),
+        )
+        .collect();
+    if outcome.trace.is_err() {
+        rules.push("harness.could-not-run");
+    }
+    Some(rules)
+}
+
+#[test]
+fn the_reference_passes_every_case() {
+    let spec = judge::spec();
+    let roles = Roles::reference();
+    let mut failed = Vec::new();
+    for (case, variant) in spec.variants() {
+        let rules = violated_rules(&spec, case, variant, None, &roles).expect("a scenario");
+        let steps = scenario_of(case, variant).expect("a scenario").steps;
+        let stopped = run_with(&roles, &steps)
+            .map(|t| t.stopped_at().is_some())
+            .unwrap_or(true);
+        if !rules.is_empty() || stopped != (case.name == HANGS_BY_DESIGN) {
+            failed.push(format!(
+                "{}: violates {rules:?}, stopped early: {stopped}",
+                case.variant_name(variant)
+            ));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "the reference fails:\n{}",
+        failed.join("\n")
+    );
+}
+
+#[test]
+fn the_reference_passes_thousands_of_generated_scenarios() {
+    let g = generate(
+        &Profiles::all(),
+        GENERATED,
+        20261206,
+        &mut |steps| run_reference(steps).map(Some),
+        &|_| {},
+    );
+    assert!(g.failing.is_none(), "{:?}", g.failing);
+    assert_eq!(g.run, u64::from(GENERATED));
+}
+
+#[test]
+fn the_reference_passes_every_interleaving_of_the_racy_cases() {
+    let spec = judge::spec();
+    let racy = racy_cases(&spec);
+    assert!(!racy.is_empty(), "the book has racy cases");
+    for (case, variant) in racy {
+        let opts = ExploreOptions {
+            samples: 0,
+            ..Default::default()
+        };
+        let ex = explore_case(Rc::new(Roles::reference()), case, variant, opts);
+        assert!(
+            ex.violation.is_none(),
+            "{}: {:?}",
+            case.variant_name(variant),
+            ex.violation.map(|v| v.message)
+        );
+    }
+}
+
+#[test]
+fn every_good_shim_passes_every_case_that_applies() {
+    let spec = judge::spec();
+    let mut failed = Vec::new();
+    // With the conforming importer that unmaps from a work item (not registered yet:
+    // generated scenarios find it holding a mapping after a second invalidation, see the
+    // fidelity review; it passes every case).
+    let deferred = shims::conforming::DEFERRED_UNMAP;
+    for (name, shim, _) in in_process(false)
+        .into_iter()
+        .chain([(deferred.name, deferred, "")])
+    {
+        let roles = shim.roles();
+        for (case, variant) in spec.variants() {
+            if let Some(rules) = violated_rules(&spec, case, variant, Some(&shim), &roles)
+                && !rules.is_empty()
+            {
+                failed.push(format!(
+                    "{name}: {} violates {rules:?}",
+                    case.variant_name(variant)
+                ));
+            }
+        }
+    }
+    assert!(failed.is_empty(), "false alarms:\n{}", failed.join("\n"));
+}
+
+/// Whether some case, some interleaving of a racy case, or some generated scenario (the
+/// shim's profiles first, as `revoke-conformance explore` runs them) reports `rule` violated
+/// with the broken `shim` standing in for its role.
+fn caught_on(spec: &Spec, shim: &Shim, rule: &str) -> bool {
+    caught_by_a_case(spec, shim, rule) || caught_by_generated(shim, rule)
+}
+
+fn caught_by_generated(shim: &Shim, rule: &str) -> bool {
+    let roles = shim.roles();
+    let g = generate(
+        &Profiles::for_shim(shim),
+        BROKEN_GENERATED,
+        1,
+        &mut |steps| {
+            if shim.applies_to(steps).is_err() {
+                return Ok(None);
+            }
+            run_with(&roles, steps).map(Some)
+        },
+        &|_| {},
+    );
+    g.failing
+        .is_some_and(|f| f.message.split(':').next() == Some(rule))
+}
+
+fn caught_by_a_case(spec: &Spec, shim: &Shim, rule: &str) -> bool {
+    let roles = shim.roles();
+    let by_case = spec.variants().any(|(case, variant)| {
+        violated_rules(spec, case, variant, Some(shim), &roles).is_some_and(|r| r.contains(&rule))
+    });
+    by_case
+        || racy_cases(spec).into_iter().any(|(case, variant)| {
+            let steps = scenario_of(case, variant).expect("a scenario").steps;
+            if shim.applies_to(&steps).is_err() {
+                return false;
+            }
+            let opts = ExploreOptions {
+                samples: 0,
+                ..Default::default()
+            };
+            explore_case(Rc::new(shim.roles()), case, variant, opts)
+                .violation
+                .is_some_and(|v| v.message.split(':').next() == Some(rule))
+        })
+}
+
+#[test]
+fn every_broken_shim_is_caught_on_its_rule() {
+    let spec = judge::spec();
+    let broken = in_process(true);
+    assert!(broken.len() >= 40, "the broken shims: {}", broken.len());
+    let missed: Vec<String> = broken
+        .iter()
+        .filter(|(_, shim, rule)| !caught_on(&spec, shim, rule))
+        .map(|(name, _, rule)| format!("{name} (breaks {rule})"))
+        .collect();
+    assert!(missed.is_empty(), "not caught on their rule: {missed:?}");
+}

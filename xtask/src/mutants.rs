@@ -1,0 +1,456 @@
+//! Mutation testing of the model (`cargo xtask mutants`): cargo-mutants over the model's
+//! machine (`reference-impl/src`), judged by the conformance verdicts alone
+//! (`judge/tests/verdicts.rs`, named by `.cargo/mutants.toml`). Too slow for CI; a maintainer
+//! reruns it, file by file if need be.
+//!
+//! Each run's outcomes are merged into a committed record (`book/mutation-outcomes.txt`: one
+//! line per mutant, and the date and commit each file was measured at); the book's page
+//! `book/src/generated/mutation.md` (score by file, every survivor with its reason) is
+//! generated from the record and the survivors' reasons (`book/mutation-survivors.toml`), and
+//! a test keeps the page in step with both.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The cargo-mutants release the record was made with.
+pub(crate) const CARGO_MUTANTS_VERSION: &str = "27.1.0";
+
+/// The record of outcomes, relative to the workspace root.
+pub(crate) const RECORD: &str = "book/mutation-outcomes.txt";
+/// The survivors' reasons, relative to the workspace root.
+pub(crate) const REASONS: &str = "book/mutation-survivors.toml";
+/// The generated page, relative to the workspace root.
+pub(crate) const PAGE: &str = "book/src/generated/mutation.md";
+
+/// What cargo-mutants concluded of one mutant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Outcome {
+    /// A verdict failed: killed.
+    Caught,
+    /// The verdicts test did not finish in time (the mutant hangs the model): killed.
+    Timeout,
+    /// Every verdict held: survived.
+    Missed,
+    /// Does not compile: not counted.
+    Unviable,
+}
+
+impl Outcome {
+    const ALL: [(Outcome, &'static str); 4] = [
+        (Outcome::Caught, "caught"),
+        (Outcome::Timeout, "timeout"),
+        (Outcome::Missed, "missed"),
+        (Outcome::Unviable, "unviable"),
+    ];
+
+    fn name(self) -> &'static str {
+        Outcome::ALL
+            .iter()
+            .find(|(o, _)| *o == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("?")
+    }
+
+    fn parse(s: &str) -> Option<Outcome> {
+        Outcome::ALL.iter().find(|(_, n)| *n == s).map(|(o, _)| *o)
+    }
+}
+
+/// The committed record: when each file was measured, and every mutant's outcome.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Record {
+    /// File -> (date, commit) of the run that measured it.
+    pub(crate) files: BTreeMap<String, (String, String)>,
+    /// Mutant name (`file:line:col: replace ...`) -> outcome.
+    pub(crate) mutants: BTreeMap<String, Outcome>,
+}
+
+/// The file a mutant's name starts with.
+fn file_of(mutant: &str) -> &str {
+    mutant.split(':').next().unwrap_or_default()
+}
+
+impl Record {
+    pub(crate) fn parse(text: &str) -> Result<Record, String> {
+        let mut r = Record::default();
+        for (n, line) in text.lines().enumerate() {
+            let fields: Vec<&str> = line.split('\t').collect();
+            match fields.as_slice() {
+                [] | [""] => {}
+                [c, ..] if c.starts_with('#') => {}
+                ["file", file, date, commit] => {
+                    r.files
+                        .insert(file.to_string(), (date.to_string(), commit.to_string()));
+                }
+                [outcome, mutant] => {
+                    let o = Outcome::parse(outcome).ok_or_else(|| {
+                        format!("{RECORD}:{}: unknown outcome `{outcome}`", n + 1)
+                    })?;
+                    r.mutants.insert(mutant.to_string(), o);
+                }
+                _ => return Err(format!("{RECORD}:{}: cannot read `{line}`", n + 1)),
+            }
+        }
+        for m in r.mutants.keys() {
+            if !r.files.contains_key(file_of(m)) {
+                return Err(format!("{RECORD}: `{m}` is in no measured file"));
+            }
+        }
+        Ok(r)
+    }
+
+    pub(crate) fn render(&self) -> String {
+        let mut out = String::from(
+            "# The outcomes of `cargo xtask mutants` (written by it; the book's page\n\
+             # \"Mutation testing of the model\" is generated from this file).\n\
+             # file<TAB>path<TAB>date<TAB>commit, then outcome<TAB>mutant.\n",
+        );
+        for (file, (date, commit)) in &self.files {
+            let _ = writeln!(out, "file\t{file}\t{date}\t{commit}");
+        }
+        for (m, o) in &self.mutants {
+            let _ = writeln!(out, "{}\t{m}", o.name());
+        }
+        out
+    }
+
+    /// Replaces the outcomes of the files a run measured by that run's.
+    fn merge(
+        &mut self,
+        run: BTreeMap<String, Outcome>,
+        files: &[String],
+        date: &str,
+        commit: &str,
+    ) {
+        self.mutants
+            .retain(|m, _| !files.iter().any(|f| f == file_of(m)));
+        for f in files {
+            self.files
+                .insert(f.clone(), (date.to_string(), commit.to_string()));
+        }
+        self.mutants.extend(
+            run.into_iter()
+                .filter(|(m, _)| files.iter().any(|f| f == file_of(m))),
+        );
+    }
+}
+
+/// Reads the survivors' reasons: `"mutant name" = "why it is equivalent"`.
+pub(crate) fn parse_reasons(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut reasons = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        // Only the subset of TOML the file uses: basic strings, one key per line.
+        let strings = toml_strings(line).map_err(|e| format!("{REASONS}:{}: {e}", n + 1))?;
+        match strings.as_slice() {
+            [k, v] if line.contains("\" = \"") => {
+                reasons.insert(k.clone(), v.clone());
+            }
+            _ => {
+                return Err(format!(
+                    "{REASONS}:{}: expected `\"mutant\" = \"reason\"`",
+                    n + 1
+                ));
+            }
+        }
+    }
+    Ok(reasons)
+}
+
+/// The basic strings of a line (`"..."`, with `\"` and `\\` escapes).
+fn toml_strings(line: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            continue;
+        }
+        let mut s = String::new();
+        loop {
+            match chars.next() {
+                Some('"') => break,
+                Some('\\') => match chars.next() {
+                    Some(e @ ('"' | '\\')) => s.push(e),
+                    other => return Err(format!("unsupported escape `\\{other:?}`")),
+                },
+                Some(c) => s.push(c),
+                None => return Err("unterminated string".into()),
+            }
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+/// The page: the score by file, then every survivor with its reason. Errs if a survivor has
+/// no reason or a reason names no survivor.
+pub(crate) fn page(record: &Record, reasons: &BTreeMap<String, String>) -> Result<String, String> {
+    let missed: Vec<&String> = record
+        .mutants
+        .iter()
+        .filter(|(_, o)| **o == Outcome::Missed)
+        .map(|(m, _)| m)
+        .collect();
+    let unexplained: Vec<&&String> = missed
+        .iter()
+        .filter(|m| !reasons.contains_key(**m))
+        .collect();
+    let stale: Vec<&String> = reasons.keys().filter(|k| !missed.contains(k)).collect();
+    if !unexplained.is_empty() || !stale.is_empty() {
+        let mut e = String::new();
+        for m in unexplained {
+            let _ = writeln!(e, "survivor without a reason in {REASONS}: {m}");
+        }
+        for m in stale {
+            let _ = writeln!(
+                e,
+                "reason for a mutant that did not survive (or was not run): {m}"
+            );
+        }
+        return Err(e);
+    }
+    let mut out = String::from(
+        "<!-- Generated by `cargo xtask mutants` from book/mutation-outcomes.txt and \
+         book/mutation-survivors.toml: do not edit. -->\n\n\
+         | file | measured | commit | mutants | unviable | killed | of which by a hang | survived | score |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    let count = |file: Option<&str>, o: Outcome| {
+        record
+            .mutants
+            .iter()
+            .filter(|(m, x)| **x == o && file.is_none_or(|f| file_of(m) == f))
+            .count()
+    };
+    let row = |out: &mut String, label: &str, date: &str, commit: &str, file: Option<&str>| {
+        let (c, t, m, u) = (
+            count(file, Outcome::Caught),
+            count(file, Outcome::Timeout),
+            count(file, Outcome::Missed),
+            count(file, Outcome::Unviable),
+        );
+        let viable = c + t + m;
+        let score = if viable == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.0} %", 100.0 * (c + t) as f64 / viable as f64)
+        };
+        let _ = writeln!(
+            out,
+            "| {label} | {date} | {commit} | {} | {u} | {} | {t} | {m} | {score} |",
+            viable + u,
+            c + t
+        );
+    };
+    for (file, (date, commit)) in &record.files {
+        row(&mut out, &format!("`{file}`"), date, commit, Some(file));
+    }
+    row(&mut out, "**all measured files**", "", "", None);
+    out.push_str("\nThe survivors, each with why no verdict can notice it:\n\n");
+    if missed.is_empty() {
+        out.push_str("None.\n");
+    }
+    for m in missed {
+        let _ = writeln!(out, "- `{m}`: {}", reasons[m]);
+    }
+    Ok(out)
+}
+
+/// The cargo-mutants binary, installed under `target/tools/` when missing.
+fn install(root: &Path) -> Result<PathBuf, String> {
+    let tools = root.join("target/tools");
+    let bin = tools.join("bin/cargo-mutants");
+    let version = Command::new(&bin).args(["mutants", "--version"]).output();
+    if version.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(CARGO_MUTANTS_VERSION)) {
+        return Ok(bin);
+    }
+    let tools_arg = tools.to_string_lossy().to_string();
+    super::jobs::run(
+        root,
+        "cargo",
+        &[
+            "install",
+            "--locked",
+            "cargo-mutants",
+            "--version",
+            CARGO_MUTANTS_VERSION,
+            "--root",
+            &tools_arg,
+        ],
+        &[],
+    )?;
+    Ok(bin)
+}
+
+/// Today's date and HEAD's short commit.
+fn date_and_commit(root: &Path) -> Result<(String, String), String> {
+    let out = |program: &str, args: &[&str]| -> Result<String, String> {
+        let o = Command::new(program)
+            .args(args)
+            .current_dir(root)
+            .output()
+            .map_err(|e| format!("cannot start `{program}`: {e}"))?;
+        Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    Ok((
+        out("date", &["-u", "+%Y-%m-%d"])?,
+        out("git", &["rev-parse", "--short=10", "HEAD"])?,
+    ))
+}
+
+/// The files a run measures: those named, or every file of the model's machine.
+fn files_of(root: &Path, named: &[&str]) -> Result<Vec<String>, String> {
+    if !named.is_empty() {
+        return Ok(named.iter().map(|s| s.to_string()).collect());
+    }
+    let mut files = Vec::new();
+    let mut dirs = vec![root.join("reference-impl/src")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))? {
+            let p = e.map_err(|e| e.to_string())?.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let rel = p.strip_prefix(root).map_err(|e| e.to_string())?;
+                files.push(rel.to_string_lossy().to_string());
+            }
+        }
+    }
+    files.retain(|f| f != "reference-impl/src/kernel/tests.rs");
+    files.sort();
+    Ok(files)
+}
+
+/// Reads a run's outcomes from cargo-mutants' output folder (`caught.txt` and the others).
+fn read_run(out: &Path) -> Result<BTreeMap<String, Outcome>, String> {
+    let mut run = BTreeMap::new();
+    for (o, name) in Outcome::ALL {
+        let path = out.join(format!("{name}.txt"));
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            run.insert(line.to_string(), o);
+        }
+    }
+    Ok(run)
+}
+
+/// Writes the page from the record and the reasons.
+pub(crate) fn write_page(root: &Path) -> Result<(), String> {
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).map_err(|e| format!("{p}: {e}"));
+    let record = Record::parse(&read(RECORD)?)?;
+    let reasons = parse_reasons(&read(REASONS)?)?;
+    let page = page(&record, &reasons)?;
+    std::fs::write(root.join(PAGE), page).map_err(|e| format!("{PAGE}: {e}"))
+}
+
+/// `cargo xtask mutants [--file F]... [--from DIR [--commit C]] | --page`: runs cargo-mutants
+/// on the files (all of `reference-impl/src` by default), merges the outcomes into the record
+/// and writes the page. `--from DIR` reads an earlier run's output folder instead of running
+/// (`--commit`: the commit that run measured, HEAD by default); `--page` only writes the page
+/// (after editing the reasons).
+pub(crate) fn run(root: &Path, args: &[&str]) -> Result<(), String> {
+    if args == ["--page"] {
+        return write_page(root);
+    }
+    let mut named = Vec::new();
+    let mut from = None;
+    let mut commit = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match (*a, it.next()) {
+            ("--file" | "-f", Some(f)) => named.push(*f),
+            ("--from", Some(d)) => from = Some(root.join(d)),
+            ("--commit", Some(c)) => commit = Some(c.to_string()),
+            _ => return Err(format!("unknown or incomplete argument `{a}`")),
+        }
+    }
+    let files = files_of(root, &named)?;
+    let (date, head) = date_and_commit(root)?;
+    let commit = commit.unwrap_or(head);
+    let out = match from {
+        Some(d) => d,
+        None => {
+            let bin = install(root)?;
+            let mut args = vec!["mutants", "--jobs", "1", "--output", "target/mutants"];
+            for f in &files {
+                args.extend(["--file", f]);
+            }
+            let bin = bin.to_string_lossy().to_string();
+            // cargo-mutants exits 2 when mutants survive: the page lists them.
+            let _ = super::jobs::run(root, &bin, &args, &[]);
+            root.join("target/mutants")
+        }
+    };
+    let run = read_run(&out.join("mutants.out"))?;
+    let measured: Vec<String> = files
+        .into_iter()
+        .filter(|f| run.keys().any(|m| file_of(m) == f))
+        .collect();
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_default();
+    let mut record = Record::parse(&read(RECORD))?;
+    record.merge(run, &measured, &date, &commit);
+    std::fs::write(root.join(RECORD), record.render()).map_err(|e| format!("{RECORD}: {e}"))?;
+    eprintln!("{RECORD}: {} file(s) measured", measured.len());
+    write_page(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("in the workspace")
+            .to_path_buf()
+    }
+
+    /// The book's page is what the committed record and reasons give: every survivor has
+    /// a reason, no reason is left for a mutant that no longer survives.
+    #[test]
+    fn the_mutation_page_is_current() {
+        let root = root();
+        let read = |p: &str| std::fs::read_to_string(root.join(p)).expect(p);
+        let record = Record::parse(&read(RECORD)).expect("the record reads");
+        assert_eq!(Record::parse(&record.render()), Ok(record.clone()));
+        let reasons = parse_reasons(&read(REASONS)).expect("the reasons read");
+        let page = page(&record, &reasons).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            read(PAGE) == page,
+            "{PAGE} is stale: run `cargo xtask mutants --page` and read the diff"
+        );
+    }
+
+    /// A run replaces the outcomes of the files it measured and keeps the others'.
+    #[test]
+    fn a_run_replaces_only_the_files_it_measured() {
+        let mut r = Record::parse(
+            "file\ta.rs\t2026-01-01\tx\nfile\tb.rs\t2026-01-01\tx\n\
+             caught\ta.rs:1:1: replace f\nmissed\tb.rs:2:2: replace g\n",
+        )
+        .expect("reads");
+        let run = BTreeMap::from([("a.rs:3:3: replace h".to_string(), Outcome::Missed)]);
+        r.merge(run, &["a.rs".to_string()], "2026-02-02", "y");
+        assert_eq!(
+            r.render()
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>(),
+            [
+                "file\ta.rs\t2026-02-02\ty",
+                "file\tb.rs\t2026-01-01\tx",
+                "missed\ta.rs:3:3: replace h",
+                "missed\tb.rs:2:2: replace g"
+            ]
+        );
+        let reasons = parse_reasons("\"a.rs:3:3: replace h\" = \"why\"\n").expect("reads");
+        let e = page(&r, &reasons).expect_err("b.rs's survivor has no reason");
+        assert!(e.contains("b.rs:2:2: replace g"), "{e}");
+    }
+}
