@@ -458,6 +458,7 @@ fn verdict_mark(v: Verdict) -> char {
         Verdict::ViolatedShould => 'w',
         Verdict::NotApplicable => '.',
         Verdict::ExpectedViolation => 'x',
+        Verdict::Consequence => 'c',
     }
 }
 
@@ -472,12 +473,22 @@ fn compact_matrix(out: &mut String, results: &RunResults, judged: &[usize], widt
         Verdict::Violated,
         Verdict::ViolatedShould,
         Verdict::ExpectedViolation,
+        Verdict::Consequence,
         Verdict::NotApplicable,
     ]
     .into_iter()
     .map(|v| format!("{} {}", verdict_mark(v), v.word()))
     .collect();
-    let _ = writeln!(out, "  marks: {}", marks.join(", "));
+    // The legend, wrapped so that it fits the matrix's width too.
+    let mut legend = String::from("  marks:");
+    for mark in marks {
+        if legend.len() + mark.len() + 2 > MATRIX_COLUMNS {
+            let _ = writeln!(out, "{}", legend.trim_end_matches(','));
+            legend = String::from("        ");
+        }
+        let _ = write!(legend, " {mark},");
+    }
+    let _ = writeln!(out, "{}", legend.trim_end_matches(','));
     for (n, shim) in results.shims.iter().enumerate() {
         let _ = writeln!(out, "  [{}] {}", n + 1, shim.shim.name);
     }
@@ -937,7 +948,7 @@ mod tests {
         }
         let compact = matrix(&many);
         assert!(
-            compact.contains("  marks: + conformant, X violated, w violated-should, x expected-violation, . not-applicable"),
+            compact.contains("  marks: + conformant, X violated, w violated-should, x expected-violation, c consequence\n         . not-applicable\n"),
             "{compact}"
         );
         assert!(
