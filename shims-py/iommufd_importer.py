@@ -180,11 +180,16 @@ class IommufdImporter:
 
     def op_attach(self, k, att, me, buf):
         me["buf"] = buf  # ready before attaching: an invalidation may come at once
-        return k.kernel("dma_buf_dynamic_attach", buf=buf, att=att)
+        ret = k.kernel("dma_buf_dynamic_attach", buf=buf, att=att)
+        if ret != 0:
+            me["buf"] = None  # refused (a revoked buffer): nothing to pin, map or detach
+        return ret
 
     def op_map(self, k, att, me):
         """iopt_map_dmabuf(): pin, then VFIO's private interconnect, both under the lock; undo
         the pin on error."""
+        if me["buf"] is None:
+            return -22  # -EINVAL: never attached
         if me["revoked"]:
             return -19  # -ENODEV
         k.kernel("dma_resv_lock", buf=me["buf"])
