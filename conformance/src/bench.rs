@@ -252,7 +252,9 @@ fn exploration(c_argv: &[String]) -> String {
     // The racy cases' interleavings, on the reference.
     let t = Instant::now();
     let mut schedules = 0;
-    for (case, variant) in crate::races::racy_cases(&crate::spec()) {
+    let racy = crate::races::racy_cases(&crate::spec());
+    let cases = racy.len();
+    for (case, variant) in racy {
         let ex = crate::races::explore_case(
             roles.clone(),
             case,
@@ -264,7 +266,7 @@ fn exploration(c_argv: &[String]) -> String {
     let d = t.elapsed().as_secs_f64();
     let _ = writeln!(
         out,
-        "racy cases, every schedule to bound 2 + 200 sampled: {schedules} schedules in {d:.2} s = {:.0} schedules/s",
+        "racy cases ({cases}), every schedule to bound 2 + 200 PCT samples each: {schedules} schedules in {d:.2} s = {:.0} schedules/s",
         schedules as f64 / d.max(1e-9)
     );
     out.push_str(&concurrent_wire(c_argv));

@@ -173,6 +173,7 @@ impl JudgedOn {
             | "cpu.revoked.enodev"
             | "pin.lock.held"
             | "revoke.restore.notify"
+            | "revoke.restore.count-ready"
             | "revoke.restore.dynamic-remaps"
             | "revoke.pinned.permanent" => JudgedOn::Drivers,
             _ => return None,

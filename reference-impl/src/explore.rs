@@ -1,5 +1,5 @@
 //! The interleaving explorer: every schedule of a scenario's threads up to a number of
-//! preemptions, fewest first, then random schedules beyond that bound.
+//! preemptions, fewest first, then PCT samples beyond that bound.
 //!
 //! A schedule is a list of preemptions ([`Preemption`]): at a scheduling point of a running
 //! step, another thread's next step runs to completion. Only points that concern the buffer
@@ -8,21 +8,31 @@
 //! the order their points are reached, each extension after the last preemption, so no
 //! schedule is run twice. The first violation found at the lowest bound is a minimal
 //! schedule: no schedule with fewer preemptions violates.
+//!
+//! Beyond the bound the explorer samples with PCT (probabilistic concurrency testing,
+//! Burckhardt, Kothari, Musuvathi and Nagarakatte, ASPLOS 2010): each sample gives the
+//! threads distinct random priorities and picks `d - 1` random change points among the
+//! scheduling points; at every point the highest-priority thread that may run there runs,
+//! and at the `i`th change point the running thread drops to priority `d - i`, below every
+//! initial one. With `n` threads and `k` points, one sample finds a bug of depth `d` with
+//! probability at least `1 / (n k^(d-1))`. Here `d` is the bound plus 2. The model's own
+//! limit stays: a thread that takes over runs its step to completion (see the book's
+//! chapter on the conformance suite, section "Threads, schedules and replay files").
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
-use crate::{Preemption, Roles, ScenarioFile, ScheduledRun, Trace, run_scheduled};
+use crate::{Offered, Preemption, Roles, ScenarioFile, ScheduledRun, Thread, Trace, run_scheduled};
 
 /// How far to explore.
 #[derive(Debug, Clone, Copy)]
 pub struct ExploreOptions {
     /// Every schedule with at most this many preemptions is run.
     pub bound: usize,
-    /// Random schedules beyond the bound, each with up to `bound + 2` preemptions.
+    /// PCT samples beyond the bound (of depth `bound + 2`).
     pub samples: usize,
-    /// The seed of the random schedules.
+    /// The seed of the samples: the same seed gives the same samples.
     pub seed: u64,
 }
 
@@ -62,7 +72,7 @@ pub struct Exploration {
     pub violation: Option<Violation>,
 }
 
-/// A small deterministic generator (SplitMix64) for the sampled schedules.
+/// A small deterministic generator (SplitMix64) for the PCT samples.
 struct SplitMix(u64);
 
 impl SplitMix {
@@ -86,10 +96,28 @@ fn trace_hash(t: &Trace) -> u64 {
     h.finish()
 }
 
-/// One scheduled run, judged: its possible extensions, or the violation.
+/// One scheduled run, judged: the points it reached after its last preemption (where a
+/// schedule can be extended), or the violation.
 struct Step {
-    extensions: Vec<Preemption>,
+    offered: Vec<Offered>,
     violation: Option<Violation>,
+}
+
+impl Step {
+    fn none() -> Self {
+        Step {
+            offered: Vec::new(),
+            violation: None,
+        }
+    }
+
+    /// Every way to extend the schedule by one preemption after its last one.
+    fn extensions(&self) -> Vec<Preemption> {
+        self.offered
+            .iter()
+            .flat_map(|o| o.threads.iter().map(|t| o.preemption(t)))
+            .collect()
+    }
 }
 
 /// Runs one schedule of the scenario: in process ([`run_scheduled`] on roles), or on a shim
@@ -102,6 +130,8 @@ struct Explorer<'j, 'r> {
     judge: &'j dyn Fn(&Trace) -> Option<String>,
     seen: HashSet<u64>,
     done: Exploration,
+    /// Scheduling points of the run without preemptions (PCT's `k`).
+    points: usize,
 }
 
 impl Explorer<'_, '_> {
@@ -112,16 +142,15 @@ impl Explorer<'_, '_> {
         };
         let run = (self.run)(&file);
         self.done.explored += 1;
-        let none = Step {
-            extensions: Vec::new(),
-            violation: None,
-        };
+        if schedule.is_empty() {
+            self.points = run.offered.len();
+        }
         if run.blocked.is_some() || !run.unused.is_empty() {
             self.done.blocked += 1;
-            return none;
+            return Step::none();
         }
         let Ok(trace) = run.trace else {
-            return none;
+            return Step::none();
         };
         if self.seen.insert(trace_hash(&trace)) {
             self.done.distinct += 1;
@@ -135,20 +164,67 @@ impl Explorer<'_, '_> {
                 .position(|o| o.step == last.step && o.point == last.point && o.nth == last.nth)
                 .map_or(usize::MAX, |i| i + 1),
         };
-        let extensions = run
-            .offered
-            .iter()
-            .skip(after)
-            .flat_map(|o| o.threads.iter().map(|t| o.preemption(t)))
-            .collect();
+        let offered = run.offered.into_iter().skip(after).collect();
         let violation = (self.judge)(&trace).map(|message| Violation {
             file,
             message,
             trace,
         });
-        Step {
-            extensions,
-            violation,
+        Step { offered, violation }
+    }
+
+    /// One PCT sample of depth `depth`: returns its violation, if any.
+    fn pct(&mut self, rng: &mut SplitMix, depth: usize) -> Option<Violation> {
+        let threads = self.base.threads();
+        let mut distinct: Vec<Thread> = Vec::new();
+        for t in &threads {
+            if !distinct.contains(t) {
+                distinct.push(t.clone());
+            }
+        }
+        // Random distinct priorities depth.., one per thread (a shuffle).
+        let mut order: Vec<usize> = (0..distinct.len()).collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i + 1));
+        }
+        let mut prio: HashMap<Thread, usize> = distinct
+            .iter()
+            .zip(order)
+            .map(|(t, o)| (t.clone(), depth + o))
+            .collect();
+        // depth - 1 change points among the scheduling points.
+        let k = self.points.max(1);
+        let changes: Vec<usize> = (1..depth).map(|_| rng.below(k)).collect();
+        let mut schedule: Vec<Preemption> = Vec::new();
+        let mut seen_points = 0;
+        loop {
+            let step = self.run(&schedule);
+            if step.violation.is_some() {
+                return step.violation;
+            }
+            let mut next = None;
+            for o in &step.offered {
+                let running = threads[o.step].clone();
+                for (i, _) in changes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| **c == seen_points)
+                {
+                    prio.insert(running.clone(), depth - 1 - i);
+                }
+                seen_points += 1;
+                let mine = prio[&running];
+                if let Some(best) = o.threads.iter().max_by_key(|t| prio[*t])
+                    && prio[best] > mine
+                {
+                    next = Some(o.preemption(best));
+                    break;
+                }
+            }
+            match next {
+                Some(p) if schedule.len() < threads.len() => schedule.push(p),
+                _ => return None,
+            }
         }
     }
 }
@@ -181,6 +257,7 @@ pub fn explore_with<'r>(
         judge,
         seen: HashSet::new(),
         done: Exploration::default(),
+        points: 0,
     };
     let mut level: Vec<Vec<Preemption>> = vec![Vec::new()];
     for depth in 0..=opts.bound {
@@ -192,7 +269,7 @@ pub fn explore_with<'r>(
                 return ex.done;
             }
             if depth < opts.bound {
-                for p in step.extensions {
+                for p in step.extensions() {
                     let mut s = schedule.clone();
                     s.push(p);
                     next.push(s);
@@ -202,20 +279,10 @@ pub fn explore_with<'r>(
         level = next;
     }
     ex.done.exhaustive = true;
-    // Beyond the bound: random walks of up to bound + 2 preemptions.
+    // Beyond the bound: PCT samples of depth bound + 2, each with its own seed.
     let mut rng = SplitMix(opts.seed);
     for _ in 0..opts.samples {
-        let mut schedule = Vec::new();
-        let mut step = ex.run(&schedule);
-        while step.violation.is_none()
-            && !step.extensions.is_empty()
-            && schedule.len() < opts.bound + 2
-        {
-            let pick = rng.below(step.extensions.len());
-            schedule.push(step.extensions[pick].clone());
-            step = ex.run(&schedule);
-        }
-        if let Some(v) = step.violation {
+        if let Some(v) = ex.pct(&mut rng, opts.bound + 2) {
             ex.done.violation = Some(v);
             break;
         }

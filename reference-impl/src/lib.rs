@@ -26,7 +26,8 @@ pub use errno::Errno;
 pub use explore::{Exploration, ExploreOptions, RunSchedule, Violation, explore, explore_with};
 pub use ids::{AttId, BufId, FenceId, JobId, SgtId};
 pub use kernel::{
-    Attachment, Blocked, FRUITLESS_WAITS, Harness, Kernel, SchedPoint, Scheduler, Traced,
+    Attachment, Blocked, Completion, FRUITLESS_WAITS, Harness, Kernel, Kref, SchedPoint, Scheduler,
+    Traced,
 };
 pub use ops::{DmaBufAttachOps, DmaBufOps, Exporter, Importer, OpsTable};
 pub use run::{Roles, run_reference, run_with};
@@ -43,8 +44,9 @@ pub use trace::{
 pub mod prelude {
     pub use crate::Errno::*;
     pub use crate::{
-        AccessOutcome, Actor, AttId, BufId, Call, DmaBufAttachOps, DmaBufOps, DmaResvUsage, Errno,
-        Exporter, FenceId, Importer, Kernel, OpsTable, ReferenceCore, SgtId, Timeout,
+        AccessOutcome, Actor, AttId, BufId, Call, Completion, DmaBufAttachOps, DmaBufOps,
+        DmaResvUsage, Errno, Exporter, FenceId, Importer, Kernel, Kref, OpsTable, ReferenceCore,
+        SgtId, Timeout,
     };
     pub use std::cell::{Cell, RefCell};
 }

@@ -269,9 +269,9 @@ impl Sched {
             Ok(completed) => Ok(completed),
             Err(payload) => match payload.downcast::<Blocked>() {
                 Ok(b) => Err(Stop::Blocked(format!(
-                    "a step run inside step {i} waits for {}'s reservation lock, which the \
-                     step it interrupted holds: this schedule cannot run",
-                    b.buf
+                    "a step run inside step {i} waits for {}'s {}, which the step it \
+                     interrupted holds: this schedule cannot run",
+                    b.buf, b.lock
                 ))),
                 Err(payload) => panic::resume_unwind(payload),
             },
@@ -338,6 +338,10 @@ pub fn run_scheduled(roles: Rc<Roles>, file: &ScenarioFile) -> ScheduledRun {
             }
         }
         for j in order.into_iter().chain([i]) {
+            if j == i && s.done.borrow()[i] {
+                // It ran inside a step scheduled before it.
+                continue;
+            }
             match s.run_top(&k, j) {
                 Ok(true) => {}
                 Ok(false) => break 'run,

@@ -36,6 +36,9 @@ impl DmaBufOps for VfioWithMmap {
     fn unmap_dma_buf(&self, k: &Kernel, att: AttId, sgt: SgtId) {
         self.inner.unmap_dma_buf(k, att, sgt)
     }
+    fn private_map(&self, k: &Kernel, att: AttId) -> Result<SgtId, Errno> {
+        self.inner.private_map(k, att)
+    }
     fn mmap(&self, _k: &Kernel) -> Result<(), Errno> {
         if self.inner.priv_.borrow().revoked {
             return Err(Errno::ENODEV);
@@ -97,6 +100,9 @@ impl DmaBufOps for VfioWaitLoop {
     fn unmap_dma_buf(&self, k: &Kernel, att: AttId, sgt: SgtId) {
         self.inner.unmap_dma_buf(k, att, sgt)
     }
+    fn private_map(&self, k: &Kernel, att: AttId) -> Result<SgtId, Errno> {
+        self.inner.private_map(k, att)
+    }
 }
 
 impl Exporter for VfioWaitLoop {
@@ -122,7 +128,10 @@ impl Exporter for VfioWaitLoop {
         ) <= 0
         {}
         k.dma_resv_unlock(self.buf);
-        k.wait_for_unmap(self.buf);
+        self.inner.put_ref(k);
+        k.wait_for_completion(self.buf, &self.inner.comp);
+        k.kref_init(&self.inner.kref);
+        k.reinit_completion(&self.inner.comp);
     }
     fn restore(&self, k: &Kernel) {
         self.inner.restore(k)

@@ -56,6 +56,15 @@ fn summary(ex: &Exploration) -> (usize, usize, usize, bool, Option<String>) {
 /// by `argv`, and requires the same schedules, distinct traces and verdict; returns how many
 /// cases were compared.
 pub(crate) fn same_verdicts_over_the_wire(in_process_name: &str, argv: Vec<String>) -> usize {
+    same_verdicts_on(in_process_name, argv, &|_| true)
+}
+
+/// [`same_verdicts_over_the_wire`] on the racy cases whose name `which` accepts.
+fn same_verdicts_on(
+    in_process_name: &str,
+    argv: Vec<String>,
+    which: &dyn Fn(&str) -> bool,
+) -> usize {
     let roles = in_process(in_process_name);
     let remote =
         RemoteBackend::start_argv(&argv.join(" "), argv.clone(), Duration::from_secs(20), None)
@@ -66,7 +75,7 @@ pub(crate) fn same_verdicts_over_the_wire(in_process_name: &str, argv: Vec<Strin
         let steps = conformance::outcome::scenario_of(case, variant)
             .expect("scenario")
             .steps;
-        if remote.scenario_applies(&steps).is_err() {
+        if remote.scenario_applies(&steps).is_err() || !which(case.name) {
             continue;
         }
         let label = case.variant_name(variant);
@@ -107,11 +116,25 @@ fn the_rust_shim_over_the_wire_explores_as_it_does_in_process() {
 #[test]
 fn the_c_exporters_over_the_wire_explore_as_in_process() {
     let c = |p: &std::path::Path| vec![p.display().to_string()];
-    assert!(same_verdicts_over_the_wire("vfio-pci", c(shims_c::vfio_exporter())) >= 1);
+    // The C exporter takes no memory lock (the wire has no call for `vdev->memory_lock`
+    // yet): on the race of a cleanup with a reset it explores as the in-process exporter
+    // without that lock does, and is caught the same way.
+    let cleanup = |name: &str| name == "cleanup_races_a_revoke";
+    let others = |name: &str| name != "cleanup_races_a_revoke";
+    assert!(same_verdicts_on("vfio-pci", c(shims_c::vfio_exporter()), &others) >= 1);
+    assert_eq!(
+        same_verdicts_on(
+            "broken-vfio-cleanup-without-memory-lock",
+            c(shims_c::vfio_exporter()),
+            &cleanup
+        ),
+        1
+    );
     assert!(
-        same_verdicts_over_the_wire(
+        same_verdicts_on(
             "broken-vfio-marks-after-unlock",
-            c(shims_c::vfio_exporter_mark_after_unlock())
+            c(shims_c::vfio_exporter_mark_after_unlock()),
+            &others
         ) >= 1
     );
 }
@@ -145,17 +168,22 @@ fn the_c_and_python_importers_over_the_wire_explore_as_in_process() {
     let here = explore(in_process("iommufd"), &file, OPTS, &importer_judge);
     assert!(here.violation.is_none() && here.distinct > 1, "{here:?}");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shims-py/iommufd_importer.py");
-    // Both give the reference's very traces: like the reference (and 7.2's iommufd) they take
-    // the buffer through VFIO's private interconnect and unmap their IOMMU mapping in the
-    // callback.
+    // Both take the buffer through VFIO's private interconnect and unmap their IOMMU mapping
+    // in the callback, as the reference (and 7.2's iommufd) does, and give the reference's
+    // traces but for one shape: when the reset's revoke runs before the attach (the schedule
+    // "thread reset runs before step 1 starts"), the attach is refused, and the reference's
+    // map and detach then do nothing, where the C importer trips its `WARN_ON(!imp->attach)`
+    // (the C library's session test shows that warning) and the Python template pins, asks
+    // for the private range and detaches the attachment it never got. So the distinct traces
+    // differ (12 in process, 14 and 15); the schedules and the verdict do not.
     for (argv, same_traces) in [
         (
             vec![shims_c::example_importer().display().to_string()],
-            true,
+            false,
         ),
         (
             vec!["python3".to_string(), script.display().to_string()],
-            true,
+            false,
         ),
     ] {
         let remote =
@@ -289,12 +317,20 @@ fn a_shim_misbehaving_on_one_thread_fails_that_scenario_and_the_run_goes_on() {
             continue;
         }
         assert_eq!(o.status.code(), Some(1), "{mode}");
+        let racy: Vec<&str> = racy_cases(&conformance::spec())
+            .into_iter()
+            .map(|(c, _)| c.name)
+            .collect();
         for c in j["shims"][0]["cases"].as_array().expect("cases") {
-            let racy = c["name"] == "revoke_races_a_map";
-            if racy {
+            if c["name"] == "revoke_races_a_map" {
                 assert_eq!(c["status"], "fail", "{mode}: {c}");
                 let error = c["error"].as_str().unwrap_or_default();
                 assert!(error.contains(in_run), "{mode}: {error}");
+            } else if racy.iter().any(|r| c["name"] == *r) {
+                // A case with a thread of its own meets the misbehaviour where a call runs
+                // on that thread (in the order written, some make none there): reported
+                // against the case, and the run goes on.
+                assert!(c["status"] != "error", "{mode}: {c}");
             } else if c["status"] != "not-applicable" {
                 assert_eq!(c["status"], "pass", "{mode}: {c}");
             }

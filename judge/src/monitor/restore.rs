@@ -29,6 +29,14 @@ pub(super) const MONITORS: &[Monitor] = &[
         expects: "nothing to violate: the importer treats the revoke as permanent",
         judge: pinned_permanent,
     },
+    Monitor {
+        rule: "revoke.restore.count-ready",
+        source: file!(),
+        role: Role::Exporter,
+        applies: "every restore of a revoked buffer",
+        expects: "from the restore on, the exporter's reference count never warns (`refcount_t: addition on 0` when a map takes a reference before the count is re-armed, or an underflow after it threw one away)",
+        judge: count_ready,
+    },
 ];
 
 /// The restore steps of a revoked buffer: `(step, buffer)`.
@@ -150,6 +158,30 @@ fn pinned_permanent(o: &Observed<'_>) -> Verdict {
             if !mapped && o.step_completed(next) {
                 j.applies();
             }
+        }
+    }
+    j.verdict()
+}
+
+fn count_ready(o: &Observed<'_>) -> Verdict {
+    let mut j = Judgement::new();
+    for (s, buf) in restores(o) {
+        let Some((start, _)) = o.events().find(|(_, e)| e.step == s) else {
+            continue;
+        };
+        j.applies();
+        if let Some((i, e)) = o.events().skip(start).find(|(_, e)| {
+            e.from == Actor::Exporter(buf)
+                && matches!(&e.call, Call::Warn { what } if what.starts_with("refcount_t:"))
+        }) {
+            j.violated(
+                i,
+                Actor::Exporter(buf),
+                format!(
+                    "{} after the restore of {buf} began (event #{start}): a mapping's reference went to a count that was not armed",
+                    e.call.render()
+                ),
+            );
         }
     }
     j.verdict()

@@ -767,6 +767,25 @@ const EXAMPLES: &[Example] = &[
         },
     },
     Example {
+        rule: "revoke.restore.count-ready",
+        case: "restore_races_an_attach",
+        variant: "",
+        break_it: |t| {
+            // The importer's map takes its reference on a count of 0.
+            let i = last(t, |e| is(e, N::OpsMapDmaBuf));
+            let mut warn = t.events[i].clone();
+            warn.call = Call::Warn {
+                what: "refcount_t: addition on 0; use-after-free".to_string(),
+            };
+            warn.ret = Some(Ret::Void);
+            warn.from = t.events[i].to;
+            warn.to = Actor::Core;
+            warn.depth += 1;
+            t.events.insert(i + 1, warn);
+            i + 1
+        },
+    },
+    Example {
         rule: "revoke.restore.dynamic-remaps",
         case: "restore_after_revoke",
         variant: "",

@@ -6,9 +6,11 @@ use super::*;
 
 impl Kernel {
     /// Records `call` from the current actor to `to`, runs it as `to`, and records what it
-    /// returned. `buf` names the buffer whose lock state the event carries.
+    /// returned. `buf` names the buffer whose lock state the event carries: whether the
+    /// calling thread holds its reservation lock (a lock another thread's step holds, under a
+    /// schedule, does not count).
     pub fn traced<R: Traced>(&self, buf: BufId, to: Actor, call: Call, f: impl FnOnce() -> R) -> R {
-        let locked = self.dma_resv_is_locked(buf);
+        let locked = self.dma_resv_held_here(buf);
         {
             let mut log = self.log.borrow_mut();
             let from = log.stack.last().copied().unwrap_or(Actor::Harness);

@@ -32,8 +32,10 @@ struct Hung;
 /// that asked for it is not one the model can run (see the chapter "Races").
 #[derive(Debug)]
 pub struct Blocked {
-    /// The buffer whose reservation lock was wanted.
+    /// The buffer whose lock was wanted.
     pub buf: BufId,
+    /// Which of its locks: `reservation lock` or `memory lock` (VFIO's `vdev->memory_lock`).
+    pub lock: &'static str,
 }
 
 /// Unwinding payload: a step run inside another hung or crashed, so the scenario stops.
@@ -275,6 +277,8 @@ pub struct Kernel {
     depth: std::cell::Cell<usize>,
     /// The step depth that took each held reservation lock.
     lock_depth: RefCell<BTreeMap<BufId, usize>>,
+    /// The step depth that took each held device memory lock (`vdev->memory_lock`).
+    memory_locks: RefCell<BTreeMap<BufId, usize>>,
     st: RefCell<State>,
     log: RefCell<Log>,
     exporters: RefCell<BTreeMap<BufId, Rc<dyn DmaBufOps>>>,
@@ -300,6 +304,7 @@ impl Kernel {
             scheduler: RefCell::new(None),
             depth: std::cell::Cell::new(0),
             lock_depth: RefCell::default(),
+            memory_locks: RefCell::default(),
             st: RefCell::default(),
             log: RefCell::default(),
             exporters: RefCell::default(),
@@ -321,5 +326,7 @@ mod log;
 mod resv;
 pub use resv::FRUITLESS_WAITS;
 mod state;
+mod sync;
+pub use sync::{Completion, Kref};
 #[cfg(test)]
 mod tests;

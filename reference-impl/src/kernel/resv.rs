@@ -15,6 +15,13 @@ impl Kernel {
         self.st.borrow().bufs.get(&buf).is_some_and(|b| b.locked)
     }
 
+    /// Whether the running thread holds `buf`'s reservation lock (lockdep's view): under a
+    /// schedule, a lock the interrupted step holds is another thread's.
+    pub(super) fn dma_resv_held_here(&self, buf: BufId) -> bool {
+        self.dma_resv_is_locked(buf)
+            && self.lock_depth.borrow().get(&buf).copied() == Some(self.depth.get())
+    }
+
     /// `dma_resv_lock(dmabuf->resv, NULL)`. Taking it twice on one thread never returns.
     /// Wanted by a step running inside the step that holds it: that schedule cannot run
     /// ([`Blocked`]).
@@ -24,7 +31,10 @@ impl Kernel {
             if self.dma_resv_is_locked(buf) {
                 let holder = self.lock_depth.borrow().get(&buf).copied();
                 if holder.is_some_and(|d| d < self.depth.get()) {
-                    panic::resume_unwind(Box::new(Blocked { buf }));
+                    panic::resume_unwind(Box::new(Blocked {
+                        buf,
+                        lock: "reservation lock",
+                    }));
                 }
                 self.hang();
             }
@@ -46,7 +56,7 @@ impl Kernel {
 
     /// `dma_resv_assert_held()`: a lockdep splat (a `Warn` event) if the lock is not held.
     pub fn dma_resv_assert_held(&self, buf: BufId) {
-        if !self.dma_resv_is_locked(buf) {
+        if !self.dma_resv_held_here(buf) {
             self.warn(
                 buf,
                 "dma_resv_assert_held() failed: reservation lock not held",

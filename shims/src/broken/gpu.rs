@@ -101,6 +101,11 @@ struct ImporterBugs {
     never_unmaps: bool,
     /// Maps again from inside its callback, before the exporter has moved the buffer.
     remaps_in_callback: bool,
+    /// Takes its mapping under the lock, drops the lock, queues the job, and takes the lock
+    /// again to add the job's fence.
+    submits_after_unlock: bool,
+    /// Frees its object in `detach`, between its unmap and `dma_buf_detach()`.
+    frees_in_detach: bool,
 }
 
 /// A GPU dynamic importer written without the reference's care.
@@ -247,6 +252,24 @@ impl Importer for SloppyGpu {
     }
     fn submit(&self, k: &Kernel, write: bool) {
         let Some(buf) = self.buf.get() else { return };
+        if self.bugs.submits_after_unlock {
+            k.dma_resv_lock(buf);
+            let sgt = self.mapping(k, buf, true);
+            k.dma_resv_unlock(buf);
+            if let Some(sgt) = sgt {
+                // An invalidation here is not seen: the job goes to the old mapping.
+                let fence = k.device_submit(self.att, sgt, write);
+                let usage = if write {
+                    DmaResvUsage::Write
+                } else {
+                    DmaResvUsage::Read
+                };
+                k.dma_resv_lock(buf);
+                k.dma_resv_add_fence(buf, fence, usage);
+                k.dma_resv_unlock(buf);
+            }
+            return;
+        }
         k.dma_resv_lock(buf);
         let mut late = None;
         if let Some(sgt) = self.mapping(k, buf, true) {
@@ -286,6 +309,9 @@ impl Importer for SloppyGpu {
     }
     fn detach(&self, k: &Kernel) {
         self.unmap(k);
+        if self.bugs.frees_in_detach {
+            self.freed.set(true); // Freed before dma_buf_detach() unlinks the attachment.
+        }
         if let Some(buf) = self.buf.take() {
             k.dma_buf_detach(buf, self.att);
         }
@@ -363,6 +389,22 @@ sloppy!(
     frees_before_detach,
     "tears its object down when it unmaps, before dma_buf_detach(), while invalidations can still arrive",
     "teardown.importer.state-until-detach"
+);
+
+sloppy!(
+    FREES_IN_DETACH,
+    "broken-gpu-frees-in-detach",
+    frees_in_detach,
+    "frees its object in detach after unmapping but before dma_buf_detach(), while a revoke can still reach it",
+    "teardown.importer.state-until-detach"
+);
+
+sloppy!(
+    SUBMITS_AFTER_UNLOCK,
+    "broken-gpu-submits-after-unlock",
+    submits_after_unlock,
+    "queues its job after dropping the lock it took its mapping under, so an invalidation in between leaves the job on the old mapping",
+    "invalidate.importer.remap-before-access"
 );
 
 sloppy!(

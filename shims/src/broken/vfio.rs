@@ -23,6 +23,8 @@ struct Bugs {
     invalidates_unlocked: bool,
     gives_up_after_timeout: bool,
     marks_after_unlock: bool,
+    rearms_on_unrevoke: bool,
+    cleanup_without_memory_lock: bool,
 }
 
 /// The reference VFIO exporter with one bug.
@@ -98,6 +100,12 @@ impl DmaBufOps for BuggyVfio {
     fn unmap_dma_buf(&self, k: &Kernel, att: AttId, sgt: SgtId) {
         self.inner.unmap_dma_buf(k, att, sgt)
     }
+    fn private_map(&self, k: &Kernel, att: AttId) -> Result<SgtId, Errno> {
+        if self.bugs.map_while_revoked {
+            return Ok(k.new_sg_table(att));
+        }
+        self.inner.private_map(k, att)
+    }
 }
 
 impl Exporter for BuggyVfio {
@@ -143,6 +151,22 @@ impl Exporter for BuggyVfio {
             k.wait_for_unmap(self.buf);
             return;
         }
+        if self.bugs.rearms_on_unrevoke {
+            // Before v7's fix: the revoke leaves the counter at 0 and the completion done;
+            // the restore re-arms them.
+            k.down_write(self.buf);
+            if !self.inner.priv_.borrow().revoked {
+                k.dma_resv_lock(self.buf);
+                self.inner.priv_.borrow_mut().revoked = true;
+                k.dma_buf_invalidate_mappings(self.buf);
+                k.dma_resv_wait_timeout(self.buf, DmaResvUsage::Bookkeep, false, Timeout::Max);
+                k.dma_resv_unlock(self.buf);
+                self.inner.put_ref(k);
+                k.wait_for_completion(self.buf, &self.inner.comp);
+            }
+            k.up_write(self.buf);
+            return;
+        }
         if !(self.bugs.no_bookkeep_wait || self.bugs.no_unmap_wait) {
             return self.inner.revoke(k);
         }
@@ -158,6 +182,13 @@ impl Exporter for BuggyVfio {
         }
     }
     fn put(&self, k: &Kernel) {
+        if self.bugs.cleanup_without_memory_lock {
+            // The cleanup's revoke without `down_write(&vdev->memory_lock)`: a reset on
+            // another thread can run between its test of the mark and its invalidation.
+            self.inner.set_revoked(k, true);
+            k.dma_buf_put(self.buf);
+            return;
+        }
         if !self.bugs.cleanup_revokes_again {
             return self.inner.put(k);
         }
@@ -179,6 +210,24 @@ impl Exporter for BuggyVfio {
         });
     }
     fn restore(&self, k: &Kernel) {
+        if self.bugs.rearms_on_unrevoke {
+            k.down_write(self.buf);
+            if self.inner.priv_.borrow().revoked {
+                k.dma_resv_lock(self.buf);
+                k.dma_buf_invalidate_mappings(self.buf);
+                k.dma_resv_wait_timeout(self.buf, DmaResvUsage::Bookkeep, false, Timeout::Max);
+                k.dma_resv_unlock(self.buf);
+                k.dma_resv_lock(self.buf);
+                self.inner.priv_.borrow_mut().revoked = false;
+                k.dma_resv_unlock(self.buf);
+                // Re-armed after the mark is clear: a map in between took its reference
+                // on a count of 0, and this throws it away.
+                k.kref_init(&self.inner.kref);
+                k.reinit_completion(&self.inner.comp);
+            }
+            k.up_write(self.buf);
+            return;
+        }
         if self.bugs.restore_without_notify {
             k.dma_resv_lock(self.buf);
             self.inner.priv_.borrow_mut().revoked = false;
@@ -416,4 +465,45 @@ broken!(
     },
     "marks the buffer revoked only after dropping the reservation lock, so a concurrent map succeeds",
     "revoke.exporter.mark-under-lock"
+);
+
+// VFIO before "vfio: Fix race between dma-buf attach and kref reinitialization" (folded into
+// v7): the revoke leaves `priv->kref` at 0, and the restore re-arms it after clearing the
+// mark. In order, every case passes; a map between the clear and the `kref_init()` takes a
+// reference on a count of 0 (`refcount_t` warns), and the re-arm throws it away.
+broken!(
+    REARMS_ON_UNREVOKE,
+    "broken-vfio-rearms-on-unrevoke",
+    ShimRole::Exporter {
+        plays: &[ExporterKind::Vfio],
+        make: |buf| BuggyVfio::make(
+            buf,
+            Bugs {
+                rearms_on_unrevoke: true,
+                ..Bugs::default()
+            }
+        ),
+    },
+    "re-arms its unmap counter in the restore, after clearing the revoked mark, so a map in between takes a reference on a count of 0",
+    "revoke.restore.count-ready"
+);
+
+// A cleanup that revokes without the device's memory lock: in order it does what 7.2 does; a
+// reset on another thread that marks the buffer between the cleanup's test of the mark and
+// its invalidation makes the cleanup revoke a buffer already revoked.
+broken!(
+    CLEANUP_WITHOUT_MEMORY_LOCK,
+    "broken-vfio-cleanup-without-memory-lock",
+    ShimRole::Exporter {
+        plays: &[ExporterKind::Vfio],
+        make: |buf| BuggyVfio::make(
+            buf,
+            Bugs {
+                cleanup_without_memory_lock: true,
+                ..Bugs::default()
+            }
+        ),
+    },
+    "tears the buffer down through the revoke path without taking the device's memory lock, so a concurrent reset makes it revoke twice",
+    "revoke.exporter.cleanup-once"
 );
