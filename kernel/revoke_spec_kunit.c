@@ -314,9 +314,9 @@ static __printf(2, 3) void ev_ret(int idx, const char *fmt, ...)
 }
 
 /*
- * The trace schema's spelling of an error number: for the errnos the model names, serde's
- * SCREAMING_SNAKE_CASE of the name as a JSON string ("E_N_O_D_E_V" for ENODEV); any other
- * errno the kernel returns, by its number ({"OTHER":133}), as the model's Errno::Other.
+ * The trace schema's spelling of an error number: for the errnos the model names, the
+ * kernel's own name as a JSON string ("ENODEV"); any other errno the kernel returns, by its
+ * number ({"other":133}), as the model's Errno::Other.
  * The names are the model's list (reference-impl/src/errno.rs); a test of the bridge checks
  * that both lists agree.
  */
@@ -324,24 +324,24 @@ static const struct {
 	int err;
 	const char *name;
 } errnames[] = {
-	{ EINVAL, "E_I_N_V_A_L" },
-	{ EOPNOTSUPP, "E_O_P_N_O_T_S_U_P_P" },
-	{ ENODEV, "E_N_O_D_E_V" },
-	{ EBUSY, "E_B_U_S_Y" },
-	{ ENOMEM, "E_N_O_M_E_M" },
-	{ ETIME, "E_T_I_M_E" },
-	{ ERESTARTSYS, "E_R_E_S_T_A_R_T_S_Y_S" },
-	{ EPERM, "E_P_E_R_M" },
-	{ ENOENT, "E_N_O_E_N_T" },
-	{ EINTR, "E_I_N_T_R" },
-	{ EIO, "E_I_O" },
-	{ ENXIO, "E_N_X_I_O" },
-	{ EAGAIN, "E_A_G_A_I_N" },
-	{ EFAULT, "E_F_A_U_L_T" },
-	{ EEXIST, "E_E_X_I_S_T" },
-	{ ENOSPC, "E_N_O_S_P_C" },
-	{ ENOSYS, "E_N_O_S_Y_S" },
-	{ ENOTSUPP, "E_N_O_T_S_U_P_P" },
+	{ EINVAL, "EINVAL" },
+	{ EOPNOTSUPP, "EOPNOTSUPP" },
+	{ ENODEV, "ENODEV" },
+	{ EBUSY, "EBUSY" },
+	{ ENOMEM, "ENOMEM" },
+	{ ETIME, "ETIME" },
+	{ ERESTARTSYS, "ERESTARTSYS" },
+	{ EPERM, "EPERM" },
+	{ ENOENT, "ENOENT" },
+	{ EINTR, "EINTR" },
+	{ EIO, "EIO" },
+	{ ENXIO, "ENXIO" },
+	{ EAGAIN, "EAGAIN" },
+	{ EFAULT, "EFAULT" },
+	{ EEXIST, "EEXIST" },
+	{ ENOSPC, "ENOSPC" },
+	{ ENOSYS, "ENOSYS" },
+	{ ENOTSUPP, "ENOTSUPP" },
 };
 
 /* The JSON value of the error -err (err < 0), into buf. */
@@ -355,7 +355,7 @@ static const char *errjson(char *buf, size_t len, int err)
 			return buf;
 		}
 	}
-	scnprintf(buf, len, "{\"OTHER\":%d}", -err);
+	scnprintf(buf, len, "{\"other\":%d}", -err);
 	return buf;
 }
 

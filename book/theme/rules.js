@@ -5,7 +5,8 @@
 //
 // And in the chapters' tables, a long identifier in a cell (a rule ID, a case name) may break
 // after each `.`, `_`, `-` or `[`, so that a table fits the column instead of scrolling; and
-// printing opens the collapsed reference code.
+// printing opens the collapsed reference code; a link to a collapsed block (a monitor's
+// code on the page "Monitors") opens it.
 
 (() => {
     function breakable(code) {
@@ -26,10 +27,22 @@
 
     // A printed page shows the reference code that the screen keeps collapsed.
     window.addEventListener('beforeprint', () => {
-        document.querySelectorAll('details.reference').forEach((d) => {
+        document.querySelectorAll('details.reference, details[id^="code-"]').forEach((d) => {
             d.open = true;
         });
     });
+
+    // The target of the address's fragment, when it is a collapsed block, opens.
+    function openTarget() {
+        const id = decodeURIComponent(window.location.hash.slice(1));
+        const target = id ? document.getElementById(id) : null;
+        if (target instanceof HTMLDetailsElement && !target.open) {
+            target.open = true;
+            target.scrollIntoView();
+        }
+    }
+    document.addEventListener('DOMContentLoaded', openTarget);
+    window.addEventListener('hashchange', openTarget);
 
     function normalise(text) {
         let id = text.trim().toLowerCase();

@@ -424,6 +424,11 @@ pub fn matrix(results: &RunResults) -> String {
                 .unwrap_or(0)
         })
         .collect();
+    let wide = width + 8 + columns.iter().map(|w| w + 2).sum::<usize>();
+    if wide > MATRIX_COLUMNS {
+        compact_matrix(&mut out, results, &judged, width);
+        return out;
+    }
     let mut header = format!("{:width$}  {:6}", "rule", "");
     for (shim, w) in results.shims.iter().zip(&columns) {
         let _ = write!(header, "  {:w$}", shim.shim.name);
@@ -439,6 +444,69 @@ pub fn matrix(results: &RunResults) -> String {
         let _ = writeln!(out, "{}", line.trim_end());
     }
     out
+}
+
+/// The widest matrix printed with a column per shim named in full; a wider one is printed
+/// compact ([`compact_matrix`]), so that it fits a terminal and a CI log.
+const MATRIX_COLUMNS: usize = 100;
+
+/// One character per verdict in the compact matrix.
+fn verdict_mark(v: Verdict) -> char {
+    match v {
+        Verdict::Conformant => '+',
+        Verdict::Violated => 'X',
+        Verdict::ViolatedShould => 'w',
+        Verdict::NotApplicable => '.',
+        Verdict::ExpectedViolation => 'x',
+        Verdict::Consequence => 'c',
+    }
+}
+
+/// The matrix with shims numbered (a legend names them) and one mark per verdict (a legend
+/// gives each mark its word).
+fn compact_matrix(out: &mut String, results: &RunResults, judged: &[usize], width: usize) {
+    let Some(first) = results.shims.first() else {
+        return;
+    };
+    let marks: Vec<String> = [
+        Verdict::Conformant,
+        Verdict::Violated,
+        Verdict::ViolatedShould,
+        Verdict::ExpectedViolation,
+        Verdict::Consequence,
+        Verdict::NotApplicable,
+    ]
+    .into_iter()
+    .map(|v| format!("{} {}", verdict_mark(v), v.word()))
+    .collect();
+    // The legend, wrapped so that it fits the matrix's width too.
+    let mut legend = String::from("  marks:");
+    for mark in marks {
+        if legend.len() + mark.len() + 2 > MATRIX_COLUMNS {
+            let _ = writeln!(out, "{}", legend.trim_end_matches(','));
+            legend = String::from("        ");
+        }
+        let _ = write!(legend, " {mark},");
+    }
+    let _ = writeln!(out, "{}", legend.trim_end_matches(','));
+    for (n, shim) in results.shims.iter().enumerate() {
+        let _ = writeln!(out, "  [{}] {}", n + 1, shim.shim.name);
+    }
+    let column = results.shims.len().to_string().len().max(2);
+    let mut header = format!("{:width$}  {:6}", "rule", "");
+    for n in 1..=results.shims.len() {
+        let _ = write!(header, " {n:>column$}");
+    }
+    let _ = writeln!(out, "{}", header.trim_end());
+    for &i in judged {
+        let r = &first.rules[i];
+        let mut line = format!("{:width$}  {:6}", r.rule, r.strength);
+        for shim in &results.shims {
+            let mark = shim.rules.get(i).map_or(' ', |r| verdict_mark(r.verdict));
+            let _ = write!(line, " {mark:>column$}");
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
 }
 
 /// The case variants of `shim` that violated `rule` as their expectation says.
@@ -863,6 +931,49 @@ mod tests {
         assert!(!shown.contains("--show-na lists them"), "{shown}");
         let hidden = RunFormat::Human.render(&results(), "https://example.org/book/");
         assert!(!hidden.contains(line), "{hidden}");
+    }
+
+    /// Many shims (the main job runs ten) make the matrix compact: numbered shims, one mark
+    /// per verdict, each explained; a row keeps every shim's verdict in its column.
+    #[test]
+    fn a_matrix_of_many_shims_is_compact_and_keeps_every_verdict() {
+        let two = results();
+        let wide = matrix(&two);
+        assert!(!wide.contains("marks:"), "{wide}");
+        let mut many = results();
+        for n in 0..4 {
+            let mut shim = two.shims[n % 2].clone();
+            shim.shim.name = format!("a-shim-with-a-long-name-{n}");
+            many.shims.push(shim);
+        }
+        let compact = matrix(&many);
+        assert!(
+            compact.contains("  marks: + conformant, X violated, w violated-should, x expected-violation, c consequence\n         . not-applicable\n"),
+            "{compact}"
+        );
+        assert!(
+            compact.contains("  [6] a-shim-with-a-long-name-3"),
+            "{compact}"
+        );
+        assert!(
+            compact.lines().all(|l| l.len() <= MATRIX_COLUMNS),
+            "{compact}"
+        );
+        // Each rule's marks are the verdicts of the six shims, in order.
+        for (i, r) in many.shims[0].rules.iter().enumerate() {
+            if let Some(row) = compact
+                .lines()
+                .find(|l| l.starts_with(&format!("{} ", r.rule)))
+            {
+                let marks: String = row.split_whitespace().skip(2).collect();
+                let expected: String = many
+                    .shims
+                    .iter()
+                    .map(|s| verdict_mark(s.rules[i].verdict))
+                    .collect();
+                assert_eq!(marks, expected, "{row}");
+            }
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use reference_impl::{Ret, ScenarioFile, Thread, Trace};
+use spec_chapters::mermaid::mermaid_text;
 
 use crate::outcome::{CheckOutcome, scenario_of};
 use crate::runner::Backend;
@@ -189,28 +190,6 @@ pub fn replay(
         checks,
         stderr: ran.stderr,
     })
-}
-
-/// Text safe in a mermaid message: the characters its parser reads as syntax become entity
-/// codes.
-fn mermaid_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            ';' => out.push_str("#59;"),
-            '#' => out.push_str("#35;"),
-            '{' => out.push_str("#123;"),
-            '}' => out.push_str("#125;"),
-            '<' => out.push_str("#60;"),
-            '>' => out.push_str("#62;"),
-            '"' => out.push_str("#34;"),
-            '\'' => out.push_str("#39;"),
-            '`' => out.push_str("#96;"),
-            '\n' | '\r' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The trace as a mermaid sequence diagram with one lane per thread: each call a thread

@@ -474,8 +474,8 @@ mod tests {
     use super::*;
     use judge::RuleDef;
 
-    /// The runner's C spells every errno the model names as the trace schema does (serde's
-    /// spelling of the name), names no other, and gives any other errno by number in the
+    /// The runner's C spells every errno the model names as the trace schema does (the
+    /// kernel's name), names no other, and gives any other errno by number in the
     /// form of the model's `Errno::Other`, so an errno outside the list is judged by the
     /// rules instead of failing the trace's parse.
     #[test]
@@ -508,8 +508,8 @@ mod tests {
                 e.name()
             );
         }
-        assert!(RUNNER_C.contains(r#"scnprintf(buf, len, "{\"OTHER\":%d}", -err);"#));
-        let other: Errno = serde_json::from_str(r#"{"OTHER":133}"#).expect("parses");
+        assert!(RUNNER_C.contains(r#"scnprintf(buf, len, "{\"other\":%d}", -err);"#));
+        let other: Errno = serde_json::from_str(r#"{"other":133}"#).expect("parses");
         assert_eq!(other, Errno::Other(133));
     }
 

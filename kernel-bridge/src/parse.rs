@@ -177,7 +177,7 @@ mod tests {
     # revoke_spec_scenario: revoke-trace: step 1
 [   0.1] WARNING: CPU: 0 PID: 7 at drivers/dma-buf/dma-buf.c:913 dma_buf_dynamic_attach+0x1/0x2
     # revoke_spec_scenario: revoke-trace: ev {"step":0,"depth":0,"from":{"role":"exporter","id":0},"to":{"role":"core"},"call":{"fn":"dma_buf_export","buf":0},"locked":false,"ret":{"kind":"int","value":0}}
-    # revoke_spec_scenario: revoke-trace: ev {"step":1,"depth":1,"from":{"role":"core"},"to":{"role":"exporter","id":0},"call":{"fn":"ops_attach","att":0},"locked":false,"ret":{"kind":"err","value":"E_O_P_N_O_T_S_U_P_P"}}
+    # revoke_spec_scenario: revoke-trace: ev {"step":1,"depth":1,"from":{"role":"core"},"to":{"role":"exporter","id":0},"call":{"fn":"ops_attach","att":0},"locked":false,"ret":{"kind":"err","value":"EOPNOTSUPP"}}
     # revoke_spec_scenario: revoke-trace: ev {"step":1,"depth":0,"from":{"role":"exporter","id":0},"to":{"role":"core"},"call":{"fn":"dma_resv_wait_timeout","buf":0,"usage":"BOOKKEEP","intr":false,"timeout":"max"},"locked":true,"ret":{"kind":"hang"}}
     # revoke_spec_scenario: revoke-trace: end pin_without_a_pin_op events=3 hung_at=1 overflow=0
     # revoke_spec_mutant_keeps_dma: revoke-trace: begin dynamic-keeps-dma repeated_moves

@@ -21,7 +21,7 @@ const MAX_ERRNO: u16 = 4095;
     serde::Deserialize,
     schemars::JsonSchema,
 )]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+// The variants are the kernel's names already; serde keeps them as written (`"ENODEV"`).
 pub enum Errno {
     /// Invalid argument (22).
     EINVAL,
@@ -60,6 +60,7 @@ pub enum Errno {
     /// Operation not supported, the kernel-internal code (524).
     ENOTSUPP,
     /// Any other errno, by number (1 to 4095).
+    #[serde(rename = "other")]
     Other(u16),
 }
 
@@ -156,5 +157,23 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), NAMED.len());
+    }
+
+    /// In traces (JSON), an errno is the kernel's name, as the KUnit bridge writes it too
+    /// (`kernel/revoke_spec_kunit.c`, `errname()`), and any other by number.
+    #[test]
+    fn serialises_as_the_kernels_name() {
+        for (e, _, name) in NAMED {
+            let json = serde_json::to_string(e).expect("serialises");
+            assert_eq!(json, format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<Errno>(&json).ok(), Some(*e));
+        }
+        let other = serde_json::to_string(&Errno::Other(133)).expect("serialises");
+        assert_eq!(other, r#"{"other":133}"#);
+        assert_eq!(
+            serde_json::from_str::<Errno>(&other).ok(),
+            Some(Errno::Other(133))
+        );
+        assert!(serde_json::from_str::<Errno>("\"E_N_O_D_E_V\"").is_err());
     }
 }

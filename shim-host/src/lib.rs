@@ -27,6 +27,19 @@ pub enum BackendError {
     /// The command cannot be split into a program and its arguments.
     #[error("cannot split the shim command `{0}`")]
     BadCommand(String),
+    /// The command holds shell syntax (a pipe, a redirection, a list), which is not run by a
+    /// shell and would reach the program as an argument.
+    #[error(
+        "the shim command `{command}` holds the shell operator `{operator}`, but it is not run \
+         by a shell (it would reach the program as an argument); wrap it: \
+         --shim-cmd 'sh -c \"...\"'"
+    )]
+    ShellSyntax {
+        /// The command as given.
+        command: String,
+        /// The operator found.
+        operator: String,
+    },
     /// The program cannot be started.
     #[error("{0}")]
     Spawn(String),
@@ -40,6 +53,16 @@ pub enum BackendError {
         /// What it wrote on standard error.
         stderr: String,
     },
+}
+
+/// The shell operator in `command`, if one of its words is an unquoted `|`, `&&`, `;`, `>`...
+/// (a quoted `'|'` is an argument like any other and is left alone).
+fn shell_operator(command: &str, argv: &[String]) -> Option<String> {
+    const OPERATORS: &[&str] = &["|", "||", "&&", "&", ";", ">", ">>", "<", "2>", "2>&1"];
+    let bare: Vec<&str> = command.split_whitespace().collect();
+    argv.iter()
+        .find(|a| OPERATORS.contains(&a.as_str()) && bare.contains(&a.as_str()))
+        .cloned()
 }
 
 /// A shim process as a backend of the runner.
@@ -61,6 +84,12 @@ impl RemoteBackend {
         let argv = shlex::split(command)
             .filter(|a| !a.is_empty())
             .ok_or_else(|| BackendError::BadCommand(command.to_string()))?;
+        if let Some(operator) = shell_operator(command, &argv) {
+            return Err(BackendError::ShellSyntax {
+                command: command.to_string(),
+                operator,
+            });
+        }
         Self::start_argv(command, argv, timeout, transcript)
     }
 
@@ -280,4 +309,28 @@ fn hello_failed(command: &str, message: &str, stderr: &str) -> String {
         out.push_str(&format!("\n  the shim wrote on standard error:\n{shown}"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn operator(command: &str) -> Option<String> {
+        shell_operator(command, &shlex::split(command).unwrap_or_default())
+    }
+
+    #[test]
+    fn a_pipe_in_a_shim_command_is_named_not_passed_on() {
+        assert_eq!(operator("python3 shim.py | tee log").as_deref(), Some("|"));
+        assert_eq!(operator("./shim > out 2>&1").as_deref(), Some(">"));
+        assert_eq!(operator("./a && ./b").as_deref(), Some("&&"));
+        assert_eq!(operator("./shim --sep '|'"), None);
+        assert_eq!(operator("sh -c './shim | tee log'"), None);
+        assert_eq!(operator("./shim --flag=a|b"), None);
+        let e = RemoteBackend::start("./shim | tee log", Duration::from_secs(1), None)
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("shell operator `|`"), "{e}");
+        assert!(e.to_string().contains("sh -c"), "{e}");
+    }
 }

@@ -9,6 +9,7 @@ mod blocks;
 mod cases;
 mod diag;
 mod history;
+pub mod mermaid;
 mod rules;
 
 use std::collections::BTreeMap;

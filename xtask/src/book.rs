@@ -62,6 +62,11 @@ pub(crate) fn build(workspace: &Path, root: &Path) -> Result<(), String> {
     check_scripts_listed(&book)?;
     let mutants = generated_mutants_table(workspace)?;
     let monitors = generated(workspace, &["monitors", "--format", "markdown"])?;
+    let monitor_code = crate::monitor_code::monitor_code(
+        workspace,
+        &crate::monitor_code::rules_with_monitors(&monitors),
+    )?;
+    let monitors = crate::monitor_code::link_rows(&monitors);
     // What each release changed, rule by rule, from the repository's tags and history file.
     let changes = spec_review::changes_page(workspace, &workspace.join("target/spec-diff"))
         .map_err(|e| format!("cannot generate the Changes page: {e}"))?;
@@ -69,6 +74,7 @@ pub(crate) fn build(workspace: &Path, root: &Path) -> Result<(), String> {
         RevokeSpecPreprocessor::new()
             .with_generated("{{#mutants}}", mutants)
             .with_generated("{{#monitors}}", monitors)
+            .with_generated("{{#monitor-code}}", monitor_code)
             .with_generated("{{#changes}}", changes),
     );
     book.with_preprocessor(Mermaid);

@@ -6,6 +6,7 @@ mod install_check;
 mod jobs;
 mod kunit_parse;
 mod links;
+mod monitor_code;
 mod mutants;
 mod workflows;
 

@@ -32,7 +32,9 @@ fn main() -> ExitCode {
             Box::new(
                 RevokeSpecPreprocessor::new()
                     .with_generated("{{#mutants}}", GENERATED_BY_XTASK.to_string())
-                    .with_generated("{{#changes}}", GENERATED_BY_XTASK.to_string()),
+                    .with_generated("{{#changes}}", GENERATED_BY_XTASK.to_string())
+                    .with_generated("{{#monitors}}", GENERATED_BY_XTASK.to_string())
+                    .with_generated("{{#monitor-code}}", GENERATED_BY_XTASK.to_string()),
             )
         };
     match args.first().map(String::as_str) {

@@ -14,10 +14,25 @@ use super::{CliError, Exit, read};
 pub(super) fn find_variant(
     name: &str,
 ) -> Result<(&'static crate::CaseDef, &'static str), CliError> {
-    selected(&crate::spec(), None)
-        .into_iter()
-        .find(|(c, v)| c.variant_name(v) == name)
-        .ok_or_else(|| CliError::Fatal(format!("no case `{name}` (see `revoke-conformance list`)")))
+    let all = selected(&crate::spec(), None);
+    if let Some(found) = all.iter().find(|(c, v)| c.variant_name(v) == name) {
+        return Ok(*found);
+    }
+    // A case with variants named without one: say which variants there are.
+    let variants: Vec<String> = all
+        .iter()
+        .filter(|(c, _)| c.name == name)
+        .map(|(c, v)| c.variant_name(v))
+        .collect();
+    Err(CliError::Fatal(if variants.is_empty() {
+        format!("no case `{name}` (see `revoke-conformance list`)")
+    } else {
+        format!(
+            "case `{name}` has {} variants; name one: {}",
+            variants.len(),
+            variants.join(", ")
+        )
+    }))
 }
 
 /// `revoke-conformance show`.

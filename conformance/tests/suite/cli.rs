@@ -73,6 +73,29 @@ fn the_run_itself_failing_exits_two_with_a_message() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// `show` with the name of a case that has variants names each variant instead of "no case".
+#[test]
+fn show_without_a_variant_lists_the_variants() {
+    let o = run(&["show", "attach_links_after_exporter_accepts"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(
+            "case `attach_links_after_exporter_accepts` has 2 variants; name one: \
+             attach_links_after_exporter_accepts[rdma], attach_links_after_exporter_accepts[static]"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["show", "attach_links_after_exporter_accepts[rdma]"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(&["show", "no_such_case"]);
+    assert!(
+        stderr(&o).contains("no case `no_such_case`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn json_results_validate_against_the_committed_schema() {
     let dir = tempfile::tempdir().expect("temp dir");
