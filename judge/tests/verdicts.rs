@@ -26,7 +26,7 @@ use shims::registry::{self, Runs};
 const GENERATED: u32 = 3_000;
 
 /// Generated scenarios for a broken shim no case catches on its rule.
-const BROKEN_GENERATED: u32 = 1_000;
+const BROKEN_GENERATED: u32 = 2_000;
 
 /// The case the reference is meant to hang in (a fence that never signals).
 const HANGS_BY_DESIGN: &str = "revoke_blocks_on_a_stuck_fence";

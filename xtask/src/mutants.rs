@@ -201,8 +201,16 @@ pub(crate) fn page(record: &Record, reasons: &BTreeMap<String, String>) -> Resul
         .filter(|m| !reasons.contains_key(**m))
         .collect();
     let stale: Vec<&String> = reasons.keys().filter(|k| !missed.contains(k)).collect();
-    if !unexplained.is_empty() || !stale.is_empty() {
+    let unkinded: Vec<&String> = reasons
+        .iter()
+        .filter(|(_, r)| !r.starts_with("Equivalent: ") && !r.starts_with("Gap: "))
+        .map(|(m, _)| m)
+        .collect();
+    if !unexplained.is_empty() || !stale.is_empty() || !unkinded.is_empty() {
         let mut e = String::new();
+        for m in unkinded {
+            let _ = writeln!(e, "a reason starts with `Equivalent: ` or `Gap: `: {m}");
+        }
         for m in unexplained {
             let _ = writeln!(e, "survivor without a reason in {REASONS}: {m}");
         }
@@ -251,7 +259,10 @@ pub(crate) fn page(record: &Record, reasons: &BTreeMap<String, String>) -> Resul
         row(&mut out, &format!("`{file}`"), date, commit, Some(file));
     }
     row(&mut out, "**all measured files**", "", "", None);
-    out.push_str("\nThe survivors, each with why no verdict can notice it:\n\n");
+    out.push_str(
+        "\nThe survivors, each with its reason: *equivalent* (no verdict can notice the change) \
+         or *gap* (a scenario, shim or rule that would notice it, not written yet):\n\n",
+    );
     if missed.is_empty() {
         out.push_str("None.\n");
     }
@@ -349,23 +360,24 @@ pub(crate) fn write_page(root: &Path) -> Result<(), String> {
     std::fs::write(root.join(PAGE), page).map_err(|e| format!("{PAGE}: {e}"))
 }
 
-/// `cargo xtask mutants [--file F]... [--from DIR [--commit C]] | --page`: runs cargo-mutants
-/// on the files (all of `reference-impl/src` by default), merges the outcomes into the record
-/// and writes the page. `--from DIR` reads an earlier run's output folder instead of running
-/// (`--commit`: the commit that run measured, HEAD by default); `--page` only writes the page
-/// (after editing the reasons).
+/// `cargo xtask mutants [--file F]... [--from DIR]... [--commit C] | --page`: runs
+/// cargo-mutants on the files (all of `reference-impl/src` by default), merges the outcomes
+/// into the record and writes the page. `--from DIR` reads earlier runs' output folders
+/// instead of running, a later one's outcomes winning (an `--iterate` run over an earlier
+/// run's survivors); `--commit` names the commit they measured (HEAD by default); `--page`
+/// only writes the page (after editing the reasons).
 pub(crate) fn run(root: &Path, args: &[&str]) -> Result<(), String> {
     if args == ["--page"] {
         return write_page(root);
     }
     let mut named = Vec::new();
-    let mut from = None;
+    let mut from: Vec<PathBuf> = Vec::new();
     let mut commit = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match (*a, it.next()) {
             ("--file" | "-f", Some(f)) => named.push(*f),
-            ("--from", Some(d)) => from = Some(root.join(d)),
+            ("--from", Some(d)) => from.push(root.join(d)),
             ("--commit", Some(c)) => commit = Some(c.to_string()),
             _ => return Err(format!("unknown or incomplete argument `{a}`")),
         }
@@ -373,21 +385,22 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<(), String> {
     let files = files_of(root, &named)?;
     let (date, head) = date_and_commit(root)?;
     let commit = commit.unwrap_or(head);
-    let out = match from {
-        Some(d) => d,
-        None => {
-            let bin = install(root)?;
-            let mut args = vec!["mutants", "--jobs", "1", "--output", "target/mutants"];
-            for f in &files {
-                args.extend(["--file", f]);
-            }
-            let bin = bin.to_string_lossy().to_string();
-            // cargo-mutants exits 2 when mutants survive: the page lists them.
-            let _ = super::jobs::run(root, &bin, &args, &[]);
-            root.join("target/mutants")
+    if from.is_empty() {
+        let bin = install(root)?;
+        let mut args = vec!["mutants", "--jobs", "1", "--output", "target/mutants"];
+        for f in &files {
+            args.extend(["--file", f]);
         }
-    };
-    let run = read_run(&out.join("mutants.out"))?;
+        let bin = bin.to_string_lossy().to_string();
+        // cargo-mutants exits 2 when mutants survive: the page lists them.
+        let _ = super::jobs::run(root, &bin, &args, &[]);
+        from.push(root.join("target/mutants"));
+    }
+    // Later runs (an `--iterate` run over the survivors of an earlier one) win.
+    let mut run = BTreeMap::new();
+    for dir in &from {
+        run.extend(read_run(&dir.join("mutants.out"))?);
+    }
     let measured: Vec<String> = files
         .into_iter()
         .filter(|f| run.keys().any(|m| file_of(m) == f))
@@ -449,7 +462,7 @@ mod tests {
                 "missed\tb.rs:2:2: replace g"
             ]
         );
-        let reasons = parse_reasons("\"a.rs:3:3: replace h\" = \"why\"\n").expect("reads");
+        let reasons = parse_reasons("\"a.rs:3:3: replace h\" = \"Gap: why\"\n").expect("reads");
         let e = page(&r, &reasons).expect_err("b.rs's survivor has no reason");
         assert!(e.contains("b.rs:2:2: replace g"), "{e}");
     }

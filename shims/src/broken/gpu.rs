@@ -240,6 +240,11 @@ impl Importer for SloppyGpu {
         let Some(buf) = self.buf.get() else { return };
         k.dma_resv_lock(buf);
         let sgt = self.mapping(k, buf, false);
+        if sgt.is_some() && self.bugs.job_no_kernel_wait {
+            // Its synchronous path waits for the KERNEL fences before every access, even on
+            // a mapping it already has; only its queued jobs skip them.
+            k.dma_resv_wait_timeout(buf, DmaResvUsage::Kernel, false, Timeout::Max);
+        }
         k.dma_resv_unlock(buf);
         if let Some(sgt) = sgt {
             k.device_access(self.att, Some(sgt), write);
