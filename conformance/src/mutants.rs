@@ -56,12 +56,8 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
     let all = judge::filter::CaseFilter::all();
     let opts = every_case(&all, today);
     let results = run_shim(&broken.shim, &opts, &mut |_, _| {});
-    let Caught {
-        mut caught_by,
-        mut monitor_caught_by,
-        mut violated,
-    } = caught_on(&results, broken.breaks);
-    if caught_by.is_empty() {
+    let mut caught = caught_on(&results, broken.breaks);
+    if caught.caught_by.is_empty() {
         // A bug that is an ordering across threads: explore the racy cases' interleavings.
         let roles = std::rc::Rc::new(broken.shim.roles());
         for (case, variant) in crate::races::racy_cases(&crate::spec()) {
@@ -77,27 +73,16 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
             };
             let ex = crate::races::explore_case(roles.clone(), case, variant, opts);
             if let Some(v) = ex.violation {
-                let rule = v.message.split(':').next().unwrap_or_default().to_string();
-                if rule == broken.breaks {
-                    let name = format!(
-                        "{} (interleaving: {} preemption(s))",
-                        case.variant_name(variant),
-                        v.file.schedule.len()
-                    );
-                    if v.message[rule.len()..]
-                        .trim_start_matches(':')
-                        .trim_start()
-                        .starts_with(judge::monitor::MONITOR_MARK)
-                    {
-                        monitor_caught_by.push(name.clone());
-                    }
-                    caught_by.push(name);
-                }
-                violated.push(rule);
+                let name = format!(
+                    "{} (interleaving: {} preemption(s))",
+                    case.variant_name(variant),
+                    v.file.schedule.len()
+                );
+                caught.add(&v.message, broken.breaks, name);
             }
         }
     }
-    if caught_by.is_empty() {
+    if caught.caught_by.is_empty() {
         // Neither a case nor an interleaving: generated scenarios of the shim's profiles, as
         // `revoke-conformance explore` runs them.
         let roles = broken.shim.roles();
@@ -114,33 +99,22 @@ pub fn judge(broken: &Broken, today: Date) -> MutantResult {
             &|_| {},
         );
         if let Some(f) = g.failing {
-            let rule = f.message.split(':').next().unwrap_or_default().to_string();
-            if rule == broken.breaks {
-                let name = format!(
-                    "a generated scenario (seed 1, shrunk to {} steps)",
-                    f.file.steps.len()
-                );
-                if f.message[rule.len()..]
-                    .trim_start_matches(':')
-                    .trim_start()
-                    .starts_with(judge::monitor::MONITOR_MARK)
-                {
-                    monitor_caught_by.push(name.clone());
-                }
-                caught_by.push(name);
-            }
-            violated.push(rule);
+            let name = format!(
+                "a generated scenario (seed 1, shrunk to {} steps)",
+                f.file.steps.len()
+            );
+            caught.add(&f.message, broken.breaks, name);
         }
     }
-    violated.sort();
-    violated.dedup();
+    caught.violated.sort();
+    caught.violated.dedup();
     MutantResult {
         shim: broken.shim.name,
         bug: broken.bug,
         breaks: broken.breaks,
-        caught_by,
-        monitor_caught_by,
-        violated,
+        caught_by: caught.caught_by,
+        monitor_caught_by: caught.monitor_caught_by,
+        violated: caught.violated,
     }
 }
 
@@ -157,6 +131,25 @@ struct Caught {
     caught_by: Vec<String>,
     monitor_caught_by: Vec<String>,
     violated: Vec<String>,
+}
+
+impl Caught {
+    /// Adds what an explorer found (`rule: message`, the first violation of a scenario named
+    /// `name`): caught when its rule is `breaks`, by the monitor when the monitor said it.
+    fn add(&mut self, message: &str, breaks: &str, name: String) {
+        let rule = message.split(':').next().unwrap_or_default().to_string();
+        if rule == breaks {
+            if message[rule.len()..]
+                .trim_start_matches(':')
+                .trim_start()
+                .starts_with(judge::monitor::MONITOR_MARK)
+            {
+                self.monitor_caught_by.push(name.clone());
+            }
+            self.caught_by.push(name);
+        }
+        self.violated.push(rule);
+    }
 }
 
 /// The case variants of `results` that failed on `rule` (by any check, and by the rule's
