@@ -133,6 +133,21 @@ impl CaseOutcome {
         self.case.variant_name(self.variant)
     }
 
+    /// The rules of the failed checks, then those of the monitors that saw a violation (in
+    /// that order, repeats kept).
+    pub fn violated_rules(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.checks
+            .iter()
+            .filter(|c| c.result.is_err())
+            .map(|c| c.rule)
+            .chain(
+                self.monitors
+                    .iter()
+                    .filter(|m| matches!(m.verdict, Verdict::Violated(_)))
+                    .map(|m| m.rule),
+            )
+    }
+
     /// True when every check passed and no monitor saw its rule violated.
     pub fn passed(&self) -> bool {
         self.trace.is_ok()

@@ -26,19 +26,7 @@ pub fn role_of(actor: Actor) -> Role {
 /// The root cause of a case variant's failures, if it failed.
 pub fn of(outcome: &CaseOutcome) -> Option<RootCause> {
     let trace = outcome.trace.as_ref().ok()?;
-    let mut violated: Vec<&str> = outcome
-        .checks
-        .iter()
-        .filter(|c| c.result.is_err())
-        .map(|c| c.rule)
-        .chain(
-            outcome
-                .monitors
-                .iter()
-                .filter(|m| matches!(m.verdict, Verdict::Violated(_)))
-                .map(|m| m.rule),
-        )
-        .collect();
+    let mut violated: Vec<&str> = outcome.violated_rules().collect();
     if violated.is_empty() && trace.crashed.is_none() {
         return None;
     }

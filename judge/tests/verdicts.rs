@@ -58,19 +58,7 @@ fn violated_rules(
         return None;
     }
     let outcome = run_case(spec, case, variant, &mut |steps| run_with(roles, steps));
-    let mut rules: Vec<&'static str> = outcome
-        .checks
-        .iter()
-        .filter(|c| c.result.is_err())
-        .map(|c| c.rule)
-        .chain(
-            outcome
-                .monitors
-                .iter()
-                .filter(|m| matches!(m.verdict, judge::monitor::Verdict::Violated(_)))
-                .map(|m| m.rule),
-        )
-        .collect();
+    let mut rules: Vec<&'static str> = outcome.violated_rules().collect();
     if outcome.trace.is_err() {
         rules.push("harness.could-not-run");
     }
