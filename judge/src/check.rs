@@ -91,6 +91,48 @@ fn is(ev: &Event, name: CallName) -> bool {
     ev.call.call_name() == name
 }
 
+/// The invalidation a reuse of `buf`'s memory (the `reclaim_memory` at event `reuse`) follows
+/// from: for a pipelined move (TTM), the reuse comes right after the signal of the copy's
+/// fence, and belongs to the move that added that fence, whose invalidation is the last one
+/// before the fence was added; otherwise, the last invalidation before the reuse.
+pub(crate) fn invalidation_of_reuse(events: &[Event], reuse: usize) -> Option<usize> {
+    let Call::ReclaimMemory { buf } = events.get(reuse)?.call else {
+        return None;
+    };
+    let copy = reuse
+        .checked_sub(1)
+        .and_then(|p| match events[p].call {
+            Call::DmaFenceSignal { fence } => events[..p].iter().position(|e| {
+                matches!(e.call, Call::DmaResvAddFence { buf: b, fence: f, usage: DmaResvUsage::Kernel } if b == buf && f == fence)
+            }),
+            _ => None,
+        });
+    events[..copy.unwrap_or(reuse)]
+        .iter()
+        .rposition(|e| matches!(e.call, Call::DmaBufInvalidateMappings { buf: b } if b == buf))
+}
+
+/// The first fence added to `buf`'s reservation object before event `inv` that has not
+/// signalled before event `reuse`.
+pub(crate) fn unsignalled_at_reuse(
+    events: &[Event],
+    buf: reference_impl::BufId,
+    inv: usize,
+    reuse: usize,
+) -> Option<reference_impl::FenceId> {
+    events[..inv]
+        .iter()
+        .filter_map(|e| match e.call {
+            Call::DmaResvAddFence { buf: b, fence, .. } if b == buf => Some(fence),
+            _ => None,
+        })
+        .find(|f| {
+            !events[..reuse]
+                .iter()
+                .any(|e| matches!(e.call, Call::DmaFenceSignal { fence } if fence == *f))
+        })
+}
+
 fn in_step(trace: &Trace, step: StepRef) -> impl Iterator<Item = (usize, &Event)> {
     trace
         .events
@@ -552,38 +594,38 @@ pub fn callback_never_relocks() -> Check {
     )
 }
 
-/// During `step`, every `reclaim_memory` of a buffer happens after every fence added to that
-/// buffer's reservation object before it has signalled: the exporter may wait on the CPU or
-/// make the reuse depend on the fences, but the old memory is reused only when no fenced work
-/// can still reach it. There is at least one reclaim.
+/// From `step` on, every `reclaim_memory` of a buffer comes after an invalidation of it and
+/// after every fence added to its reservation object before that invalidation has
+/// signalled: the exporter may wait on the CPU in the move, or pipeline the reuse behind the
+/// fences (TTM), which then happens inside whoever waits for the copy's KERNEL fence. There
+/// is at least one reclaim from `step` on.
 pub fn reclaim_after_fences(step: StepRef) -> Check {
     Check::at(
         step,
         format!(
-            "step {}: `reclaim_memory` comes after every fence of the buffer has signalled",
+            "from step {} on: `reclaim_memory` comes after the invalidation, once every fence added before it has signalled",
             step.0
         ),
         move |t| {
             step_ran(t, step)?;
             let mut seen = false;
-            for (r, e) in in_step(t, step) {
+            for (r, e) in t
+                .events
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.step >= step.0)
+            {
                 let Call::ReclaimMemory { buf } = e.call else {
                     continue;
                 };
                 seen = true;
-                let added: Vec<reference_impl::FenceId> = t.events[..r]
-                    .iter()
-                    .filter_map(|e| match e.call {
-                        Call::DmaResvAddFence { buf: b, fence, .. } if b == buf => Some(fence),
-                        _ => None,
-                    })
-                    .collect();
-                let signalled = |f| {
-                    t.events[..r]
-                        .iter()
-                        .any(|e| matches!(e.call, Call::DmaFenceSignal { fence } if fence == f))
+                let Some(inv) = invalidation_of_reuse(&t.events, r) else {
+                    return Err(format!(
+                        "event #{r}: {} before any invalidation of {buf}",
+                        e.call.render()
+                    ));
                 };
-                if let Some(f) = added.into_iter().find(|f| !signalled(*f)) {
+                if let Some(f) = unsignalled_at_reuse(&t.events, buf, inv, r) {
                     return Err(format!(
                         "event #{r}: {} while {f} had not signalled",
                         e.call.render()
@@ -591,7 +633,7 @@ pub fn reclaim_after_fences(step: StepRef) -> Check {
                 }
             }
             seen.then_some(())
-                .ok_or_else(|| format!("`reclaim_memory` was never called in step {}", step.0))
+                .ok_or_else(|| format!("`reclaim_memory` was never called from step {} on", step.0))
         },
     )
 }
@@ -640,13 +682,14 @@ pub fn locked_whenever_called(name: CallName) -> Check {
 }
 
 /// Device work queued before `step` and still running when it begins finishes inside a
-/// `dma_resv_wait_timeout` of `step`: its fence was in the reservation object when the
-/// exporter waited. Vacuous when no work is outstanding.
+/// `dma_resv_wait_timeout` of `step` or a later step (the exporter's CPU wait, or the wait
+/// for a pipelined copy that runs after it): its fence was in the reservation object when
+/// it was waited for. Vacuous when no work is outstanding.
 pub fn queued_work_inside_wait(step: StepRef) -> Check {
     Check::at(
         step,
         format!(
-            "step {}: device work outstanding when the step begins finishes inside its `dma_resv_wait_timeout`",
+            "step {}: device work outstanding when the step begins finishes inside a `dma_resv_wait_timeout` (of it or a later step)",
             step.0
         ),
         move |t| {
@@ -671,7 +714,7 @@ pub fn queued_work_inside_wait(step: StepRef) -> Check {
                 );
                 match finished {
                     Some((i, e))
-                        if e.step == step.0
+                        if e.step >= step.0
                             && ancestors(t, i)
                                 .iter()
                                 .any(|&a| is(&t.events[a], CallName::DmaResvWaitTimeout)) => {}

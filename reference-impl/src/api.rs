@@ -119,6 +119,12 @@ macro_rules! kernel_api {
                 #[c = "struct dma_fence *dma_fence_create(bool completes);"]
                 #[untraced = "creating a fence is the driver's own business; its signal is traced"]
                 fn dma_fence_create(completes: bool) -> FenceId = DmaFenceCreate;
+                /// TTM's pipelined move (`ttm_bo_move_accel_cleanup()`): a copy fence that
+                /// runs after every fence the buffer holds now, added as KERNEL; the old
+                /// placement is freed when it signals. No CPU wait.
+                #[c = "struct dma_fence *ttm_bo_move_accel_cleanup(struct dma_buf *dmabuf);"]
+                #[untraced = "TTM's bookkeeping; the fence it adds, the reclaim and the signal are traced"]
+                fn ttm_bo_move_accel_cleanup(buf: BufId) -> FenceId = TtmBoMoveAccelCleanup;
                 /// The attachment as the core sees it (`struct dma_buf_attachment`).
                 #[untraced = "reading a structure, not a call"]
                 fn attachment(att: AttId) -> Attachment = DmaBufAttachment;

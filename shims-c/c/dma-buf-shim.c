@@ -1280,6 +1280,18 @@ struct dma_fence *dma_fence_create(bool completes)
 	return fence_get((long)id);
 }
 
+struct dma_fence *ttm_bo_move_accel_cleanup(struct dma_buf *dmabuf)
+{
+	char args[64];
+	long long id;
+
+	check_buf(__func__, dmabuf);
+	id = kcall_int(__func__, ARGS("\"buf\":%ld", dmabuf->id));
+	if (id < 0)
+		protocol_error("kret of %s: a fence id must be >= 0, not %lld", __func__, id);
+	return fence_get((long)id);
+}
+
 struct sg_table *new_sg_table(struct dma_buf_attachment *attach)
 {
 	char args[64];

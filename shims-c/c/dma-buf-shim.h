@@ -300,6 +300,13 @@ long dma_resv_wait_timeout(struct dma_resv *obj, enum dma_resv_usage usage, bool
 /* A fence; if completes is false, nothing will ever signal it. */
 struct dma_fence *dma_fence_create(bool completes);
 
+/*
+ * TTM's pipelined move (ttm_bo_move_accel_cleanup()): a copy fence that runs after every fence
+ * the buffer holds now, added as KERNEL; the old placement is freed when it signals. No CPU
+ * wait.
+ */
+struct dma_fence *ttm_bo_move_accel_cleanup(struct dma_buf *dmabuf);
+
 /* A fresh mapping of the buffer's current memory for att (what map_dma_buf returns). */
 struct sg_table *new_sg_table(struct dma_buf_attachment *attach);
 

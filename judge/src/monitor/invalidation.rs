@@ -111,7 +111,7 @@ pub(super) const MONITORS: &[Monitor] = &[
         source: file!(),
         role: Role::Exporter,
         applies: "memory the exporter reuses in a move",
-        expects: "a BOOKKEEP wait returned between the invalidation and the reuse; no access finds the memory reused",
+        expects: "every fence the buffer held at the invalidation has signalled before the reuse (a CPU wait or a pipelined copy); no access finds the memory reused",
         judge: wait_before_reuse,
     },
     Monitor {
@@ -621,10 +621,15 @@ fn wait_before_reuse(o: &Observed<'_>) -> Verdict {
     }) {
         moved.insert(buf);
         let Some(inv) = inv else { continue };
-        j.expect(waited_between(o, buf, DmaResvUsage::Bookkeep, inv, i), i, Actor::Exporter(buf), || {
+        // The outcome, not the way: a CPU wait or a copy pipelined behind the fences (TTM).
+        let events = &o.trace.events;
+        let inv = crate::check::invalidation_of_reuse(events, i).unwrap_or(inv);
+        let pending = crate::check::unsignalled_at_reuse(events, buf, inv, i);
+        j.expect(pending.is_none(), i, Actor::Exporter(buf), || {
             format!(
-                "{}: no BOOKKEEP wait returned between the invalidation (event #{inv}) and the reuse",
-                shows(o.event(i))
+                "{}: {} (added before the invalidation, event #{inv}) had not signalled",
+                shows(o.event(i)),
+                pending.map(|f| f.to_string()).unwrap_or_default()
             )
         });
     }

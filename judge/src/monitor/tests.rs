@@ -556,21 +556,29 @@ const EXAMPLES: &[Example] = &[
     },
     Example {
         rule: "invalidate.exporter.wait-before-reuse",
-        case: "move_invalidates_and_importer_remaps",
+        case: "inflight_work_finishes_before_reuse",
         variant: "",
+        // The exporter reuses the old memory in the move itself, while the importer's queued
+        // job (its fence added before the invalidation) has not run: instead of the
+        // pipelined copy freeing it once the job and the copy have signalled.
         break_it: |t| {
-            let w = first(t, |e| {
-                e.from == EXP0
-                    && matches!(
-                        e.call,
-                        Call::DmaResvWaitTimeout {
-                            usage: DmaResvUsage::Bookkeep,
-                            ..
-                        }
-                    )
+            let r = first(t, |e| is(e, N::ReclaimMemory));
+            remove(t, r);
+            let unlock = first(t, |e| {
+                e.from == EXP0 && e.step == 3 && is(e, N::DmaResvUnlock)
             });
-            remove(t, w);
-            first(t, |e| is(e, N::ReclaimMemory))
+            insert(
+                t,
+                unlock,
+                ev(
+                    0,
+                    EXP0,
+                    Actor::Memory(BufId(0)),
+                    Call::ReclaimMemory { buf: BufId(0) },
+                    true,
+                    Ret::Void,
+                ),
+            )
         },
     },
     Example {

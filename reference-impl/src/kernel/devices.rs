@@ -30,7 +30,21 @@ impl Kernel {
     /// memory that belongs to someone else.
     pub fn reclaim_memory(&self, buf: BufId) {
         self.traced(buf, Actor::Memory(buf), Call::ReclaimMemory { buf }, || {
-            self.st.borrow_mut().bufs.entry(buf).or_default().generation += 1;
+            let mut st = self.st.borrow_mut();
+            let b = st.bufs.entry(buf).or_default();
+            b.freed_below = b.generation + 1;
+            b.generation += 1;
+        })
+    }
+
+    /// A pipelined move's old placement, of generation `old`, is freed (TTM's ghost object
+    /// goes when the copy's fence signals): mappings made on it now point at reused memory;
+    /// mappings of the new placement do not.
+    pub(super) fn free_old_placement(&self, buf: BufId, old: u32) {
+        self.traced(buf, Actor::Memory(buf), Call::ReclaimMemory { buf }, || {
+            let mut st = self.st.borrow_mut();
+            let b = st.bufs.entry(buf).or_default();
+            b.freed_below = b.freed_below.max(old + 1);
         })
     }
 
@@ -142,7 +156,7 @@ impl Kernel {
         let kernel_pending = b.fences.iter().any(|(f, u)| {
             *u == DmaResvUsage::Kernel && !st.fences.get(f).is_some_and(|f| f.signaled)
         });
-        if s.generation != b.generation {
+        if s.generation < b.freed_below {
             AccessOutcome::Reclaimed
         } else if s.unmapped {
             AccessOutcome::Unmapped
@@ -201,6 +215,7 @@ impl Kernel {
                     signaled: false,
                     job: Some(job),
                     completes: true,
+                    copy_after: None,
                 },
             );
             st.jobs.insert(

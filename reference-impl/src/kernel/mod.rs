@@ -190,7 +190,10 @@ struct BufState {
     locked: bool,
     attachments: Vec<AttId>,
     fences: Vec<(FenceId, DmaResvUsage)>,
+    /// The backing memory's generation: a mapping records the one it was made on.
     generation: u32,
+    /// Mappings of a generation below this one point at memory that was reused.
+    freed_below: u32,
     vmaps: u32,
     released: bool,
     /// Bounded waits in a row that timed out on fences nothing will signal: (step, count).
@@ -240,6 +243,10 @@ struct FenceState {
     /// Work without memory access of its own (an exporter's clear or copy) that completes
     /// when waited for; false for a fence nothing will ever signal.
     completes: bool,
+    /// A pipelined move's copy (TTM's `ttm_bo_move_accel_cleanup()`): the fences it waits
+    /// for on the GPU, which complete before it, and the generation of the old placement,
+    /// freed (the memory reclaimed) when it completes, before it signals.
+    copy_after: Option<(Vec<FenceId>, u32)>,
 }
 
 #[derive(Debug, Default)]

@@ -123,23 +123,8 @@ impl Kernel {
                     return i64::from(pending.is_empty());
                 }
                 for fence in pending {
-                    let (job, completes) = {
-                        let st = self.st.borrow();
-                        let f = &st.fences[&fence];
-                        (f.job, f.completes)
-                    };
-                    match job {
-                        Some(job) => self.complete_job(job),
-                        None if completes => self.signal(buf, fence),
-                        None if timeout == Timeout::Max => self.hang(),
-                        None => {
-                            if self.timed_out(buf) >= FRUITLESS_WAITS {
-                                // A loop of bounded waits on a fence nothing will signal:
-                                // the thread never gets past it.
-                                self.hang();
-                            }
-                            return 0;
-                        }
+                    if !self.complete_fence(buf, fence, timeout) {
+                        return 0;
                     }
                 }
                 match timeout {
@@ -149,6 +134,77 @@ impl Kernel {
                 }
             },
         )
+    }
+
+    /// Time passes inside a wait until `fence` of `buf` signals: its device job runs, or its
+    /// work completes, or (a pipelined copy) the fences it follows complete first, it signals,
+    /// then the old placement is freed. False when a bounded wait times out on a fence
+    /// nothing will signal; an unbounded wait on one never returns.
+    fn complete_fence(&self, buf: BufId, fence: FenceId, timeout: Timeout) -> bool {
+        let (signaled, job, completes, copy_after) = {
+            let st = self.st.borrow();
+            let f = &st.fences[&fence];
+            (f.signaled, f.job, f.completes, f.copy_after.clone())
+        };
+        if signaled {
+            return true;
+        }
+        if let Some((after, old)) = copy_after {
+            for dep in after {
+                if !self.complete_fence(buf, dep, timeout) {
+                    return false;
+                }
+            }
+            // The ghost object holding the old placement goes once the copy's fence has
+            // signalled (`ttm_bo_move_to_ghost()`, then its release).
+            self.signal(buf, fence);
+            self.free_old_placement(buf, old);
+            return true;
+        }
+        match job {
+            Some(job) => self.complete_job(job),
+            None if completes => self.signal(buf, fence),
+            None if timeout == Timeout::Max => self.hang(),
+            None => {
+                if self.timed_out(buf) >= FRUITLESS_WAITS {
+                    // A loop of bounded waits on a fence nothing will signal: the thread
+                    // never gets past it.
+                    self.hang();
+                }
+                return false;
+            }
+        }
+        true
+    }
+
+    /// TTM's pipelined move (`ttm_bo_move_accel_cleanup()` after the driver scheduled the
+    /// copy): a fence for the copy, which runs on the GPU after every fence `buf` holds now,
+    /// added to the reservation object as `DMA_RESV_USAGE_KERNEL`; the old placement hangs on
+    /// it (a ghost object) and is freed when it signals. No CPU wait: whoever waits for the
+    /// KERNEL fence (an importer remapping, a pin) lets the copy and the reclaim happen.
+    pub fn ttm_bo_move_accel_cleanup(&self, buf: BufId) -> FenceId {
+        let fence = {
+            let mut st = self.st.borrow_mut();
+            let b = st.bufs.entry(buf).or_default();
+            let after: Vec<FenceId> = b.fences.iter().map(|(f, _)| *f).collect();
+            // New mappings are of the new placement; the old one stays until the copy is done.
+            let old = b.generation;
+            b.generation += 1;
+            st.next_fence += 1;
+            let id = FenceId(st.next_fence);
+            st.fences.insert(
+                id,
+                FenceState {
+                    signaled: false,
+                    job: None,
+                    completes: true,
+                    copy_after: Some((after, old)),
+                },
+            );
+            id
+        };
+        self.dma_resv_add_fence(buf, fence, DmaResvUsage::Kernel);
+        fence
     }
 
     /// Counts a bounded wait of the current step that timed out on `buf`: how many in a row.
@@ -175,6 +231,7 @@ impl Kernel {
                 signaled: false,
                 job: None,
                 completes,
+                copy_after: None,
             },
         );
         id
