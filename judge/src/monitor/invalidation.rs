@@ -574,8 +574,9 @@ fn bookkeep_covers_all(o: &Observed<'_>) -> Verdict {
     j.verdict()
 }
 
-/// The exporter's `reclaim_memory` events during `step`s of kind `is_step`, with the last
-/// invalidation of the buffer before each.
+/// The exporter's `reclaim_memory` events during `step`s of kind `is_step`, with the
+/// invalidation each follows from ([`crate::check::invalidation_of_reuse`]: a pipelined
+/// copy's move, or the last invalidation before it).
 fn reuses_after_invalidation<'o>(
     o: &'o Observed<'_>,
     is_step: impl Fn(&Step) -> bool + 'o,
@@ -587,15 +588,11 @@ fn reuses_after_invalidation<'o>(
         if !o.step_of(i).is_some_and(&is_step) {
             return None;
         }
-        let inv = o
-            .events()
-            .take(i)
-            .filter(
-                |(_, c)| matches!(c.call, Call::DmaBufInvalidateMappings { buf: b } if b == buf),
-            )
-            .map(|(k, _)| k)
-            .last();
-        Some((i, buf, inv))
+        Some((
+            i,
+            buf,
+            crate::check::invalidation_of_reuse(&o.trace.events, i),
+        ))
     })
 }
 
@@ -622,9 +619,7 @@ fn wait_before_reuse(o: &Observed<'_>) -> Verdict {
         moved.insert(buf);
         let Some(inv) = inv else { continue };
         // The outcome, not the way: a CPU wait or a copy pipelined behind the fences (TTM).
-        let events = &o.trace.events;
-        let inv = crate::check::invalidation_of_reuse(events, i).unwrap_or(inv);
-        let pending = crate::check::unsignalled_at_reuse(events, buf, inv, i);
+        let pending = crate::check::unsignalled_at_reuse(&o.trace.events, buf, inv, i);
         j.expect(pending.is_none(), i, Actor::Exporter(buf), || {
             format!(
                 "{}: {} (added before the invalidation, event #{inv}) had not signalled",

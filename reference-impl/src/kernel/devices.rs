@@ -130,21 +130,9 @@ impl Kernel {
         })
     }
 
-    /// The buffer's KERNEL fences that have not signalled.
+    /// The buffer's KERNEL fences that have not signalled (KERNEL is the lowest usage).
     fn kernel_pending(&self, buf: BufId) -> Vec<FenceId> {
-        let st = self.st.borrow();
-        st.bufs
-            .get(&buf)
-            .map(|b| {
-                b.fences
-                    .iter()
-                    .filter(|(f, u)| {
-                        *u == DmaResvUsage::Kernel && !st.fences.get(f).is_some_and(|f| f.signaled)
-                    })
-                    .map(|(f, _)| *f)
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.unsignalled(buf, DmaResvUsage::Kernel)
     }
 
     pub(super) fn outcome(&self, sgt: Option<SgtId>) -> AccessOutcome {

@@ -103,21 +103,7 @@ impl Kernel {
             },
             || {
                 self.sched_point(SchedPoint::FenceWait { buf });
-                let pending: Vec<FenceId> = {
-                    let st = self.st.borrow();
-                    st.bufs
-                        .get(&buf)
-                        .map(|b| {
-                            b.fences
-                                .iter()
-                                .filter(|(f, u)| {
-                                    *u <= usage && !st.fences.get(f).is_some_and(|f| f.signaled)
-                                })
-                                .map(|(f, _)| *f)
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                };
+                let pending = self.unsignalled(buf, usage);
                 if timeout == Timeout::Jiffies(0) {
                     // A poll: no time passes.
                     return i64::from(pending.is_empty());
@@ -205,6 +191,22 @@ impl Kernel {
         };
         self.dma_resv_add_fence(buf, fence, DmaResvUsage::Kernel);
         fence
+    }
+
+    /// `buf`'s fences of `usage` or a lower usage that have not signalled, in the order they
+    /// were added.
+    pub(super) fn unsignalled(&self, buf: BufId, usage: DmaResvUsage) -> Vec<FenceId> {
+        let st = self.st.borrow();
+        st.bufs
+            .get(&buf)
+            .map(|b| {
+                b.fences
+                    .iter()
+                    .filter(|(f, u)| *u <= usage && !st.fences.get(f).is_some_and(|f| f.signaled))
+                    .map(|(f, _)| *f)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Counts a bounded wait of the current step that timed out on `buf`: how many in a row.
