@@ -547,10 +547,16 @@ fn no_write_after_invalidate(o: &Observed<'_>) -> Verdict {
     let mut j = Judgement::new();
     for a in o.accesses().filter(|a| a.write) {
         j.applies();
-        if !matches!(
-            a.outcome,
-            AccessOutcome::AfterInvalidate | AccessOutcome::Unmapped
-        ) {
+        let after_invalidate = match a.outcome {
+            AccessOutcome::Unmapped => true,
+            // Only once the callback reached this importer: a write on another thread while
+            // the core is still on its way to the callback is before the invalidation.
+            AccessOutcome::AfterInvalidate => o
+                .calls(CallName::InvalidateMappings)
+                .any(|(k, cb)| k < a.event && matches!(cb.call, Call::InvalidateMappings { att } if att == a.att)),
+            _ => false,
+        };
+        if !after_invalidate {
             continue;
         }
         let fenced = a.job

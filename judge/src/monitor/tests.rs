@@ -1240,3 +1240,63 @@ fn unmap_bounded_counts_a_worker_inside_a_wait_that_never_returns() {
         other => panic!("a mapping never given back is held: {other:?}"),
     }
 }
+
+/// A write on another thread that lands after a revoke's `dma_buf_invalidate_mappings()`
+/// began but before the core called the writer's callback is not after the invalidation (its
+/// importer has not been told); the same write after the callback is.
+#[test]
+fn no_write_after_invalidate_starts_at_the_callback() {
+    let (case, variant) = ("revoke_around_reset", "iommufd");
+    let c = crate::spec()
+        .cases
+        .iter()
+        .find(|c| c.name == case)
+        .expect("the case");
+    let steps = scenario_of(c, variant).expect("a scenario").steps;
+    let reference = reference_impl::run_reference(&steps).expect("the reference runs");
+    let judge = |t: &Trace| {
+        let m = all()
+            .into_iter()
+            .find(|m| m.rule == "revoke.importer.no-write-after-invalidate")
+            .expect("the monitor");
+        (m.judge)(&Observed::new(&steps, t))
+    };
+    let write_at = |at: usize| {
+        let mut t = reference.clone();
+        let access = Call::DmaAccess {
+            att: AttId(0),
+            sgt: Some(SgtId(1)),
+            write: true,
+            job: None,
+        };
+        let i = insert(
+            &mut t,
+            at,
+            ev(
+                0,
+                IMP0,
+                DEV0,
+                access,
+                false,
+                Ret::Access(AccessOutcome::AfterInvalidate),
+            ),
+        );
+        (t, i)
+    };
+    let invalidation = first(&reference, |e| is(e, N::DmaBufInvalidateMappings));
+    let callback = first(&reference, |e| is(e, N::InvalidateMappings));
+    assert!(invalidation < callback);
+    let (before, _) = write_at(callback);
+    assert_eq!(judge(&before), Verdict::Held, "before the callback");
+    assert!(
+        crate::check::no_write_after_invalidate().eval(&before).is_ok(),
+        "the case's check agrees"
+    );
+    let (after, i) = write_at(callback + 2);
+    assert!(matches!(after.events[i - 1].call, Call::IommuUnmap { .. }));
+    match judge(&after) {
+        Verdict::Violated(v) => assert_eq!(v.event, i, "{v:?}"),
+        other => panic!("a write after the callback is violated: {other:?}"),
+    }
+    assert!(crate::check::no_write_after_invalidate().eval(&after).is_err());
+}
