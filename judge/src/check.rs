@@ -439,6 +439,40 @@ pub fn wait_hangs(step: StepRef) -> Check {
     )
 }
 
+/// During `step`, the exporter goes on to its wait for unmaps only after its last wait for
+/// fences returned a positive value: not after one that timed out (0) or was interrupted
+/// (`-ERESTARTSYS`). A wait that never returns is fine (the step never goes on).
+pub fn fences_waited_out(step: StepRef) -> Check {
+    Check::at(
+        step,
+        format!(
+            "step {}: the wait for unmaps follows a wait for the fences that returned > 0",
+            step.0
+        ),
+        move |t| {
+            let mut failed: Option<(usize, &Event)> = None;
+            for (i, e) in in_step(t, step) {
+                match (&e.call, &e.ret) {
+                    (Call::DmaResvWaitTimeout { .. }, Some(Ret::Int(n))) if *n > 0 => failed = None,
+                    (Call::DmaResvWaitTimeout { .. }, Some(Ret::Int(_) | Ret::Err(_))) => {
+                        failed = Some((i, e))
+                    }
+                    (Call::WaitForUnmap { .. }, _) => {
+                        if let Some((w, wait)) = failed {
+                            return Err(format!(
+                                "event #{i}: the wait for unmaps after event #{w}'s wait returned {}",
+                                show(&wait.ret)
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
 /// During `step`, every mapping made with `dma_buf_map_attachment` (or its `_unlocked`
 /// variant) before the step and not yet unmapped is unmapped (the importer calls
 /// `dma_buf_unmap_attachment`) before the step's `until` call returns: ahead of it, or from

@@ -881,6 +881,16 @@ const EXAMPLES: &[Example] = &[
         },
     },
     Example {
+        rule: "revoke.exporter.wait-result",
+        case: "a_signal_does_not_cut_a_revoke_short",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| e.from == EXP0 && is(e, N::DmaResvWaitTimeout));
+            t.events[i].ret = Some(Ret::Err(Errno::ERESTARTSYS));
+            first(t, |e| is(e, N::WaitForUnmap))
+        },
+    },
+    Example {
         rule: "revoke.exporter.reject-map",
         case: "map_after_revoke_fails",
         variant: "vfio",
@@ -1289,7 +1299,9 @@ fn no_write_after_invalidate_starts_at_the_callback() {
     let (before, _) = write_at(callback);
     assert_eq!(judge(&before), Verdict::Held, "before the callback");
     assert!(
-        crate::check::no_write_after_invalidate().eval(&before).is_ok(),
+        crate::check::no_write_after_invalidate()
+            .eval(&before)
+            .is_ok(),
         "the case's check agrees"
     );
     let (after, i) = write_at(callback + 2);
@@ -1298,5 +1310,9 @@ fn no_write_after_invalidate_starts_at_the_callback() {
         Verdict::Violated(v) => assert_eq!(v.event, i, "{v:?}"),
         other => panic!("a write after the callback is violated: {other:?}"),
     }
-    assert!(crate::check::no_write_after_invalidate().eval(&after).is_err());
+    assert!(
+        crate::check::no_write_after_invalidate()
+            .eval(&after)
+            .is_err()
+    );
 }
