@@ -966,52 +966,6 @@ pub fn adds_fences_as(step: StepRef, usage: DmaResvUsage) -> Check {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use reference_impl::{Actor, AttId, Event};
-
-    fn trace(stopped_at: Option<usize>) -> Trace {
-        Trace {
-            events: vec![Event {
-                step: 0,
-                depth: 0,
-                from: Actor::Harness,
-                to: Actor::Core,
-                call: Call::DmaBufPin { att: AttId(0) },
-                locked: false,
-                ret: Some(Ret::Int(0)),
-            }],
-            hung_at: stopped_at,
-            crashed: None,
-        }
-    }
-
-    /// A check of a step after the one the scenario stopped in is not exercised, as data and
-    /// in its message alike; a check of a step that ran passes or is violated.
-    #[test]
-    fn a_step_that_never_ran_is_not_a_violation() {
-        let pinned = called(StepRef(0), crate::calls::dma_buf_pin);
-        let later = called(StepRef(2), crate::calls::dma_buf_pin);
-        let stopped = trace(Some(1));
-        assert_eq!(pinned.judge(&stopped), Ok(()));
-        assert_eq!(
-            later.judge(&stopped),
-            Err(Failure::NotExercised {
-                step: 2,
-                stopped_at: 1
-            })
-        );
-        assert!(never_ran(&later.eval(&stopped).expect_err("not run")));
-        let unpinned = not_called(StepRef(0), crate::calls::dma_buf_pin);
-        assert!(matches!(
-            unpinned.judge(&trace(None)),
-            Err(Failure::Violated(m)) if m == "event #0: `dma_buf_pin` was called"
-        ));
-        assert_eq!(no_hang().step, None);
-    }
-}
-
 /// Every mapping an importer's work item unmaps (a `dma_buf_unmap_attachment()` made inside
 /// a `worker` call of the same attachment) was reached, after it was made, by an
 /// `invalidate_mappings` callback of that attachment.
@@ -1061,4 +1015,50 @@ pub fn worker_unmaps_only_invalidated() -> Check {
             Ok(())
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reference_impl::{Actor, AttId, Event};
+
+    fn trace(stopped_at: Option<usize>) -> Trace {
+        Trace {
+            events: vec![Event {
+                step: 0,
+                depth: 0,
+                from: Actor::Harness,
+                to: Actor::Core,
+                call: Call::DmaBufPin { att: AttId(0) },
+                locked: false,
+                ret: Some(Ret::Int(0)),
+            }],
+            hung_at: stopped_at,
+            crashed: None,
+        }
+    }
+
+    /// A check of a step after the one the scenario stopped in is not exercised, as data and
+    /// in its message alike; a check of a step that ran passes or is violated.
+    #[test]
+    fn a_step_that_never_ran_is_not_a_violation() {
+        let pinned = called(StepRef(0), crate::calls::dma_buf_pin);
+        let later = called(StepRef(2), crate::calls::dma_buf_pin);
+        let stopped = trace(Some(1));
+        assert_eq!(pinned.judge(&stopped), Ok(()));
+        assert_eq!(
+            later.judge(&stopped),
+            Err(Failure::NotExercised {
+                step: 2,
+                stopped_at: 1
+            })
+        );
+        assert!(never_ran(&later.eval(&stopped).expect_err("not run")));
+        let unpinned = not_called(StepRef(0), crate::calls::dma_buf_pin);
+        assert!(matches!(
+            unpinned.judge(&trace(None)),
+            Err(Failure::Violated(m)) if m == "event #0: `dma_buf_pin` was called"
+        ));
+        assert_eq!(no_hang().step, None);
+    }
 }

@@ -206,7 +206,10 @@ pub fn lanes_diagram(t: &Trace, f: &ScenarioFile) -> String {
             lanes.push(th);
         }
     }
-    if t.events.iter().any(|e| matches!(e.call, Call::Worker { .. })) {
+    if t.events
+        .iter()
+        .any(|e| matches!(e.call, Call::Worker { .. }))
+    {
         lanes.push(&kworker);
     }
     let id = |th: &Thread| format!("T_{}", th.as_str().replace('-', "_"));

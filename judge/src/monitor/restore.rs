@@ -220,9 +220,11 @@ fn deferred_unmap_scope(o: &Observed<'_>) -> Verdict {
             .map(|(k, _)| k)
             .last();
         let Some(made) = made else { continue };
-        let reached = o.events().skip(made + 1).take(i - made - 1).any(
-            |(_, c)| matches!(c.call, Call::InvalidateMappings { att: a } if a == att),
-        );
+        let reached = o
+            .events()
+            .skip(made + 1)
+            .take(i - made - 1)
+            .any(|(_, c)| matches!(c.call, Call::InvalidateMappings { att: a } if a == att));
         j.expect(reached, i, Actor::Importer(att), || {
             format!(
                 "importer.{att}'s worker unmaps {sgt}, which it mapped at event {made}, after \

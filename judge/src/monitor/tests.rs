@@ -807,10 +807,18 @@ const EXAMPLES: &[Example] = &[
             };
             let lock = Call::DmaResvLock { buf: BufId(0) };
             let unlock = Call::DmaResvUnlock { buf: BufId(0) };
-            insert(t, end, ev(1, Actor::Harness, IMP0, worker, false, Ret::Void));
+            insert(
+                t,
+                end,
+                ev(1, Actor::Harness, IMP0, worker, false, Ret::Void),
+            );
             insert(t, end + 1, ev(2, IMP0, Actor::Core, lock, false, Ret::Void));
             insert(t, end + 2, ev(2, IMP0, Actor::Core, unmap, true, Ret::Void));
-            insert(t, end + 3, ev(2, IMP0, Actor::Core, unlock, true, Ret::Void));
+            insert(
+                t,
+                end + 3,
+                ev(2, IMP0, Actor::Core, unlock, true, Ret::Void),
+            );
             end + 2
         },
     },
@@ -1121,8 +1129,20 @@ fn prepare(rule: &str, t: &mut Trace) {
     remove(t, unmap);
     let wait = first(t, |e| e.step == step && is(e, N::WaitForUnmap));
     let calls = [
-        (2, Actor::Harness, IMP0, Call::Worker { att: AttId(0) }, false),
-        (3, IMP0, Actor::Core, Call::DmaResvLock { buf: BufId(0) }, false),
+        (
+            2,
+            Actor::Harness,
+            IMP0,
+            Call::Worker { att: AttId(0) },
+            false,
+        ),
+        (
+            3,
+            IMP0,
+            Actor::Core,
+            Call::DmaResvLock { buf: BufId(0) },
+            false,
+        ),
         (
             3,
             IMP0,
@@ -1133,10 +1153,20 @@ fn prepare(rule: &str, t: &mut Trace) {
             },
             true,
         ),
-        (3, IMP0, Actor::Core, Call::DmaResvUnlock { buf: BufId(0) }, true),
+        (
+            3,
+            IMP0,
+            Actor::Core,
+            Call::DmaResvUnlock { buf: BufId(0) },
+            true,
+        ),
     ];
     for (n, (depth, from, to, call, locked)) in calls.into_iter().enumerate() {
-        insert(t, wait + 1 + n, ev(depth, from, to, call, locked, Ret::Void));
+        insert(
+            t,
+            wait + 1 + n,
+            ev(depth, from, to, call, locked, Ret::Void),
+        );
     }
 }
 

@@ -342,6 +342,6 @@ pub use resv::FRUITLESS_WAITS;
 mod state;
 mod sync;
 pub use sync::{Completion, Kref};
-mod work;
 #[cfg(test)]
 mod tests;
+mod work;
