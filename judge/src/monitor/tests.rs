@@ -703,6 +703,18 @@ const EXAMPLES: &[Example] = &[
         },
     },
     Example {
+        rule: "pin.importer.unpin-on-error",
+        case: "failed_private_map_releases_its_pin",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| {
+                is(e, N::DmaBufUnpin) && matches!(e.from, Actor::Importer(_))
+            });
+            remove(t, i);
+            first(t, |e| is(e, N::VfioPciDmaBufIommufdMap))
+        },
+    },
+    Example {
         rule: "map.static.pin-on-map",
         case: "static_import_pins_and_waits",
         variant: "",
