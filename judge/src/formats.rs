@@ -168,9 +168,14 @@ fn failure_details(out: &mut String, shim: &ShimResults, c: &CaseResult, book_ur
             d.event, d.role, d.actor
         );
         for (whose, line) in [("shim", &d.shim), ("reference", &d.reference)] {
-            let line = line.as_deref().map_or("(its trace ends before)".into(), |l| {
-                printable(l.trim_start_matches(|c: char| c == '#' || c.is_ascii_digit()).trim())
-            });
+            let line = line
+                .as_deref()
+                .map_or("(its trace ends before)".into(), |l| {
+                    printable(
+                        l.trim_start_matches(|c: char| c == '#' || c.is_ascii_digit())
+                            .trim(),
+                    )
+                });
             let _ = writeln!(out, "    {whose:<9}  {line}");
         }
     }

@@ -252,9 +252,22 @@ mod tests {
             .iter()
             .position(|e| matches!(e.call, Call::DmaBufPin { .. }))
             .expect("the reference pins");
-        assert_eq!((d.event, d.role, d.actor.as_str()), (pin, Role::Importer, "importer.att0"));
-        assert!(d.reference.as_deref().is_some_and(|l| l.contains("dma_buf_pin(att0)")), "{d:?}");
-        assert!(d.shim.as_deref().is_some_and(|l| !l.contains("dma_buf_pin")), "{d:?}");
+        assert_eq!(
+            (d.event, d.role, d.actor.as_str()),
+            (pin, Role::Importer, "importer.att0")
+        );
+        assert!(
+            d.reference
+                .as_deref()
+                .is_some_and(|l| l.contains("dma_buf_pin(att0)")),
+            "{d:?}"
+        );
+        assert!(
+            d.shim
+                .as_deref()
+                .is_some_and(|l| !l.contains("dma_buf_pin")),
+            "{d:?}"
+        );
         assert!(departure(&reference, &reference).is_none());
         let mut short = reference.clone();
         short.events.truncate(pin);

@@ -12,8 +12,8 @@ use crate::expectations::Expectations;
 use crate::filter::CaseFilter;
 use crate::outcome::{CaseOutcome, run_case, scenario_of};
 use crate::results::{
-    CaseResult, Departure, FORMAT_VERSION, Failure, RunResults, ShimInfo, ShimResults, Status, Summary,
-    rule_verdicts,
+    CaseResult, Departure, FORMAT_VERSION, Failure, RunResults, ShimInfo, ShimResults, Status,
+    Summary, rule_verdicts,
 };
 use crate::{CaseDef, Spec};
 
