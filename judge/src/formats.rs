@@ -168,9 +168,15 @@ fn failure_details(out: &mut String, shim: &ShimResults, c: &CaseResult, book_ur
     }
     let mut shown: Vec<&str> = Vec::new();
     for f in failures {
+        // A rule broken only as a consequence of the root cause is not reported as violated.
+        let word = if c.is_consequence(&f.rule) {
+            "consequence, broken by the root cause:"
+        } else {
+            "violated"
+        };
         let _ = writeln!(
             out,
-            "  violated {} rule {}  {book_url}{}",
+            "  {word} {} rule {}  {book_url}{}",
             f.strength, f.rule, f.anchor
         );
         if !shown.contains(&f.rule.as_str())
@@ -540,7 +546,12 @@ fn failing_message(c: &CaseResult) -> String {
             format!("fail: {}", reason_of(c))
         }
         Status::Fail => {
-            let mut rules: Vec<&str> = c.failures.iter().map(|f| f.rule.as_str()).collect();
+            let mut rules: Vec<&str> = c
+                .failures
+                .iter()
+                .map(|f| f.rule.as_str())
+                .filter(|r| !c.is_consequence(r))
+                .collect();
             rules.dedup();
             if rules.is_empty() {
                 "fail: the scenario did not run to its end".into()
@@ -715,7 +726,12 @@ pub fn ktap(results: &RunResults) -> String {
                 for f in &c.failures {
                     let _ = writeln!(
                         out,
-                        "    # {name}: {} {}: expected {}; observed {}",
+                        "    # {name}: {}{} {}: expected {}; observed {}",
+                        if c.is_consequence(&f.rule) {
+                            "consequence of the root cause, "
+                        } else {
+                            ""
+                        },
                         f.strength,
                         f.rule,
                         ktap_diag(&f.expected),
@@ -852,7 +868,12 @@ mod tests {
             "cases": [
                 case("passes", "pass", serde_json::json!({})),
                 case("fails[iommufd]", "fail", serde_json::json!({
-                    "failures": [failure],
+                    "failures": [failure, {
+                        "rule": "revoke.importer.unmap-in-callback", "strength": "MUST",
+                        "anchor": "revocation.html#r-revoke.importer.unmap-in-callback",
+                        "expected": "step 4: the importer unmaps inside its callback",
+                        "observed": "the callback was never called",
+                    }],
                     "root_cause": {"rule": "revoke.exporter.wait-bookkeep", "event": 9,
                                    "role": "exporter",
                                    "consequences": ["revoke.importer.unmap-in-callback"]},

@@ -256,6 +256,15 @@ pub struct CaseResult {
     pub micros: u64,
 }
 
+impl CaseResult {
+    /// Whether `rule` failed in this case only as a consequence of the case's root cause.
+    pub fn is_consequence(&self, rule: &str) -> bool {
+        self.root_cause
+            .as_ref()
+            .is_some_and(|rc| rc.consequences.iter().any(|r| r == rule))
+    }
+}
+
 /// A rule's verdict for one shim.
 #[derive(
     Debug,
