@@ -372,17 +372,6 @@ pub struct ReplayLine {
     pub model: String,
 }
 
-/// The steps in the order their first events ran: the interleaving a trace shows.
-fn step_order(t: &Trace) -> Vec<usize> {
-    let mut out: Vec<usize> = Vec::new();
-    for e in &t.events {
-        if out.last() != Some(&e.step) {
-            out.push(e.step);
-        }
-    }
-    out
-}
-
 /// Where two traces first differ (`same` if they do not).
 fn compare(model: &Trace, kernel: &Trace) -> String {
     for (i, (m, k)) in model.events.iter().zip(&kernel.events).enumerate() {
@@ -498,12 +487,12 @@ pub fn judge_replays(
         }
         if let Ok(m) = &model.trace {
             line.model = compare(m, trace);
-            if step_order(m) != step_order(trace) {
+            if m.step_order() != trace.step_order() {
                 line.status = "error".into();
                 line.detail = format!(
                     "the kernel ran the steps in the order {:?}, the schedule's is {:?}",
-                    step_order(trace),
-                    step_order(m)
+                    trace.step_order(),
+                    m.step_order()
                 );
                 out.push(line);
                 continue;

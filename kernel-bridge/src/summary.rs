@@ -96,6 +96,17 @@ pub struct MutantSummary {
     pub caught_by: Vec<String>,
 }
 
+impl MutantSummary {
+    /// `caught on RULE by A, B`, or `not caught on RULE`, each name spelled by `name`.
+    fn verdict(&self, name: impl Fn(&str) -> String) -> String {
+        if self.caught_by.is_empty() {
+            return format!("not caught on {}", name(&self.rule));
+        }
+        let by: Vec<String> = self.caught_by.iter().map(|c| name(c)).collect();
+        format!("caught on {} by {}", name(&self.rule), by.join(", "))
+    }
+}
+
 pub(super) fn case_line(c: &CaseResult) -> CaseLine {
     let detail = match c.status {
         Status::NotApplicable => c.reason.clone().unwrap_or_default(),
@@ -219,15 +230,7 @@ pub fn table_md(s: &BridgeSummary) -> String {
             continue;
         }
         let _ = writeln!(out, "**{}**\n", on.heading());
-        let _ = write!(out, "| rule |");
-        for c in &s.configs {
-            let _ = write!(out, " {} |", c.name);
-        }
-        let _ = write!(out, "\n|---|");
-        for _ in &s.configs {
-            let _ = write!(out, "---|");
-        }
-        out.push('\n');
+        header_row(&mut out, &["rule"], s);
         for i in rows {
             let r = &first.rules[i];
             match judge::spec().rule(&r.rule) {
@@ -297,21 +300,40 @@ pub fn replays_table_md(s: &BridgeSummary) -> String {
     out
 }
 
+/// A table's header: the given columns, then one per configuration.
+fn header_row(out: &mut String, first: &[&str], s: &BridgeSummary) {
+    let _ = write!(out, "|");
+    for c in first {
+        let _ = write!(out, " {c} |");
+    }
+    for c in &s.configs {
+        let _ = write!(out, " {} |", c.name);
+    }
+    let _ = write!(out, "\n|{}", "---|".repeat(first.len()));
+    for _ in &s.configs {
+        let _ = write!(out, "---|");
+    }
+    out.push('\n');
+}
+
+/// The number of `note` among the notes under a table (added if new), from 1.
+fn note_number(notes: &mut Vec<String>, note: String) -> usize {
+    match notes.iter().position(|x| *x == note) {
+        Some(n) => n + 1,
+        None => {
+            notes.push(note);
+            notes.len()
+        }
+    }
+}
+
 /// The table of the racy cases' schedules replayed on the kernel: one row per schedule, one
 /// column per configuration; the reasons and the differences from the model's trace below it.
 fn replays_md(s: &BridgeSummary, out: &mut String) {
     let Some(first) = s.configs.first().filter(|c| !c.replays.is_empty()) else {
         return;
     };
-    let _ = write!(out, "| case | schedule | preemptions |");
-    for c in &s.configs {
-        let _ = write!(out, " {} |", c.name);
-    }
-    let _ = write!(out, "\n|---|---|---|");
-    for _ in &s.configs {
-        let _ = write!(out, "---|");
-    }
-    out.push('\n');
+    header_row(out, &["case", "schedule", "preemptions"], s);
     let mut notes: Vec<String> = Vec::new();
     for (i, r) in first.replays.iter().enumerate() {
         let _ = write!(out, "| `{}` | {} | {} |", r.case, r.label, r.schedule);
@@ -324,28 +346,14 @@ fn replays_md(s: &BridgeSummary, out: &mut String) {
                 "pass" => "pass".to_string(),
                 "fail" => format!("fail: {}", l.detail),
                 other => {
-                    let note = format!("{other}: {}", l.detail);
-                    let n = match notes.iter().position(|x| *x == note) {
-                        Some(n) => n + 1,
-                        None => {
-                            notes.push(note);
-                            notes.len()
-                        }
-                    };
+                    let n = note_number(&mut notes, format!("{other}: {}", l.detail));
                     format!("{other} ({n})")
                 }
             };
             if l.model == "same" {
                 cell.push_str(", trace = model's");
             } else if !l.model.is_empty() {
-                let note = format!("trace: {}", l.model);
-                let n = match notes.iter().position(|x| *x == note) {
-                    Some(n) => n + 1,
-                    None => {
-                        notes.push(note);
-                        notes.len()
-                    }
-                };
+                let n = note_number(&mut notes, format!("trace: {}", l.model));
                 cell.push_str(&format!(", trace differs ({n})"));
             }
             let _ = write!(out, " {cell} |");
@@ -362,19 +370,7 @@ fn replays_md(s: &BridgeSummary, out: &mut String) {
             "The mutant C driver `{}` on {}: {}.\n",
             m.mutant,
             m.config,
-            if m.caught_by.is_empty() {
-                format!("not caught on `{}`", m.rule)
-            } else {
-                format!(
-                    "caught on `{}` by {}",
-                    m.rule,
-                    m.caught_by
-                        .iter()
-                        .map(|c| format!("`{c}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            }
+            m.verdict(|c| format!("`{c}`"))
         );
     }
 }
@@ -440,11 +436,7 @@ pub(super) fn human_notes(s: &BridgeSummary) -> String {
             "mutant {} on {}: {}",
             m.mutant,
             m.config,
-            if m.caught_by.is_empty() {
-                format!("NOT caught on {}", m.rule)
-            } else {
-                format!("caught on {} by {}", m.rule, m.caught_by.join(", "))
-            }
+            m.verdict(|c| c.to_string())
         );
     }
     out
