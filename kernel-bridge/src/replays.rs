@@ -434,6 +434,22 @@ pub fn judge_replays(
             out.push(line);
             continue;
         }
+        // A schedule puts a step where the written order does not, so what an unheld rule
+        // the scenario relies on takes away is not read from the trace as for the written
+        // order (`Target::exercised`): any such rule makes every schedule not applicable.
+        let unheld: Vec<String> = crate::relied_on(&steps)
+            .into_iter()
+            .filter_map(|r| {
+                let e = target.rule_holds(spec.rule(r.rule)?).err()?;
+                Some(format!("{}. {e}", r.why))
+            })
+            .collect();
+        if !unheld.is_empty() {
+            line.status = "not-applicable".into();
+            line.detail = unheld.join(". Also, ");
+            out.push(line);
+            continue;
+        }
         let Some(kt) = traces
             .iter()
             .find(|t| t.mutant == mutant && t.name == r.name)
