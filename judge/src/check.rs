@@ -966,6 +966,57 @@ pub fn adds_fences_as(step: StepRef, usage: DmaResvUsage) -> Check {
     )
 }
 
+/// Every mapping an importer's work item unmaps (a `dma_buf_unmap_attachment()` made inside
+/// a `worker` call of the same attachment) was reached, after it was made, by an
+/// `invalidate_mappings` callback of that attachment.
+pub fn worker_unmaps_only_invalidated() -> Check {
+    Check::new(
+        "a worker unmaps only mappings an invalidation reached after they were made",
+        |t| {
+            let ev = &t.events;
+            for (i, e) in ev.iter().enumerate() {
+                let (Call::DmaBufUnmapAttachment { att, sgt }
+                | Call::DmaBufUnmapAttachmentUnlocked { att, sgt }) = e.call
+                else {
+                    continue;
+                };
+                // The calls enclosing event i: walk back to each shallower event.
+                let mut depth = e.depth;
+                let mut from_worker = false;
+                for p in ev[..i].iter().rev() {
+                    if p.depth < depth {
+                        depth = p.depth;
+                        if matches!(p.call, Call::Worker { att: a } if a == att) {
+                            from_worker = true;
+                            break;
+                        }
+                    }
+                }
+                if !from_worker {
+                    continue;
+                }
+                let Some(made) = ev[..i].iter().rposition(|m| {
+                    matches!(m.call, Call::DmaBufMapAttachment { att: a }
+                        | Call::DmaBufMapAttachmentUnlocked { att: a } if a == att)
+                        && m.ret == Some(Ret::Sgt(sgt))
+                }) else {
+                    continue;
+                };
+                let reached = ev[made + 1..i]
+                    .iter()
+                    .any(|c| matches!(c.call, Call::InvalidateMappings { att: a } if a == att));
+                if !reached {
+                    return Err(format!(
+                        "event #{i}: the worker of {att} unmaps {sgt}, mapped at event #{made} \
+                         and reached by no invalidation since"
+                    ));
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

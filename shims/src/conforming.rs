@@ -10,7 +10,7 @@ use reference_impl::book::invalidation::GpuImporter;
 use reference_impl::book::revocation::VfioExporter;
 use reference_impl::{
     AttId, BufId, DmaBufAttachOps, DmaBufOps, DmaResvUsage, Errno, Exporter, ExporterKind, FenceId,
-    Importer, ImporterKind, Kernel, OpsTable, SgtId, Shim, ShimRole, Timeout,
+    Importer, ImporterKind, Kernel, OpsTable, SgtId, Shim, ShimRole, Timeout, Work,
 };
 
 /// A VFIO exporter with an `mmap` op (as the VFIO dma-buf mmap series adds), which refuses
@@ -243,15 +243,24 @@ pub const FENCES_IN_CALLBACK: Shim = Shim {
 /// op"). The worker takes the reservation lock to unmap, which is why VFIO waits for unmaps
 /// only after dropping it.
 pub struct DeferredUnmap {
-    inner: GpuImporter,
+    pub(crate) inner: GpuImporter,
     att: AttId,
     /// Mappings invalidated and not yet given back.
     stale: RefCell<Vec<SgtId>>,
 }
 
 impl DeferredUnmap {
+    /// The importer that will own `att`.
+    pub(crate) fn new(att: AttId) -> Self {
+        DeferredUnmap {
+            inner: GpuImporter::new(att),
+            att,
+            stale: RefCell::new(Vec::new()),
+        }
+    }
+
     /// Gives back every invalidated mapping, under the lock (the worker, or a flush).
-    fn unmap_stale(&self, k: &Kernel) {
+    pub(crate) fn unmap_stale(&self, k: &Kernel) {
         let stale = self.stale.take();
         if stale.is_empty() {
             return;
@@ -284,8 +293,10 @@ impl DmaBufAttachOps for DeferredUnmap {
             k.queue_work(att);
         }
     }
-    fn work(&self, k: &Kernel, _att: AttId) {
+    /// One stage: the unmap of what the invalidation took away, under the lock.
+    fn work(&self, k: &Kernel, _att: AttId, _stage: u32) -> Work {
         self.unmap_stale(k);
+        Work::Done
     }
 }
 
@@ -309,8 +320,10 @@ impl Importer for DeferredUnmap {
         self.unmap_stale(k);
         self.inner.unmap(k)
     }
-    /// `flush_work()` before detaching: nothing is left mapped.
+    /// `flush_work()` before detaching: the worker has given back what it took (even if it
+    /// was half-way), and nothing is left mapped.
     fn detach(&self, k: &Kernel) {
+        k.flush_work(self.att);
         self.unmap_stale(k);
         self.inner.detach(k)
     }
@@ -325,12 +338,6 @@ pub const DEFERRED_UNMAP: Shim = Shim {
     description: "GPU importer whose invalidate_mappings stops using the mapping and leaves the unmap to a worker",
     role: ShimRole::Importer {
         plays: &[ImporterKind::Dynamic],
-        make: |att| {
-            Rc::new(DeferredUnmap {
-                inner: GpuImporter::new(att),
-                att,
-                stale: RefCell::new(Vec::new()),
-            })
-        },
+        make: |att| Rc::new(DeferredUnmap::new(att)),
     },
 };

@@ -150,6 +150,7 @@ pub fn all() -> Vec<Registered> {
             broken::gpu::PIN_BEFORE_COPY,
             broken::gpu::SUBMITS_AFTER_UNLOCK,
             broken::gpu::FREES_IN_DETACH,
+            broken::gpu::WORKER_UNMAPS_CURRENT,
             broken::core::CALLBACK_UNLOCKED,
             broken::core::CALLS_NULL_CALLBACKS,
             broken::core::NO_PIN_ON_MAP,

@@ -703,6 +703,18 @@ const EXAMPLES: &[Example] = &[
         },
     },
     Example {
+        rule: "pin.importer.unpin-on-error",
+        case: "failed_private_map_releases_its_pin",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| {
+                is(e, N::DmaBufUnpin) && matches!(e.from, Actor::Importer(_))
+            });
+            remove(t, i);
+            first(t, |e| is(e, N::VfioPciDmaBufIommufdMap))
+        },
+    },
+    Example {
         rule: "map.static.pin-on-map",
         case: "static_import_pins_and_waits",
         variant: "",
@@ -791,6 +803,35 @@ const EXAMPLES: &[Example] = &[
             warn.depth += 1;
             t.events.insert(i + 1, warn);
             i + 1
+        },
+    },
+    Example {
+        rule: "revoke.importer.deferred-unmap-scope",
+        case: "worker_races_a_restore",
+        variant: "",
+        break_it: |t| {
+            // After the submission mapped sgt2, the worker runs on and unmaps it.
+            let end = t.events.len();
+            let worker = Call::Worker { att: AttId(0) };
+            let unmap = Call::DmaBufUnmapAttachment {
+                att: AttId(0),
+                sgt: SgtId(2),
+            };
+            let lock = Call::DmaResvLock { buf: BufId(0) };
+            let unlock = Call::DmaResvUnlock { buf: BufId(0) };
+            insert(
+                t,
+                end,
+                ev(1, Actor::Harness, IMP0, worker, false, Ret::Void),
+            );
+            insert(t, end + 1, ev(2, IMP0, Actor::Core, lock, false, Ret::Void));
+            insert(t, end + 2, ev(2, IMP0, Actor::Core, unmap, true, Ret::Void));
+            insert(
+                t,
+                end + 3,
+                ev(2, IMP0, Actor::Core, unlock, true, Ret::Void),
+            );
+            end + 2
         },
     },
     Example {
@@ -1087,6 +1128,60 @@ const EXAMPLES: &[Example] = &[
     },
 ];
 
+/// The reference importers unmap inside their callback. A rule about importers that unmap
+/// from a work item is shown on the reference trace with the revoke's unmap moved into a
+/// worker that runs while the exporter waits for unmaps, as `gpu-importer-deferred-unmap`
+/// does.
+fn prepare(rule: &str, t: &mut Trace) {
+    if rule != "revoke.importer.deferred-unmap-scope" {
+        return;
+    }
+    let unmap = first(t, |e| is(e, N::DmaBufUnmapAttachment) && e.from == IMP0);
+    let step = t.events[unmap].step;
+    remove(t, unmap);
+    let wait = first(t, |e| e.step == step && is(e, N::WaitForUnmap));
+    let calls = [
+        (
+            2,
+            Actor::Harness,
+            IMP0,
+            Call::Worker { att: AttId(0) },
+            false,
+        ),
+        (
+            3,
+            IMP0,
+            Actor::Core,
+            Call::DmaResvLock { buf: BufId(0) },
+            false,
+        ),
+        (
+            3,
+            IMP0,
+            Actor::Core,
+            Call::DmaBufUnmapAttachment {
+                att: AttId(0),
+                sgt: SgtId(1),
+            },
+            true,
+        ),
+        (
+            3,
+            IMP0,
+            Actor::Core,
+            Call::DmaResvUnlock { buf: BufId(0) },
+            true,
+        ),
+    ];
+    for (n, (depth, from, to, call, locked)) in calls.into_iter().enumerate() {
+        insert(
+            t,
+            wait + 1 + n,
+            ev(depth, from, to, call, locked, Ret::Void),
+        );
+    }
+}
+
 /// Every monitor has its pair of examples: the reference trace holds, the changed one is
 /// violated at the event the change made (a MAY rule's monitor: the permission is used, and
 /// after the change it is not).
@@ -1103,6 +1198,7 @@ fn every_monitor_holds_on_its_example_and_catches_its_bug() {
             .expect("the example's variant")
             .steps;
         let mut trace = reference_impl::run_reference(&steps).expect("the reference runs");
+        prepare(m.rule, &mut trace);
         let held = (m.judge)(&Observed::new(&steps, &trace));
         if held != Verdict::Held {
             failures.push(format!(
