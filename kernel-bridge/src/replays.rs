@@ -63,6 +63,12 @@ const REGRESSIONS: &[(&str, &str)] = &[
             "../../conformance/tests/scenarios/regressions/revoke-races-a-submission-after-its-map.json"
         ),
     ),
+    (
+        "worker-races-a-restore-stopped-after-its-unmap.json",
+        include_str!(
+            "../../conformance/tests/scenarios/regressions/worker-races-a-restore-stopped-after-its-unmap.json"
+        ),
+    ),
 ];
 
 /// The mutant C driver whose bug only a schedule shows, the rule it breaks, and the broken
@@ -103,8 +109,18 @@ pub struct Replay {
     pub unreplayable: Option<String>,
 }
 
-/// Why the bridge cannot stop at `p` (`None`: it can).
+/// Why the bridge cannot run the preemption `p` (`None`: it can).
 pub fn point_unreachable(p: &Preemption) -> Option<String> {
+    if p.run.is_kworker() {
+        return Some(format!(
+            "at step {}'s {} {}, the schedule runs the next stage of a work item on the \
+             kernel's worker (`kworker`): the bridge's C test importers queue no work (the \
+             dynamic one unmaps inside its callback), and the interpreter runs no worker",
+            p.step,
+            point_word(p.point),
+            p.nth
+        ));
+    }
     match p.point {
         PointKind::Linked => Some(format!(
             "step {}'s `linked` point lies inside `dma_buf_dynamic_attach()`, between \
@@ -595,6 +611,13 @@ mod tests {
         for r in &all {
             let named = tables.contains(&format!(".name = \"{}\"", r.name));
             assert_eq!(named, r.unreplayable.is_none(), "{}", r.name);
+            if r.file.schedule.iter().any(|p| p.run.is_kworker()) {
+                assert!(
+                    r.unreplayable
+                        .as_deref()
+                        .is_some_and(|w| w.contains("kworker"))
+                );
+            }
             if r.file.schedule.iter().any(|p| p.point == PointKind::Linked) {
                 assert!(
                     r.unreplayable
@@ -607,7 +630,8 @@ mod tests {
         assert_eq!(names.len(), all.len(), "names are distinct");
     }
 
-    /// `linked` is the one point of the explorer inside the core's own code.
+    /// `linked` is the one point of the explorer inside the core's own code; the kernel's
+    /// worker is a thread the interpreter does not have.
     #[test]
     fn only_the_linked_point_is_out_of_reach() {
         let at = |point| Preemption {
@@ -621,6 +645,12 @@ mod tests {
             why.contains("dma_buf_dynamic_attach()") && why.contains("step 1"),
             "{why}"
         );
+        let worker = Preemption {
+            run: Thread::kworker(),
+            ..at(PointKind::Unlock)
+        };
+        let why = point_unreachable(&worker).expect("not replayable");
+        assert!(why.contains("queue no work"), "{why}");
         for p in [
             PointKind::Start,
             PointKind::Lock,
