@@ -1412,3 +1412,44 @@ fn no_write_after_invalidate_starts_at_the_callback() {
             .is_err()
     );
 }
+
+/// The model agrees: iommufd's device writing on its own thread at the revoke's callback
+/// entry, before the core called `iopt_revoke_notify()`, finds a valid mapping, and no
+/// monitor objects; the callback then removes it.
+#[test]
+fn a_write_at_the_callback_entry_is_before_the_invalidation() {
+    let file = reference_impl::ScenarioFile::from_json(
+        r#"{
+          "format": 1,
+          "steps": [
+            {"op": "export", "buf": 0, "exporter": "vfio"},
+            {"op": "attach", "att": 0, "buf": 0, "importer": "iommufd"},
+            {"op": "map", "att": 0},
+            {"op": "revoke", "buf": 0},
+            {"op": "access", "att": 0, "write": true, "thread": "importer"}
+          ],
+          "schedule": [
+            {"step": 3, "point": "callback_entry", "nth": 1, "run": "importer"}
+          ]
+        }"#,
+    )
+    .expect("a scenario file");
+    let run =
+        reference_impl::run_scheduled(std::rc::Rc::new(reference_impl::Roles::reference()), &file);
+    let trace = run.trace.expect("the reference runs it");
+    let write = first(&trace, |e| {
+        matches!(e.call, Call::DmaAccess { write: true, .. })
+    });
+    let callback = first(&trace, |e| is(e, N::InvalidateMappings));
+    assert!(write < callback, "the write ran at the callback's entry");
+    assert_eq!(
+        trace.events[write].ret,
+        Some(Ret::Access(AccessOutcome::Ok))
+    );
+    let steps = file.plain_steps();
+    let found: Vec<String> = violations(&steps, &trace)
+        .into_iter()
+        .map(|(m, v)| format!("{}: {}", m.rule, v.observed))
+        .collect();
+    assert!(found.is_empty(), "{found:?}");
+}
