@@ -161,6 +161,24 @@ fn failure_details(out: &mut String, shim: &ShimResults, c: &CaseResult, book_ur
             );
         }
     }
+    if let Some(d) = c.departure.as_ref().filter(|_| c.root_cause.is_none()) {
+        let _ = writeln!(
+            out,
+            "  first departure from the reference (a hint, not a verdict): event #{}, by the {} ({})",
+            d.event, d.role, d.actor
+        );
+        for (whose, line) in [("shim", &d.shim), ("reference", &d.reference)] {
+            let line = line
+                .as_deref()
+                .map_or("(its trace ends before)".into(), |l| {
+                    printable(
+                        l.trim_start_matches(|c: char| c == '#' || c.is_ascii_digit())
+                            .trim(),
+                    )
+                });
+            let _ = writeln!(out, "    {whose:<9}  {line}");
+        }
+    }
     // The root cause's rule first; each rule's text once.
     let mut failures: Vec<&crate::results::Failure> = c.failures.iter().collect();
     if let Some(rc) = &c.root_cause {
@@ -721,6 +739,12 @@ pub fn ktap(results: &RunResults) -> String {
                         format!("; consequences {}", rc.consequences.join(", "))
                     }
                 );
+            } else if let Some(d) = &c.departure {
+                let _ = writeln!(
+                    out,
+                    "    # {name}: first departure from the reference at event #{} by the {} ({})",
+                    d.event, d.role, d.actor
+                );
             }
             if c.status != Status::ExpectedFail {
                 for f in &c.failures {
@@ -878,6 +902,17 @@ mod tests {
                                    "role": "exporter",
                                    "consequences": ["revoke.importer.unmap-in-callback"]},
                     "trace_diff": "--- reference\n+++ shim\n@@ -1,2 +1,1 @@\n step 4: revoke\n-#9 exporter.buf0 -> core: dma_resv_wait_timeout(...) = MAX_SCHEDULE_TIMEOUT\n",
+                })),
+                case("departs", "fail", serde_json::json!({
+                    "failures": [{
+                        "rule": "pin.core.no-op-without-op", "strength": "MUST",
+                        "anchor": "map-pin.html#r-pin.core.no-op-without-op",
+                        "expected": "step 2: `dma_buf_pin` returns 0",
+                        "observed": "`dma_buf_pin` was never called in step 2",
+                    }],
+                    "departure": {"event": 7, "role": "importer", "actor": "importer.att0",
+                        "shim": "#7    importer.att0 -> exporter.buf0: vfio_pci_dma_buf_iommufd_map(att0) [locked] = sgt1",
+                        "reference": "#7    importer.att0 -> core: dma_buf_pin(att0) [locked] = 0"},
                 })),
                 case("changed", "fail", serde_json::json!({
                     "failures": [failure],

@@ -321,7 +321,9 @@ pub(super) fn install(tree: &Path) -> Result<(), String> {
     write_if_changed(&dir.join("revoke_spec_hooks.h"), HOOKS_H)?;
     write_if_changed(
         &dir.join("revoke_spec_scenarios.h"),
-        &ctable::header(&scenarios(None)),
+        &(ctable::header(&scenarios(None))
+            + "\n"
+            + &crate::replays::c_tables(&crate::replays::replays())),
     )?;
     append_once(
         &dir.join("Kconfig"),

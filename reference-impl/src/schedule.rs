@@ -487,13 +487,7 @@ mod tests {
     }
 
     fn steps_in_order(t: &Trace) -> Vec<usize> {
-        let mut out: Vec<usize> = Vec::new();
-        for e in &t.events {
-            if out.last() != Some(&e.step) {
-                out.push(e.step);
-            }
-        }
-        out
+        t.step_order()
     }
 
     /// Without a schedule the steps run in file order; with one, the map runs inside the
