@@ -94,7 +94,8 @@ pub fn step_buffers(steps: &[Step]) -> Vec<Option<BufId>> {
             | Step::Move { buf }
             | Step::Reclaim { buf }
             | Step::ExporterFence { buf, .. }
-            | Step::Put { buf } => Some(buf),
+            | Step::Put { buf }
+            | Step::Signal { buf } => Some(buf),
             Step::Attach { att, buf, .. } | Step::AttachDuringEviction { att, buf, .. } => {
                 of_att.insert(att, buf);
                 Some(buf)
@@ -133,7 +134,8 @@ pub fn step_dependencies(steps: &[Step]) -> Vec<Option<usize>> {
             | Step::Move { buf }
             | Step::Reclaim { buf }
             | Step::ExporterFence { buf, .. }
-            | Step::Put { buf } => exported.get(&buf).copied(),
+            | Step::Put { buf }
+            | Step::Signal { buf } => exported.get(&buf).copied(),
             Step::Map { att }
             | Step::Access { att, .. }
             | Step::Submit { att, .. }

@@ -80,11 +80,26 @@ pub const VFIO_WITH_MMAP: Shim = Shim {
     },
 };
 
-/// A VFIO exporter whose revoke waits for the fences in a loop of one-second waits, as Jason
-/// Gunthorpe suggested (sleep, warn, keep sleeping), and never goes on while one is pending.
+/// A VFIO exporter whose revoke waits for the fences its own way (`wait`, under the
+/// reservation lock), and never goes on while one is pending.
 pub struct VfioWaitLoop {
     inner: VfioExporter,
     buf: BufId,
+    wait: fn(&Kernel, BufId),
+}
+
+/// In a loop of one-second waits, as Jason Gunthorpe suggested (sleep, warn, keep sleeping).
+fn bounded_wait_loop(k: &Kernel, buf: BufId) {
+    // HZ jiffies at a time; 0 means timed out: warn and keep waiting.
+    while k.dma_resv_wait_timeout(buf, DmaResvUsage::Bookkeep, false, Timeout::Jiffies(250)) <= 0 {}
+}
+
+/// Interruptibly first (kinder to a process being killed); an interrupted wait is taken as
+/// "not done", and, as a reset cannot fail, the rest of the wait is uninterruptible.
+fn interruptible_then_uninterruptible(k: &Kernel, buf: BufId) {
+    if k.dma_resv_wait_timeout(buf, DmaResvUsage::Bookkeep, true, Timeout::Max) <= 0 {
+        k.dma_resv_wait_timeout(buf, DmaResvUsage::Bookkeep, false, Timeout::Max);
+    }
 }
 
 impl DmaBufOps for VfioWaitLoop {
@@ -119,14 +134,7 @@ impl Exporter for VfioWaitLoop {
         k.dma_resv_lock(self.buf);
         self.inner.priv_.borrow_mut().revoked = true;
         k.dma_buf_invalidate_mappings(self.buf);
-        // HZ jiffies at a time; 0 means timed out: warn and keep waiting.
-        while k.dma_resv_wait_timeout(
-            self.buf,
-            DmaResvUsage::Bookkeep,
-            false,
-            Timeout::Jiffies(250),
-        ) <= 0
-        {}
+        (self.wait)(k, self.buf);
         k.dma_resv_unlock(self.buf);
         self.inner.put_ref(k);
         k.wait_for_completion(self.buf, &self.inner.comp);
@@ -152,6 +160,24 @@ pub const VFIO_WAIT_LOOP: Shim = Shim {
             Rc::new(VfioWaitLoop {
                 inner: VfioExporter::new(buf),
                 buf,
+                wait: bounded_wait_loop,
+            })
+        },
+    },
+};
+
+/// The shim: a revoke whose wait is interruptible and that takes an interrupted wait for
+/// "not done" (`revoke.exporter.wait-result`).
+pub const VFIO_INTERRUPTIBLE_WAIT: Shim = Shim {
+    name: "vfio-interruptible-wait",
+    description: "VFIO exporter whose revoke waits for the fences interruptibly and, when a signal interrupts it, waits again uninterruptibly",
+    role: ShimRole::Exporter {
+        plays: &[ExporterKind::Vfio],
+        make: |buf| {
+            Rc::new(VfioWaitLoop {
+                inner: VfioExporter::new(buf),
+                buf,
+                wait: interruptible_then_uninterruptible,
             })
         },
     },

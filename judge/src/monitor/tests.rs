@@ -922,6 +922,16 @@ const EXAMPLES: &[Example] = &[
         },
     },
     Example {
+        rule: "revoke.exporter.wait-result",
+        case: "a_signal_does_not_cut_a_revoke_short",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| e.from == EXP0 && is(e, N::DmaResvWaitTimeout));
+            t.events[i].ret = Some(Ret::Err(Errno::ERESTARTSYS));
+            first(t, |e| is(e, N::WaitForUnmap))
+        },
+    },
+    Example {
         rule: "revoke.exporter.reject-map",
         case: "map_after_revoke_fails",
         variant: "vfio",
@@ -1335,4 +1345,111 @@ fn unmap_bounded_counts_a_worker_inside_a_wait_that_never_returns() {
         }
         other => panic!("a mapping never given back is held: {other:?}"),
     }
+}
+
+/// A write on another thread that lands after a revoke's `dma_buf_invalidate_mappings()`
+/// began but before the core called the writer's callback is not after the invalidation (its
+/// importer has not been told); the same write after the callback is.
+#[test]
+fn no_write_after_invalidate_starts_at_the_callback() {
+    let (case, variant) = ("revoke_around_reset", "iommufd");
+    let c = crate::spec()
+        .cases
+        .iter()
+        .find(|c| c.name == case)
+        .expect("the case");
+    let steps = scenario_of(c, variant).expect("a scenario").steps;
+    let reference = reference_impl::run_reference(&steps).expect("the reference runs");
+    let judge = |t: &Trace| {
+        let m = all()
+            .into_iter()
+            .find(|m| m.rule == "revoke.importer.no-write-after-invalidate")
+            .expect("the monitor");
+        (m.judge)(&Observed::new(&steps, t))
+    };
+    let write_at = |at: usize| {
+        let mut t = reference.clone();
+        let access = Call::DmaAccess {
+            att: AttId(0),
+            sgt: Some(SgtId(1)),
+            write: true,
+            job: None,
+        };
+        let i = insert(
+            &mut t,
+            at,
+            ev(
+                0,
+                IMP0,
+                DEV0,
+                access,
+                false,
+                Ret::Access(AccessOutcome::AfterInvalidate),
+            ),
+        );
+        (t, i)
+    };
+    let invalidation = first(&reference, |e| is(e, N::DmaBufInvalidateMappings));
+    let callback = first(&reference, |e| is(e, N::InvalidateMappings));
+    assert!(invalidation < callback);
+    let (before, _) = write_at(callback);
+    assert_eq!(judge(&before), Verdict::Held, "before the callback");
+    assert!(
+        crate::check::no_write_after_invalidate()
+            .eval(&before)
+            .is_ok(),
+        "the case's check agrees"
+    );
+    let (after, i) = write_at(callback + 2);
+    assert!(matches!(after.events[i - 1].call, Call::IommuUnmap { .. }));
+    match judge(&after) {
+        Verdict::Violated(v) => assert_eq!(v.event, i, "{v:?}"),
+        other => panic!("a write after the callback is violated: {other:?}"),
+    }
+    assert!(
+        crate::check::no_write_after_invalidate()
+            .eval(&after)
+            .is_err()
+    );
+}
+
+/// The model agrees: iommufd's device writing on its own thread at the revoke's callback
+/// entry, before the core called `iopt_revoke_notify()`, finds a valid mapping, and no
+/// monitor objects; the callback then removes it.
+#[test]
+fn a_write_at_the_callback_entry_is_before_the_invalidation() {
+    let file = reference_impl::ScenarioFile::from_json(
+        r#"{
+          "format": 1,
+          "steps": [
+            {"op": "export", "buf": 0, "exporter": "vfio"},
+            {"op": "attach", "att": 0, "buf": 0, "importer": "iommufd"},
+            {"op": "map", "att": 0},
+            {"op": "revoke", "buf": 0},
+            {"op": "access", "att": 0, "write": true, "thread": "importer"}
+          ],
+          "schedule": [
+            {"step": 3, "point": "callback_entry", "nth": 1, "run": "importer"}
+          ]
+        }"#,
+    )
+    .expect("a scenario file");
+    let run =
+        reference_impl::run_scheduled(std::rc::Rc::new(reference_impl::Roles::reference()), &file);
+    let trace = run.trace.expect("the reference runs it");
+    let write = first(&trace, |e| {
+        matches!(e.call, Call::DmaAccess { write: true, .. })
+    });
+    let callback = first(&trace, |e| is(e, N::InvalidateMappings));
+    assert!(write < callback, "the write ran at the callback's entry");
+    assert_eq!(
+        trace.events[write].ret,
+        Some(Ret::Access(AccessOutcome::Ok))
+    );
+    let steps = file.plain_steps();
+    let found: Vec<String> = violations(&steps, &trace)
+        .into_iter()
+        .map(|(m, v)| format!("{}: {}", m.rule, v.observed))
+        .collect();
+    assert!(found.is_empty(), "{found:?}");
 }

@@ -15,6 +15,25 @@ impl Kernel {
         Harness(self)
     }
 
+    /// Whether a signal is pending for the thread running now: the one that runs a step of
+    /// an exporter that [`Harness::signal`] signalled.
+    pub(super) fn signal_pending(&self) -> bool {
+        if self.worker_running.get() {
+            return false; // A kernel worker takes no signals.
+        }
+        match self.log.borrow().stack.first() {
+            Some(Actor::Exporter(buf)) => self.signals.borrow().contains(buf),
+            _ => false,
+        }
+    }
+
+    /// A step of `actor` returned to user space: a signal pending for it is delivered.
+    fn deliver_signal(&self, actor: Actor) {
+        if let Actor::Exporter(buf) = actor {
+            self.signals.borrow_mut().remove(&buf);
+        }
+    }
+
     /// Whether the innermost running code is a driver's (an exporter, an importer, or a core
     /// under test) rather than the model's (the reference core, devices, memory) or the
     /// harness's. After a panic, the call stack still shows where it happened.
@@ -51,7 +70,9 @@ impl Harness<'_> {
             log.open.clear();
         }
         self.0.depth.set(0);
-        self.catch_step(index, f)
+        let completed = self.catch_step(index, f);
+        self.0.deliver_signal(actor);
+        completed
     }
 
     /// Runs scenario step `index` as `actor` inside the step that is running now, at one of
@@ -114,6 +135,7 @@ impl Harness<'_> {
         let depth = self.0.depth.get();
         self.0.depth.set(depth + 1);
         let completed = self.catch(index, step_end_work, f);
+        self.0.deliver_signal(actor);
         self.0.depth.set(depth);
         {
             let mut log = self.0.log.borrow_mut();
@@ -196,6 +218,12 @@ impl Harness<'_> {
     /// choice of interleaving, kept out of the core's primitives.
     pub fn set_scheduler(&self, scheduler: Option<Scheduler>) {
         *self.0.scheduler.borrow_mut() = scheduler;
+    }
+
+    /// A signal becomes pending for the process that runs exporter `buf`'s next step (the
+    /// step `Signal`); it is delivered, and no longer pending, when that step returns.
+    pub fn signal(&self, buf: BufId) {
+        self.0.signals.borrow_mut().insert(buf);
     }
 
     /// Every device finishes its queued work, oldest first (the step `Complete`).

@@ -146,8 +146,12 @@ impl Traced for bool {
     }
 }
 impl Traced for i64 {
+    /// A negative value is an error number (`-ERESTARTSYS` from an interrupted wait).
     fn to_ret(&self) -> Ret {
-        Ret::Int(*self)
+        match Errno::from_kernel(*self) {
+            Some(e) => Ret::Err(e),
+            None => Ret::Int(*self),
+        }
     }
 }
 impl Traced for AccessOutcome {
@@ -287,6 +291,8 @@ pub struct Kernel {
     lock_depth: RefCell<BTreeMap<BufId, usize>>,
     /// The step depth that took each held device memory lock (`vdev->memory_lock`).
     memory_locks: RefCell<BTreeMap<BufId, usize>>,
+    /// The exporters whose next step's process has a signal pending ([`Harness::signal`]).
+    signals: RefCell<std::collections::BTreeSet<BufId>>,
     /// The kernel's worker thread is running a stage of a work item now.
     worker_running: std::cell::Cell<bool>,
     /// The step depth the worker's running stage started at.
@@ -317,6 +323,7 @@ impl Kernel {
             depth: std::cell::Cell::new(0),
             lock_depth: RefCell::default(),
             memory_locks: RefCell::default(),
+            signals: RefCell::default(),
             worker_running: std::cell::Cell::new(false),
             worker_depth: std::cell::Cell::new(0),
             st: RefCell::default(),
