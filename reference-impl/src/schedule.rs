@@ -441,42 +441,55 @@ mod tests {
     use super::*;
     use crate::{DmaResvUsage, ExporterKind, FileStep, ImporterKind, SCENARIO_FORMAT};
 
-    fn on(step: Step, thread: Option<&str>) -> FileStep {
+    pub(super) fn on(step: Step, thread: Option<&str>) -> FileStep {
         FileStep {
             step,
             thread: thread.map(|t| Thread::new(t).expect("a thread name")),
         }
     }
 
-    /// Export, attach a dynamic importer, revoke; a map on thread `importer`.
-    fn revoke_and_map(schedule: Vec<Preemption>) -> ScenarioFile {
+    /// A file of buf0 exported by VFIO and att0 attached to it by a dynamic importer, on
+    /// `main`, then `more`, under `schedule`.
+    pub(super) fn vfio_file(more: Vec<FileStep>, schedule: Vec<Preemption>) -> ScenarioFile {
         let (buf, att) = (BufId(0), AttId(0));
+        let mut steps = vec![
+            on(
+                Step::Export {
+                    buf,
+                    exporter: ExporterKind::Vfio,
+                },
+                None,
+            ),
+            on(
+                Step::Attach {
+                    att,
+                    buf,
+                    importer: ImporterKind::Dynamic,
+                },
+                None,
+            ),
+        ];
+        steps.extend(more);
         ScenarioFile {
             format: SCENARIO_FORMAT,
             title: None,
             case: None,
             seed: None,
-            steps: vec![
-                on(
-                    Step::Export {
-                        buf,
-                        exporter: ExporterKind::Vfio,
-                    },
-                    None,
-                ),
-                on(
-                    Step::Attach {
-                        att,
-                        buf,
-                        importer: ImporterKind::Dynamic,
-                    },
-                    None,
-                ),
+            steps,
+            schedule,
+        }
+    }
+
+    /// Export, attach a dynamic importer, revoke; a map on thread `importer`.
+    fn revoke_and_map(schedule: Vec<Preemption>) -> ScenarioFile {
+        let (buf, att) = (BufId(0), AttId(0));
+        vfio_file(
+            vec![
                 on(Step::Revoke { buf }, None),
                 on(Step::Map { att }, Some("importer")),
             ],
             schedule,
-        }
+        )
     }
 
     fn at(point: PointKind, nth: u32) -> Preemption {
@@ -580,12 +593,10 @@ mod worker_tests {
     use std::cell::RefCell;
     use std::rc::Rc;
 
+    use super::tests::{on, vfio_file};
     use super::*;
     use crate::book::invalidation::GpuImporter;
-    use crate::{
-        AttId, Call, DmaBufAttachOps, Errno, ExporterKind, FileStep, Importer, ImporterKind,
-        SCENARIO_FORMAT, SgtId, Work,
-    };
+    use crate::{AttId, Call, DmaBufAttachOps, Errno, Importer, SgtId, Work};
 
     /// A dynamic importer whose callback leaves the unmap to a work item of two stages: the
     /// unmap under the lock, then the lock taken once more; its detach flushes the work.
@@ -658,37 +669,14 @@ mod worker_tests {
     /// Export, attach, map, revoke on `main`; the detach on thread `importer`.
     fn file(schedule: Vec<Preemption>) -> ScenarioFile {
         let (buf, att) = (BufId(0), AttId(0));
-        let on = |step, thread: Option<&str>| FileStep {
-            step,
-            thread: thread.map(|t| Thread::new(t).expect("a name")),
-        };
-        ScenarioFile {
-            format: SCENARIO_FORMAT,
-            title: None,
-            case: None,
-            seed: None,
-            steps: vec![
-                on(
-                    Step::Export {
-                        buf,
-                        exporter: ExporterKind::Vfio,
-                    },
-                    None,
-                ),
-                on(
-                    Step::Attach {
-                        att,
-                        buf,
-                        importer: ImporterKind::Dynamic,
-                    },
-                    None,
-                ),
+        vfio_file(
+            vec![
                 on(Step::Map { att }, None),
                 on(Step::Revoke { buf }, None),
                 on(Step::Detach { att }, Some("importer")),
             ],
             schedule,
-        }
+        )
     }
 
     fn at(point: PointKind, nth: u32, run: Thread) -> Preemption {
