@@ -171,6 +171,15 @@ fn ancestors(trace: &Trace, i: usize) -> Vec<usize> {
 
 const NEVER_RAN: &str = " never ran: the scenario stopped in step ";
 
+/// Index of the first event of `step` or of a later step (the trace's length if none).
+fn step_begins(trace: &Trace, step: StepRef) -> usize {
+    trace
+        .events
+        .iter()
+        .position(|e| e.step >= step.0)
+        .unwrap_or(trace.events.len())
+}
+
 fn step_ran(trace: &Trace, step: StepRef) -> Result<(), String> {
     match trace.stopped_at() {
         Some(h) if h < step.0 => Err(format!("step {}{NEVER_RAN}{h}", step.0)),
@@ -452,11 +461,7 @@ pub fn unmapped_before(step: StepRef, until: CallName) -> Check {
         ),
         move |t| {
             step_ran(t, step)?;
-            let begin = t
-                .events
-                .iter()
-                .position(|e| e.step >= step.0)
-                .unwrap_or(t.events.len());
+            let begin = step_begins(t, step);
             let held = held_mappings(&t.events[..begin]);
             if held.is_empty() {
                 return Ok(());
@@ -694,11 +699,7 @@ pub fn queued_work_inside_wait(step: StepRef) -> Check {
         ),
         move |t| {
             step_ran(t, step)?;
-            let begin = t
-                .events
-                .iter()
-                .position(|e| e.step >= step.0)
-                .unwrap_or(t.events.len());
+            let begin = step_begins(t, step);
             let done_before = |job| {
                 t.events[..begin]
                     .iter()

@@ -11,6 +11,7 @@ struct example_importer {
 	struct phys_vec phys;	/* the BAR range installed in the IOMMU, if any */
 	bool pinned;		/* the importer holds a pin */
 	bool revoked;		/* set by a revoke, never cleared */
+	bool detached;		/* this importer detached: a later map is its caller's bug */
 };
 
 /* iopt_area_unmap_domain_range() for every domain: the device faults from now on. */
@@ -73,8 +74,14 @@ static int example_map(struct dma_buf_importer *imp)
 	struct dma_resv *resv;
 	int ret;
 
-	if (WARN_ON(!imp->attach))
+	/*
+	 * No attachment: the attach was refused (nothing to map, as in the reference importer),
+	 * or this importer detached already, which a caller must never follow with a map.
+	 */
+	if (!imp->attach) {
+		WARN_ON(priv->detached);
 		return -EINVAL;
+	}
 	if (priv->revoked)
 		return -ENODEV;
 	resv = imp->attach->dmabuf->resv;
@@ -132,9 +139,13 @@ static void example_unmap(struct dma_buf_importer *imp)
 /* iopt_release_pages(): unpin under the lock, then detach. */
 static void example_detach(struct dma_buf_importer *imp)
 {
+	struct example_importer *priv = imp->priv;
+
 	example_unmap(imp);
-	if (imp->attach)
+	if (imp->attach) {
 		dma_buf_detach(imp->attach->dmabuf, imp->attach);
+		priv->detached = true;
+	}
 }
 
 static const struct dma_buf_importer_actions example_actions = {

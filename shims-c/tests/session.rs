@@ -728,7 +728,7 @@ fn the_importer_api_drives_an_importer() {
     // A map after the detach trips the driver's WARN_ON, reported against buf0.
     let id = s.call(json!({"fn": "map", "att": 1}));
     s.expect_kcall(
-        json!({"fn": "warn", "buf": 0, "what": "!imp->attach"}),
+        json!({"fn": "warn", "buf": 0, "what": "priv->detached"}),
         json!(null),
     );
     assert_eq!(s.expect_ret(id), json!(-22));
@@ -743,6 +743,9 @@ fn the_importer_api_drives_an_importer() {
         json!(-19),
     );
     assert_eq!(s.expect_ret(id), json!(-19));
+    // Nothing to map then, as in the reference importer: -EINVAL and no warning.
+    let id = s.call(json!({"fn": "map", "att": 1}));
+    assert_eq!(s.expect_ret(id), json!(-22));
 
     s.send(json!({"type": "bye"}));
     assert!(s.wait().success());
