@@ -9,7 +9,8 @@
 //!   monitor and no scenario-independent check;
 //! - every interleaving (up to two preemptions) of the book's racy cases, on the reference,
 //!   violates nothing;
-//! - every good in-process shim passes every case that applies to it;
+//! - every good in-process shim passes every case that applies to it, and so does every
+//!   good in-tree shim process (over the wire: the names it sends are checked by the model);
 //! - every broken in-process shim is caught on the rule its bug breaks, by a case, by an
 //!   interleaving of a racy case, or by generated scenarios of its profiles.
 
@@ -18,6 +19,7 @@ use std::rc::Rc;
 use judge::generate::{Profiles, generate};
 use judge::outcome::{run_case, scenario_of};
 use judge::races::{explore_case, racy_cases};
+use judge::runner::Backend;
 use judge::{CaseDef, Spec};
 use reference_impl::{ExploreOptions, Roles, Shim, run_reference, run_with};
 use shims::registry::{self, Runs};
@@ -140,6 +142,51 @@ fn every_good_shim_passes_every_case_that_applies() {
             if let Some(rules) = violated_rules(&spec, case, variant, Some(&shim), &roles)
                 && !rules.is_empty()
             {
+                failed.push(format!(
+                    "{name}: {} violates {rules:?}",
+                    case.variant_name(variant)
+                ));
+            }
+        }
+    }
+    assert!(failed.is_empty(), "false alarms:\n{}", failed.join("\n"));
+}
+
+#[test]
+fn every_good_shim_process_passes_every_case_that_applies() {
+    let spec = judge::spec();
+    let mut failed = Vec::new();
+    let processes: Vec<_> = registry::all()
+        .into_iter()
+        .filter(|r| r.broken.is_none())
+        .filter_map(|r| match r.runs {
+            Runs::Process { command } => Some((r.name, command)),
+            Runs::InProcess { .. } => None,
+        })
+        .collect();
+    assert!(!processes.is_empty(), "the registry has shim processes");
+    for (name, command) in processes {
+        let path = command().display().to_string();
+        let mut backend = shim_host::RemoteBackend::start_argv(
+            name,
+            vec![path],
+            std::time::Duration::from_secs(20),
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        for (case, variant) in spec.variants() {
+            let steps = scenario_of(case, variant).expect("a scenario").steps;
+            if backend.applies_to(case, variant, &steps).is_err() {
+                continue;
+            }
+            let outcome = run_case(&spec, case, variant, &mut |steps| {
+                backend.run(case, variant, steps).trace
+            });
+            let mut rules: Vec<&'static str> = outcome.violated_rules().collect();
+            if outcome.trace.is_err() {
+                rules.push("harness.could-not-run");
+            }
+            if !rules.is_empty() {
                 failed.push(format!(
                     "{name}: {} violates {rules:?}",
                     case.variant_name(variant)
