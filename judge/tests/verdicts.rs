@@ -197,6 +197,42 @@ fn every_good_shim_process_passes_every_case_that_applies() {
     assert!(failed.is_empty(), "false alarms:\n{}", failed.join("\n"));
 }
 
+/// A shim process that names a buffer, attachment, table or fence the model never handed out
+/// is refused with a protocol error naming it (the lying exporters of `shims-c`, one kind of
+/// lie each, in their `map_dma_buf`).
+#[test]
+fn a_shim_process_that_names_an_unknown_object_is_refused() {
+    let spec = judge::spec();
+    let case = spec
+        .case("static_import_pins_and_waits")
+        .expect("a case that maps a GPU buffer");
+    for (kind, path) in shims_c::liar_exporters() {
+        let mut backend = shim_host::RemoteBackend::start_argv(
+            kind,
+            vec![path.display().to_string()],
+            std::time::Duration::from_secs(20),
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let outcome = run_case(&spec, case, "", &mut |steps| {
+            backend.run(case, "", steps).trace
+        });
+        let expected = if kind == "sgt" {
+            "sgt99 was never handed out by new_sg_table".to_string()
+        } else {
+            format!("names {kind}99, which does not exist")
+        };
+        let said = match &outcome.trace {
+            Err(e) => e.clone(),
+            Ok(t) => format!("{:?}", t.crashed),
+        };
+        assert!(
+            said.contains(&expected),
+            "{kind}: expected `{expected}`, got `{said}`"
+        );
+    }
+}
+
 /// Whether some case, some interleaving of a racy case, or some generated scenario (the
 /// shim's profiles first, as `revoke-conformance explore` runs them) reports `rule` violated
 /// with the broken `shim` standing in for its role.
