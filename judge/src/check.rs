@@ -448,6 +448,40 @@ pub fn wait_hangs(step: StepRef) -> Check {
     )
 }
 
+/// During `step`, the exporter goes on to its wait for unmaps only after its last wait for
+/// fences returned a positive value: not after one that timed out (0) or was interrupted
+/// (`-ERESTARTSYS`). A wait that never returns is fine (the step never goes on).
+pub fn fences_waited_out(step: StepRef) -> Check {
+    Check::at(
+        step,
+        format!(
+            "step {}: the wait for unmaps follows a wait for the fences that returned > 0",
+            step.0
+        ),
+        move |t| {
+            let mut failed: Option<(usize, &Event)> = None;
+            for (i, e) in in_step(t, step) {
+                match (&e.call, &e.ret) {
+                    (Call::DmaResvWaitTimeout { .. }, Some(Ret::Int(n))) if *n > 0 => failed = None,
+                    (Call::DmaResvWaitTimeout { .. }, Some(Ret::Int(_) | Ret::Err(_))) => {
+                        failed = Some((i, e))
+                    }
+                    (Call::WaitForUnmap { .. }, _) => {
+                        if let Some((w, wait)) = failed {
+                            return Err(format!(
+                                "event #{i}: the wait for unmaps after event #{w}'s wait returned {}",
+                                show(&wait.ret)
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
 /// During `step`, every mapping made with `dma_buf_map_attachment` (or its `_unlocked`
 /// variant) before the step and not yet unmapped is unmapped (the importer calls
 /// `dma_buf_unmap_attachment`) before the step's `until` call returns: ahead of it, or from
@@ -808,12 +842,18 @@ pub fn no_access(outcome: AccessOutcome) -> Check {
     )
 }
 
-/// No device *write* in the trace goes through a mapping the importer was told to invalidate.
+/// No device *write* in the trace goes through a mapping the importer was told to invalidate:
+/// an `AFTER_INVALIDATE` write counts only once the callback reached the writer's attachment
+/// (a write on another thread before the core called it is before the invalidation).
 pub fn no_write_after_invalidate() -> Check {
     Check::new(
         "no device write goes through an invalidated mapping",
-        |t| match accesses(t).find(|(_, _, w, o)| {
-            *w && matches!(o, AccessOutcome::AfterInvalidate | AccessOutcome::Unmapped)
+        |t| match accesses(t).find(|(i, e, w, o)| {
+            *w && match o {
+                AccessOutcome::Unmapped => true,
+                AccessOutcome::AfterInvalidate => told_before(t, e, *i),
+                _ => false,
+            }
         }) {
             Some((i, e, _, o)) => Err(format!(
                 "event #{i}: {} by {} found {}",
@@ -824,6 +864,17 @@ pub fn no_write_after_invalidate() -> Check {
             None => Ok(()),
         },
     )
+}
+
+/// Whether the importer behind access `e` (event `i`) had its `invalidate_mappings` called
+/// before it.
+fn told_before(t: &Trace, e: &Event, i: usize) -> bool {
+    let Call::DmaAccess { att, .. } = e.call else {
+        return false;
+    };
+    t.events[..i]
+        .iter()
+        .any(|c| matches!(c.call, Call::InvalidateMappings { att: a } if a == att))
 }
 
 /// The device accesses made during `step` all find `outcome` (and there is at least one).
@@ -962,6 +1013,57 @@ pub fn adds_fences_as(step: StepRef, usage: DmaResvUsage) -> Check {
             }
             seen.then_some(())
                 .ok_or_else(|| format!("no fence was added in step {}", step.0))
+        },
+    )
+}
+
+/// Every mapping an importer's work item unmaps (a `dma_buf_unmap_attachment()` made inside
+/// a `worker` call of the same attachment) was reached, after it was made, by an
+/// `invalidate_mappings` callback of that attachment.
+pub fn worker_unmaps_only_invalidated() -> Check {
+    Check::new(
+        "a worker unmaps only mappings an invalidation reached after they were made",
+        |t| {
+            let ev = &t.events;
+            for (i, e) in ev.iter().enumerate() {
+                let (Call::DmaBufUnmapAttachment { att, sgt }
+                | Call::DmaBufUnmapAttachmentUnlocked { att, sgt }) = e.call
+                else {
+                    continue;
+                };
+                // The calls enclosing event i: walk back to each shallower event.
+                let mut depth = e.depth;
+                let mut from_worker = false;
+                for p in ev[..i].iter().rev() {
+                    if p.depth < depth {
+                        depth = p.depth;
+                        if matches!(p.call, Call::Worker { att: a } if a == att) {
+                            from_worker = true;
+                            break;
+                        }
+                    }
+                }
+                if !from_worker {
+                    continue;
+                }
+                let Some(made) = ev[..i].iter().rposition(|m| {
+                    matches!(m.call, Call::DmaBufMapAttachment { att: a }
+                        | Call::DmaBufMapAttachmentUnlocked { att: a } if a == att)
+                        && m.ret == Some(Ret::Sgt(sgt))
+                }) else {
+                    continue;
+                };
+                let reached = ev[made + 1..i]
+                    .iter()
+                    .any(|c| matches!(c.call, Call::InvalidateMappings { att: a } if a == att));
+                if !reached {
+                    return Err(format!(
+                        "event #{i}: the worker of {att} unmaps {sgt}, mapped at event #{made} \
+                         and reached by no invalidation since"
+                    ));
+                }
+            }
+            Ok(())
         },
     )
 }

@@ -339,6 +339,7 @@ mod tests {
                 })
                 .collect(),
             root_cause: None,
+            departure: None,
             error: None,
             trace_diff: None,
             trace: None,

@@ -161,6 +161,24 @@ fn failure_details(out: &mut String, shim: &ShimResults, c: &CaseResult, book_ur
             );
         }
     }
+    if let Some(d) = c.departure.as_ref().filter(|_| c.root_cause.is_none()) {
+        let _ = writeln!(
+            out,
+            "  first departure from the reference (a hint, not a verdict): event #{}, by the {} ({})",
+            d.event, d.role, d.actor
+        );
+        for (whose, line) in [("shim", &d.shim), ("reference", &d.reference)] {
+            let line = line
+                .as_deref()
+                .map_or("(its trace ends before)".into(), |l| {
+                    printable(
+                        l.trim_start_matches(|c: char| c == '#' || c.is_ascii_digit())
+                            .trim(),
+                    )
+                });
+            let _ = writeln!(out, "    {whose:<9}  {line}");
+        }
+    }
     // The root cause's rule first; each rule's text once.
     let mut failures: Vec<&crate::results::Failure> = c.failures.iter().collect();
     if let Some(rc) = &c.root_cause {
@@ -168,9 +186,15 @@ fn failure_details(out: &mut String, shim: &ShimResults, c: &CaseResult, book_ur
     }
     let mut shown: Vec<&str> = Vec::new();
     for f in failures {
+        // A rule broken only as a consequence of the root cause is not reported as violated.
+        let word = if c.is_consequence(&f.rule) {
+            "consequence, broken by the root cause:"
+        } else {
+            "violated"
+        };
         let _ = writeln!(
             out,
-            "  violated {} rule {}  {book_url}{}",
+            "  {word} {} rule {}  {book_url}{}",
             f.strength, f.rule, f.anchor
         );
         if !shown.contains(&f.rule.as_str())
@@ -540,7 +564,12 @@ fn failing_message(c: &CaseResult) -> String {
             format!("fail: {}", reason_of(c))
         }
         Status::Fail => {
-            let mut rules: Vec<&str> = c.failures.iter().map(|f| f.rule.as_str()).collect();
+            let mut rules: Vec<&str> = c
+                .failures
+                .iter()
+                .map(|f| f.rule.as_str())
+                .filter(|r| !c.is_consequence(r))
+                .collect();
             rules.dedup();
             if rules.is_empty() {
                 "fail: the scenario did not run to its end".into()
@@ -710,12 +739,23 @@ pub fn ktap(results: &RunResults) -> String {
                         format!("; consequences {}", rc.consequences.join(", "))
                     }
                 );
+            } else if let Some(d) = &c.departure {
+                let _ = writeln!(
+                    out,
+                    "    # {name}: first departure from the reference at event #{} by the {} ({})",
+                    d.event, d.role, d.actor
+                );
             }
             if c.status != Status::ExpectedFail {
                 for f in &c.failures {
                     let _ = writeln!(
                         out,
-                        "    # {name}: {} {}: expected {}; observed {}",
+                        "    # {name}: {}{} {}: expected {}; observed {}",
+                        if c.is_consequence(&f.rule) {
+                            "consequence of the root cause, "
+                        } else {
+                            ""
+                        },
                         f.strength,
                         f.rule,
                         ktap_diag(&f.expected),
@@ -852,11 +892,27 @@ mod tests {
             "cases": [
                 case("passes", "pass", serde_json::json!({})),
                 case("fails[iommufd]", "fail", serde_json::json!({
-                    "failures": [failure],
+                    "failures": [failure, {
+                        "rule": "revoke.importer.unmap-in-callback", "strength": "MUST",
+                        "anchor": "revocation.html#r-revoke.importer.unmap-in-callback",
+                        "expected": "step 4: the importer unmaps inside its callback",
+                        "observed": "the callback was never called",
+                    }],
                     "root_cause": {"rule": "revoke.exporter.wait-bookkeep", "event": 9,
                                    "role": "exporter",
                                    "consequences": ["revoke.importer.unmap-in-callback"]},
                     "trace_diff": "--- reference\n+++ shim\n@@ -1,2 +1,1 @@\n step 4: revoke\n-#9 exporter.buf0 -> core: dma_resv_wait_timeout(...) = MAX_SCHEDULE_TIMEOUT\n",
+                })),
+                case("departs", "fail", serde_json::json!({
+                    "failures": [{
+                        "rule": "pin.core.no-op-without-op", "strength": "MUST",
+                        "anchor": "map-pin.html#r-pin.core.no-op-without-op",
+                        "expected": "step 2: `dma_buf_pin` returns 0",
+                        "observed": "`dma_buf_pin` was never called in step 2",
+                    }],
+                    "departure": {"event": 7, "role": "importer", "actor": "importer.att0",
+                        "shim": "#7    importer.att0 -> exporter.buf0: vfio_pci_dma_buf_iommufd_map(att0) [locked] = sgt1",
+                        "reference": "#7    importer.att0 -> core: dma_buf_pin(att0) [locked] = 0"},
                 })),
                 case("changed", "fail", serde_json::json!({
                     "failures": [failure],

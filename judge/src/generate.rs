@@ -240,6 +240,9 @@ pub fn build(profiles: &Profiles, choices: &[Choice]) -> Vec<Step> {
                     Step::Put { buf: bufs[i].id }
                 })
             }
+            // A signal for the caller of the exporter's next step (a reset whose process is
+            // being killed).
+            16 if b % 4 == 1 => buf_for(&|_| true).map(|i| Step::Signal { buf: bufs[i].id }),
             _ => None,
         };
         steps.extend(step);

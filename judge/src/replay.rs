@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use reference_impl::{Ret, ScenarioFile, Thread, Trace};
+use reference_impl::{Call, Ret, ScenarioFile, Thread, Trace};
 use spec_chapters::mermaid::mermaid_text;
 
 use crate::outcome::{CheckOutcome, scenario_of};
@@ -195,14 +195,22 @@ pub fn replay(
 /// The trace as a mermaid sequence diagram with one lane per thread: each call a thread
 /// makes goes from its lane to the core (calls made inside a call, such as an importer's
 /// callback, are indented under it), and each step that ran inside another is boxed as a
-/// note where it starts.
+/// note where it starts. A work item's stage (a `worker` call and what it calls) goes on the
+/// lane of the kernel's worker thread, `kworker`.
 pub fn lanes_diagram(t: &Trace, f: &ScenarioFile) -> String {
     let threads = f.threads();
+    let kworker = Thread::kworker();
     let mut lanes: Vec<&Thread> = Vec::new();
     for th in &threads {
         if !lanes.contains(&th) {
             lanes.push(th);
         }
+    }
+    if t.events
+        .iter()
+        .any(|e| matches!(e.call, Call::Worker { .. }))
+    {
+        lanes.push(&kworker);
     }
     let id = |th: &Thread| format!("T_{}", th.as_str().replace('-', "_"));
     let mut out = String::from("sequenceDiagram\n");
@@ -211,11 +219,21 @@ pub fn lanes_diagram(t: &Trace, f: &ScenarioFile) -> String {
     }
     let _ = writeln!(out, "    participant K as kernel and other roles");
     let mut current: Option<usize> = None;
+    // The depth of the `worker` call whose stage runs now, if one does.
+    let mut worker: Option<u32> = None;
     for ev in &t.events {
-        let Some(th) = threads.get(ev.step) else {
+        let Some(mut th) = threads.get(ev.step) else {
             continue;
         };
-        if current != Some(ev.step) {
+        if worker.is_some_and(|d| ev.depth <= d) {
+            worker = None;
+        }
+        if worker.is_none() && matches!(ev.call, Call::Worker { .. }) {
+            worker = Some(ev.depth);
+        }
+        if worker.is_some() {
+            th = &kworker;
+        } else if current != Some(ev.step) {
             let title = f.steps[ev.step].step.to_string();
             let _ = writeln!(
                 out,

@@ -199,6 +199,24 @@ pub struct RootCause {
     pub observed: Option<String>,
 }
 
+/// Where a failed case's trace first departs from the reference implementation's, given when
+/// no monitor names an event (only a case's checks failed): a hint at the role to look at, not
+/// a verdict, since the order of calls is not normative.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct Departure {
+    /// The index of the first event that differs (`#N` in both traces).
+    pub event: usize,
+    /// The role that made that call in the shim's trace (in the reference's, if the shim's
+    /// trace ended there).
+    pub role: Role,
+    /// That role's instance (`importer.att0`).
+    pub actor: String,
+    /// The shim's event there, as a trace line, if its trace goes that far.
+    pub shim: Option<String>,
+    /// The reference's event there, as a trace line, if its trace goes that far.
+    pub reference: Option<String>,
+}
+
 /// One case variant against one shim.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct CaseResult {
@@ -240,6 +258,9 @@ pub struct CaseResult {
     /// The violation the others follow from, when the judge could tell.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub root_cause: Option<RootCause>,
+    /// With no root cause: where the trace first departs from the reference's.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub departure: Option<Departure>,
     /// Why the scenario could not run at all.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
@@ -254,6 +275,15 @@ pub struct CaseResult {
     pub stderr: Option<String>,
     /// Wall time of the case, in microseconds.
     pub micros: u64,
+}
+
+impl CaseResult {
+    /// Whether `rule` failed in this case only as a consequence of the case's root cause.
+    pub fn is_consequence(&self, rule: &str) -> bool {
+        self.root_cause
+            .as_ref()
+            .is_some_and(|rc| rc.consequences.iter().any(|r| r == rule))
+    }
 }
 
 /// A rule's verdict for one shim.

@@ -12,7 +12,7 @@ use reference_impl::{Actor, Call, DmaResvUsage, Ret, Role, Trace};
 
 use crate::monitor::Verdict;
 use crate::outcome::CaseOutcome;
-use crate::results::RootCause;
+use crate::results::{Departure, RootCause};
 
 /// The role an actor plays (a device is its importer's).
 pub fn role_of(actor: Actor) -> Role {
@@ -71,6 +71,27 @@ pub fn of(outcome: &CaseOutcome) -> Option<RootCause> {
         .map(str::to_string)
         .collect();
     Some(cause)
+}
+
+/// The first event where `shim` departs from `reference` (same step, same call, same
+/// return), or `None` if neither trace has an event the other lacks.
+pub fn departure(reference: &Trace, shim: &Trace) -> Option<Departure> {
+    let same = |i: usize| match (reference.events.get(i), shim.events.get(i)) {
+        (Some(a), Some(b)) => a.step == b.step && a.line(i) == b.line(i),
+        (None, None) => true,
+        _ => false,
+    };
+    let n = reference.events.len().max(shim.events.len());
+    let i = (0..n).find(|&i| !same(i))?;
+    let (r, s) = (reference.events.get(i), shim.events.get(i));
+    let by = s.or(r)?.from;
+    Some(Departure {
+        event: i,
+        role: role_of(by),
+        actor: by.to_string(),
+        shim: s.map(|e| e.line(i)),
+        reference: r.map(|e| e.line(i)),
+    })
 }
 
 fn from_monitor(rule: &str, v: &crate::monitor::Violation) -> RootCause {
@@ -206,6 +227,53 @@ mod tests {
             change(&mut t);
             Ok(t)
         })
+    }
+
+    /// An importer that skips its pin fails only the case's checks (no monitor names an
+    /// event): the first departure from the reference is its call where the reference pins,
+    /// made by the importer. Identical traces have none; a trace that ends early departs where
+    /// the reference goes on, named after the reference's caller.
+    #[test]
+    fn the_first_departure_names_the_importer_that_skipped_its_pin() {
+        let outcome = outcome_of("pin_without_a_pin_op", "", |t| {
+            let pin = t
+                .events
+                .iter()
+                .position(|e| matches!(e.call, Call::DmaBufPin { .. }))
+                .expect("a pin");
+            t.events.remove(pin);
+        });
+        assert!(of(&outcome).is_none(), "only the case's checks fail");
+        let shim = outcome.trace.as_ref().expect("a trace");
+        let reference = reference_impl::run_reference(&outcome.steps).expect("runs");
+        let d = departure(&reference, shim).expect("a departure");
+        let pin = reference
+            .events
+            .iter()
+            .position(|e| matches!(e.call, Call::DmaBufPin { .. }))
+            .expect("the reference pins");
+        assert_eq!(
+            (d.event, d.role, d.actor.as_str()),
+            (pin, Role::Importer, "importer.att0")
+        );
+        assert!(
+            d.reference
+                .as_deref()
+                .is_some_and(|l| l.contains("dma_buf_pin(att0)")),
+            "{d:?}"
+        );
+        assert!(
+            d.shim
+                .as_deref()
+                .is_some_and(|l| !l.contains("dma_buf_pin")),
+            "{d:?}"
+        );
+        assert!(departure(&reference, &reference).is_none());
+        let mut short = reference.clone();
+        short.events.truncate(pin);
+        let d = departure(&reference, &short).expect("ends early");
+        assert_eq!((d.event, d.shim.as_deref()), (pin, None));
+        assert_eq!(d.role, Role::Importer);
     }
 
     /// An importer that takes the lock again in its callback deadlocks the revoke: the root

@@ -12,8 +12,8 @@ use crate::expectations::Expectations;
 use crate::filter::CaseFilter;
 use crate::outcome::{CaseOutcome, run_case, scenario_of};
 use crate::results::{
-    CaseResult, FORMAT_VERSION, Failure, RunResults, ShimInfo, ShimResults, Status, Summary,
-    rule_verdicts,
+    CaseResult, Departure, FORMAT_VERSION, Failure, RunResults, ShimInfo, ShimResults, Status,
+    Summary, rule_verdicts,
 };
 use crate::{CaseDef, Spec};
 
@@ -71,22 +71,23 @@ pub fn selected_by(spec: &Spec, filter: &CaseFilter) -> Vec<(&'static CaseDef, &
         .collect()
 }
 
-/// The reference trace against the shim's, as a unified diff.
-fn trace_diff(outcome: &CaseOutcome) -> Option<String> {
+/// The reference trace against the shim's, as a unified diff, and where the shim's first
+/// departs from it.
+fn trace_diff(outcome: &CaseOutcome) -> Option<(String, Option<Departure>)> {
     let shim = outcome.trace.as_ref().ok()?;
     let reference = run_reference(&outcome.steps).ok()?;
+    let departure = crate::root_cause::departure(&reference, shim);
     let titles = outcome.step_titles();
     let (a, b) = (reference.render(&titles), shim.render(&titles));
     if a == b {
         return None;
     }
-    Some(
-        TextDiff::from_lines(&a, &b)
-            .unified_diff()
-            .context_radius(3)
-            .header("reference", "shim")
-            .to_string(),
-    )
+    let diff = TextDiff::from_lines(&a, &b)
+        .unified_diff()
+        .context_radius(3)
+        .header("reference", "shim")
+        .to_string();
+    Some((diff, departure))
 }
 
 fn result_of(outcome: &CaseOutcome, micros: u64) -> CaseResult {
@@ -138,6 +139,15 @@ fn result_of(outcome: &CaseOutcome, micros: u64) -> CaseResult {
         }))
         .collect();
     let failed = status != Status::Pass;
+    let root_cause = if failed {
+        crate::root_cause::of(outcome)
+    } else {
+        None
+    };
+    let (trace_diff, departure) = match failed.then(|| trace_diff(outcome)).flatten() {
+        Some((diff, departure)) => (Some(diff), departure.filter(|_| root_cause.is_none())),
+        None => (None, None),
+    };
     CaseResult {
         name: outcome.name(),
         case: outcome.case.name.to_string(),
@@ -152,11 +162,8 @@ fn result_of(outcome: &CaseOutcome, micros: u64) -> CaseResult {
         new_rules: Vec::new(),
         vanished_rules: Vec::new(),
         failures,
-        root_cause: if status == Status::Pass {
-            None
-        } else {
-            crate::root_cause::of(outcome)
-        },
+        root_cause,
+        departure,
         error: match &outcome.trace {
             Err(e) => Some(e.clone()),
             Ok(t) => t.crashed.as_ref().map(|c| {
@@ -172,7 +179,7 @@ fn result_of(outcome: &CaseOutcome, micros: u64) -> CaseResult {
                 )
             }),
         },
-        trace_diff: if failed { trace_diff(outcome) } else { None },
+        trace_diff,
         trace: if failed {
             outcome.trace.as_ref().ok().cloned()
         } else {
@@ -199,6 +206,7 @@ fn not_applicable(case: &CaseDef, variant: &str, reason: String) -> CaseResult {
         vanished_rules: Vec::new(),
         failures: Vec::new(),
         root_cause: None,
+        departure: None,
         error: None,
         trace_diff: None,
         trace: None,

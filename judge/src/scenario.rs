@@ -175,4 +175,9 @@ impl Scenario {
     pub fn complete(&mut self) -> StepRef {
         self.push(Step::Complete)
     }
+
+    /// A signal becomes pending for the caller of the exporter's next step.
+    pub fn signal(&mut self, buf: BufId) -> StepRef {
+        self.push(Step::Signal { buf })
+    }
 }

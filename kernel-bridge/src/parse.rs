@@ -14,6 +14,12 @@ pub struct KernelTrace {
     pub name: String,
     /// The trace, or why it could not be read.
     pub trace: Result<Trace, String>,
+    /// A replayed schedule's preemptions at points the kernel never reached
+    /// (`step 2's unlock 1`).
+    pub unreached: Vec<String>,
+    /// Why a replayed schedule could not run as written on the kernel (a step that would
+    /// wait for the lock of the step it interrupted), if it could not.
+    pub blocked: Option<String>,
 }
 
 #[derive(Default)]
@@ -25,6 +31,8 @@ struct Open {
     /// Kernel warnings, with the step they were printed in.
     warnings: Vec<(usize, String)>,
     error: Option<String>,
+    unreached: Vec<String>,
+    blocked: Option<String>,
 }
 
 /// The first line of a kernel warning (`WARNING: CPU: 0 PID: 1 at FILE:LINE FUNC+0x..`),
@@ -55,6 +63,12 @@ fn close(open: Open, end: &str) -> KernelTrace {
             fields.insert(k, v);
         }
     }
+    let (unreached, blocked) = (open.unreached.clone(), open.blocked.clone());
+    let open = Open {
+        unreached: Vec::new(),
+        blocked: None,
+        ..open
+    };
     let trace = (|| {
         if let Some(e) = open.error {
             return Err(e);
@@ -107,6 +121,8 @@ fn close(open: Open, end: &str) -> KernelTrace {
         mutant: open.mutant,
         name: open.name,
         trace,
+        unreached,
+        blocked,
     }
 }
 
@@ -150,6 +166,19 @@ pub fn parse(log: &str) -> Vec<KernelTrace> {
                                 .get_or_insert(format!("unreadable event `{args}`: {e}"));
                         }
                     }
+                }
+            }
+            "unreached" => {
+                if let Some(o) = open.as_mut() {
+                    let w: Vec<&str> = args.split_whitespace().collect();
+                    if let [step, point, nth, ..] = w[..] {
+                        o.unreached.push(format!("step {step}'s {point} {nth}"));
+                    }
+                }
+            }
+            "blocked" => {
+                if let Some(o) = open.as_mut() {
+                    o.blocked = Some(args.trim().to_string());
                 }
             }
             "end" => {
@@ -223,5 +252,30 @@ mod tests {
         );
         assert_eq!(traces[1].mutant, "dynamic-keeps-dma");
         assert!(traces[2].trace.as_ref().unwrap_err().contains("stopped"));
+        assert!(first.unreached.is_empty() && first.blocked.is_none());
+    }
+
+    /// A replay says which of its schedule's points the kernel never reached, and why it
+    /// stopped; its trace is read as any other.
+    #[test]
+    fn a_replay_that_did_not_run_as_written() {
+        let log = r#"
+    # revoke_spec_replay: revoke-trace: begin none revoke_races_a_map~s1
+    # revoke_spec_replay: revoke-trace: ev {"step":0,"depth":0,"from":{"role":"exporter","id":0},"to":{"role":"core"},"call":{"fn":"dma_buf_export","buf":0},"locked":false,"ret":{"kind":"int","value":0}}
+    # revoke_spec_replay: revoke-trace: unreached 2 unlock 3 1
+    # revoke_spec_replay: revoke-trace: blocked step 3 wants buf0's reservation lock, which the step it interrupted holds
+    # revoke_spec_replay: revoke-trace: end revoke_races_a_map~s1 events=1 hung_at=none overflow=0
+"#;
+        let traces = parse(log);
+        assert_eq!(traces.len(), 1);
+        let t = &traces[0];
+        assert_eq!(t.name, "revoke_races_a_map~s1");
+        assert_eq!(t.unreached, ["step 2's unlock 3"]);
+        assert!(
+            t.blocked
+                .as_deref()
+                .is_some_and(|b| b.starts_with("step 3 wants buf0's"))
+        );
+        assert_eq!(t.trace.as_ref().expect("a trace").events.len(), 1);
     }
 }

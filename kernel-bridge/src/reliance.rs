@@ -222,7 +222,8 @@ pub fn relied_on(steps: &[Step]) -> Vec<Reliance> {
             | Step::Mmap { .. }
             | Step::Reclaim { .. }
             | Step::ExporterFence { .. }
-            | Step::Complete => {}
+            | Step::Complete
+            | Step::Signal { .. } => {}
         }
     }
     out

@@ -301,7 +301,8 @@ pub(super) fn append_once(path: &Path, block: &str) -> Result<(), String> {
     write_if_changed(path, &format!("{}\n{MARKER}\n{block}", old.trim_end()))
 }
 
-/// The scenarios of the selected case variants.
+/// The scenarios of the selected case variants the KUnit runner can run (not those that
+/// make a signal pending: see `version::runner_cannot_run`).
 pub fn scenarios(filter: Option<&str>) -> Vec<(String, Vec<Step>)> {
     selected(&judge::spec(), filter)
         .into_iter()
@@ -311,6 +312,7 @@ pub fn scenarios(filter: Option<&str>) -> Vec<(String, Vec<Step>)> {
                 .unwrap_or_default();
             (c.variant_name(v), steps)
         })
+        .filter(|(_, steps)| crate::version::runner_cannot_run(steps).is_none())
         .collect()
 }
 
@@ -321,7 +323,9 @@ pub(super) fn install(tree: &Path) -> Result<(), String> {
     write_if_changed(&dir.join("revoke_spec_hooks.h"), HOOKS_H)?;
     write_if_changed(
         &dir.join("revoke_spec_scenarios.h"),
-        &ctable::header(&scenarios(None)),
+        &(ctable::header(&scenarios(None))
+            + "\n"
+            + &crate::replays::c_tables(&crate::replays::replays())),
     )?;
     append_once(
         &dir.join("Kconfig"),

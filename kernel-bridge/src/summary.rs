@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 
 use judge::results::{CaseResult, ShimResults, Status, Verdict};
 
+use crate::replays::ReplayLine;
+
 /// A mutant C driver and the rule the suite must catch it on.
 pub struct MutantSpec {
     /// The suite's mutant name.
@@ -32,6 +34,10 @@ pub struct BridgeSummary {
     pub configs: Vec<ConfigSummary>,
     /// Per configuration and mutant.
     pub mutants: Vec<MutantSummary>,
+    /// Per configuration, the mutant C driver whose bug only a schedule shows: the replayed
+    /// schedules that caught it (`CASE~LABEL`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replay_mutants: Vec<MutantSummary>,
 }
 
 /// One configuration's results.
@@ -48,6 +54,9 @@ pub struct ConfigSummary {
     pub cases: Vec<CaseLine>,
     /// Per rule.
     pub rules: Vec<RuleLine>,
+    /// Per racy case and schedule: the replay on this kernel.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replays: Vec<ReplayLine>,
 }
 
 /// One case variant.
@@ -87,6 +96,17 @@ pub struct MutantSummary {
     pub caught_by: Vec<String>,
 }
 
+impl MutantSummary {
+    /// `caught on RULE by A, B`, or `not caught on RULE`, each name spelled by `name`.
+    fn verdict(&self, name: impl Fn(&str) -> String) -> String {
+        if self.caught_by.is_empty() {
+            return format!("not caught on {}", name(&self.rule));
+        }
+        let by: Vec<String> = self.caught_by.iter().map(|c| name(c)).collect();
+        format!("caught on {} by {}", name(&self.rule), by.join(", "))
+    }
+}
+
 pub(super) fn case_line(c: &CaseResult) -> CaseLine {
     let detail = match c.status {
         Status::NotApplicable => c.reason.clone().unwrap_or_default(),
@@ -123,6 +143,7 @@ pub(super) fn summarize(shim: &ShimResults, ran: usize) -> ConfigSummary {
                 reason: r.reason.clone().unwrap_or_default(),
             })
             .collect(),
+        replays: Vec::new(),
     }
 }
 
@@ -209,15 +230,7 @@ pub fn table_md(s: &BridgeSummary) -> String {
             continue;
         }
         let _ = writeln!(out, "**{}**\n", on.heading());
-        let _ = write!(out, "| rule |");
-        for c in &s.configs {
-            let _ = write!(out, " {} |", c.name);
-        }
-        let _ = write!(out, "\n|---|");
-        for _ in &s.configs {
-            let _ = write!(out, "---|");
-        }
-        out.push('\n');
+        header_row(&mut out, &["rule"], s);
         for i in rows {
             let r = &first.rules[i];
             match judge::spec().rule(&r.rule) {
@@ -269,6 +282,99 @@ pub fn table_md(s: &BridgeSummary) -> String {
     out
 }
 
+/// Where the replays' table of the summary at `path` is written: `linux-7.2-replays.md` next
+/// to `linux-7.2.json`.
+pub fn replays_table_path(path: &std::path::Path) -> std::path::PathBuf {
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("summary");
+    path.with_file_name(format!("{stem}-replays.md"))
+}
+
+/// The book's table of the racy cases' schedules replayed on the kernel, rendered from a
+/// summary (written next to it, see [`replays_table_path`]).
+pub fn replays_table_md(s: &BridgeSummary) -> String {
+    let mut out = String::new();
+    replays_md(s, &mut out);
+    out
+}
+
+/// A table's header: the given columns, then one per configuration.
+fn header_row(out: &mut String, first: &[&str], s: &BridgeSummary) {
+    let _ = write!(out, "|");
+    for c in first {
+        let _ = write!(out, " {c} |");
+    }
+    for c in &s.configs {
+        let _ = write!(out, " {} |", c.name);
+    }
+    let _ = write!(out, "\n|{}", "---|".repeat(first.len()));
+    for _ in &s.configs {
+        let _ = write!(out, "---|");
+    }
+    out.push('\n');
+}
+
+/// The number of `note` among the notes under a table (added if new), from 1.
+fn note_number(notes: &mut Vec<String>, note: String) -> usize {
+    match notes.iter().position(|x| *x == note) {
+        Some(n) => n + 1,
+        None => {
+            notes.push(note);
+            notes.len()
+        }
+    }
+}
+
+/// The table of the racy cases' schedules replayed on the kernel: one row per schedule, one
+/// column per configuration; the reasons and the differences from the model's trace below it.
+fn replays_md(s: &BridgeSummary, out: &mut String) {
+    let Some(first) = s.configs.first().filter(|c| !c.replays.is_empty()) else {
+        return;
+    };
+    header_row(out, &["case", "schedule", "preemptions"], s);
+    let mut notes: Vec<String> = Vec::new();
+    for (i, r) in first.replays.iter().enumerate() {
+        let _ = write!(out, "| `{}` | {} | {} |", r.case, r.label, r.schedule);
+        for c in &s.configs {
+            let Some(l) = c.replays.get(i) else {
+                let _ = write!(out, " |");
+                continue;
+            };
+            let mut cell = match l.status.as_str() {
+                "pass" => "pass".to_string(),
+                "fail" => format!("fail: {}", l.detail),
+                other => {
+                    let n = note_number(&mut notes, format!("{other}: {}", l.detail));
+                    format!("{other} ({n})")
+                }
+            };
+            if l.model == "same" {
+                cell.push_str(", trace = model's");
+            } else if !l.model.is_empty() {
+                let n = note_number(&mut notes, format!("trace: {}", l.model));
+                cell.push_str(&format!(", trace differs ({n})"));
+            }
+            let _ = write!(out, " {cell} |");
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    for (n, note) in notes.iter().enumerate() {
+        let _ = writeln!(out, "({}) {}\n", n + 1, note);
+    }
+    for m in &s.replay_mutants {
+        let _ = writeln!(
+            out,
+            "The mutant C driver `{}` on {}: {}.\n",
+            m.mutant,
+            m.config,
+            m.verdict(|c| format!("`{c}`"))
+        );
+    }
+}
+
 /// A verdict as the book's table shows it, with the short reason of a rule not applicable.
 fn verdict_cell(r: &RuleLine) -> String {
     if r.verdict != Verdict::NotApplicable.word() {
@@ -301,17 +407,36 @@ pub(super) fn human_notes(s: &BridgeSummary) -> String {
             let _ = writeln!(out, "    {} {}: {}", r.rule, r.verdict, r.reason);
         }
     }
-    for m in &s.mutants {
+    for c in &s.configs {
+        for r in &c.replays {
+            let _ = writeln!(
+                out,
+                "{}: replay of {} ({}; {}): {}{}{}",
+                c.name,
+                r.case,
+                r.label,
+                r.schedule,
+                r.status,
+                if r.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", r.detail)
+                },
+                if r.model.is_empty() {
+                    String::new()
+                } else {
+                    format!("; trace vs the model's: {}", r.model)
+                }
+            );
+        }
+    }
+    for m in s.mutants.iter().chain(&s.replay_mutants) {
         let _ = writeln!(
             out,
             "mutant {} on {}: {}",
             m.mutant,
             m.config,
-            if m.caught_by.is_empty() {
-                format!("NOT caught on {}", m.rule)
-            } else {
-                format!("caught on {} by {}", m.rule, m.caught_by.join(", "))
-            }
+            m.verdict(|c| c.to_string())
         );
     }
     out
@@ -354,6 +479,13 @@ mod tests {
             let json = std::fs::read_to_string(&path).expect("read");
             let s: BridgeSummary = serde_json::from_str(&json).expect("a bridge summary");
             let md = std::fs::read_to_string(path.with_extension("md")).expect("its table");
+            let replays = std::fs::read_to_string(replays_table_path(&path)).unwrap_or_default();
+            assert!(
+                replays == replays_table_md(&s),
+                "{} is not rendered from {}",
+                replays_table_path(&path).display(),
+                path.display()
+            );
             assert!(
                 md == table_md(&s),
                 "{} is not rendered from {} (run `revoke-conformance kernel --render-summary {}`)",

@@ -17,7 +17,9 @@
 //! initial one. With `n` threads and `k` points, one sample finds a bug of depth `d` with
 //! probability at least `1 / (n k^(d-1))`. Here `d` is the bound plus 2. The model's own
 //! limit stays: a thread that takes over runs its step to completion (see the book's
-//! chapter on the conformance suite, section "Threads, schedules and replay files").
+//! chapter on the conformance suite, section "Threads, schedules and replay files"), except
+//! the kernel's worker (`kworker`), which runs one stage of a queued work item at a time and
+//! so can stop half-way while other threads' steps run.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -213,6 +215,21 @@ impl Explorer<'_, '_> {
                     prio.insert(running.clone(), depth - 1 - i);
                 }
                 seen_points += 1;
+                // The kernel's worker gets its random priority when it first may run (a
+                // work item queued): drawn only then, so samples of scenarios without
+                // work items are as they were.
+                for t in &o.threads {
+                    if !prio.contains_key(t) {
+                        let above = rng.below(prio.len() + 1);
+                        let p = depth + above;
+                        for v in prio.values_mut() {
+                            if *v >= p {
+                                *v += 1;
+                            }
+                        }
+                        prio.insert(t.clone(), p);
+                    }
+                }
                 let mine = prio[&running];
                 if let Some(best) = o.threads.iter().max_by_key(|t| prio[*t])
                     && prio[best] > mine

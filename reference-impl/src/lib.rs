@@ -29,7 +29,7 @@ pub use kernel::{
     Attachment, Blocked, Completion, FRUITLESS_WAITS, Harness, Kernel, Kref, SchedPoint, Scheduler,
     Traced,
 };
-pub use ops::{DmaBufAttachOps, DmaBufOps, Exporter, Importer, OpsTable};
+pub use ops::{DmaBufAttachOps, DmaBufOps, Exporter, Importer, OpsTable, Work};
 pub use run::{Roles, run_reference, run_with};
 pub use scenario::{ExporterKind, ImporterKind, Step, StepRef};
 pub use scenario_file::{FileStep, PointKind, Preemption, SCENARIO_FORMAT, ScenarioFile, Thread};

@@ -99,9 +99,23 @@ pub trait DmaBufAttachOps {
     fn has_invalidate_mappings(&self) -> bool;
     /// `.invalidate_mappings`: called with the reservation lock held.
     fn invalidate_mappings(&self, _k: &Kernel, _att: AttId) {}
-    /// Not an op: a work item the importer queued with [`Kernel::queue_work`] runs, on a
-    /// worker thread, without any lock held.
-    fn work(&self, _k: &Kernel, _att: AttId) {}
+    /// Not an op: stage `stage` (from 0) of the work item the importer queued with
+    /// [`Kernel::queue_work`], run on the kernel's worker thread without any lock held.
+    /// A work function is straight-line code; one that a race can stop half-way (after it
+    /// dropped a lock, say) is written in stages, each returning [`Work::Continue`] while
+    /// there is more: between two stages other threads may run (the explorer's `kworker`).
+    fn work(&self, _k: &Kernel, _att: AttId, _stage: u32) -> Work {
+        Work::Done
+    }
+}
+
+/// What a stage of a work item returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// The work function returned.
+    Done,
+    /// The work function goes on with the next stage; the worker may be preempted first.
+    Continue,
 }
 
 /// What a scenario can ask an exporter driver to do.

@@ -252,6 +252,11 @@ impl<R: std::ops::Deref<Target = Roles>> StepRunner<R> {
                 Box::new(move |k| e.put(k))
             }
             Step::Complete => Box::new(move |k| k.harness().complete_all()),
+            Step::Signal { buf } => {
+                exp(buf)?;
+                let buf = *buf;
+                Box::new(move |k| k.harness().signal(buf))
+            }
         };
         Ok((step.actor(), f))
     }

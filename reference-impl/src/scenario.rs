@@ -106,6 +106,10 @@ pub enum Step {
     Put { buf: BufId },
     /// Every device finishes its queued work.
     Complete,
+    /// A signal becomes pending for the process that runs exporter `buf`'s next step (the
+    /// caller of a reset is being killed): until that step returns to user space, every
+    /// interruptible wait it makes on fences that have not signalled returns `-ERESTARTSYS`.
+    Signal { buf: BufId },
 }
 
 impl Step {
@@ -127,7 +131,7 @@ impl Step {
             | Step::Unmap { att }
             | Step::Detach { att }
             | Step::Vmap { att } => Actor::Importer(att),
-            Step::Mmap { .. } | Step::Complete => Actor::Harness,
+            Step::Mmap { .. } | Step::Complete | Step::Signal { .. } => Actor::Harness,
         }
     }
 }
@@ -166,6 +170,12 @@ impl fmt::Display for Step {
             ),
             Step::Put { buf } => write!(f, "exporter.{buf}: put last reference"),
             Step::Complete => write!(f, "devices: complete queued work"),
+            Step::Signal { buf } => {
+                write!(
+                    f,
+                    "user space: signal the caller of exporter.{buf}'s next step"
+                )
+            }
         }
     }
 }

@@ -50,6 +50,18 @@ impl Thread {
         Thread("main".to_string())
     }
 
+    /// The kernel's worker thread, which runs the work items drivers queue (`queue_work()`)
+    /// and has no steps of its own: a schedule runs the next stage of the oldest queued item
+    /// where it names `kworker`.
+    pub fn kworker() -> Thread {
+        Thread("kworker".to_string())
+    }
+
+    /// Whether this is [`Thread::kworker`].
+    pub fn is_kworker(&self) -> bool {
+        self.0 == "kworker"
+    }
+
     /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -283,9 +295,17 @@ impl ScenarioFile {
         self.steps.iter().any(|s| s.thread() != Thread::main())
     }
 
-    /// Checks that every preemption names a step of the file and a thread that has steps.
+    /// Checks that every preemption names a step of the file and a thread that has steps
+    /// (or the kernel's worker, [`Thread::kworker`], which has none), and that no step runs
+    /// on the kernel's worker.
     pub fn validate(&self) -> Result<(), String> {
         let threads = self.threads();
+        if let Some(i) = threads.iter().position(Thread::is_kworker) {
+            return Err(format!(
+                "step {i} runs on thread `kworker`, the kernel's worker: it runs the work \
+                 items drivers queue, not steps"
+            ));
+        }
         for p in &self.schedule {
             if p.step >= self.steps.len() {
                 return Err(format!(
@@ -294,7 +314,7 @@ impl ScenarioFile {
                     self.steps.len()
                 ));
             }
-            if !threads.contains(&p.run) {
+            if !threads.contains(&p.run) && !p.run.is_kworker() {
                 return Err(format!("schedule: no step runs on thread `{}`", p.run));
             }
             if p.nth == 0 {
@@ -336,6 +356,11 @@ mod tests {
             .contains("step 0 does not exist"));
         assert!(err(r#"{"format": 1, "steps": [{"op": "complete"}], "schedule": [{"step": 0, "point": "lock", "run": "x"}]}"#)
             .contains("no step runs on thread `x`"));
+        assert!(
+            err(r#"{"format": 1, "steps": [{"op": "complete", "thread": "kworker"}]}"#)
+                .contains("the kernel's worker")
+        );
+        assert!(ScenarioFile::from_json(r#"{"format": 1, "steps": [{"op": "complete"}], "schedule": [{"step": 0, "point": "lock", "run": "kworker"}]}"#).is_ok());
         assert!(err(r#"{"format": 1, "stepz": []}"#).contains("unknown field"));
     }
 }

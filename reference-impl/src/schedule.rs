@@ -6,6 +6,10 @@
 //! one machine on one stack). A preempting step that wants a reservation lock the interrupted
 //! step holds would wait for it in the kernel; here that schedule cannot run, and the run says
 //! so ([`ScheduledRun::blocked`]) instead of producing a trace.
+//!
+//! The kernel's worker, [`Thread::kworker`], has no steps: a preemption naming it runs the
+//! next stage of the oldest queued work item (see `kernel/work.rs`), which is data, so the
+//! worker can stop between two stages while other steps run, and go on later.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -90,7 +94,8 @@ pub fn step_buffers(steps: &[Step]) -> Vec<Option<BufId>> {
             | Step::Move { buf }
             | Step::Reclaim { buf }
             | Step::ExporterFence { buf, .. }
-            | Step::Put { buf } => Some(buf),
+            | Step::Put { buf }
+            | Step::Signal { buf } => Some(buf),
             Step::Attach { att, buf, .. } | Step::AttachDuringEviction { att, buf, .. } => {
                 of_att.insert(att, buf);
                 Some(buf)
@@ -129,7 +134,8 @@ pub fn step_dependencies(steps: &[Step]) -> Vec<Option<usize>> {
             | Step::Move { buf }
             | Step::Reclaim { buf }
             | Step::ExporterFence { buf, .. }
-            | Step::Put { buf } => exported.get(&buf).copied(),
+            | Step::Put { buf }
+            | Step::Signal { buf } => exported.get(&buf).copied(),
             Step::Map { att }
             | Step::Access { att, .. }
             | Step::Submit { att, .. }
@@ -156,7 +162,7 @@ impl Sched {
 
     /// The threads that could run a step now, at a point concerning `buf`, other than those
     /// of the steps on the stack.
-    fn eligible(&self, buf: Option<BufId>, busy: &[Thread]) -> Vec<Thread> {
+    fn eligible(&self, k: &Kernel, buf: Option<BufId>, busy: &[Thread]) -> Vec<Thread> {
         let mut out: Vec<Thread> = Vec::new();
         for t in &self.threads {
             if busy.contains(t) || out.contains(t) {
@@ -168,6 +174,12 @@ impl Sched {
             {
                 out.push(t.clone());
             }
+        }
+        // The kernel's worker, when a work item is queued on a buffer that conflicts.
+        if let Some(w) = k.harness().queued_work()
+            && conflicts(buf, Some(w))
+        {
+            out.push(Thread::kworker());
         }
         out
     }
@@ -215,7 +227,7 @@ impl Sched {
             .iter()
             .map(|&i| self.threads[i].clone())
             .collect();
-        let threads = self.eligible(Some(point.buf()), &busy);
+        let threads = self.eligible(k, Some(point.buf()), &busy);
         self.offered.borrow_mut().push(Offered {
             step: cur,
             point: kind,
@@ -223,6 +235,20 @@ impl Sched {
             threads,
         });
         for t in self.due(cur, kind, nth) {
+            if t.is_kworker() {
+                if k.harness().queued_work().is_none() {
+                    self.fail(format!(
+                        "schedule: no work item is queued for `{t}` at step {cur}'s {kind} \
+                         (the drivers here queue none there): this schedule cannot run"
+                    ));
+                    continue;
+                }
+                // One stage of the oldest work item, inside this step; the points it
+                // reaches are this step's.
+                k.harness().set_scheduler(Some(scheduler(self.clone())));
+                k.harness().run_worker_stage(None);
+                continue;
+            }
             if busy.contains(&t) {
                 self.fail(format!(
                     "schedule: thread `{t}` is already running at step {cur}'s {kind}"
@@ -295,6 +321,19 @@ fn scheduler(s: Rc<Sched>) -> crate::Scheduler {
 pub fn run_scheduled(roles: Rc<Roles>, file: &ScenarioFile) -> ScheduledRun {
     let steps = file.plain_steps();
     let n = steps.len();
+    if let Some(i) = file.steps.iter().position(|f| f.thread().is_kworker()) {
+        return ScheduledRun {
+            trace: Err(format!(
+                "step {i} runs on thread `{}`, the kernel's worker: it runs the work items \
+                 drivers queue, not steps",
+                Thread::kworker()
+            )),
+            blocked: None,
+            offered: Vec::new(),
+            unused: Vec::new(),
+            inside: vec![None; n],
+        };
+    }
     let s = Rc::new(Sched {
         threads: file.threads(),
         bufs: step_buffers(&steps),
@@ -313,13 +352,14 @@ pub fn run_scheduled(roles: Rc<Roles>, file: &ScenarioFile) -> ScheduledRun {
     let k = Kernel::with_core((roles.core)());
     let mut blocked = None;
     let mut failed = None;
+    let mut stopped = false;
     'run: loop {
         let Some(i) = s.done.borrow().iter().position(|d| !d) else {
             break;
         };
         // Other threads' steps scheduled before this one starts.
         let busy = [s.threads[i].clone()];
-        let threads = s.eligible(s.bufs[i], &busy);
+        let threads = s.eligible(&k, s.bufs[i], &busy);
         s.offered.borrow_mut().push(Offered {
             step: i,
             point: PointKind::Start,
@@ -328,7 +368,18 @@ pub fn run_scheduled(roles: Rc<Roles>, file: &ScenarioFile) -> ScheduledRun {
         });
         let mut order = Vec::new();
         for t in s.due(i, PointKind::Start, 1) {
-            if t == s.threads[i] {
+            if t.is_kworker() {
+                // One stage of the oldest work item, before the step starts.
+                if k.harness().queued_work().is_none() {
+                    s.fail(format!(
+                        "schedule: no work item is queued for `{t}` before step {i} (the \
+                         drivers here queue none there): this schedule cannot run"
+                    ));
+                } else if !k.harness().run_worker_stage(Some(i)) {
+                    stopped = true;
+                    break 'run;
+                }
+            } else if t == s.threads[i] {
                 s.fail(format!("schedule: step {i} runs on thread `{t}` already"));
             } else if let Some(j) = s.next_of(&t) {
                 order.push(j);
@@ -344,7 +395,10 @@ pub fn run_scheduled(roles: Rc<Roles>, file: &ScenarioFile) -> ScheduledRun {
             }
             match s.run_top(&k, j) {
                 Ok(true) => {}
-                Ok(false) => break 'run,
+                Ok(false) => {
+                    stopped = true;
+                    break 'run;
+                }
                 Err(Stop::Blocked(e)) => {
                     blocked = Some(e);
                     break 'run;
@@ -355,6 +409,10 @@ pub fn run_scheduled(roles: Rc<Roles>, file: &ScenarioFile) -> ScheduledRun {
                 }
             }
         }
+    }
+    // The worker finishes what a schedule left queued.
+    if !stopped && blocked.is_none() && failed.is_none() {
+        k.harness().finish_work(n.saturating_sub(1));
     }
     k.harness().set_scheduler(None);
     let used = s.used.borrow().clone();
@@ -431,13 +489,7 @@ mod tests {
     }
 
     fn steps_in_order(t: &Trace) -> Vec<usize> {
-        let mut out: Vec<usize> = Vec::new();
-        for e in &t.events {
-            if out.last() != Some(&e.step) {
-                out.push(e.step);
-            }
-        }
-        out
+        t.step_order()
     }
 
     /// Without a schedule the steps run in file order; with one, the map runs inside the

@@ -698,6 +698,18 @@ impl Event {
 }
 
 impl Trace {
+    /// The steps in the order they ran, a step again each time it goes on after another
+    /// ran inside it: the interleaving the trace shows.
+    pub fn step_order(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::new();
+        for e in &self.events {
+            if out.last() != Some(&e.step) {
+                out.push(e.step);
+            }
+        }
+        out
+    }
+
     /// The step where the scenario stopped early (a hang or a crash), if it did.
     pub fn stopped_at(&self) -> Option<usize> {
         self.hung_at.or(self.crashed.as_ref().map(|c| c.step))

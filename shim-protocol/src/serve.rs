@@ -321,6 +321,7 @@ impl Server<'_> {
         if self.misbehave == Some(Misbehave::RetForWaiting)
             && thread.as_deref().is_some_and(|t| t != "main")
             && let Some((waiting, on)) = self.threads.borrow().last().cloned()
+            && on != thread
         {
             // Answer the call that waits for its kernel call, from the thread that runs.
             self.send(&FromShim::Ret {

@@ -10,7 +10,7 @@ use reference_impl::book::invalidation::GpuImporter;
 use reference_impl::book::revocation::VfioExporter;
 use reference_impl::{
     AttId, BufId, DmaBufAttachOps, DmaBufOps, DmaResvUsage, Errno, Exporter, ExporterKind, FenceId,
-    Importer, ImporterKind, Kernel, OpsTable, SgtId, Shim, ShimRole, Timeout,
+    Importer, ImporterKind, Kernel, OpsTable, SgtId, Shim, ShimRole, Timeout, Work,
 };
 
 /// A VFIO exporter with an `mmap` op (as the VFIO dma-buf mmap series adds), which refuses
@@ -80,11 +80,26 @@ pub const VFIO_WITH_MMAP: Shim = Shim {
     },
 };
 
-/// A VFIO exporter whose revoke waits for the fences in a loop of one-second waits, as Jason
-/// Gunthorpe suggested (sleep, warn, keep sleeping), and never goes on while one is pending.
+/// A VFIO exporter whose revoke waits for the fences its own way (`wait`, under the
+/// reservation lock), and never goes on while one is pending.
 pub struct VfioWaitLoop {
     inner: VfioExporter,
     buf: BufId,
+    wait: fn(&Kernel, BufId),
+}
+
+/// In a loop of one-second waits, as Jason Gunthorpe suggested (sleep, warn, keep sleeping).
+fn bounded_wait_loop(k: &Kernel, buf: BufId) {
+    // HZ jiffies at a time; 0 means timed out: warn and keep waiting.
+    while k.dma_resv_wait_timeout(buf, DmaResvUsage::Bookkeep, false, Timeout::Jiffies(250)) <= 0 {}
+}
+
+/// Interruptibly first (kinder to a process being killed); an interrupted wait is taken as
+/// "not done", and, as a reset cannot fail, the rest of the wait is uninterruptible.
+fn interruptible_then_uninterruptible(k: &Kernel, buf: BufId) {
+    if k.dma_resv_wait_timeout(buf, DmaResvUsage::Bookkeep, true, Timeout::Max) <= 0 {
+        k.dma_resv_wait_timeout(buf, DmaResvUsage::Bookkeep, false, Timeout::Max);
+    }
 }
 
 impl DmaBufOps for VfioWaitLoop {
@@ -119,14 +134,7 @@ impl Exporter for VfioWaitLoop {
         k.dma_resv_lock(self.buf);
         self.inner.priv_.borrow_mut().revoked = true;
         k.dma_buf_invalidate_mappings(self.buf);
-        // HZ jiffies at a time; 0 means timed out: warn and keep waiting.
-        while k.dma_resv_wait_timeout(
-            self.buf,
-            DmaResvUsage::Bookkeep,
-            false,
-            Timeout::Jiffies(250),
-        ) <= 0
-        {}
+        (self.wait)(k, self.buf);
         k.dma_resv_unlock(self.buf);
         self.inner.put_ref(k);
         k.wait_for_completion(self.buf, &self.inner.comp);
@@ -152,6 +160,24 @@ pub const VFIO_WAIT_LOOP: Shim = Shim {
             Rc::new(VfioWaitLoop {
                 inner: VfioExporter::new(buf),
                 buf,
+                wait: bounded_wait_loop,
+            })
+        },
+    },
+};
+
+/// The shim: a revoke whose wait is interruptible and that takes an interrupted wait for
+/// "not done" (`revoke.exporter.wait-result`).
+pub const VFIO_INTERRUPTIBLE_WAIT: Shim = Shim {
+    name: "vfio-interruptible-wait",
+    description: "VFIO exporter whose revoke waits for the fences interruptibly and, when a signal interrupts it, waits again uninterruptibly",
+    role: ShimRole::Exporter {
+        plays: &[ExporterKind::Vfio],
+        make: |buf| {
+            Rc::new(VfioWaitLoop {
+                inner: VfioExporter::new(buf),
+                buf,
+                wait: interruptible_then_uninterruptible,
             })
         },
     },
@@ -243,15 +269,24 @@ pub const FENCES_IN_CALLBACK: Shim = Shim {
 /// op"). The worker takes the reservation lock to unmap, which is why VFIO waits for unmaps
 /// only after dropping it.
 pub struct DeferredUnmap {
-    inner: GpuImporter,
+    pub(crate) inner: GpuImporter,
     att: AttId,
     /// Mappings invalidated and not yet given back.
     stale: RefCell<Vec<SgtId>>,
 }
 
 impl DeferredUnmap {
+    /// The importer that will own `att`.
+    pub(crate) fn new(att: AttId) -> Self {
+        DeferredUnmap {
+            inner: GpuImporter::new(att),
+            att,
+            stale: RefCell::new(Vec::new()),
+        }
+    }
+
     /// Gives back every invalidated mapping, under the lock (the worker, or a flush).
-    fn unmap_stale(&self, k: &Kernel) {
+    pub(crate) fn unmap_stale(&self, k: &Kernel) {
         let stale = self.stale.take();
         if stale.is_empty() {
             return;
@@ -284,8 +319,10 @@ impl DmaBufAttachOps for DeferredUnmap {
             k.queue_work(att);
         }
     }
-    fn work(&self, k: &Kernel, _att: AttId) {
+    /// One stage: the unmap of what the invalidation took away, under the lock.
+    fn work(&self, k: &Kernel, _att: AttId, _stage: u32) -> Work {
         self.unmap_stale(k);
+        Work::Done
     }
 }
 
@@ -309,8 +346,10 @@ impl Importer for DeferredUnmap {
         self.unmap_stale(k);
         self.inner.unmap(k)
     }
-    /// `flush_work()` before detaching: nothing is left mapped.
+    /// `flush_work()` before detaching: the worker has given back what it took (even if it
+    /// was half-way), and nothing is left mapped.
     fn detach(&self, k: &Kernel) {
+        k.flush_work(self.att);
         self.unmap_stale(k);
         self.inner.detach(k)
     }
@@ -325,12 +364,6 @@ pub const DEFERRED_UNMAP: Shim = Shim {
     description: "GPU importer whose invalidate_mappings stops using the mapping and leaves the unmap to a worker",
     role: ShimRole::Importer {
         plays: &[ImporterKind::Dynamic],
-        make: |att| {
-            Rc::new(DeferredUnmap {
-                inner: GpuImporter::new(att),
-                att,
-                stale: RefCell::new(Vec::new()),
-            })
-        },
+        make: |att| Rc::new(DeferredUnmap::new(att)),
     },
 };

@@ -34,6 +34,44 @@ fn the_reference_passes_every_interleaving_of_every_racy_case() {
     }
 }
 
+/// The conforming importers that unmap from a work item pass every interleaving of every
+/// racy case too, the kernel's worker (`kworker`) among the threads; and the schedule kept
+/// for the worker's race, which the reference importers cannot run (they queue no work),
+/// replays and passes on them.
+#[test]
+fn deferred_unmap_importers_pass_every_interleaving_with_the_worker() {
+    let spec = conformance::spec();
+    let roles = Rc::new(shim("gpu-importer-deferred-unmap").roles());
+    let mut worker_ran = false;
+    for (case, variant) in racy_cases(&spec) {
+        let ex = explore_case(roles.clone(), case, variant, ExploreOptions::default());
+        assert!(ex.violation.is_none(), "{}: {:?}", case.name, ex.violation);
+        assert!(ex.exhaustive, "{ex:?}");
+        worker_ran |= case.name == "worker_races_a_restore" && ex.explored > 100;
+    }
+    assert!(worker_ran, "worker_races_a_restore was explored");
+    let path = format!(
+        "{}/tests/scenarios/regressions/worker-races-a-restore-stopped-after-its-unmap.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let file = reference_impl::ScenarioFile::from_json(
+        &std::fs::read_to_string(&path).expect("the kept regression"),
+    )
+    .expect("reads");
+    assert!(file.schedule.iter().all(|p| p.run.is_kworker()));
+    let run = run_scheduled(roles, &file);
+    assert!(run.blocked.is_none() && run.unused.is_empty(), "{run:?}");
+    let trace = run.trace.expect("runs");
+    let workers = trace
+        .events
+        .iter()
+        .filter(|e| matches!(e.call, reference_impl::Call::Worker { .. }))
+        .count();
+    assert_eq!(workers, 1, "its one stage runs where the schedule says");
+    let checks = judge(&spec, &file, &trace).expect("judged");
+    assert!(checks.iter().all(|c| c.result.is_ok()), "{checks:?}");
+}
+
 /// `broken-vfio-marks-after-unlock` passes the case run in order, and fails one schedule with
 /// one preemption: the map at the revoke's unlock. The schedule replays to the same failure.
 #[test]
@@ -188,6 +226,11 @@ const RACE_ONLY_BUGS: &[(&str, &str, &str)] = &[
         "broken-gpu-frees-in-detach",
         "revoke_races_a_detach",
         "revoke-races-a-detach-after-its-unmap",
+    ),
+    (
+        "broken-gpu-worker-unmaps-current",
+        "worker_races_a_restore",
+        "worker-races-a-restore-stopped-after-its-unmap",
     ),
 ];
 

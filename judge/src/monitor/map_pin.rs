@@ -34,7 +34,7 @@ pub(super) const MONITORS: &[Monitor] = &[
         rule: "pin.importer.unpin-on-error",
         source: file!(),
         role: Role::Importer,
-        applies: "an importer whose map fails after its pin succeeded, in the same step",
+        applies: "an importer whose map (`dma_buf_map_attachment` or a private interconnect's) fails after its pin succeeded, in the same step",
         expects: "it unpins before the step ends",
         judge: unpin_on_error,
     },
@@ -181,8 +181,15 @@ fn pin_no_op(o: &Observed<'_>) -> Verdict {
 
 fn unpin_on_error(o: &Observed<'_>) -> Verdict {
     let mut j = Judgement::new();
-    for (i, e) in o.calls(CallName::DmaBufMapAttachment) {
-        let Call::DmaBufMapAttachment { att } = e.call else {
+    // The core's map, or a private interconnect's (`vfio_pci_dma_buf_iommufd_map()`).
+    let mut maps: Vec<(usize, &Event)> = o
+        .calls(CallName::DmaBufMapAttachment)
+        .chain(o.calls(CallName::VfioPciDmaBufIommufdMap))
+        .collect();
+    maps.sort_by_key(|(i, _)| *i);
+    for (i, e) in maps {
+        let (Call::DmaBufMapAttachment { att } | Call::VfioPciDmaBufIommufdMap { att }) = e.call
+        else {
             continue;
         };
         if !matches!(e.from, Actor::Importer(_)) || !matches!(e.ret, Some(Ret::Err(_))) {
@@ -347,8 +354,15 @@ fn static_unpin_on_error(o: &Observed<'_>) -> Verdict {
 
 fn dynamic_no_pin_no_wait(o: &Observed<'_>) -> Verdict {
     let mut j = Judgement::new();
-    for (i, e) in o.calls(CallName::DmaBufMapAttachment) {
-        let Call::DmaBufMapAttachment { att } = e.call else {
+    // The core's map, or a private interconnect's (`vfio_pci_dma_buf_iommufd_map()`).
+    let mut maps: Vec<(usize, &Event)> = o
+        .calls(CallName::DmaBufMapAttachment)
+        .chain(o.calls(CallName::VfioPciDmaBufIommufdMap))
+        .collect();
+    maps.sort_by_key(|(i, _)| *i);
+    for (i, e) in maps {
+        let (Call::DmaBufMapAttachment { att } | Call::VfioPciDmaBufIommufdMap { att }) = e.call
+        else {
             continue;
         };
         if !o.att(att).is_some_and(|a| a.dynamic) {

@@ -1,6 +1,6 @@
 //! The monitors of the chapter "Restoring a revoked buffer" (`restore.md`).
 
-use reference_impl::{Actor, AttId, Call, Ret, Role, Step};
+use reference_impl::{Actor, AttId, Call, CallName, Ret, Role, Step};
 
 use super::{Judgement, Monitor, Observed, Verdict};
 
@@ -36,6 +36,14 @@ pub(super) const MONITORS: &[Monitor] = &[
         applies: "every restore of a revoked buffer",
         expects: "from the restore on, the exporter's reference count never warns (`refcount_t: addition on 0` when a map takes a reference before the count is re-armed, or an underflow after it threw one away)",
         judge: count_ready,
+    },
+    Monitor {
+        rule: "revoke.importer.deferred-unmap-scope",
+        source: file!(),
+        role: Role::Importer,
+        applies: "importers that give mappings back from a work item (a `worker` call of their attachment)",
+        expects: "every mapping a worker unmaps was reached by an `invalidate_mappings` callback of its attachment after it was made: a mapping made after the last invalidation is the importer's current one, not the worker's",
+        judge: deferred_unmap_scope,
     },
 ];
 
@@ -183,6 +191,46 @@ fn count_ready(o: &Observed<'_>) -> Verdict {
                 ),
             );
         }
+    }
+    j.verdict()
+}
+
+fn deferred_unmap_scope(o: &Observed<'_>) -> Verdict {
+    let mut j = Judgement::new();
+    for (i, e) in o.events() {
+        let (Call::DmaBufUnmapAttachment { att, sgt }
+        | Call::DmaBufUnmapAttachmentUnlocked { att, sgt }) = e.call
+        else {
+            continue;
+        };
+        let from_worker = o
+            .enclosing(i, CallName::Worker)
+            .is_some_and(|w| matches!(o.event(w).call, Call::Worker { att: a } if a == att));
+        if !from_worker {
+            continue;
+        }
+        let made = o
+            .events()
+            .take(i)
+            .filter(|(_, m)| {
+                matches!(m.call, Call::DmaBufMapAttachment { att: a }
+                    | Call::DmaBufMapAttachmentUnlocked { att: a } if a == att)
+                    && m.ret == Some(Ret::Sgt(sgt))
+            })
+            .map(|(k, _)| k)
+            .last();
+        let Some(made) = made else { continue };
+        let reached = o
+            .events()
+            .skip(made + 1)
+            .take(i - made - 1)
+            .any(|(_, c)| matches!(c.call, Call::InvalidateMappings { att: a } if a == att));
+        j.expect(reached, i, Actor::Importer(att), || {
+            format!(
+                "importer.{att}'s worker unmaps {sgt}, which it mapped at event {made}, after \
+                 every invalidation of {att} so far: a mapping no invalidation reached"
+            )
+        });
     }
     j.verdict()
 }

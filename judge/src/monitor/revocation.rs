@@ -50,6 +50,14 @@ pub(super) const MONITORS: &[Monitor] = &[
         judge: unbounded_wait,
     },
     Monitor {
+        rule: "revoke.exporter.wait-result",
+        source: file!(),
+        role: Role::Exporter,
+        applies: "a revoke's waits for the fences after its invalidation",
+        expects: "after one that returned 0 or an error, the exporter waits again before its wait for unmaps, and does not reuse the memory before a later wait succeeds",
+        judge: wait_result,
+    },
+    Monitor {
         rule: "revoke.exporter.reject-map",
         source: file!(),
         role: Role::Exporter,
@@ -296,21 +304,37 @@ fn reuse_after_waits(o: &Observed<'_>) -> Verdict {
     j.verdict()
 }
 
+/// The exporter's BOOKKEEP waits for `buf` in revoke step `s` after its invalidation `inv`.
+fn revoke_waits<'o>(
+    o: &'o Observed<'_>,
+    s: usize,
+    buf: BufId,
+    inv: usize,
+) -> impl Iterator<Item = (usize, &'o Event)> + 'o {
+    o.events().skip(inv + 1).filter(move |(_, e)| {
+        e.step == s
+            && e.from == Actor::Exporter(buf)
+            && matches!(e.call, Call::DmaResvWaitTimeout { buf: b, usage: DmaResvUsage::Bookkeep, .. } if b == buf)
+    })
+}
+
+/// A wait that returned, and not with a positive value: it timed out or was interrupted.
+fn wait_failed(wait: &Event) -> bool {
+    !matches!(wait.ret, Some(Ret::Int(n)) if n > 0)
+        && wait.ret != Some(Ret::Hang)
+        && wait.ret.is_some()
+}
+
 fn unbounded_wait(o: &Observed<'_>) -> Verdict {
     let mut j = Judgement::new();
     for (s, buf, inv) in revoke_invalidations(o) {
-        let Some((w, wait)) = o.events().skip(inv + 1).find(|(_, e)| {
-            e.step == s
-                && e.from == Actor::Exporter(buf)
-                && matches!(e.call, Call::DmaResvWaitTimeout { buf: b, usage: DmaResvUsage::Bookkeep, .. } if b == buf)
-        }) else {
+        // The last of the revoke's waits: an interrupted wait followed by one that
+        // succeeded did not give up.
+        let Some((w, wait)) = revoke_waits(o, s, buf, inv).last() else {
             continue;
         };
         j.applies();
-        let gave_up = !matches!(wait.ret, Some(Ret::Int(n)) if n > 0)
-            && wait.ret != Some(Ret::Hang)
-            && wait.ret.is_some();
-        if !gave_up {
+        if !wait_failed(wait) {
             continue;
         }
         if let Some((r, reuse)) = o.events().skip(w + 1).find(|(k, e)| {
@@ -326,6 +350,48 @@ fn unbounded_wait(o: &Observed<'_>) -> Verdict {
                     ret_of(wait)
                 ),
             );
+        }
+    }
+    j.verdict()
+}
+
+fn wait_result(o: &Observed<'_>) -> Verdict {
+    let mut j = Judgement::new();
+    for (s, buf, inv) in revoke_invalidations(o) {
+        let waits: Vec<(usize, &Event)> = revoke_waits(o, s, buf, inv).collect();
+        for (n, &(w, wait)) in waits.iter().enumerate() {
+            j.applies();
+            if !wait_failed(wait) {
+                continue;
+            }
+            // Where the exporter went on: up to its next wait, the revoke's wait for unmaps;
+            // up to a wait that succeeded, a reuse of the memory (any step).
+            let next_wait = waits.get(n + 1).map(|&(k, _)| k);
+            let until_success = waits[n + 1..]
+                .iter()
+                .find(|(_, e)| !wait_failed(e) && e.ret != Some(Ret::Hang))
+                .map(|&(k, _)| k);
+            let went_on = o.events().skip(w + 1).find(|(k, e)| match e.call {
+                Call::WaitForUnmap { buf: b } => {
+                    b == buf && e.step == s && next_wait.is_none_or(|x| *k < x)
+                }
+                Call::ReclaimMemory { buf: b } => {
+                    b == buf && until_success.is_none_or(|x| *k < x) && o.revoked_at(buf, *k)
+                }
+                _ => false,
+            });
+            if let Some((k, e)) = went_on {
+                j.violated(
+                    k,
+                    Actor::Exporter(buf),
+                    format!(
+                        "{} after {} returned {}: the fences had not signalled",
+                        shows(e),
+                        wait.call.render(),
+                        ret_of(wait)
+                    ),
+                );
+            }
         }
     }
     j.verdict()
@@ -547,10 +613,19 @@ fn no_write_after_invalidate(o: &Observed<'_>) -> Verdict {
     let mut j = Judgement::new();
     for a in o.accesses().filter(|a| a.write) {
         j.applies();
-        if !matches!(
-            a.outcome,
-            AccessOutcome::AfterInvalidate | AccessOutcome::Unmapped
-        ) {
+        let after_invalidate = match a.outcome {
+            AccessOutcome::Unmapped => true,
+            // Only once the callback reached this importer: a write on another thread while
+            // the core is still on its way to the callback is before the invalidation.
+            AccessOutcome::AfterInvalidate => {
+                o.calls(CallName::InvalidateMappings).any(|(k, cb)| {
+                    k < a.event
+                        && matches!(cb.call, Call::InvalidateMappings { att } if att == a.att)
+                })
+            }
+            _ => false,
+        };
+        if !after_invalidate {
             continue;
         }
         let fenced = a.job

@@ -703,6 +703,18 @@ const EXAMPLES: &[Example] = &[
         },
     },
     Example {
+        rule: "pin.importer.unpin-on-error",
+        case: "failed_private_map_releases_its_pin",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| {
+                is(e, N::DmaBufUnpin) && matches!(e.from, Actor::Importer(_))
+            });
+            remove(t, i);
+            first(t, |e| is(e, N::VfioPciDmaBufIommufdMap))
+        },
+    },
+    Example {
         rule: "map.static.pin-on-map",
         case: "static_import_pins_and_waits",
         variant: "",
@@ -794,6 +806,35 @@ const EXAMPLES: &[Example] = &[
         },
     },
     Example {
+        rule: "revoke.importer.deferred-unmap-scope",
+        case: "worker_races_a_restore",
+        variant: "",
+        break_it: |t| {
+            // After the submission mapped sgt2, the worker runs on and unmaps it.
+            let end = t.events.len();
+            let worker = Call::Worker { att: AttId(0) };
+            let unmap = Call::DmaBufUnmapAttachment {
+                att: AttId(0),
+                sgt: SgtId(2),
+            };
+            let lock = Call::DmaResvLock { buf: BufId(0) };
+            let unlock = Call::DmaResvUnlock { buf: BufId(0) };
+            insert(
+                t,
+                end,
+                ev(1, Actor::Harness, IMP0, worker, false, Ret::Void),
+            );
+            insert(t, end + 1, ev(2, IMP0, Actor::Core, lock, false, Ret::Void));
+            insert(t, end + 2, ev(2, IMP0, Actor::Core, unmap, true, Ret::Void));
+            insert(
+                t,
+                end + 3,
+                ev(2, IMP0, Actor::Core, unlock, true, Ret::Void),
+            );
+            end + 2
+        },
+    },
+    Example {
         rule: "revoke.restore.dynamic-remaps",
         case: "restore_after_revoke",
         variant: "",
@@ -878,6 +919,16 @@ const EXAMPLES: &[Example] = &[
             let i = first(t, |e| e.from == EXP0 && is(e, N::DmaResvWaitTimeout));
             t.events[i].ret = Some(Ret::Int(0));
             first(t, |e| is(e, N::ReclaimMemory))
+        },
+    },
+    Example {
+        rule: "revoke.exporter.wait-result",
+        case: "a_signal_does_not_cut_a_revoke_short",
+        variant: "",
+        break_it: |t| {
+            let i = first(t, |e| e.from == EXP0 && is(e, N::DmaResvWaitTimeout));
+            t.events[i].ret = Some(Ret::Err(Errno::ERESTARTSYS));
+            first(t, |e| is(e, N::WaitForUnmap))
         },
     },
     Example {
@@ -1087,6 +1138,60 @@ const EXAMPLES: &[Example] = &[
     },
 ];
 
+/// The reference importers unmap inside their callback. A rule about importers that unmap
+/// from a work item is shown on the reference trace with the revoke's unmap moved into a
+/// worker that runs while the exporter waits for unmaps, as `gpu-importer-deferred-unmap`
+/// does.
+fn prepare(rule: &str, t: &mut Trace) {
+    if rule != "revoke.importer.deferred-unmap-scope" {
+        return;
+    }
+    let unmap = first(t, |e| is(e, N::DmaBufUnmapAttachment) && e.from == IMP0);
+    let step = t.events[unmap].step;
+    remove(t, unmap);
+    let wait = first(t, |e| e.step == step && is(e, N::WaitForUnmap));
+    let calls = [
+        (
+            2,
+            Actor::Harness,
+            IMP0,
+            Call::Worker { att: AttId(0) },
+            false,
+        ),
+        (
+            3,
+            IMP0,
+            Actor::Core,
+            Call::DmaResvLock { buf: BufId(0) },
+            false,
+        ),
+        (
+            3,
+            IMP0,
+            Actor::Core,
+            Call::DmaBufUnmapAttachment {
+                att: AttId(0),
+                sgt: SgtId(1),
+            },
+            true,
+        ),
+        (
+            3,
+            IMP0,
+            Actor::Core,
+            Call::DmaResvUnlock { buf: BufId(0) },
+            true,
+        ),
+    ];
+    for (n, (depth, from, to, call, locked)) in calls.into_iter().enumerate() {
+        insert(
+            t,
+            wait + 1 + n,
+            ev(depth, from, to, call, locked, Ret::Void),
+        );
+    }
+}
+
 /// Every monitor has its pair of examples: the reference trace holds, the changed one is
 /// violated at the event the change made (a MAY rule's monitor: the permission is used, and
 /// after the change it is not).
@@ -1103,6 +1208,7 @@ fn every_monitor_holds_on_its_example_and_catches_its_bug() {
             .expect("the example's variant")
             .steps;
         let mut trace = reference_impl::run_reference(&steps).expect("the reference runs");
+        prepare(m.rule, &mut trace);
         let held = (m.judge)(&Observed::new(&steps, &trace));
         if held != Verdict::Held {
             failures.push(format!(
@@ -1239,4 +1345,111 @@ fn unmap_bounded_counts_a_worker_inside_a_wait_that_never_returns() {
         }
         other => panic!("a mapping never given back is held: {other:?}"),
     }
+}
+
+/// A write on another thread that lands after a revoke's `dma_buf_invalidate_mappings()`
+/// began but before the core called the writer's callback is not after the invalidation (its
+/// importer has not been told); the same write after the callback is.
+#[test]
+fn no_write_after_invalidate_starts_at_the_callback() {
+    let (case, variant) = ("revoke_around_reset", "iommufd");
+    let c = crate::spec()
+        .cases
+        .iter()
+        .find(|c| c.name == case)
+        .expect("the case");
+    let steps = scenario_of(c, variant).expect("a scenario").steps;
+    let reference = reference_impl::run_reference(&steps).expect("the reference runs");
+    let judge = |t: &Trace| {
+        let m = all()
+            .into_iter()
+            .find(|m| m.rule == "revoke.importer.no-write-after-invalidate")
+            .expect("the monitor");
+        (m.judge)(&Observed::new(&steps, t))
+    };
+    let write_at = |at: usize| {
+        let mut t = reference.clone();
+        let access = Call::DmaAccess {
+            att: AttId(0),
+            sgt: Some(SgtId(1)),
+            write: true,
+            job: None,
+        };
+        let i = insert(
+            &mut t,
+            at,
+            ev(
+                0,
+                IMP0,
+                DEV0,
+                access,
+                false,
+                Ret::Access(AccessOutcome::AfterInvalidate),
+            ),
+        );
+        (t, i)
+    };
+    let invalidation = first(&reference, |e| is(e, N::DmaBufInvalidateMappings));
+    let callback = first(&reference, |e| is(e, N::InvalidateMappings));
+    assert!(invalidation < callback);
+    let (before, _) = write_at(callback);
+    assert_eq!(judge(&before), Verdict::Held, "before the callback");
+    assert!(
+        crate::check::no_write_after_invalidate()
+            .eval(&before)
+            .is_ok(),
+        "the case's check agrees"
+    );
+    let (after, i) = write_at(callback + 2);
+    assert!(matches!(after.events[i - 1].call, Call::IommuUnmap { .. }));
+    match judge(&after) {
+        Verdict::Violated(v) => assert_eq!(v.event, i, "{v:?}"),
+        other => panic!("a write after the callback is violated: {other:?}"),
+    }
+    assert!(
+        crate::check::no_write_after_invalidate()
+            .eval(&after)
+            .is_err()
+    );
+}
+
+/// The model agrees: iommufd's device writing on its own thread at the revoke's callback
+/// entry, before the core called `iopt_revoke_notify()`, finds a valid mapping, and no
+/// monitor objects; the callback then removes it.
+#[test]
+fn a_write_at_the_callback_entry_is_before_the_invalidation() {
+    let file = reference_impl::ScenarioFile::from_json(
+        r#"{
+          "format": 1,
+          "steps": [
+            {"op": "export", "buf": 0, "exporter": "vfio"},
+            {"op": "attach", "att": 0, "buf": 0, "importer": "iommufd"},
+            {"op": "map", "att": 0},
+            {"op": "revoke", "buf": 0},
+            {"op": "access", "att": 0, "write": true, "thread": "importer"}
+          ],
+          "schedule": [
+            {"step": 3, "point": "callback_entry", "nth": 1, "run": "importer"}
+          ]
+        }"#,
+    )
+    .expect("a scenario file");
+    let run =
+        reference_impl::run_scheduled(std::rc::Rc::new(reference_impl::Roles::reference()), &file);
+    let trace = run.trace.expect("the reference runs it");
+    let write = first(&trace, |e| {
+        matches!(e.call, Call::DmaAccess { write: true, .. })
+    });
+    let callback = first(&trace, |e| is(e, N::InvalidateMappings));
+    assert!(write < callback, "the write ran at the callback's entry");
+    assert_eq!(
+        trace.events[write].ret,
+        Some(Ret::Access(AccessOutcome::Ok))
+    );
+    let steps = file.plain_steps();
+    let found: Vec<String> = violations(&steps, &trace)
+        .into_iter()
+        .map(|(m, v)| format!("{}: {}", m.rule, v.observed))
+        .collect();
+    assert!(found.is_empty(), "{found:?}");
 }

@@ -54,49 +54,20 @@ impl Kernel {
     /// not counted, as VFIO does not count them.
     pub fn wait_for_unmap(&self, buf: BufId) {
         self.sched_point(SchedPoint::UnmapWait { buf });
-        self.core(buf, Call::WaitForUnmap { buf }, || {
-            // The exporter sleeps: queued work items run meanwhile.
-            self.run_queued_work();
-            let st = self.st.borrow();
-            let mapped = st
+        let mapped = || {
+            self.st
+                .borrow()
                 .sgts
                 .values()
-                .any(|s| s.buf == buf && !s.unmapped && !s.private);
-            drop(st);
-            if mapped {
+                .any(|s| s.buf == buf && !s.unmapped && !s.private)
+        };
+        self.core(buf, Call::WaitForUnmap { buf }, || {
+            // The exporter sleeps: queued work items run meanwhile.
+            self.sleep_until(|| !mapped());
+            if mapped() {
                 self.hang();
             }
         })
-    }
-
-    /// `queue_work()`: the importer of `att` queues a work item; it runs on a worker thread
-    /// while some other thread sleeps (the exporter's wait for unmaps) or when devices finish
-    /// their work, and at most once per queueing.
-    pub fn queue_work(&self, att: AttId) {
-        let mut st = self.st.borrow_mut();
-        if !st.work.contains(&att) {
-            st.work.push(att);
-        }
-    }
-
-    /// Runs every queued work item, oldest first, as its importer.
-    pub(super) fn run_queued_work(&self) {
-        let queued = std::mem::take(&mut self.st.borrow_mut().work);
-        for att in queued {
-            let Some(ops) = self.importers.borrow().get(&att).cloned() else {
-                continue;
-            };
-            let buf = self.attachment(att).buf;
-            let pushed = {
-                let mut log = self.log.borrow_mut();
-                log.stack.push(Actor::Harness);
-                log.stack.len()
-            };
-            self.traced(buf, Actor::Importer(att), Call::Worker { att }, || {
-                ops.work(self, att)
-            });
-            self.log.borrow_mut().stack.truncate(pushed - 1);
-        }
     }
 
     /// `vfio_pci_dma_buf_iommufd_map()`: VFIO's private interconnect, called by iommufd with

@@ -113,17 +113,19 @@ impl Kernel {
         });
     }
 
-    /// Calls the importer's `invalidate_mappings`; its current mappings become invalidated.
+    /// Calls the importer's `invalidate_mappings`; its current mappings become invalidated as
+    /// the callback is called. Another thread that runs at the entry point, before the call,
+    /// still uses a valid mapping: the importer has not been told yet.
     pub fn importer_invalidate_mappings(&self, att: AttId) {
         let buf = self.attachment(att).buf;
+        let ops = self.importers.borrow()[&att].clone();
+        self.sched_point(SchedPoint::CallbackEntry { buf, att });
         {
             let mut st = self.st.borrow_mut();
             for s in st.sgts.values_mut().filter(|s| s.att == att && !s.unmapped) {
                 s.invalidated = true;
             }
         }
-        let ops = self.importers.borrow()[&att].clone();
-        self.sched_point(SchedPoint::CallbackEntry { buf, att });
         self.traced(
             buf,
             Actor::Importer(att),

@@ -15,6 +15,25 @@ impl Kernel {
         Harness(self)
     }
 
+    /// Whether a signal is pending for the thread running now: the one that runs a step of
+    /// an exporter that [`Harness::signal`] signalled.
+    pub(super) fn signal_pending(&self) -> bool {
+        if self.worker_running.get() {
+            return false; // A kernel worker takes no signals.
+        }
+        match self.log.borrow().stack.first() {
+            Some(Actor::Exporter(buf)) => self.signals.borrow().contains(buf),
+            _ => false,
+        }
+    }
+
+    /// A step of `actor` returned to user space: a signal pending for it is delivered.
+    fn deliver_signal(&self, actor: Actor) {
+        if let Actor::Exporter(buf) = actor {
+            self.signals.borrow_mut().remove(&buf);
+        }
+    }
+
     /// Whether the innermost running code is a driver's (an exporter, an importer, or a core
     /// under test) rather than the model's (the reference core, devices, memory) or the
     /// harness's. After a panic, the call stack still shows where it happened.
@@ -51,7 +70,9 @@ impl Harness<'_> {
             log.open.clear();
         }
         self.0.depth.set(0);
-        self.catch_step(index, f)
+        let completed = self.catch_step(index, f);
+        self.0.deliver_signal(actor);
+        completed
     }
 
     /// Runs scenario step `index` as `actor` inside the step that is running now, at one of
@@ -59,6 +80,48 @@ impl Harness<'_> {
     /// interrupted one goes on. If it hangs or crashes, the interrupted step stops too. If it
     /// wants a lock the interrupted step holds, it unwinds with [`Blocked`].
     pub fn run_inner_step(&self, index: usize, actor: Actor, f: impl FnOnce()) {
+        self.run_inner(index, actor, true, f)
+    }
+
+    /// Whether the kernel's worker thread could run a queued work item now, and on which
+    /// buffer: `None` if nothing is queued or the worker is running.
+    pub fn queued_work(&self) -> Option<BufId> {
+        self.0.queued_work_buf()
+    }
+
+    /// The kernel's worker thread runs the next stage of the oldest queued work item where a
+    /// schedule says (`kworker`): inside the step running now, at one of its scheduling
+    /// points (as [`Harness::run_inner_step`] runs a step), or, with `between` naming the
+    /// step about to start, before it. From then on the item goes on only where the
+    /// schedule runs it again, in a wait that needs it, when devices complete their work,
+    /// or after the last step ([`Harness::finish_work`]). Returns false if the stage hung or
+    /// crashed (between steps: the run stops).
+    pub fn run_worker_stage(&self, between: Option<usize>) -> bool {
+        let k = self.0;
+        let stage = || {
+            k.run_work_stage(true);
+        };
+        match between {
+            Some(index) => self.run_step(index, Actor::Harness, stage),
+            None => {
+                let index = self.current_step();
+                self.run_inner(index, Actor::Harness, false, stage);
+                true
+            }
+        }
+    }
+
+    /// After the last step: the worker runs what is still queued (a work item a schedule
+    /// left half-way, say). Returns false if it hung or crashed.
+    pub fn finish_work(&self, last: usize) -> bool {
+        let k = self.0;
+        if k.st.borrow().work.is_empty() {
+            return true;
+        }
+        self.run_step(last, Actor::Harness, || k.run_queued_work())
+    }
+
+    fn run_inner(&self, index: usize, actor: Actor, step_end_work: bool, f: impl FnOnce()) {
         let saved = {
             let mut log = self.0.log.borrow_mut();
             let saved = (
@@ -71,7 +134,8 @@ impl Harness<'_> {
         };
         let depth = self.0.depth.get();
         self.0.depth.set(depth + 1);
-        let completed = self.catch_step(index, f);
+        let completed = self.catch(index, step_end_work, f);
+        self.0.deliver_signal(actor);
         self.0.depth.set(depth);
         {
             let mut log = self.0.log.borrow_mut();
@@ -85,11 +149,17 @@ impl Harness<'_> {
     }
 
     fn catch_step(&self, index: usize, f: impl FnOnce()) -> bool {
+        self.catch(index, true, f)
+    }
+
+    fn catch(&self, index: usize, step_end_work: bool, f: impl FnOnce()) -> bool {
         // Work items the step's drivers queued run before the next step: a worker thread
-        // gets to them in bounded time.
+        // gets to them in bounded time (unless a schedule took the worker in hand).
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
             f();
-            self.0.run_queued_work();
+            if step_end_work {
+                self.0.run_work_at_step_end();
+            }
         }));
         match result {
             Ok(()) => true,
@@ -148,6 +218,12 @@ impl Harness<'_> {
     /// choice of interleaving, kept out of the core's primitives.
     pub fn set_scheduler(&self, scheduler: Option<Scheduler>) {
         *self.0.scheduler.borrow_mut() = scheduler;
+    }
+
+    /// A signal becomes pending for the process that runs exporter `buf`'s next step (the
+    /// step `Signal`); it is delivered, and no longer pending, when that step returns.
+    pub fn signal(&self, buf: BufId) {
+        self.0.signals.borrow_mut().insert(buf);
     }
 
     /// Every device finishes its queued work, oldest first (the step `Complete`).

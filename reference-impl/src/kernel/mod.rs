@@ -13,6 +13,7 @@
 //! - `dispatch`: calls into the exporter's and importers' ops tables;
 //! - `resv`: the reservation object (lock, fences, waits) and the scheduling points;
 //! - `devices`: time, device work, fence signalling, device accesses and memory;
+//! - `work`: the work items drivers queue and the kernel's worker thread that runs them;
 //! - `harness`: what the runner uses (registering drivers, running a step, the trace).
 
 use std::cell::RefCell;
@@ -145,8 +146,12 @@ impl Traced for bool {
     }
 }
 impl Traced for i64 {
+    /// A negative value is an error number (`-ERESTARTSYS` from an interrupted wait).
     fn to_ret(&self) -> Ret {
-        Ret::Int(*self)
+        match Errno::from_kernel(*self) {
+            Some(e) => Ret::Err(e),
+            None => Ret::Int(*self),
+        }
     }
 }
 impl Traced for AccessOutcome {
@@ -259,8 +264,8 @@ struct State {
     next_sgt: u32,
     next_job: u32,
     next_fence: u32,
-    /// Importers with a queued work item, oldest first.
-    work: Vec<AttId>,
+    /// Work items queued, oldest first (the kernel's worker runs them in this order).
+    work: Vec<work::WorkItem>,
 }
 
 #[derive(Debug, Default)]
@@ -286,6 +291,12 @@ pub struct Kernel {
     lock_depth: RefCell<BTreeMap<BufId, usize>>,
     /// The step depth that took each held device memory lock (`vdev->memory_lock`).
     memory_locks: RefCell<BTreeMap<BufId, usize>>,
+    /// The exporters whose next step's process has a signal pending ([`Harness::signal`]).
+    signals: RefCell<std::collections::BTreeSet<BufId>>,
+    /// The kernel's worker thread is running a stage of a work item now.
+    worker_running: std::cell::Cell<bool>,
+    /// The step depth the worker's running stage started at.
+    worker_depth: std::cell::Cell<usize>,
     st: RefCell<State>,
     log: RefCell<Log>,
     exporters: RefCell<BTreeMap<BufId, Rc<dyn DmaBufOps>>>,
@@ -312,6 +323,9 @@ impl Kernel {
             depth: std::cell::Cell::new(0),
             lock_depth: RefCell::default(),
             memory_locks: RefCell::default(),
+            signals: RefCell::default(),
+            worker_running: std::cell::Cell::new(false),
+            worker_depth: std::cell::Cell::new(0),
             st: RefCell::default(),
             log: RefCell::default(),
             exporters: RefCell::default(),
@@ -337,3 +351,4 @@ mod sync;
 pub use sync::{Completion, Kref};
 #[cfg(test)]
 mod tests;
+mod work;

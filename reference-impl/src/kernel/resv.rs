@@ -85,7 +85,9 @@ impl Kernel {
     /// 0 (timed out) and an unbounded wait never return; the [`FRUITLESS_WAITS`]th bounded
     /// wait in a row of one step that times out never returns either (a loop of them). Success returns the remaining
     /// timeout, which is positive (`MAX_SCHEDULE_TIMEOUT` for an unbounded wait). A timeout of
-    /// 0 is a poll: 1 if every fence has signalled, else 0, and no time passes.
+    /// 0 is a poll: 1 if every fence has signalled, else 0, and no time passes. An
+    /// interruptible wait (`intr`) of a thread with a signal pending returns `-ERESTARTSYS`
+    /// at once if a fence has not signalled (`dma_fence_default_wait()`), and no time passes.
     pub fn dma_resv_wait_timeout(
         &self,
         buf: BufId,
@@ -107,6 +109,9 @@ impl Kernel {
                 if timeout == Timeout::Jiffies(0) {
                     // A poll: no time passes.
                     return i64::from(pending.is_empty());
+                }
+                if intr && !pending.is_empty() && self.signal_pending() {
+                    return Errno::ERESTARTSYS.to_kernel();
                 }
                 for fence in pending {
                     if !self.complete_fence(buf, fence, timeout) {

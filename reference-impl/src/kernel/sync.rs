@@ -89,7 +89,7 @@ impl Kernel {
     pub fn wait_for_completion(&self, buf: BufId, comp: &Completion) {
         self.sched_point(SchedPoint::UnmapWait { buf });
         self.core(buf, Call::WaitForUnmap { buf }, || {
-            self.run_queued_work();
+            self.sleep_until(|| comp.done.get());
             if !comp.done.get() {
                 self.hang();
             }

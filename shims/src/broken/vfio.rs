@@ -22,6 +22,7 @@ struct Bugs {
     ignores_peer2peer: bool,
     invalidates_unlocked: bool,
     gives_up_after_timeout: bool,
+    ignores_interrupted_wait: bool,
     marks_after_unlock: bool,
     rearms_on_unrevoke: bool,
     cleanup_without_memory_lock: bool,
@@ -139,6 +140,23 @@ impl Exporter for BuggyVfio {
             );
             k.dma_resv_unlock(self.buf);
             k.wait_for_unmap(self.buf);
+            return;
+        }
+        if self.bugs.ignores_interrupted_wait {
+            // The reference revoke, but its wait is interruptible and its return ignored: a
+            // signal pending for the reset's caller cuts the wait short, and the revoke goes
+            // on to the unmap wait and the reset as if the fences had signalled.
+            k.down_write(self.buf);
+            k.dma_resv_lock(self.buf);
+            self.inner.priv_.borrow_mut().revoked = true;
+            k.dma_buf_invalidate_mappings(self.buf);
+            k.dma_resv_wait_timeout(self.buf, DmaResvUsage::Bookkeep, true, Timeout::Max);
+            k.dma_resv_unlock(self.buf);
+            self.inner.put_ref(k);
+            k.wait_for_completion(self.buf, &self.inner.comp);
+            k.kref_init(&self.inner.kref);
+            k.reinit_completion(&self.inner.comp);
+            k.up_write(self.buf);
             return;
         }
         if self.bugs.marks_after_unlock {
@@ -446,6 +464,26 @@ broken!(
     },
     "waits for the fences with a one-second timeout and, when it expires, goes on to reuse the memory",
     "revoke.exporter.unbounded-wait"
+);
+
+// A revoke that waits for the fences interruptibly (`intr=true`) and ignores what the wait
+// returns: when the reset's caller has a signal pending, the wait returns -ERESTARTSYS at once
+// and the revoke goes on as if the fences had signalled.
+broken!(
+    IGNORES_INTERRUPTED_WAIT,
+    "broken-vfio-ignores-interrupted-wait",
+    ShimRole::Exporter {
+        plays: &[ExporterKind::Vfio],
+        make: |buf| BuggyVfio::make(
+            buf,
+            Bugs {
+                ignores_interrupted_wait: true,
+                ..Bugs::default()
+            }
+        ),
+    },
+    "waits for the fences interruptibly and ignores the -ERESTARTSYS a pending signal returns, going on to the unmap wait and the reset",
+    "revoke.exporter.wait-result"
 );
 
 // A revoke that sets the mark after it dropped the lock: every case passes when steps run one
