@@ -11,6 +11,7 @@
 //!   violates nothing;
 //! - every good in-process shim passes every case that applies to it, and so does every
 //!   good in-tree shim process (over the wire: the names it sends are checked by the model);
+//! - a shim process that names an object the model never handed out is refused, naming it;
 //! - every broken in-process shim is caught on the rule its bug breaks, by a case, by an
 //!   interleaving of a racy case, or by generated scenarios of its profiles.
 
