@@ -18,7 +18,7 @@
 use std::rc::Rc;
 
 use judge::generate::{Profiles, generate};
-use judge::outcome::{run_case, scenario_of};
+use judge::outcome::{CaseOutcome, run_case, scenario_of};
 use judge::races::{explore_case, racy_cases};
 use judge::runner::Backend;
 use judge::{CaseDef, Spec};
@@ -61,11 +61,17 @@ fn violated_rules(
         return None;
     }
     let outcome = run_case(spec, case, variant, &mut |steps| run_with(roles, steps));
+    Some(rules_of(&outcome))
+}
+
+/// The rules a case's outcome reports violated, and `harness.could-not-run` when its trace
+/// could not be made.
+fn rules_of(outcome: &CaseOutcome) -> Vec<&'static str> {
     let mut rules: Vec<&'static str> = outcome.violated_rules().collect();
     if outcome.trace.is_err() {
         rules.push("harness.could-not-run");
     }
-    Some(rules)
+    rules
 }
 
 #[test]
@@ -183,10 +189,7 @@ fn every_good_shim_process_passes_every_case_that_applies() {
             let outcome = run_case(&spec, case, variant, &mut |steps| {
                 backend.run(case, variant, steps).trace
             });
-            let mut rules: Vec<&'static str> = outcome.violated_rules().collect();
-            if outcome.trace.is_err() {
-                rules.push("harness.could-not-run");
-            }
+            let rules = rules_of(&outcome);
             if !rules.is_empty() {
                 failed.push(format!(
                     "{name}: {} violates {rules:?}",
