@@ -448,6 +448,19 @@ pub fn wait_hangs(step: StepRef) -> Check {
     )
 }
 
+/// No lockdep warning in the trace: no thread took a lock of the documented order
+/// (`vdev->memory_lock`, the reservation lock, `pages->mutex`) while holding a later one.
+pub fn no_lock_inversion() -> Check {
+    Check::new("lockdep reports no inversion of the lock order", |t| {
+        match t.events.iter().enumerate().find(|(_, e)| {
+            matches!(&e.call, Call::Warn { what } if what.starts_with(reference_impl::LOCKDEP_WARNING))
+        }) {
+            Some((i, e)) => Err(format!("event #{i}: {}", e.call.render())),
+            None => Ok(()),
+        }
+    })
+}
+
 /// During `step`, the exporter goes on to its wait for unmaps only after its last wait for
 /// fences returned a positive value: not after one that timed out (0) or was interrupted
 /// (`-ERESTARTSYS`). A wait that never returns is fine (the step never goes on).

@@ -137,6 +137,17 @@ macro_rules! kernel_api {
                 /// `wait_for_completion(&priv->comp)`).
                 #[c = "void wait_for_unmap(struct dma_buf *dmabuf);"]
                 fn wait_for_unmap(buf: BufId) -> () = WaitForUnmap;
+                /// `down_write(&vdev->memory_lock)`: VFIO's device memory lock, taken for
+                /// write around a reset, a restore and the cleanup (one per exporter of
+                /// `buf` in the model). Wanted by a step that runs inside the step holding
+                /// it, that schedule cannot run.
+                #[c = "void down_write(struct rw_semaphore *sem);"]
+                #[untraced = "a lock of the exporter's own: what it serialises shows in the order of the traced calls"]
+                fn down_write(buf: BufId) -> () = DownWrite;
+                /// `up_write(&vdev->memory_lock)`.
+                #[c = "void up_write(struct rw_semaphore *sem);"]
+                #[untraced = "a lock of the exporter's own: what it serialises shows in the order of the traced calls"]
+                fn up_write(buf: BufId) -> () = UpWrite;
                 /// Reuse the buffer's old backing memory (reset the function behind a BAR,
                 /// free a page...).
                 #[c = "void reclaim_memory(struct dma_buf *dmabuf);"]

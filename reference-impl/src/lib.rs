@@ -26,8 +26,8 @@ pub use errno::Errno;
 pub use explore::{Exploration, ExploreOptions, RunSchedule, Violation, explore, explore_with};
 pub use ids::{AttId, BufId, FenceId, JobId, SgtId};
 pub use kernel::{
-    Attachment, Blocked, Completion, FRUITLESS_WAITS, Harness, Kernel, Kref, SchedPoint, Scheduler,
-    Traced,
+    Attachment, Blocked, Completion, FRUITLESS_WAITS, Harness, Kernel, Kref, LOCKDEP_WARNING,
+    LockClass, SchedPoint, Scheduler, Traced,
 };
 pub use ops::{DmaBufAttachOps, DmaBufOps, Exporter, Importer, OpsTable, Work};
 pub use run::{Roles, run_reference, run_with};

@@ -441,42 +441,55 @@ mod tests {
     use super::*;
     use crate::{DmaResvUsage, ExporterKind, FileStep, ImporterKind, SCENARIO_FORMAT};
 
-    fn on(step: Step, thread: Option<&str>) -> FileStep {
+    pub(super) fn on(step: Step, thread: Option<&str>) -> FileStep {
         FileStep {
             step,
             thread: thread.map(|t| Thread::new(t).expect("a thread name")),
         }
     }
 
-    /// Export, attach a dynamic importer, revoke; a map on thread `importer`.
-    fn revoke_and_map(schedule: Vec<Preemption>) -> ScenarioFile {
+    /// A file of buf0 exported by VFIO and att0 attached to it by a dynamic importer, on
+    /// `main`, then `more`, under `schedule`.
+    pub(super) fn vfio_file(more: Vec<FileStep>, schedule: Vec<Preemption>) -> ScenarioFile {
         let (buf, att) = (BufId(0), AttId(0));
+        let mut steps = vec![
+            on(
+                Step::Export {
+                    buf,
+                    exporter: ExporterKind::Vfio,
+                },
+                None,
+            ),
+            on(
+                Step::Attach {
+                    att,
+                    buf,
+                    importer: ImporterKind::Dynamic,
+                },
+                None,
+            ),
+        ];
+        steps.extend(more);
         ScenarioFile {
             format: SCENARIO_FORMAT,
             title: None,
             case: None,
             seed: None,
-            steps: vec![
-                on(
-                    Step::Export {
-                        buf,
-                        exporter: ExporterKind::Vfio,
-                    },
-                    None,
-                ),
-                on(
-                    Step::Attach {
-                        att,
-                        buf,
-                        importer: ImporterKind::Dynamic,
-                    },
-                    None,
-                ),
+            steps,
+            schedule,
+        }
+    }
+
+    /// Export, attach a dynamic importer, revoke; a map on thread `importer`.
+    fn revoke_and_map(schedule: Vec<Preemption>) -> ScenarioFile {
+        let (buf, att) = (BufId(0), AttId(0));
+        vfio_file(
+            vec![
                 on(Step::Revoke { buf }, None),
                 on(Step::Map { att }, Some("importer")),
             ],
             schedule,
-        }
+        )
     }
 
     fn at(point: PointKind, nth: u32) -> Preemption {
@@ -570,5 +583,177 @@ mod tests {
             step_buffers(&steps),
             [Some(buf), Some(buf), Some(buf), Some(buf), None]
         );
+    }
+}
+
+/// The kernel's worker as a thread of the schedule: a work item in two stages, stopped
+/// half-way.
+#[cfg(test)]
+mod worker_tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use super::tests::{on, vfio_file};
+    use super::*;
+    use crate::book::invalidation::GpuImporter;
+    use crate::{AttId, Call, DmaBufAttachOps, Errno, Importer, SgtId, Work};
+
+    /// A dynamic importer whose callback leaves the unmap to a work item of two stages: the
+    /// unmap under the lock, then the lock taken once more; its detach flushes the work.
+    struct TwoStages {
+        inner: GpuImporter,
+        att: AttId,
+        stale: RefCell<Option<SgtId>>,
+    }
+
+    impl DmaBufAttachOps for TwoStages {
+        fn allow_peer2peer(&self) -> bool {
+            true
+        }
+        fn has_invalidate_mappings(&self) -> bool {
+            true
+        }
+        fn invalidate_mappings(&self, k: &Kernel, att: AttId) {
+            *self.stale.borrow_mut() = self.inner.state.borrow_mut().sgt.take();
+            k.queue_work(att);
+        }
+        fn work(&self, k: &Kernel, att: AttId, stage: u32) -> Work {
+            let buf = k.attachment(att).buf;
+            k.dma_resv_lock(buf);
+            if stage == 0
+                && let Some(sgt) = self.stale.take()
+            {
+                k.dma_buf_unmap_attachment(att, sgt);
+            }
+            k.dma_resv_unlock(buf);
+            if stage == 0 {
+                Work::Continue
+            } else {
+                Work::Done
+            }
+        }
+    }
+
+    impl Importer for TwoStages {
+        fn att(&self) -> AttId {
+            self.att
+        }
+        fn attach(&self, k: &Kernel, buf: BufId) -> Result<(), Errno> {
+            self.inner.attach(k, buf)
+        }
+        fn map(&self, k: &Kernel) -> Result<(), Errno> {
+            self.inner.map(k)
+        }
+        fn access(&self, k: &Kernel, write: bool) {
+            self.inner.access(k, write)
+        }
+        fn unmap(&self, k: &Kernel) {
+            self.inner.unmap(k)
+        }
+        fn detach(&self, k: &Kernel) {
+            k.flush_work(self.att);
+            self.inner.detach(k)
+        }
+    }
+
+    fn roles() -> Rc<Roles> {
+        Rc::new(Roles::with_importer(|_, att| {
+            Some(Rc::new(TwoStages {
+                inner: GpuImporter::new(att),
+                att,
+                stale: RefCell::new(None),
+            }))
+        }))
+    }
+
+    /// Export, attach, map, revoke on `main`; the detach on thread `importer`.
+    fn file(schedule: Vec<Preemption>) -> ScenarioFile {
+        let (buf, att) = (BufId(0), AttId(0));
+        vfio_file(
+            vec![
+                on(Step::Map { att }, None),
+                on(Step::Revoke { buf }, None),
+                on(Step::Detach { att }, Some("importer")),
+            ],
+            schedule,
+        )
+    }
+
+    fn at(point: PointKind, nth: u32, run: Thread) -> Preemption {
+        Preemption {
+            step: 3,
+            point,
+            nth,
+            run,
+        }
+    }
+
+    /// The steps of the `worker` events, in order.
+    fn worker_steps(t: &Trace) -> Vec<usize> {
+        t.events
+            .iter()
+            .filter(|e| matches!(e.call, Call::Worker { .. }))
+            .map(|e| e.step)
+            .collect()
+    }
+
+    /// Without a schedule the worker runs whole inside the revoke's wait; `kworker` is
+    /// offered wherever the item is queued.
+    #[test]
+    fn a_work_item_runs_whole_unless_a_schedule_names_the_worker() {
+        let run = run_scheduled(roles(), &file(vec![]));
+        let t = run.trace.expect("runs");
+        assert_eq!(worker_steps(&t), [3, 3]);
+        let offered: Vec<PointKind> = run
+            .offered
+            .iter()
+            .filter(|o| o.threads.contains(&Thread::kworker()))
+            .map(|o| o.point)
+            .collect();
+        assert!(offered.contains(&PointKind::Unlock), "{offered:?}");
+        assert!(offered.contains(&PointKind::UnmapWait), "{offered:?}");
+        assert!(!offered.contains(&PointKind::Lock), "{offered:?}");
+    }
+
+    /// Run at the revoke's unlock, the first stage unmaps; the wait then returns at once and
+    /// the second stage waits for the detach's `flush_work()`, in the next step.
+    #[test]
+    fn a_worker_stopped_half_way_goes_on_where_it_is_flushed() {
+        let run = run_scheduled(
+            roles(),
+            &file(vec![at(PointKind::Unlock, 1, Thread::kworker())]),
+        );
+        assert!(run.blocked.is_none() && run.unused.is_empty(), "{run:?}");
+        let t = run.trace.expect("runs");
+        assert_eq!(worker_steps(&t), [3, 4]);
+        let wait = t
+            .events
+            .iter()
+            .position(|e| matches!(e.call, Call::WaitForUnmap { .. }))
+            .expect("the wait");
+        let first = t
+            .events
+            .iter()
+            .position(|e| matches!(e.call, Call::Worker { .. }))
+            .expect("a stage");
+        assert!(first < wait, "the first stage runs before the wait");
+    }
+
+    /// A step run inside the worker's stage that flushes that work item would wait for the
+    /// stage it interrupted: that schedule cannot run. A schedule naming the worker where no
+    /// item is queued cannot either.
+    #[test]
+    fn flushing_the_work_item_from_inside_it_cannot_run() {
+        let importer = Thread::new("importer").expect("a name");
+        // The revoke's locks: its own, then the first and the second stage's.
+        let run = run_scheduled(roles(), &file(vec![at(PointKind::Lock, 3, importer)]));
+        let why = run.blocked.expect("blocked");
+        assert!(why.contains("work item (flush_work)"), "{why}");
+        let none = run_scheduled(
+            roles(),
+            &file(vec![at(PointKind::Lock, 1, Thread::kworker())]),
+        );
+        let err = none.trace.expect_err("no work item queued there");
+        assert!(err.contains("no work item is queued"), "{err}");
     }
 }

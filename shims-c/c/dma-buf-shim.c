@@ -1312,6 +1312,24 @@ void wait_for_unmap(struct dma_buf *dmabuf)
 	kcall_void(__func__, ARGS("\"buf\":%ld", dmabuf->id));
 }
 
+void down_write(struct rw_semaphore *sem)
+{
+	char args[64];
+
+	if (!sem)
+		driver_error("%s(NULL)", __func__);
+	kcall_void(__func__, ARGS("\"buf\":%ld", sem->buf));
+}
+
+void up_write(struct rw_semaphore *sem)
+{
+	char args[64];
+
+	if (!sem)
+		driver_error("%s(NULL)", __func__);
+	kcall_void(__func__, ARGS("\"buf\":%ld", sem->buf));
+}
+
 void reclaim_memory(struct dma_buf *dmabuf)
 {
 	char args[64];

@@ -93,6 +93,14 @@ static inline void kfree(const void *ptr)
 /* Objects                                                                                   */
 /* ---------------------------------------------------------------------------------------- */
 
+/*
+ * A read-write semaphore the model knows: VFIO's device memory lock (vdev->memory_lock), one
+ * per exported buffer in the model. Set buf to the buffer's id (dmabuf->id) before use.
+ */
+struct rw_semaphore {
+	long buf;
+};
+
 /* The reservation object of one buffer (dmabuf->resv). */
 struct dma_resv {
 	long buf; /* id of the buffer it belongs to */
@@ -315,6 +323,16 @@ struct sg_table *new_sg_table(struct dma_buf_attachment *attach);
  * wait_for_completion(&priv->comp)).
  */
 void wait_for_unmap(struct dma_buf *dmabuf);
+
+/*
+ * down_write(&vdev->memory_lock): VFIO's device memory lock, taken for write around a reset, a
+ * restore and the cleanup (one per exporter of buf in the model). Wanted by a step that runs
+ * inside the step holding it, that schedule cannot run.
+ */
+void down_write(struct rw_semaphore *sem);
+
+/* up_write(&vdev->memory_lock). */
+void up_write(struct rw_semaphore *sem);
 
 /* Reuse the buffer's old backing memory (reset the function behind a BAR, free a page...). */
 void reclaim_memory(struct dma_buf *dmabuf);

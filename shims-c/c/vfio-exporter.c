@@ -33,6 +33,8 @@ struct vfio_pci_dma_buf {
 	struct dma_buf *dmabuf;
 	/* Written only with dmabuf->resv held; map_dma_buf reads it under the same lock. */
 	bool revoked;
+	/* vdev->memory_lock: one per buffer here (upstream: one per device). */
+	struct rw_semaphore memory_lock;
 };
 // ANCHOR_END: priv
 
@@ -173,6 +175,7 @@ static int vfio_shim_create(struct dma_buf *dmabuf)
 	if (!priv)
 		return -ENOMEM;
 	priv->dmabuf = dmabuf;
+	priv->memory_lock.buf = dmabuf->id;
 	dmabuf->priv = priv;
 	/* YOUR DRIVER: set up the rest of your per-buffer state. */
 	return 0;
@@ -195,13 +198,22 @@ static int vfio_shim_export(struct dma_buf *dmabuf)
 /* A function-level reset is coming: take the BAR away from every importer. */
 static void vfio_shim_revoke(struct dma_buf *dmabuf)
 {
-	vfio_pci_dma_buf_move(dmabuf->priv, true);
+	struct vfio_pci_dma_buf *priv = dmabuf->priv;
+
+	/* vfio_pci_zap_and_down_write_memory_lock(): resets, restores and cleanup serialise. */
+	down_write(&priv->memory_lock);
+	vfio_pci_dma_buf_move(priv, true);
+	up_write(&priv->memory_lock);
 }
 
 /* The reset is done: the buffer may be mapped again. */
 static void vfio_shim_restore(struct dma_buf *dmabuf)
 {
-	vfio_pci_dma_buf_move(dmabuf->priv, false);
+	struct vfio_pci_dma_buf *priv = dmabuf->priv;
+
+	down_write(&priv->memory_lock);
+	vfio_pci_dma_buf_move(priv, false);
+	up_write(&priv->memory_lock);
 }
 
 /*
@@ -211,7 +223,11 @@ static void vfio_shim_restore(struct dma_buf *dmabuf)
  */
 static void vfio_shim_put(struct dma_buf *dmabuf)
 {
-	vfio_pci_dma_buf_move(dmabuf->priv, true);
+	struct vfio_pci_dma_buf *priv = dmabuf->priv;
+
+	down_write(&priv->memory_lock);
+	vfio_pci_dma_buf_move(priv, true);
+	up_write(&priv->memory_lock);
 	dma_buf_put(dmabuf);
 }
 

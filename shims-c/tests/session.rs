@@ -183,6 +183,16 @@ fn lock(buf: u64) -> Value {
     json!({"fn": "dma_resv_lock", "buf": buf})
 }
 
+/// `down_write(&vdev->memory_lock)` of `buf`'s device.
+fn down(buf: u64) -> Value {
+    json!({"fn": "down_write", "buf": buf})
+}
+
+/// `up_write(&vdev->memory_lock)`.
+fn up(buf: u64) -> Value {
+    json!({"fn": "up_write", "buf": buf})
+}
+
 fn unlock(buf: u64) -> Value {
     json!({"fn": "dma_resv_unlock", "buf": buf})
 }
@@ -279,6 +289,13 @@ fn version_2_runs_each_threads_call_on_its_thread() {
     s.send(on(1, "main", json!({"fn": "new", "buf": 0})));
     assert_eq!(s.recv()["thread"], "main");
     s.send(on(2, "main", json!({"fn": "revoke", "buf": 0})));
+    let down_write = s.recv();
+    assert_eq!(
+        (&down_write["thread"], &down_write["call"]),
+        (&json!("main"), &down(0)),
+        "{down_write}"
+    );
+    s.send(json!({"type": "kret", "id": down_write["id"], "thread": "main", "ret": null}));
     let k = s.recv();
     assert_eq!(
         (&k["type"], &k["thread"], &k["call"]),
@@ -369,6 +386,7 @@ fn revoke_restore_put_make_the_reference_kernel_calls() {
 
     // Revoke: lock, mark, invalidate (the importer unmaps from inside), wait, unlock, wait.
     let revoke = s.call(json!({"fn": "revoke", "buf": 0}));
+    s.expect_kcall(down(0), json!(null));
     s.expect_kcall(lock(0), json!(null));
     let inval = s.expect_kcall_id(json!({"fn": "dma_buf_invalidate_mappings", "buf": 0}));
     //   nested: the importer maps again from its callback, then unmaps
@@ -386,6 +404,7 @@ fn revoke_restore_put_make_the_reference_kernel_calls() {
     s.expect_kcall(wait_bookkeep(0), json!(0));
     s.expect_kcall(unlock(0), json!(null));
     s.expect_kcall(json!({"fn": "wait_for_unmap", "buf": 0}), json!(null));
+    s.expect_kcall(up(0), json!(null));
     assert_eq!(s.expect_ret(revoke), json!(null));
 
     // While revoked: attach and map fail with -ENODEV.
@@ -399,12 +418,15 @@ fn revoke_restore_put_make_the_reference_kernel_calls() {
     s.expect_kcall(json!({"fn": "dma_resv_assert_held", "buf": 0}), json!(null));
     assert_eq!(s.expect_ret(id), json!(-19));
 
-    // A second revoke does nothing.
+    // A second revoke does nothing but take and drop the memory lock.
     let id = s.call(json!({"fn": "revoke", "buf": 0}));
+    s.expect_kcall(down(0), json!(null));
+    s.expect_kcall(up(0), json!(null));
     assert_eq!(s.expect_ret(id), json!(null));
 
     // Restore: invalidate and wait under the lock, then clear the mark under the lock.
     let id = s.call(json!({"fn": "restore", "buf": 0}));
+    s.expect_kcall(down(0), json!(null));
     s.expect_kcall(lock(0), json!(null));
     s.expect_kcall(
         json!({"fn": "dma_buf_invalidate_mappings", "buf": 0}),
@@ -414,6 +436,7 @@ fn revoke_restore_put_make_the_reference_kernel_calls() {
     s.expect_kcall(unlock(0), json!(null));
     s.expect_kcall(lock(0), json!(null));
     s.expect_kcall(unlock(0), json!(null));
+    s.expect_kcall(up(0), json!(null));
     assert_eq!(s.expect_ret(id), json!(null));
 
     // Mapping works again.
@@ -422,8 +445,9 @@ fn revoke_restore_put_make_the_reference_kernel_calls() {
     s.expect_kcall(json!({"fn": "new_sg_table", "att": 1}), json!(8));
     assert_eq!(s.expect_ret(id), json!(8));
 
-    // Device close: revoke, then drop the reference.
+    // Device close: revoke under the memory lock, then drop the reference.
     let id = s.call(json!({"fn": "put", "buf": 0}));
+    s.expect_kcall(down(0), json!(null));
     s.expect_kcall(lock(0), json!(null));
     s.expect_kcall(
         json!({"fn": "dma_buf_invalidate_mappings", "buf": 0}),
@@ -432,6 +456,7 @@ fn revoke_restore_put_make_the_reference_kernel_calls() {
     s.expect_kcall(wait_bookkeep(0), json!(0));
     s.expect_kcall(unlock(0), json!(null));
     s.expect_kcall(json!({"fn": "wait_for_unmap", "buf": 0}), json!(null));
+    s.expect_kcall(up(0), json!(null));
     s.expect_kcall(json!({"fn": "dma_buf_put", "buf": 0}), json!(null));
     assert_eq!(s.expect_ret(id), json!(null));
     let id = s.call(json!({"fn": "release", "buf": 0}));
@@ -456,12 +481,14 @@ fn the_broken_variant_does_not_wait() {
     s.case("revoke_around_reset[iommufd]");
     new_and_export(&mut s, 0);
     let id = s.call(json!({"fn": "revoke", "buf": 0}));
+    s.expect_kcall(down(0), json!(null));
     s.expect_kcall(lock(0), json!(null));
     s.expect_kcall(
         json!({"fn": "dma_buf_invalidate_mappings", "buf": 0}),
         json!(null),
     );
     s.expect_kcall(unlock(0), json!(null));
+    s.expect_kcall(up(0), json!(null));
     assert_eq!(s.expect_ret(id), json!(null));
 }
 
@@ -512,6 +539,7 @@ fn exits_with_status_zero_at_end_of_input() {
     s.case("hangs");
     new_and_export(&mut s, 0);
     s.call(json!({"fn": "revoke", "buf": 0}));
+    s.expect_kcall(down(0), json!(null));
     s.expect_kcall_id(lock(0));
     s.close();
     assert!(s.wait().success());
@@ -548,10 +576,11 @@ fn expect_protocol_error(setup: impl FnOnce(&mut Session), line: &str, message: 
 }
 
 /// Leaves the shim inside `revoke`, waiting for the return of its `dma_resv_lock` (kernel
-/// call 2).
+/// call 3, after `down_write`).
 fn waiting_for_the_lock(s: &mut Session) {
     new_and_export(s, 0);
     s.call(json!({"fn": "revoke", "buf": 0}));
+    s.expect_kcall(down(0), json!(null));
     s.expect_kcall_id(lock(0));
 }
 
@@ -601,8 +630,8 @@ fn protocol_violations_end_the_shim_with_a_message() {
     );
     expect_protocol_error(
         waiting_for_the_lock,
-        // kernel call 1 was dma_buf_export, 2 is the lock
-        "{\"type\":\"kret\",\"id\":2,\"ret\":0}\n",
+        // kernel call 1 was dma_buf_export, 2 down_write, 3 is the lock
+        "{\"type\":\"kret\",\"id\":3,\"ret\":0}\n",
         "must be null",
     );
     expect_protocol_error(

@@ -273,15 +273,30 @@ pub struct DeferredUnmap {
     att: AttId,
     /// Mappings invalidated and not yet given back.
     stale: RefCell<Vec<SgtId>>,
+    /// Its work function, one stage a call ([`DeferredUnmap::unmap_stale`] in one stage;
+    /// a broken variant plugs in its own).
+    work: WorkFn,
 }
+
+/// A [`DeferredUnmap`]'s work function: stage `stage` of its work item.
+pub(crate) type WorkFn = fn(&DeferredUnmap, &Kernel, AttId, u32) -> Work;
 
 impl DeferredUnmap {
     /// The importer that will own `att`.
     pub(crate) fn new(att: AttId) -> Self {
+        Self::with_work(att, |me, k, _, _| {
+            me.unmap_stale(k);
+            Work::Done
+        })
+    }
+
+    /// The importer that will own `att`, with `work` as its work function.
+    pub(crate) fn with_work(att: AttId, work: WorkFn) -> Self {
         DeferredUnmap {
             inner: GpuImporter::new(att),
             att,
             stale: RefCell::new(Vec::new()),
+            work,
         }
     }
 
@@ -319,10 +334,9 @@ impl DmaBufAttachOps for DeferredUnmap {
             k.queue_work(att);
         }
     }
-    /// One stage: the unmap of what the invalidation took away, under the lock.
-    fn work(&self, k: &Kernel, _att: AttId, _stage: u32) -> Work {
-        self.unmap_stale(k);
-        Work::Done
+    /// The unmap of what the invalidation took away, under the lock, in one stage.
+    fn work(&self, k: &Kernel, att: AttId, stage: u32) -> Work {
+        (self.work)(self, k, att, stage)
     }
 }
 

@@ -116,6 +116,7 @@ pub fn all() -> Vec<Registered> {
             broken::iommufd::NEVER_UNMAPS,
             broken::iommufd::DEFERS_IOMMU_UNMAP,
             broken::iommufd::UNPIN_UNLOCKED,
+            broken::iommufd::RESV_INSIDE_PAGES_MUTEX,
             broken::vfio::RESTORE_WITHOUT_NOTIFY,
             broken::vfio::ACCEPTS_NON_REVOCABLE,
             broken::vfio::ATTACH_WHILE_REVOKED,

@@ -1,6 +1,6 @@
 //! The monitors of the chapter "Locking" (`locking.md`).
 
-use reference_impl::{Actor, CallName, Role};
+use reference_impl::{Actor, Call, CallName, LOCKDEP_WARNING, LockClass, Role};
 
 use super::judgement::shows;
 use super::{Judgement, Monitor, Observed, Verdict};
@@ -29,6 +29,14 @@ pub(super) const MONITORS: &[Monitor] = &[
         applies: "every fence an importer adds",
         expects: "`dma_resv_add_fence()` is called with the reservation lock held",
         judge: add_fence_locked,
+    },
+    Monitor {
+        rule: "lock.importer.own-lock-inside-resv",
+        source: file!(),
+        role: Role::Importer,
+        applies: "every reservation lock an importer takes",
+        expects: "lockdep reports no reservation lock taken while `pages->mutex` is held",
+        judge: own_lock_inside_resv,
     },
     Monitor {
         rule: "lock.importer.unlocked-helpers",
@@ -95,6 +103,30 @@ fn unlocked_helpers(o: &Observed<'_>) -> Verdict {
                 format!("{} with the lock held: it takes the lock again", shows(e))
             }
         });
+    }
+    j.verdict()
+}
+
+fn own_lock_inside_resv(o: &Observed<'_>) -> Verdict {
+    let mut j = Judgement::new();
+    let inverted = format!(
+        "taking {} while holding {}",
+        LockClass::Reservation,
+        LockClass::PagesMutex
+    );
+    for (i, e) in o.calls(CallName::DmaResvLock) {
+        if !matches!(e.from, Actor::Importer(_)) {
+            continue;
+        }
+        j.applies();
+        for (w, warn) in o.inside(i) {
+            if let Call::Warn { what } = &warn.call
+                && what.starts_with(LOCKDEP_WARNING)
+                && what.contains(&inverted)
+            {
+                j.violated(w, e.from, format!("{}: {what}", shows(e)));
+            }
+        }
     }
     j.verdict()
 }

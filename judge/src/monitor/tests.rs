@@ -922,6 +922,31 @@ const EXAMPLES: &[Example] = &[
         },
     },
     Example {
+        rule: "lock.importer.own-lock-inside-resv",
+        case: "iommufd_takes_its_mutex_inside_the_reservation_lock",
+        variant: "",
+        break_it: |t| {
+            let lock = first(t, |e| e.from == IMP0 && is(e, N::DmaResvLock));
+            let what = format!(
+                "{}: taking the reservation lock while holding pages->mutex (the order is vdev->memory_lock, the reservation lock, pages->mutex)",
+                reference_impl::LOCKDEP_WARNING
+            );
+            let depth = t.events[lock].depth + 1;
+            insert(
+                t,
+                lock + 1,
+                ev(
+                    depth,
+                    IMP0,
+                    Actor::Core,
+                    Call::Warn { what },
+                    false,
+                    Ret::Void,
+                ),
+            )
+        },
+    },
+    Example {
         rule: "revoke.exporter.wait-result",
         case: "a_signal_does_not_cut_a_revoke_short",
         variant: "",

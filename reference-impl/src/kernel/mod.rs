@@ -12,6 +12,7 @@
 //! - `log`: the trace log ([`Kernel::traced`], hangs, warnings);
 //! - `dispatch`: calls into the exporter's and importers' ops tables;
 //! - `resv`: the reservation object (lock, fences, waits) and the scheduling points;
+//! - `lockdep`: the documented lock order, checked per thread, and iommufd's `pages->mutex`;
 //! - `devices`: time, device work, fence signalling, device accesses and memory;
 //! - `work`: the work items drivers queue and the kernel's worker thread that runs them;
 //! - `harness`: what the runner uses (registering drivers, running a step, the trace).
@@ -291,6 +292,10 @@ pub struct Kernel {
     lock_depth: RefCell<BTreeMap<BufId, usize>>,
     /// The step depth that took each held device memory lock (`vdev->memory_lock`).
     memory_locks: RefCell<BTreeMap<BufId, usize>>,
+    /// The step depth that took each held iommufd `pages->mutex`, by import.
+    pages_mutexes: RefCell<BTreeMap<AttId, usize>>,
+    /// Lockdep's held locks: (thread, class), in the order they were taken.
+    lockdep_held: RefCell<Vec<((usize, bool), lockdep::LockClass)>>,
     /// The exporters whose next step's process has a signal pending ([`Harness::signal`]).
     signals: RefCell<std::collections::BTreeSet<BufId>>,
     /// The kernel's worker thread is running a stage of a work item now.
@@ -324,6 +329,8 @@ impl Kernel {
             lock_depth: RefCell::default(),
             memory_locks: RefCell::default(),
             signals: RefCell::default(),
+            pages_mutexes: RefCell::default(),
+            lockdep_held: RefCell::default(),
             worker_running: std::cell::Cell::new(false),
             worker_depth: std::cell::Cell::new(0),
             st: RefCell::default(),
@@ -343,6 +350,8 @@ mod devices;
 mod dispatch;
 mod harness;
 pub use harness::Harness;
+mod lockdep;
+pub use lockdep::{LOCKDEP_WARNING, LockClass};
 mod log;
 mod resv;
 pub use resv::FRUITLESS_WAITS;

@@ -28,6 +28,7 @@ impl Kernel {
     pub fn dma_resv_lock(&self, buf: BufId) {
         self.sched_point(SchedPoint::Lock { buf });
         self.core(buf, Call::DmaResvLock { buf }, || {
+            self.lockdep_acquire(buf, LockClass::Reservation);
             if self.dma_resv_is_locked(buf) {
                 let holder = self.lock_depth.borrow().get(&buf).copied();
                 if holder.is_some_and(|d| d < self.depth.get()) {
@@ -50,6 +51,7 @@ impl Kernel {
                 self.warn(buf, "dma_resv_unlock() of an unlocked reservation object");
             }
             self.st.borrow_mut().bufs.entry(buf).or_default().locked = false;
+            self.lockdep_release(LockClass::Reservation);
         });
         self.sched_point(SchedPoint::Unlocked { buf });
     }

@@ -102,6 +102,7 @@ impl Kernel {
     /// cannot run ([`Blocked`]). It has no scheduling point of its own: every exporter step
     /// that takes it takes it first, so the step's `start` point is the same place.
     pub fn down_write(&self, buf: BufId) {
+        self.lockdep_acquire(buf, LockClass::MemoryLock);
         let holder = self.memory_locks.borrow().get(&buf).copied();
         if let Some(d) = holder {
             if d < self.depth.get() {
@@ -120,5 +121,6 @@ impl Kernel {
         if self.memory_locks.borrow_mut().remove(&buf).is_none() {
             self.warn(buf, "up_write() of a memory lock not held");
         }
+        self.lockdep_release(LockClass::MemoryLock);
     }
 }

@@ -30,12 +30,14 @@ pub(super) struct WorkItem {
 }
 
 /// Where the worker runs queued items.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Run {
+enum Run<'w> {
     /// Every item queued now, whole (devices completing their work, the scenario's end).
     All,
     /// Items queued now, whole, up to one a schedule started (the end of a step).
     StepEnd,
+    /// A thread sleeps until `woken()` holds: items no schedule started run whole; one a
+    /// schedule started runs a stage at a time while `woken()` does not hold.
+    Until(&'w dyn Fn() -> bool),
 }
 
 impl Kernel {
@@ -139,7 +141,7 @@ impl Kernel {
         while self.run_work_stage(false) == Some(Work::Continue) {}
     }
 
-    fn run_work(&self, how: Run) {
+    fn run_work(&self, how: Run<'_>) {
         if self.worker_running.get() {
             return;
         }
@@ -149,10 +151,19 @@ impl Kernel {
             let Some(scheduled) = self.st.borrow().work.first().map(|w| w.scheduled) else {
                 return;
             };
-            if scheduled && how == Run::StepEnd {
-                return;
+            match how {
+                _ if !scheduled => self.run_work_item(),
+                Run::All => self.run_work_item(),
+                Run::StepEnd => return,
+                Run::Until(woken) => {
+                    if woken() {
+                        return;
+                    }
+                    if self.run_work_stage(false) != Some(Work::Done) {
+                        continue;
+                    }
+                }
             }
-            self.run_work_item();
             left -= 1;
         }
     }
@@ -173,25 +184,6 @@ impl Kernel {
     /// started run whole, as a prompt worker runs them; an item a schedule started runs one
     /// stage at a time and stops as soon as `woken()` holds (the rest is the schedule's).
     pub(super) fn sleep_until(&self, woken: impl Fn() -> bool) {
-        if self.worker_running.get() {
-            return;
-        }
-        let mut left = self.st.borrow().work.len();
-        while left > 0 {
-            let Some(scheduled) = self.st.borrow().work.first().map(|w| w.scheduled) else {
-                return;
-            };
-            if !scheduled {
-                self.run_work_item();
-                left -= 1;
-                continue;
-            }
-            if woken() {
-                return;
-            }
-            if self.run_work_stage(false) == Some(Work::Done) {
-                left -= 1;
-            }
-        }
+        self.run_work(Run::Until(&woken))
     }
 }

@@ -4,6 +4,8 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use reference_impl::book::invalidation::{GpuExporter, GpuImporter};
+
+use crate::conforming::DeferredUnmap;
 use reference_impl::{
     AttId, BufId, DmaBufAttachOps, DmaBufOps, DmaResvUsage, Errno, Exporter, ExporterKind,
     Importer, ImporterKind, Kernel, OpsTable, SgtId, ShimRole, Timeout, Work,
@@ -621,70 +623,28 @@ buggy_exporter!(
     "pin.exporter.ready"
 );
 
-/// A GPU importer that leaves the unmap to a worker (as `gpu-importer-deferred-unmap` does),
-/// whose work function goes on after it gave the invalidated mapping back and dropped the
-/// lock: it takes the lock again and unmaps whatever mapping the importer holds now, as if
-/// it were one the invalidation reached (as `ib_umem_dmabuf_unmap_pages()` unmaps whatever
-/// `umem_dmabuf->sgt` holds). Run promptly, the importer holds none then; stopped half-way
-/// while the exporter's wait returns, the buffer is restored and the importer maps again,
-/// it unmaps the new mapping under the importer's device.
-struct WorkerUnmapsCurrent {
-    inner: crate::conforming::DeferredUnmap,
-    att: AttId,
-}
-
-impl DmaBufAttachOps for WorkerUnmapsCurrent {
-    fn allow_peer2peer(&self) -> bool {
-        true
+/// The work function of a GPU importer that leaves the unmap to a worker (as
+/// `gpu-importer-deferred-unmap` does), which goes on after it gave the invalidated mapping
+/// back and dropped the lock: it takes the lock again and unmaps whatever mapping the
+/// importer holds now, as if it were one the invalidation reached (as
+/// `ib_umem_dmabuf_unmap_pages()` unmaps whatever `umem_dmabuf->sgt` holds). Run promptly,
+/// the importer holds none then; stopped half-way while the exporter's wait returns, the
+/// buffer is restored and the importer maps again, it unmaps the new mapping under the
+/// importer's device.
+fn worker_unmaps_current(me: &DeferredUnmap, k: &Kernel, att: AttId, stage: u32) -> Work {
+    if stage == 0 {
+        me.unmap_stale(k);
+        return Work::Continue;
     }
-    fn has_invalidate_mappings(&self) -> bool {
-        true
+    // The bug: the mapping held now may have been made after the invalidation.
+    let buf = k.attachment(att).buf;
+    k.dma_resv_lock(buf);
+    let sgt = me.inner.state.borrow_mut().sgt.take();
+    if let Some(sgt) = sgt {
+        k.dma_buf_unmap_attachment(att, sgt);
     }
-    fn invalidate_mappings(&self, k: &Kernel, att: AttId) {
-        self.inner.invalidate_mappings(k, att)
-    }
-    fn work(&self, k: &Kernel, att: AttId, stage: u32) -> Work {
-        if stage == 0 {
-            self.inner.unmap_stale(k);
-            return Work::Continue;
-        }
-        // The bug: the mapping held now may have been made after the invalidation.
-        let buf = k.attachment(att).buf;
-        k.dma_resv_lock(buf);
-        let sgt = self.inner.inner.state.borrow_mut().sgt.take();
-        if let Some(sgt) = sgt {
-            k.dma_buf_unmap_attachment(att, sgt);
-        }
-        k.dma_resv_unlock(buf);
-        Work::Done
-    }
-}
-
-impl Importer for WorkerUnmapsCurrent {
-    fn att(&self) -> AttId {
-        self.att
-    }
-    fn attach(&self, k: &Kernel, buf: BufId) -> Result<(), Errno> {
-        self.inner.attach(k, buf)
-    }
-    fn map(&self, k: &Kernel) -> Result<(), Errno> {
-        self.inner.map(k)
-    }
-    fn access(&self, k: &Kernel, write: bool) {
-        self.inner.access(k, write)
-    }
-    fn submit(&self, k: &Kernel, write: bool) {
-        self.inner.submit(k, write)
-    }
-    fn unmap(&self, k: &Kernel) {
-        self.inner.unmap(k)
-    }
-    fn detach(&self, k: &Kernel) {
-        self.inner.detach(k)
-    }
-    fn vmap(&self, k: &Kernel) {
-        self.inner.vmap(k)
-    }
+    k.dma_resv_unlock(buf);
+    Work::Done
 }
 
 // The worker, half-way, unmaps the mapping made after the restore.
@@ -693,10 +653,7 @@ broken!(
     "broken-gpu-worker-unmaps-current",
     ShimRole::Importer {
         plays: &[ImporterKind::Dynamic],
-        make: |att| Rc::new(WorkerUnmapsCurrent {
-            inner: crate::conforming::DeferredUnmap::new(att),
-            att,
-        }),
+        make: |att| Rc::new(DeferredUnmap::with_work(att, worker_unmaps_current)),
     },
     "unmaps from a worker; after giving the invalidated mapping back and dropping the lock, the worker unmaps whatever mapping the importer holds now, which a remap after a restore made",
     "revoke.importer.deferred-unmap-scope"

@@ -15,6 +15,7 @@ struct Bugs {
     writes_after_invalidate: bool,
     never_unmaps: bool,
     defers_iommu_unmap: bool,
+    resv_inside_pages_mutex: bool,
 }
 
 /// The reference iommufd importer with one bug.
@@ -66,7 +67,29 @@ impl Importer for BuggyIommufd {
         self.inner.attach(k, buf)
     }
     fn map(&self, k: &Kernel) -> Result<(), Errno> {
-        self.inner.map(k)
+        if !self.bugs.resv_inside_pages_mutex {
+            return self.inner.map(k);
+        }
+        // Fills its domains under `pages->mutex` and pins and maps from there: the
+        // reservation lock inside the mutex its callback takes under the reservation lock.
+        if self.inner.state.borrow().revoked {
+            return Err(Errno::ENODEV);
+        }
+        let buf = k.attachment(self.att).buf;
+        k.pages_mutex_lock(self.att);
+        k.dma_resv_lock(buf);
+        let r = k.dma_buf_pin(self.att).and_then(|()| {
+            k.vfio_pci_dma_buf_iommufd_map(self.att)
+                .inspect_err(|_| k.dma_buf_unpin(self.att))
+        });
+        if let Ok(sgt) = r {
+            let mut st = self.inner.state.borrow_mut();
+            st.sgt = Some(sgt);
+            st.pinned = true;
+        }
+        k.dma_resv_unlock(buf);
+        k.pages_mutex_unlock(self.att);
+        r.map(|_| ())
     }
     fn access(&self, k: &Kernel, write: bool) {
         self.inner.access(k, write)
@@ -190,4 +213,26 @@ broken!(
     },
     "calls dma_buf_unpin() on its release path after dropping the reservation lock (fixed after 7.1)",
     "pin.lock.held"
+);
+
+// Takes the reservation lock inside its own `pages->mutex`, which its callback takes inside
+// the reservation lock: no run deadlocks unless a revoke comes in between, but lockdep warns
+// at the first map.
+broken!(
+    RESV_INSIDE_PAGES_MUTEX,
+    "broken-iommufd-resv-inside-pages-mutex",
+    ShimRole::Importer {
+        plays: &[ImporterKind::Iommufd],
+        make: |att| {
+            BuggyIommufd::make(
+                att,
+                Bugs {
+                    resv_inside_pages_mutex: true,
+                    ..Bugs::default()
+                },
+            )
+        },
+    },
+    "maps with the reservation lock taken inside its pages->mutex, the inverse of its callback's order",
+    "lock.importer.own-lock-inside-resv"
 );
