@@ -189,6 +189,8 @@ struct rs_buf {
 	u8 kind;
 	struct dma_buf *dmabuf;
 	u32 generation;
+	/* mappings of a generation below this one point at reused memory */
+	u32 freed_below;
 	/* vfio */
 	bool revoked;
 	/* vdev->memory_lock: a reset, a restore and the cleanup hold it for write */
@@ -237,6 +239,11 @@ struct rs_fence {
 	int job;
 	int usage; /* -1 until added */
 	bool completes;
+	/* a pipelined move's copy: runs after these fences, then frees placement `old` */
+	bool copy;
+	int nafter;
+	int after[16];
+	u32 old;
 };
 
 struct rs_job {
@@ -815,7 +822,7 @@ static int outcome(int sgt)
 	if (sgt <= 0)
 		return RS_NO_MAPPING;
 	s = &rs.sgts[sgt];
-	if (s->generation != rs.bufs[s->buf].generation)
+	if (s->generation < rs.bufs[s->buf].freed_below)
 		return RS_RECLAIMED;
 	if (s->unmapped)
 		return RS_UNMAPPED;
@@ -858,7 +865,20 @@ static void rs_reclaim(int buf)
 {
 	int idx = ev_call(buf, actor(RS_MEMORY, buf), "{\"fn\":\"reclaim_memory\",\"buf\":%d}", buf);
 
+	rs.bufs[buf].freed_below = rs.bufs[buf].generation + 1;
 	rs.bufs[buf].generation++;
+	ret_void(idx);
+}
+
+/*
+ * A pipelined move's old placement (generation `old`) is freed when the copy's fence signals
+ * (TTM's ghost object): mappings of it now point at reused memory, the new placement's do not.
+ */
+static void rs_free_old_placement(int buf, u32 old)
+{
+	int idx = ev_call(buf, actor(RS_MEMORY, buf), "{\"fn\":\"reclaim_memory\",\"buf\":%d}", buf);
+
+	rs.bufs[buf].freed_below = max(rs.bufs[buf].freed_below, old + 1);
 	ret_void(idx);
 }
 
@@ -912,7 +932,21 @@ static const char *rs_fence_name(struct dma_fence *f)
 static signed long rs_fence_wait(struct dma_fence *fence, bool intr, signed long timeout)
 {
 	struct rs_fence *f = container_of(fence, struct rs_fence, base);
+	int i;
 
+	if (f->copy) {
+		/* The copy runs after every fence the buffer held, signals, frees the old placement. */
+		for (i = 0; i < f->nafter; i++) {
+			struct rs_fence *d = rs.fences[f->after[i]];
+
+			if (d && !dma_fence_is_signaled(&d->base) &&
+			    rs_fence_wait(&d->base, intr, timeout) == 0)
+				return 0;
+		}
+		rs_signal(f->buf, f);
+		rs_free_old_placement(f->buf, f->old);
+		return timeout;
+	}
 	if (f->job > 0)
 		complete_job(f->job);
 	else if (f->completes)
@@ -1298,12 +1332,28 @@ static void gpu_migrate(int buf)
 	struct rs_buf *b = &rs.bufs[buf];
 	struct rs_fence *copy;
 
+	int i;
+
+	/*
+	 * Pipelined as 7.2's TTM moves (ttm_bo_move_accel_cleanup()): no CPU wait; the copy's
+	 * fence, added as KERNEL, runs after every fence the buffer holds, and the old placement
+	 * is freed when it signals. Mappings made from now on are of the new placement.
+	 */
 	core_invalidate(buf);
-	core_wait(buf, RS_BOOKKEEP, false, false);
-	rs_reclaim(buf);
 	copy = fence_create(buf, true);
-	if (copy)
+	if (copy) {
+		for (i = 1; i <= rs.nfence; i++) {
+			struct rs_fence *d = rs.fences[i];
+
+			if (d && d != copy && d->buf == buf && d->usage >= 0 &&
+			    copy->nafter < ARRAY_SIZE(copy->after))
+				copy->after[copy->nafter++] = i;
+		}
+		copy->copy = true;
+		copy->old = b->generation;
+		b->generation++;
 		core_add_fence(buf, copy, RS_KERNEL);
+	}
 	b->in_system = !b->in_system;
 }
 

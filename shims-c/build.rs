@@ -14,6 +14,7 @@ const SOURCES: &[&str] = &[
     "c/dma-buf-shim.h",
     "c/vfio-exporter.c",
     "c/example-importer.c",
+    "c/liar-exporter.c",
 ];
 
 /// One executable: its file name, its main source, its extra defines, and the variable that
@@ -43,6 +44,30 @@ const SHIMS: &[Shim] = &[
         main: "c/vfio-exporter.c",
         defines: &["VFIO_EXPORTER_MARK_AFTER_UNLOCK"],
         env: "SHIMS_C_VFIO_EXPORTER_MARK_AFTER_UNLOCK",
+    },
+    Shim {
+        exe: "c-liar-exporter-buf",
+        main: "c/liar-exporter.c",
+        defines: &["LIE_BUF"],
+        env: "SHIMS_C_LIAR_EXPORTER_BUF",
+    },
+    Shim {
+        exe: "c-liar-exporter-att",
+        main: "c/liar-exporter.c",
+        defines: &["LIE_ATT"],
+        env: "SHIMS_C_LIAR_EXPORTER_ATT",
+    },
+    Shim {
+        exe: "c-liar-exporter-sgt",
+        main: "c/liar-exporter.c",
+        defines: &["LIE_SGT"],
+        env: "SHIMS_C_LIAR_EXPORTER_SGT",
+    },
+    Shim {
+        exe: "c-liar-exporter-fence",
+        main: "c/liar-exporter.c",
+        defines: &["LIE_FENCE"],
+        env: "SHIMS_C_LIAR_EXPORTER_FENCE",
     },
     Shim {
         exe: "c-example-importer",

@@ -9,15 +9,18 @@
 //!   monitor and no scenario-independent check;
 //! - every interleaving (up to two preemptions) of the book's racy cases, on the reference,
 //!   violates nothing;
-//! - every good in-process shim passes every case that applies to it;
+//! - every good in-process shim passes every case that applies to it, and so does every
+//!   good in-tree shim process (over the wire: the names it sends are checked by the model);
+//! - a shim process that names an object the model never handed out is refused, naming it;
 //! - every broken in-process shim is caught on the rule its bug breaks, by a case, by an
 //!   interleaving of a racy case, or by generated scenarios of its profiles.
 
 use std::rc::Rc;
 
 use judge::generate::{Profiles, generate};
-use judge::outcome::{run_case, scenario_of};
+use judge::outcome::{CaseOutcome, run_case, scenario_of};
 use judge::races::{explore_case, racy_cases};
+use judge::runner::Backend;
 use judge::{CaseDef, Spec};
 use reference_impl::{ExploreOptions, Roles, Shim, run_reference, run_with};
 use shims::registry::{self, Runs};
@@ -58,11 +61,17 @@ fn violated_rules(
         return None;
     }
     let outcome = run_case(spec, case, variant, &mut |steps| run_with(roles, steps));
+    Some(rules_of(&outcome))
+}
+
+/// The rules a case's outcome reports violated, and `harness.could-not-run` when its trace
+/// could not be made.
+fn rules_of(outcome: &CaseOutcome) -> Vec<&'static str> {
     let mut rules: Vec<&'static str> = outcome.violated_rules().collect();
     if outcome.trace.is_err() {
         rules.push("harness.could-not-run");
     }
-    Some(rules)
+    rules
 }
 
 #[test]
@@ -148,6 +157,84 @@ fn every_good_shim_passes_every_case_that_applies() {
         }
     }
     assert!(failed.is_empty(), "false alarms:\n{}", failed.join("\n"));
+}
+
+#[test]
+fn every_good_shim_process_passes_every_case_that_applies() {
+    let spec = judge::spec();
+    let mut failed = Vec::new();
+    let processes: Vec<_> = registry::all()
+        .into_iter()
+        .filter(|r| r.broken.is_none())
+        .filter_map(|r| match r.runs {
+            Runs::Process { command } => Some((r.name, command)),
+            Runs::InProcess { .. } => None,
+        })
+        .collect();
+    assert!(!processes.is_empty(), "the registry has shim processes");
+    for (name, command) in processes {
+        let path = command().display().to_string();
+        let mut backend = shim_host::RemoteBackend::start_argv(
+            name,
+            vec![path],
+            std::time::Duration::from_secs(20),
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        for (case, variant) in spec.variants() {
+            let steps = scenario_of(case, variant).expect("a scenario").steps;
+            if backend.applies_to(case, variant, &steps).is_err() {
+                continue;
+            }
+            let outcome = run_case(&spec, case, variant, &mut |steps| {
+                backend.run(case, variant, steps).trace
+            });
+            let rules = rules_of(&outcome);
+            if !rules.is_empty() {
+                failed.push(format!(
+                    "{name}: {} violates {rules:?}",
+                    case.variant_name(variant)
+                ));
+            }
+        }
+    }
+    assert!(failed.is_empty(), "false alarms:\n{}", failed.join("\n"));
+}
+
+/// A shim process that names a buffer, attachment, table or fence the model never handed out
+/// is refused with a protocol error naming it (the lying exporters of `shims-c`, one kind of
+/// lie each, in their `map_dma_buf`).
+#[test]
+fn a_shim_process_that_names_an_unknown_object_is_refused() {
+    let spec = judge::spec();
+    let case = spec
+        .case("static_import_pins_and_waits")
+        .expect("a case that maps a GPU buffer");
+    for (kind, path) in shims_c::liar_exporters() {
+        let mut backend = shim_host::RemoteBackend::start_argv(
+            kind,
+            vec![path.display().to_string()],
+            std::time::Duration::from_secs(20),
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let outcome = run_case(&spec, case, "", &mut |steps| {
+            backend.run(case, "", steps).trace
+        });
+        let expected = if kind == "sgt" {
+            "sgt99 was never handed out by new_sg_table".to_string()
+        } else {
+            format!("names {kind}99, which does not exist")
+        };
+        let said = match &outcome.trace {
+            Err(e) => e.clone(),
+            Ok(t) => format!("{:?}", t.crashed),
+        };
+        assert!(
+            said.contains(&expected),
+            "{kind}: expected `{expected}`, got `{said}`"
+        );
+    }
 }
 
 /// Whether some case, some interleaving of a racy case, or some generated scenario (the

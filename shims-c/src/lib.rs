@@ -86,6 +86,24 @@ static VFIO_EXPORTER_MARK_AFTER_UNLOCK: Embedded = embedded!(
     "SHIMS_C_VFIO_EXPORTER_MARK_AFTER_UNLOCK"
 );
 static EXAMPLE_IMPORTER: Embedded = embedded!("c-example-importer", "SHIMS_C_EXAMPLE_IMPORTER");
+static LIARS: [(&str, Embedded); 4] = [
+    (
+        "buf",
+        embedded!("c-liar-exporter-buf", "SHIMS_C_LIAR_EXPORTER_BUF"),
+    ),
+    (
+        "att",
+        embedded!("c-liar-exporter-att", "SHIMS_C_LIAR_EXPORTER_ATT"),
+    ),
+    (
+        "sgt",
+        embedded!("c-liar-exporter-sgt", "SHIMS_C_LIAR_EXPORTER_SGT"),
+    ),
+    (
+        "fence",
+        embedded!("c-liar-exporter-fence", "SHIMS_C_LIAR_EXPORTER_FENCE"),
+    ),
+];
 
 /// The VFIO-style exporter in C (`c-vfio-exporter`): plays the `vfio` exporter profile and
 /// should pass every case that applies to it.
@@ -114,6 +132,14 @@ pub fn vfio_exporter_mark_after_unlock() -> &'static Path {
 /// example of the library's importer API, exercised by this crate's tests.
 pub fn example_importer() -> &'static Path {
     EXAMPLE_IMPORTER.path()
+}
+
+/// Exporters in C that lie (`c/liar-exporter.c`, not registered): a `gpu` exporter whose
+/// `map_dma_buf` names a buffer, attachment, table or fence the harness never handed out,
+/// one kind each, named by the kind (`"buf"`, `"att"`, `"sgt"`, `"fence"`) and the object
+/// (`buf99`...). The harness must refuse each with a protocol error naming the object.
+pub fn liar_exporters() -> impl Iterator<Item = (&'static str, &'static Path)> {
+    LIARS.iter().map(|(kind, e)| (*kind, e.path()))
 }
 
 #[cfg(test)]
