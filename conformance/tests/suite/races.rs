@@ -72,6 +72,43 @@ fn deferred_unmap_importers_pass_every_interleaving_with_the_worker() {
     assert!(checks.iter().all(|c| c.result.is_ok()), "{checks:?}");
 }
 
+/// A completion on its own thread, run at the revoke's `fence_wait` point, signals the job's
+/// fence inside the wait: its events come after the wait's event and before the revoke's
+/// unlock, at no deeper depth. The wait returned after them, so `fence.bookkeep-covers-all`
+/// holds (it used to read the wait as returned before them: a false alarm).
+#[test]
+fn a_completion_run_inside_the_revokes_wait_is_before_its_return() {
+    let spec = conformance::spec();
+    let file = reference_impl::ScenarioFile::from_json(
+        r#"{"format": 1, "title": "a completion on its own thread inside the revoke's wait",
+            "steps": [
+              {"op": "export", "buf": 0, "exporter": "vfio"},
+              {"op": "attach", "att": 0, "buf": 0, "importer": "dynamic"},
+              {"op": "submit", "att": 0, "write": true},
+              {"op": "revoke", "buf": 0, "thread": "reset"},
+              {"op": "complete", "thread": "irq"}],
+            "schedule": [{"step": 3, "point": "fence_wait", "nth": 1, "run": "irq"}]}"#,
+    )
+    .expect("a scenario file");
+    let run = run_scheduled(Rc::new(shim("reference-core").roles()), &file);
+    assert!(run.blocked.is_none() && run.unused.is_empty(), "{run:?}");
+    let trace = run.trace.expect("runs");
+    let wait = trace
+        .events
+        .iter()
+        .position(|e| e.step == 3 && e.call.name() == "dma_resv_wait_timeout")
+        .expect("the revoke waits");
+    assert!(
+        trace.events[wait + 1..]
+            .iter()
+            .take_while(|e| e.step != 3)
+            .any(|e| e.call.name() == "dma_fence_signal"),
+        "the completion signals inside the wait: {trace:?}"
+    );
+    let checks = judge(&spec, &file, &trace).expect("judged");
+    assert!(checks.iter().all(|c| c.result.is_ok()), "{checks:?}");
+}
+
 /// `broken-vfio-marks-after-unlock` passes the case run in order, and fails one schedule with
 /// one preemption: the map at the revoke's unlock. The schedule replays to the same failure.
 #[test]

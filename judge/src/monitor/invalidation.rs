@@ -561,7 +561,7 @@ fn bookkeep_covers_all(o: &Observed<'_>) -> Verdict {
         if n <= 0 {
             continue;
         }
-        let end = o.end_of(i) + 1;
+        let end = o.returned_by(i);
         for (k, fence, usage) in o.fences_before(buf, i) {
             j.expect(o.signalled_before(fence, end), i, Actor::Core, || {
                 format!(

@@ -160,6 +160,18 @@ impl<'a> Observed<'a> {
         self.end[i]
     }
 
+    /// The index before which call `i` had returned: its step's next event at the same depth
+    /// or shallower. Events of other steps before that one ran inside the call (a step run
+    /// at one of its scheduling points, such as a wait's `fence_wait`), which its nested
+    /// events alone do not show. Without such a next event: the end of its nested events.
+    pub fn returned_by(&self, i: usize) -> usize {
+        let e = self.event(i);
+        self.trace.events[i + 1..]
+            .iter()
+            .position(|x| x.step == e.step && x.depth <= e.depth)
+            .map_or(self.end[i] + 1, |k| i + 1 + k)
+    }
+
     /// Whether event `i` returned (the scenario did not stop inside it).
     pub fn returned(&self, i: usize) -> bool {
         !matches!(self.event(i).ret, None | Some(Ret::Hang))
