@@ -179,19 +179,26 @@ fn pin_no_op(o: &Observed<'_>) -> Verdict {
     j.verdict()
 }
 
-fn unpin_on_error(o: &Observed<'_>) -> Verdict {
-    let mut j = Judgement::new();
-    // The core's map, or a private interconnect's (`vfio_pci_dma_buf_iommufd_map()`).
-    let mut maps: Vec<(usize, &Event)> = o
+/// Every map an importer can make, in trace order, with its attachment: the core's
+/// (`dma_buf_map_attachment()`) or a private interconnect's (`vfio_pci_dma_buf_iommufd_map()`).
+fn maps_of<'o>(o: &'o Observed<'_>) -> Vec<(usize, &'o Event, reference_impl::AttId)> {
+    let mut maps: Vec<_> = o
         .calls(CallName::DmaBufMapAttachment)
         .chain(o.calls(CallName::VfioPciDmaBufIommufdMap))
+        .filter_map(|(i, e)| match e.call {
+            Call::DmaBufMapAttachment { att } | Call::VfioPciDmaBufIommufdMap { att } => {
+                Some((i, e, att))
+            }
+            _ => None,
+        })
         .collect();
-    maps.sort_by_key(|(i, _)| *i);
-    for (i, e) in maps {
-        let (Call::DmaBufMapAttachment { att } | Call::VfioPciDmaBufIommufdMap { att }) = e.call
-        else {
-            continue;
-        };
+    maps.sort_by_key(|(i, _, _)| *i);
+    maps
+}
+
+fn unpin_on_error(o: &Observed<'_>) -> Verdict {
+    let mut j = Judgement::new();
+    for (i, e, att) in maps_of(o) {
         if !matches!(e.from, Actor::Importer(_)) || !matches!(e.ret, Some(Ret::Err(_))) {
             continue;
         }
@@ -354,17 +361,7 @@ fn static_unpin_on_error(o: &Observed<'_>) -> Verdict {
 
 fn dynamic_no_pin_no_wait(o: &Observed<'_>) -> Verdict {
     let mut j = Judgement::new();
-    // The core's map, or a private interconnect's (`vfio_pci_dma_buf_iommufd_map()`).
-    let mut maps: Vec<(usize, &Event)> = o
-        .calls(CallName::DmaBufMapAttachment)
-        .chain(o.calls(CallName::VfioPciDmaBufIommufdMap))
-        .collect();
-    maps.sort_by_key(|(i, _)| *i);
-    for (i, e) in maps {
-        let (Call::DmaBufMapAttachment { att } | Call::VfioPciDmaBufIommufdMap { att }) = e.call
-        else {
-            continue;
-        };
+    for (i, e, att) in maps_of(o) {
         if !o.att(att).is_some_and(|a| a.dynamic) {
             continue;
         }
