@@ -1036,9 +1036,25 @@ static void rs_complete_all(void)
 	for (i = 1; i <= rs.nfence; i++) {
 		struct rs_fence *f = rs.fences[i];
 
-		if (f && f->job == 0 && f->completes && f->usage >= 0 &&
-		    !dma_fence_is_signaled(&f->base))
-			rs_signal(f->buf, f);
+		if (!f || f->job != 0 || !f->completes || f->usage < 0 ||
+		    dma_fence_is_signaled(&f->base))
+			continue;
+		if (f->copy) {
+			/* A pipelined move's copy runs after every fence it follows, then frees. */
+			int k;
+			bool ready = true;
+
+			for (k = 0; k < f->nafter; k++)
+				if (rs.fences[f->after[k]] &&
+				    !dma_fence_is_signaled(&rs.fences[f->after[k]]->base))
+					ready = false;
+			if (ready) {
+				rs_signal(f->buf, f);
+				rs_free_old_placement(f->buf, f->old);
+			}
+			continue;
+		}
+		rs_signal(f->buf, f);
 	}
 }
 

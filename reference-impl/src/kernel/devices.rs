@@ -295,7 +295,21 @@ impl Kernel {
                 .collect()
         };
         for (buf, fence) in own {
-            self.signal(buf, fence);
+            // A pipelined move's copy runs only after every fence it follows (a stuck one
+            // keeps it from running); once it signals, the old placement is freed.
+            let copy_after = self.st.borrow().fences[&fence].copy_after.clone();
+            match copy_after {
+                Some((after, old)) => {
+                    let ready = after
+                        .iter()
+                        .all(|f| self.st.borrow().fences.get(f).is_none_or(|f| f.signaled));
+                    if ready {
+                        self.signal(buf, fence);
+                        self.free_old_placement(buf, old);
+                    }
+                }
+                None => self.signal(buf, fence),
+            }
         }
     }
 }

@@ -193,3 +193,43 @@ fn attachments_are_linked_and_unlinked() {
     assert!(k.attachments_of(buf).is_empty());
     assert!(k.knows_att(att));
 }
+
+/// `complete` runs a pipelined move's copy only once every fence it follows has signalled,
+/// and frees the old placement when it does, as a wait for the copy's fence would: behind a
+/// clear that completes, the copy signals and `reclaim_memory` follows; behind a stuck one,
+/// neither happens.
+#[test]
+fn complete_runs_a_pipelined_copy_after_its_fences_and_frees_the_old_placement() {
+    use crate::{ExporterKind, Step, run_reference};
+    let buf = BufId(0);
+    let events_after_complete = |stuck: bool| {
+        let steps = [
+            Step::Export {
+                buf,
+                exporter: ExporterKind::Gpu,
+            },
+            Step::ExporterFence {
+                buf,
+                usage: DmaResvUsage::Write,
+                stuck,
+            },
+            Step::Move { buf },
+            Step::Complete,
+        ];
+        let t = run_reference(&steps).expect("runs");
+        t.events
+            .into_iter()
+            .filter(|e| e.step == 3)
+            .map(|e| e.call.name())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        events_after_complete(false),
+        ["dma_fence_signal", "dma_fence_signal", "reclaim_memory"],
+        "the clear, then the copy, then the old placement is freed"
+    );
+    assert!(
+        events_after_complete(true).is_empty(),
+        "behind a stuck clear the copy never runs"
+    );
+}
