@@ -166,17 +166,8 @@ impl Kernel {
         let (job, fence) = {
             let mut st = self.st.borrow_mut();
             st.next_job += 1;
-            st.next_fence += 1;
-            let (job, fence) = (JobId(st.next_job), FenceId(st.next_fence));
-            st.fences.insert(
-                fence,
-                FenceState {
-                    signaled: false,
-                    job: Some(job),
-                    completes: true,
-                    copy_after: None,
-                },
-            );
+            let job = JobId(st.next_job);
+            let fence = st.new_fence(Some(job), true, None);
             st.jobs.insert(
                 job,
                 JobState {

@@ -269,6 +269,29 @@ struct State {
     work: Vec<work::WorkItem>,
 }
 
+impl State {
+    /// A new fence, not signalled, with what will signal it.
+    fn new_fence(
+        &mut self,
+        job: Option<JobId>,
+        completes: bool,
+        copy_after: Option<(Vec<FenceId>, u32)>,
+    ) -> FenceId {
+        self.next_fence += 1;
+        let id = FenceId(self.next_fence);
+        self.fences.insert(
+            id,
+            FenceState {
+                signaled: false,
+                job,
+                completes,
+                copy_after,
+            },
+        );
+        id
+    }
+}
+
 #[derive(Debug, Default)]
 struct Log {
     events: Vec<Event>,

@@ -183,18 +183,7 @@ impl Kernel {
             // New mappings are of the new placement; the old one stays until the copy is done.
             let old = b.generation;
             b.generation += 1;
-            st.next_fence += 1;
-            let id = FenceId(st.next_fence);
-            st.fences.insert(
-                id,
-                FenceState {
-                    signaled: false,
-                    job: None,
-                    completes: true,
-                    copy_after: Some((after, old)),
-                },
-            );
-            id
+            st.new_fence(None, true, Some((after, old)))
         };
         self.dma_resv_add_fence(buf, fence, DmaResvUsage::Kernel);
         fence
@@ -231,19 +220,7 @@ impl Kernel {
     /// A new fence for work of the caller's own (an exporter's clear or copy). If `completes`
     /// is false, nothing will ever signal it (stuck hardware, a lost job).
     pub fn dma_fence_create(&self, completes: bool) -> FenceId {
-        let mut st = self.st.borrow_mut();
-        st.next_fence += 1;
-        let id = FenceId(st.next_fence);
-        st.fences.insert(
-            id,
-            FenceState {
-                signaled: false,
-                job: None,
-                completes,
-                copy_after: None,
-            },
-        );
-        id
+        self.st.borrow_mut().new_fence(None, completes, None)
     }
 
     /// The work behind `fence` completes and the fence signals.
