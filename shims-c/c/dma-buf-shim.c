@@ -969,6 +969,16 @@ static long long kcall_int(const char *fn, const char *args)
 	return v;
 }
 
+/* A kernel call that returns a fence id: the fence, or a protocol error for a negative id. */
+static struct dma_fence *kcall_fence(const char *fn, const char *args)
+{
+	long long id = kcall_int(fn, args);
+
+	if (id < 0)
+		protocol_error("kret of %s: a fence id must be >= 0, not %lld", fn, id);
+	return fence_get((long)id);
+}
+
 static bool kcall_bool(const char *fn, const char *args)
 {
 	struct json *msg = kcall(fn, RET_BOOL, args);
@@ -1273,23 +1283,16 @@ long dma_resv_wait_timeout(struct dma_resv *obj, enum dma_resv_usage usage, bool
 struct dma_fence *dma_fence_create(bool completes)
 {
 	char args[64];
-	long long id = kcall_int(__func__, ARGS("\"completes\":%s", completes ? "true" : "false"));
 
-	if (id < 0)
-		protocol_error("kret of %s: a fence id must be >= 0, not %lld", __func__, id);
-	return fence_get((long)id);
+	return kcall_fence(__func__, ARGS("\"completes\":%s", completes ? "true" : "false"));
 }
 
 struct dma_fence *ttm_bo_move_accel_cleanup(struct dma_buf *dmabuf)
 {
 	char args[64];
-	long long id;
 
 	check_buf(__func__, dmabuf);
-	id = kcall_int(__func__, ARGS("\"buf\":%ld", dmabuf->id));
-	if (id < 0)
-		protocol_error("kret of %s: a fence id must be >= 0, not %lld", __func__, id);
-	return fence_get((long)id);
+	return kcall_fence(__func__, ARGS("\"buf\":%ld", dmabuf->id));
 }
 
 struct sg_table *new_sg_table(struct dma_buf_attachment *attach)
@@ -1401,16 +1404,12 @@ struct dma_fence *device_submit(struct dma_buf_attachment *attach, struct sg_tab
 				bool write)
 {
 	char args[128];
-	long long id;
 
 	check_att(__func__, attach);
 	if (IS_ERR_OR_NULL(sgt))
 		driver_error("%s() of a NULL or error sg_table", __func__);
-	id = kcall_int(__func__, ARGS("\"att\":%ld,\"sgt\":%ld,\"write\":%s", attach->id, sgt->id,
-				      write ? "true" : "false"));
-	if (id < 0)
-		protocol_error("kret of %s: a fence id must be >= 0, not %lld", __func__, id);
-	return fence_get((long)id);
+	return kcall_fence(__func__, ARGS("\"att\":%ld,\"sgt\":%ld,\"write\":%s", attach->id,
+					  sgt->id, write ? "true" : "false"));
 }
 
 bool shim_warn_on(bool cond, const char *what)
