@@ -298,6 +298,74 @@ fn install(root: &Path) -> Result<PathBuf, String> {
     Ok(bin)
 }
 
+/// Where a run's copy of the tree lives (its sources are HEAD's; its `target/` is kept
+/// between runs so a run rebuilds only the workspace's crates), relative to the workspace root.
+pub(crate) const TREE: &str = "target/mutants-tree";
+
+/// The settings every run passes to cargo-mutants, besides those of `.cargo/mutants.toml`.
+/// `--baseline skip`: cargo-mutants 27.1 runs its unmutated baseline with the mutated
+/// package's tests (`reference-impl`'s), not the oracle's (`test_package` names `judge`), and
+/// fails there; so the oracle is not timed and the timeouts are given: the verdicts test
+/// takes a few seconds, a mutant that makes it run past `--timeout` hangs the model (killed), and
+/// a build gets time for the first build of the copy. `--in-place` is in the copy of HEAD,
+/// never in the worktree.
+pub(crate) const RUN_ARGS: [&str; 9] = [
+    "--in-place",
+    "--jobs",
+    "1",
+    "--baseline",
+    "skip",
+    "--timeout",
+    "60",
+    "--build-timeout",
+    "1800",
+];
+
+/// Makes `TREE` hold HEAD's sources (`git archive HEAD`, files dated now so cargo rebuilds
+/// the workspace's crates) and nothing else but its build folder. Uncommitted changes are
+/// not measured: the record names the commit measured.
+fn snapshot_head(root: &Path) -> Result<PathBuf, String> {
+    let tree = root.join(TREE);
+    std::fs::create_dir_all(&tree).map_err(|e| format!("{TREE}: {e}"))?;
+    for entry in std::fs::read_dir(&tree).map_err(|e| format!("{TREE}: {e}"))? {
+        let path = entry.map_err(|e| format!("{TREE}: {e}"))?.path();
+        if path.file_name().is_some_and(|n| n == "target") {
+            continue;
+        }
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let dirty = Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .current_dir(root)
+        .output()
+        .map_err(|e| format!("cannot start `git`: {e}"))?;
+    if !dirty.stdout.is_empty() {
+        eprintln!("note: uncommitted changes are not measured (the run mutates HEAD's sources)");
+    }
+    let archive = Command::new("git")
+        .args(["archive", "--format=tar", "HEAD"])
+        .current_dir(root)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start `git archive`: {e}"))?;
+    let stdout = archive.stdout.ok_or("`git archive` gave no output")?;
+    let status = Command::new("tar")
+        .args(["-x", "-m", "-C"])
+        .arg(&tree)
+        .stdin(stdout)
+        .status()
+        .map_err(|e| format!("cannot start `tar`: {e}"))?;
+    if !status.success() {
+        return Err(format!("cannot extract HEAD into {TREE} ({status})"));
+    }
+    Ok(tree)
+}
+
 /// Today's date and HEAD's short commit.
 fn date_and_commit(root: &Path) -> Result<(String, String), String> {
     let out = |program: &str, args: &[&str]| -> Result<String, String> {
@@ -387,13 +455,24 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<(), String> {
     let commit = commit.unwrap_or(head);
     if from.is_empty() {
         let bin = install(root)?;
-        let mut args = vec!["mutants", "--jobs", "1", "--output", "target/mutants"];
+        let tree = snapshot_head(root)?;
+        let out = root.join("target/mutants");
+        let (tree, out) = (tree.to_string_lossy(), out.to_string_lossy());
+        let mut args = vec!["mutants", "--dir", &tree, "--output", &out];
+        args.extend(RUN_ARGS);
         for f in &files {
             args.extend(["--file", f]);
         }
         let bin = bin.to_string_lossy().to_string();
-        // cargo-mutants exits 2 when mutants survive: the page lists them.
-        let _ = super::jobs::run(root, &bin, &args, &[]);
+        // cargo-mutants exits 0 when every mutant was killed, 2 when some survived, 3 when
+        // some timed out (killed): the page lists them. Anything else is a failed run.
+        if let Err(e) = super::jobs::run(root, &bin, &args, &[])
+            && !["exit status: 2", "exit status: 3"]
+                .iter()
+                .any(|code| e.contains(code))
+        {
+            return Err(e);
+        }
         from.push(root.join("target/mutants"));
     }
     // Later runs (an `--iterate` run over the survivors of an earlier one) win.
