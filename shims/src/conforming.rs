@@ -1,7 +1,8 @@
 //! Conforming drivers that do things differently from the book's reference drivers, in ways
 //! the contract allows. Each is registered as a good in-tree shim, so the suite's own tests
 //! (`every_good_shim_passes_every_applicable_case`) prove that no check raises a false alarm
-//! on it.
+//! on it, unless its doc says why not; the oracle of mutation testing
+//! (`judge/tests/verdicts.rs`) runs the unregistered ones too.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -379,5 +380,71 @@ pub const DEFERRED_UNMAP: Shim = Shim {
     role: ShimRole::Importer {
         plays: &[ImporterKind::Dynamic],
         make: |att| Rc::new(DeferredUnmap::new(att)),
+    },
+};
+
+/// A GPU importer whose device cannot reach other devices' memory: its importer ops have
+/// `allow_peer2peer = false` (the xe KUnit test's `nop2p_attach_ops`, or a GPU behind a
+/// bridge without P2PDMA), everything else is the book's GPU importer. A peer-to-peer-only
+/// exporter (a VFIO BAR) refuses it at attach with `-EOPNOTSUPP`, revoked or not, and it
+/// goes on without the buffer; a GPU exporter places what it pins in system memory.
+pub struct WithoutPeer2peer {
+    inner: GpuImporter,
+    att: AttId,
+}
+
+impl DmaBufAttachOps for WithoutPeer2peer {
+    fn allow_peer2peer(&self) -> bool {
+        false
+    }
+    fn has_invalidate_mappings(&self) -> bool {
+        true
+    }
+    fn invalidate_mappings(&self, k: &Kernel, att: AttId) {
+        self.inner.invalidate_mappings(k, att)
+    }
+}
+
+impl Importer for WithoutPeer2peer {
+    fn att(&self) -> AttId {
+        self.att
+    }
+    fn attach(&self, k: &Kernel, buf: BufId) -> Result<(), Errno> {
+        self.inner.attach(k, buf)
+    }
+    fn map(&self, k: &Kernel) -> Result<(), Errno> {
+        self.inner.map(k)
+    }
+    fn access(&self, k: &Kernel, write: bool) {
+        self.inner.access(k, write)
+    }
+    fn submit(&self, k: &Kernel, write: bool) {
+        self.inner.submit(k, write)
+    }
+    fn unmap(&self, k: &Kernel) {
+        self.inner.unmap(k)
+    }
+    fn detach(&self, k: &Kernel) {
+        self.inner.detach(k)
+    }
+    fn vmap(&self, k: &Kernel) {
+        self.inner.vmap(k)
+    }
+}
+
+/// The shim: a dynamic importer without peer-to-peer. Not registered: the book's cases attach
+/// their dynamic importer to VFIO buffers expecting it to be accepted; generated scenarios,
+/// judged by the monitors alone, run it (`judge/tests/verdicts.rs`).
+pub const WITHOUT_PEER2PEER: Shim = Shim {
+    name: "gpu-importer-without-p2p",
+    description: "GPU importer whose importer ops have allow_peer2peer = false (xe's nop2p_attach_ops)",
+    role: ShimRole::Importer {
+        plays: &[ImporterKind::Dynamic],
+        make: |att| {
+            Rc::new(WithoutPeer2peer {
+                inner: GpuImporter::new(att),
+                att,
+            })
+        },
     },
 };
