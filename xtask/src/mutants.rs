@@ -307,12 +307,10 @@ pub(crate) const TREE: &str = "target/mutants-tree";
 /// package's tests (`reference-impl`'s), not the oracle's (`test_package` names `judge`), and
 /// fails there; so the oracle is not timed and the timeouts are given: the verdicts test
 /// takes a few seconds, a mutant that makes it run past `--timeout` hangs the model (killed), and
-/// a build gets time for the first build of the copy. `--in-place` is in the copy of HEAD,
-/// never in the worktree.
-pub(crate) const RUN_ARGS: [&str; 9] = [
+/// a build gets time for the first build of the copy. `--in-place` (one mutant at a time)
+/// is in the copy of HEAD, never in the worktree.
+pub(crate) const RUN_ARGS: [&str; 7] = [
     "--in-place",
-    "--jobs",
-    "1",
     "--baseline",
     "skip",
     "--timeout",
