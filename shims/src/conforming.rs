@@ -121,14 +121,10 @@ impl DmaBufOps for VfioWaitLoop {
     }
 }
 
-impl Exporter for VfioWaitLoop {
-    fn buf(&self) -> BufId {
-        self.buf
-    }
-    fn export(&self, k: &Kernel) -> Result<(), Errno> {
-        self.inner.export(k)
-    }
-    fn revoke(&self, k: &Kernel) {
+impl VfioWaitLoop {
+    /// `vfio_pci_dma_buf_move(vdev, true)` with this exporter's wait; the caller holds the
+    /// memory lock.
+    fn revoke_locked(&self, k: &Kernel) {
         if self.inner.priv_.borrow().revoked {
             return;
         }
@@ -142,9 +138,26 @@ impl Exporter for VfioWaitLoop {
         k.kref_init(&self.inner.kref);
         k.reinit_completion(&self.inner.comp);
     }
+}
+
+impl Exporter for VfioWaitLoop {
+    fn buf(&self) -> BufId {
+        self.buf
+    }
+    fn export(&self, k: &Kernel) -> Result<(), Errno> {
+        self.inner.export(k)
+    }
+    /// A reset, under the device's memory lock as the reference's: the move with this
+    /// exporter's own wait.
+    fn revoke(&self, k: &Kernel) {
+        k.down_write(self.buf);
+        self.revoke_locked(k);
+        k.up_write(self.buf);
+    }
     fn restore(&self, k: &Kernel) {
         self.inner.restore(k)
     }
+    /// The cleanup: the revoke under the memory lock, then the last put.
     fn put(&self, k: &Kernel) {
         self.revoke(k);
         k.dma_buf_put(self.buf);

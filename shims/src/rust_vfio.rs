@@ -88,14 +88,22 @@ impl ExporterDriver for RustVfio {
     fn export(&self, k: &dyn KernelApi) -> Result<(), Errno> {
         k.dma_buf_export(self.buf)
     }
+    /// A reset, under the device's memory lock (`vfio_pci_zap_and_down_write_memory_lock()`).
     fn revoke(&self, k: &dyn KernelApi) {
+        k.down_write(self.buf);
         self.set_revoked(k, true);
+        k.up_write(self.buf);
     }
     fn restore(&self, k: &dyn KernelApi) {
+        k.down_write(self.buf);
         self.set_revoked(k, false);
+        k.up_write(self.buf);
     }
+    /// `vfio_pci_dma_buf_cleanup()`: the revoke under the memory lock, then the last put.
     fn put(&self, k: &dyn KernelApi) {
+        k.down_write(self.buf);
         self.set_revoked(k, true);
+        k.up_write(self.buf);
         k.dma_buf_put(self.buf);
     }
 }
