@@ -40,7 +40,8 @@ commands:
                               target/tools/, runs it on reference-impl/src (or the files
                               named) judged by judge/tests/verdicts.rs, merges the outcomes
                               into book/mutation-outcomes.txt and writes the book's page
-                              (--from <dir> [--commit <c>]: an earlier run's output;
+                              (--survivors: only the files' recorded survivors again;
+                              --from <dir> [--commit <c>]: an earlier run's output;
                               --page: the page only)
   links [<dir>]               check the internal links of a built book (default book/build/)
   screenshot <page> <png>     render a built page (path under book/build/, or a file path)

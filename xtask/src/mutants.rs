@@ -137,6 +137,61 @@ impl Record {
     }
 }
 
+impl Record {
+    /// The survivors of `file`.
+    fn survivors_of(&self, file: &str) -> Vec<String> {
+        self.mutants
+            .iter()
+            .filter(|(m, o)| **o == Outcome::Missed && file_of(m) == file)
+            .map(|(m, _)| m.clone())
+            .collect()
+    }
+
+    /// Replaces the outcomes of the mutants a run of earlier survivors measured, mutant by
+    /// mutant; every other outcome of their files stays. The file's commit then names both
+    /// runs: `FULL (survivors again at COMMIT)`.
+    fn merge_survivors(
+        &mut self,
+        run: BTreeMap<String, Outcome>,
+        files: &[String],
+        date: &str,
+        commit: &str,
+    ) {
+        for f in files {
+            let earlier = self
+                .files
+                .get(f)
+                .map(|(_, c)| c.split(' ').next().unwrap_or_default().to_string())
+                .unwrap_or_default();
+            self.files.insert(
+                f.clone(),
+                (
+                    date.to_string(),
+                    format!("{earlier} (survivors again at {commit})"),
+                ),
+            );
+        }
+        self.mutants.extend(
+            run.into_iter()
+                .filter(|(m, _)| files.iter().any(|f| f == file_of(m))),
+        );
+    }
+}
+
+/// A regex that matches exactly `name` (cargo-mutants' `--re`, matched against the names
+/// `--list` shows).
+fn exactly(name: &str) -> String {
+    let mut re = String::from("^");
+    for c in name.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            re.push('\\');
+        }
+        re.push(c);
+    }
+    re.push('$');
+    re
+}
+
 /// Reads the survivors' reasons: `"mutant name" = "why it is equivalent"`.
 pub(crate) fn parse_reasons(text: &str) -> Result<BTreeMap<String, String>, String> {
     let mut reasons = BTreeMap::new();
@@ -426,9 +481,10 @@ pub(crate) fn write_page(root: &Path) -> Result<(), String> {
     std::fs::write(root.join(PAGE), page).map_err(|e| format!("{PAGE}: {e}"))
 }
 
-/// `cargo xtask mutants [--file F]... [--from DIR]... [--commit C] | --page`: runs
-/// cargo-mutants on the files (all of `reference-impl/src` by default), merges the outcomes
-/// into the record and writes the page. `--from DIR` reads earlier runs' output folders
+/// `cargo xtask mutants [--file F]... [--survivors] [--from DIR]... [--commit C] | --page`:
+/// runs cargo-mutants on the files (all of `reference-impl/src` by default), merges the
+/// outcomes into the record and writes the page. `--survivors` runs only the files' recorded
+/// survivors again (after a kill) and replaces only their outcomes. `--from DIR` reads earlier runs' output folders
 /// instead of running, a later one's outcomes winning (an `--iterate` run over an earlier
 /// run's survivors); `--commit` names the commit they measured (HEAD by default); `--page`
 /// only writes the page (after editing the reasons).
@@ -439,7 +495,8 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<(), String> {
     let mut named = Vec::new();
     let mut from: Vec<PathBuf> = Vec::new();
     let mut commit = None;
-    let mut it = args.iter();
+    let survivors_only = args.contains(&"--survivors");
+    let mut it = args.iter().filter(|a| **a != "--survivors");
     while let Some(a) = it.next() {
         match (*a, it.next()) {
             ("--file" | "-f", Some(f)) => named.push(*f),
@@ -451,6 +508,18 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<(), String> {
     let files = files_of(root, &named)?;
     let (date, head) = date_and_commit(root)?;
     let commit = commit.unwrap_or(head);
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_default();
+    let mut record = Record::parse(&read(RECORD))?;
+    // With `--survivors`, only the recorded survivors of the files run again.
+    let mut only: Vec<String> = Vec::new();
+    if survivors_only {
+        for f in &files {
+            only.extend(record.survivors_of(f).iter().map(|m| exactly(m)));
+        }
+        if only.is_empty() {
+            return Err("--survivors: the record holds no survivor of these files".into());
+        }
+    }
     if from.is_empty() {
         let bin = install(root)?;
         let tree = snapshot_head(root)?;
@@ -460,6 +529,9 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<(), String> {
         args.extend(RUN_ARGS);
         for f in &files {
             args.extend(["--file", f]);
+        }
+        for re in &only {
+            args.extend(["--re", re]);
         }
         let bin = bin.to_string_lossy().to_string();
         // cargo-mutants exits 0 when every mutant was killed, 2 when some survived, 3 when
@@ -482,9 +554,11 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<(), String> {
         .into_iter()
         .filter(|f| run.keys().any(|m| file_of(m) == f))
         .collect();
-    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_default();
-    let mut record = Record::parse(&read(RECORD))?;
-    record.merge(run, &measured, &date, &commit);
+    if survivors_only {
+        record.merge_survivors(run, &measured, &date, &commit);
+    } else {
+        record.merge(run, &measured, &date, &commit);
+    }
     std::fs::write(root.join(RECORD), record.render()).map_err(|e| format!("{RECORD}: {e}"))?;
     eprintln!("{RECORD}: {} file(s) measured", measured.len());
     write_page(root)
@@ -514,6 +588,36 @@ mod tests {
         assert!(
             read(PAGE) == page,
             "{PAGE} is stale: run `cargo xtask mutants --page` and read the diff"
+        );
+    }
+
+    /// A run of a file's survivors replaces their outcomes only, and the file's commit names
+    /// both runs; the names match exactly, whatever they hold.
+    #[test]
+    fn a_run_of_survivors_replaces_only_theirs() {
+        let mut r = Record::parse(
+            "file\ta.rs\t2026-01-01\tx\n\
+             caught\ta.rs:1:1: replace f\nmissed\ta.rs:2:2: replace g -> Option<&'static str> with Some(\"\")\n",
+        )
+        .expect("reads");
+        let survivors = r.survivors_of("a.rs");
+        assert_eq!(survivors.len(), 1);
+        assert_eq!(
+            exactly(&survivors[0]),
+            r#"^a\.rs:2:2: replace g \-> Option<\&'static str> with Some\(""\)$"#
+        );
+        let run = BTreeMap::from([(survivors[0].clone(), Outcome::Caught)]);
+        r.merge_survivors(run, &["a.rs".to_string()], "2026-02-02", "y");
+        assert_eq!(
+            r.render()
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>(),
+            [
+                "file\ta.rs\t2026-02-02\tx (survivors again at y)",
+                "caught\ta.rs:1:1: replace f",
+                "caught\ta.rs:2:2: replace g -> Option<&'static str> with Some(\"\")"
+            ]
         );
     }
 
