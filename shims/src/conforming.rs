@@ -384,11 +384,11 @@ impl Importer for DeferredUnmap {
         self.unmap_stale(k);
         self.inner.unmap(k)
     }
-    /// `flush_work()` before detaching: the worker has given back what it took (even if it
-    /// was half-way), and nothing is left mapped.
+    /// `flush_work()` before detaching, as a driver does: once it returns the worker has
+    /// given back everything an invalidation took (even if it was half-way), so the detach
+    /// gives back only the current mapping.
     fn detach(&self, k: &Kernel) {
         k.flush_work(self.att);
-        self.unmap_stale(k);
         self.inner.detach(k)
     }
     fn vmap(&self, k: &Kernel) {
