@@ -209,3 +209,47 @@ fn a_trace_that_returns_has_no_hang() {
     let t = reference(&steps);
     assert_eq!(judge(&steps, &t), None);
 }
+
+/// Generated scenarios report a hang the contract does not allow, shrunk to a file that names
+/// the rule and the role (a VFIO cleanup that takes its `memory_lock` twice), and pass the
+/// reference, whose every hang in them is allowed.
+#[test]
+fn generated_scenarios_report_an_unexplained_hang() {
+    use crate::generate::{Profiles, generate};
+    let shim = shims::registry::all()
+        .into_iter()
+        .find(|r| r.name == "broken-vfio-cleanup-relocks-memory-lock")
+        .and_then(|r| match r.runs {
+            shims::registry::Runs::InProcess { shim, .. } => Some(shim),
+            shims::registry::Runs::Process { .. } => None,
+        })
+        .expect("registered in process");
+    let roles = shim.roles();
+    let profiles = Profiles::for_shim(&shim);
+    let run = |roles: &reference_impl::Roles| {
+        generate(
+            &profiles,
+            500,
+            1,
+            &mut |steps| {
+                if shim.applies_to(steps).is_err() {
+                    return Ok(None);
+                }
+                reference_impl::run_with(roles, steps).map(Some)
+            },
+            &|_| {},
+        )
+    };
+    let f = run(&roles).failing.expect("caught");
+    assert!(f.message.starts_with("lock.no-deadlock: "), "{}", f.message);
+    assert!(f.message.contains("by exporter.buf0"), "{}", f.message);
+    assert!(
+        f.file
+            .steps
+            .last()
+            .is_some_and(|s| matches!(s.step, Step::Put { .. })),
+        "{:?}",
+        f.file.steps
+    );
+    assert!(run(&reference_impl::Roles::reference()).failing.is_none());
+}
