@@ -253,3 +253,35 @@ fn generated_scenarios_report_an_unexplained_hang() {
     );
     assert!(run(&reference_impl::Roles::reference()).failing.is_none());
 }
+
+/// A shim process that stops answering is not a hang of the contract: its trace records the
+/// process's failure, which the hang judgement leaves alone and the harness's pseudo-rule
+/// reports as the process's, not as a driver's crash or a rule of the contract.
+#[test]
+fn a_shim_process_timeout_is_no_driver_verdict() {
+    let steps = case_steps("revoke_around_reset", "dynamic");
+    let mut t = reference(&steps);
+    let revoke = t
+        .events
+        .iter()
+        .position(|e| matches!(e.call, Call::DmaBufInvalidateMappings { .. }))
+        .expect("the revoke");
+    t.events.truncate(revoke);
+    let step = t.events[revoke - 1].step;
+    t.crashed = Some(reference_impl::Crash {
+        step,
+        message: "no answer to `revoke` within 0.5 s (--timeout); the shim process was killed"
+            .into(),
+        shim_process: true,
+    });
+    assert_eq!(judge(&steps, &t), None);
+    let checks = crate::invariants::judge(&t);
+    let failed: Vec<_> = checks.iter().filter(|c| c.result.is_err()).collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].rule, crate::invariants::CRASH);
+    let said = failed[0].result.as_ref().unwrap_err();
+    assert!(
+        said.starts_with("the shim process failed") && said.contains("not a verdict on the driver"),
+        "{said}"
+    );
+}
