@@ -349,14 +349,14 @@ fn the_concurrent_exchange_in_the_book_is_a_real_one() {
     // The map of thread importer runs while the revoke's unlock (thread main) waits.
     let unlock = text
         .find(
-            r#"< {"type":"kcall","id":7,"thread":"main","call":{"fn":"dma_resv_unlock","buf":0}}"#,
+            r#"< {"type":"kcall","id":8,"thread":"main","call":{"fn":"dma_resv_unlock","buf":0}}"#,
         )
         .expect("the revoke's unlock");
     let map = text
         .find(r#"> {"type":"call","id":5,"thread":"importer","call":{"fn":"map_dma_buf""#)
         .expect("the map on thread importer");
     let unlocked = text
-        .find(r#"> {"type":"kret","id":7,"thread":"main","ret":null}"#)
+        .find(r#"> {"type":"kret","id":8,"thread":"main","ret":null}"#)
         .expect("the unlock's return");
     assert!(unlock < map && map < unlocked, "{text}");
     let committed = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
