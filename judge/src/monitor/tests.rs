@@ -351,6 +351,27 @@ const EXAMPLES: &[Example] = &[
         },
     },
     Example {
+        rule: "cpu.exporter.vmap-keeps-placement",
+        case: "held_vmap_keeps_the_buffer_in_place",
+        variant: "",
+        // The eviction under the held vmap moves the buffer: it invalidates first.
+        break_it: |t| {
+            let i = first(t, |e| e.step == 4 && is(e, N::DmaResvLock));
+            insert(
+                t,
+                i + 1,
+                ev(
+                    0,
+                    EXP0,
+                    Actor::Core,
+                    Call::DmaBufInvalidateMappings { buf: BufId(0) },
+                    true,
+                    Ret::Void,
+                ),
+            )
+        },
+    },
+    Example {
         rule: "cpu.vmap.lock-held",
         case: "cpu_access_locking",
         variant: "",

@@ -488,6 +488,7 @@ struct ExporterBugs {
     no_wait_before_reuse: bool,
     cpu_access_after_unplug: bool,
     pin_before_copy: bool,
+    moves_under_vmap: bool,
 }
 
 struct BuggyGpuExporter {
@@ -511,11 +512,11 @@ impl DmaBufOps for BuggyGpuExporter {
             .attachments_of(self.buf)
             .iter()
             .all(|a| k.attachment(*a).peer2peer);
-        let (pins, in_system) = {
+        let (pinned, in_system) = {
             let bo = self.inner.bo.borrow();
-            (bo.pins, bo.in_system)
+            (bo.pinned(), bo.in_system)
         };
-        if pins == 0 && !all_p2p && !in_system {
+        if !pinned && !all_p2p && !in_system {
             self.inner.migrate(k);
         }
         self.inner.bo.borrow_mut().pins += 1;
@@ -535,7 +536,17 @@ impl DmaBufOps for BuggyGpuExporter {
         if self.bugs.cpu_access_after_unplug {
             return Ok(());
         }
+        if self.bugs.moves_under_vmap {
+            // amdgpu_dma_buf_vmap() without its amdgpu_bo_pin(): maps, keeps nothing in place.
+            return match self.inner.bo.borrow().unplugged {
+                true => Err(Errno::ENODEV),
+                false => Ok(()),
+            };
+        }
         self.inner.vmap(k)
+    }
+    fn vunmap(&self, k: &Kernel) {
+        self.inner.vunmap(k)
     }
     fn mmap(&self, k: &Kernel) -> Result<(), Errno> {
         if self.bugs.cpu_access_after_unplug {
@@ -555,8 +566,12 @@ impl Exporter for BuggyGpuExporter {
     fn revoke(&self, k: &Kernel) {
         self.inner.revoke(k)
     }
+    fn reclaim(&self, k: &Kernel) {
+        self.inner.reclaim(k)
+    }
     fn move_buffer(&self, k: &Kernel) {
-        if self.pins.get() > 0 && !self.bugs.moves_pinned {
+        let vmapped = self.inner.bo.borrow().vmap_pins > 0;
+        if (self.pins.get() > 0 && !self.bugs.moves_pinned) || vmapped {
             return self.inner.move_buffer(k);
         }
         k.dma_resv_lock(self.buf);
@@ -621,6 +636,13 @@ buggy_exporter!(
     pin_before_copy,
     "migrates a buffer for a pin and returns from pin with the copy only fenced, not finished",
     "pin.exporter.ready"
+);
+buggy_exporter!(
+    MOVES_UNDER_VMAP,
+    "broken-gpu-moves-under-vmap",
+    moves_under_vmap,
+    "its vmap does not pin (amdgpu_dma_buf_vmap() without amdgpu_bo_pin()), so an eviction moves the buffer and reuses its memory while a kernel vmap of it is held",
+    "cpu.exporter.vmap-keeps-placement"
 );
 
 /// The work function of a GPU importer that leaves the unmap to a worker (as
