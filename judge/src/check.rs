@@ -1001,6 +1001,13 @@ pub fn called_times(step: StepRef, name: CallName, times: usize) -> Check {
 pub fn no_crash() -> Check {
     Check::new("no driver crashes (oops)", |t| match &t.crashed {
         None => Ok(()),
+        // A shim process that died, broke the protocol or did not answer in time (which may
+        // be a driver waiting for ever, or only a slow process): said as such, never as a
+        // driver's crash or hang under a rule of the contract.
+        Some(c) if c.shim_process => Err(format!(
+            "the shim process failed in step {} (not a verdict on the driver: a process that dies, breaks the protocol or does not answer within --timeout): {}",
+            c.step, c.message
+        )),
         Some(c) => Err(format!(
             "a driver crashed in step {}: {}",
             c.step, c.message

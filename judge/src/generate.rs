@@ -343,6 +343,7 @@ pub fn generate(
             }
             Ok(Some(trace)) => match crate::monitor::first_violation(&steps, &trace)
                 .or_else(|| first_violation(&checks, &trace))
+                .or_else(|| crate::hangs::first_violation(&steps, &trace))
             {
                 None => Ok(()),
                 Some(v) => Err(TestCaseError::fail(v)),

@@ -24,6 +24,7 @@ pub mod expectations;
 pub mod filter;
 pub mod formats;
 pub mod generate;
+pub mod hangs;
 pub mod invariants;
 pub mod monitor;
 pub mod outcome;

@@ -1,6 +1,6 @@
 //! The book's racy cases (steps on several threads) explored on a backend's roles: every
-//! interleaving up to a bound, judged by the rules' monitors, the case's checks and the
-//! invariants.
+//! interleaving up to a bound, judged by the rules' monitors, the case's checks, the
+//! invariants and the hang contract ([`crate::hangs`]).
 
 use std::rc::Rc;
 
@@ -57,6 +57,7 @@ pub fn explore_case_with<'r>(
                     .find_map(|c| c.check.eval(t).err().map(|e| format!("{}: {e}", c.rule)))
             })
             .or_else(|| crate::invariants::first_violation(t))
+            .or_else(|| crate::hangs::first_violation(&scenario.steps, t))
     };
     explore_with(run, &file, opts, &judge)
 }

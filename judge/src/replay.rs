@@ -1,7 +1,7 @@
 //! Replaying a portable scenario file on a backend and judging its trace: by the
 //! rules' monitors ([`crate::monitor`]), the scenario-independent checks
-//! ([`crate::invariants`]) and, for a file written from a case,
-//! by the case's own checks.
+//! ([`crate::invariants`]), the hang contract ([`crate::hangs`]) and, for a file written from
+//! a case, by the case's own checks.
 
 use std::fmt::Write as _;
 
@@ -166,6 +166,15 @@ pub fn judge(spec: &Spec, file: &ScenarioFile, trace: &Trace) -> Result<Vec<Chec
         }));
     }
     checks.extend(crate::invariants::judge(trace));
+    // A hang the contract does not allow, under the rule it breaks (a trace that returns, or
+    // hangs as allowed, adds nothing: the case's checks say what it expects of its waits).
+    if let Some(u) = crate::hangs::unexplained(&file.plain_steps(), trace) {
+        checks.push(CheckOutcome {
+            rule: u.rule,
+            describe: format!("{} {}", crate::hangs::HANG_MARK, crate::hangs::EXPECTS),
+            result: Err(format!("event #{} by {}: {}", u.event, u.actor, u.observed)),
+        });
+    }
     Ok(checks)
 }
 

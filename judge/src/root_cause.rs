@@ -5,8 +5,9 @@
 //! `dma_resv_lock`, not the exporter's waits that never ran). A trace that stops (a hang, a
 //! crash) before any monitor saw a violation is blamed on the role that holds what the
 //! stuck call waits for: the lock's holder for a `dma_resv_lock`, the owner of the fence that
-//! never signalled for a wait, the importers still holding a mapping for a wait for unmaps,
-//! and the callee of the call a driver crashed in.
+//! never signalled for a wait, the importers still holding a mapping for a wait for unmaps
+//! (as the hang contract, [`crate::hangs`], charges them), and the callee of the call a
+//! driver crashed in.
 
 use reference_impl::{Actor, Call, DmaResvUsage, Ret, Role, Trace};
 
@@ -50,9 +51,23 @@ pub fn of(outcome: &CaseOutcome) -> Option<RootCause> {
         // The trace stopped first: blamed on who holds what the stuck call waits for, under
         // the first rule the case reports.
         (_, Some(s)) => {
-            let (role, actor, observed) = stopped(trace, s);
+            // A hang the contract does not allow is charged as `hangs` says (the same role
+            // a generated scenario or a replay names), under its rule if the case broke it.
+            let (role, actor, observed, rule) =
+                match crate::hangs::unexplained(&outcome.steps, trace) {
+                    Some(u) if u.event == s => (
+                        role_of(u.actor),
+                        u.actor.to_string(),
+                        u.observed,
+                        violated.contains(&u.rule).then_some(u.rule),
+                    ),
+                    _ => {
+                        let (role, actor, observed) = stopped(trace, s);
+                        (role, actor, observed, None)
+                    }
+                };
             RootCause {
-                rule: violated.first()?.to_string(),
+                rule: rule.or(violated.first().copied())?.to_string(),
                 event: s,
                 role,
                 consequences: Vec::new(),

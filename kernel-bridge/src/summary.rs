@@ -185,7 +185,8 @@ impl JudgedOn {
             | "teardown.release.once"
             | "teardown.release.nothing-left" => JudgedOn::Core,
             // "X MUST be called with/without the lock; the core calls the op with/without it".
-            "map.lock.held" | "cpu.vmap.lock-held" | "cpu.mmap.unlocked" => {
+            // "A driver MUST NOT make a call that never returns": the core and the drivers.
+            "map.lock.held" | "cpu.vmap.lock-held" | "cpu.mmap.unlocked" | "lock.no-deadlock" => {
                 JudgedOn::CoreAndDrivers
             }
             // An exporter or an importer MUST/MAY ...

@@ -1,15 +1,18 @@
 //! A shim process: spawned in its own process group, killed with that group, its standard
-//! output read line by line (bounded) on a thread, its standard error drained without
-//! blocking and kept per case (bounded).
+//! output read line by line (bounded) without blocking, waiting in `poll(2)` on it and on its
+//! standard error, which is drained as it comes and kept per case (bounded).
+//!
+//! No reader thread: a message costs the two processes' own work and the pipe, nothing more
+//! (a thread between the pipe and the harness cost a wake-up per message).
 
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, ChildStderr, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use shim_protocol::codec::{Line, LineReader};
+use shim_protocol::codec::Line;
+use shim_protocol::messages::MAX_LINE;
 
 use judge::runner::Cancel;
 
@@ -33,15 +36,22 @@ pub(crate) enum Wait {
 }
 
 /// Where every protocol line exchanged with shim processes is appended: `> ` for the harness's
-/// lines, `< ` for the shim's (`run --transcript`).
+/// lines, `< ` for the shim's (`run --transcript`). Buffered; flushed whenever the harness has
+/// waited a slice for a shim (so a hung shim's transcript is complete) and when dropped.
 #[derive(Clone)]
-pub struct Transcript(std::rc::Rc<std::cell::RefCell<std::fs::File>>);
+pub struct Transcript(std::rc::Rc<std::cell::RefCell<BufWriter<std::fs::File>>>);
 
 impl Transcript {
     /// A transcript written to `path` (truncated first).
     pub fn create(path: &std::path::Path) -> io::Result<Transcript> {
         let f = std::fs::File::create(path)?;
-        Ok(Transcript(std::rc::Rc::new(std::cell::RefCell::new(f))))
+        Ok(Transcript(std::rc::Rc::new(std::cell::RefCell::new(
+            BufWriter::new(f),
+        ))))
+    }
+
+    fn flush(&self) {
+        let _ = self.0.borrow_mut().flush();
     }
 
     fn record(&self, prefix: &str, line: &[u8]) {
@@ -58,7 +68,13 @@ pub(crate) struct ShimProcess {
     child: Child,
     stdin: Option<ChildStdin>,
     stderr: Option<ChildStderr>,
-    rx: Receiver<Incoming>,
+    stdout: ChildStdout,
+    /// Bytes read from standard output, not yet returned as a line.
+    pending: Vec<u8>,
+    /// Standard output ended (end of file, a read error, or an oversized line).
+    stdout_done: bool,
+    /// A read error that ended standard output, given once as [`Incoming::Error`].
+    read_error: Option<String>,
     captured: Vec<u8>,
     cut: usize,
     reaped: bool,
@@ -106,26 +122,16 @@ impl ShimProcess {
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
         set_nonblocking(stderr.as_raw_fd());
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            let mut reader = LineReader::new(BufReader::new(stdout));
-            loop {
-                let item = match reader.next_line() {
-                    Ok(line) => Incoming::Line(line),
-                    Err(e) => Incoming::Error(e.to_string()),
-                };
-                let last = !matches!(item, Incoming::Line(Line::Complete(_)));
-                if tx.send(item).is_err() || last {
-                    break;
-                }
-            }
-        });
+        set_nonblocking(stdout.as_raw_fd());
         Ok(ShimProcess {
             transcript,
             stdin: child.stdin.take(),
             stderr: Some(stderr),
+            stdout,
+            pending: Vec::new(),
+            stdout_done: false,
+            read_error: None,
             child,
-            rx,
             captured: Vec::new(),
             cut: 0,
             reaped: false,
@@ -151,9 +157,16 @@ impl ShimProcess {
     }
 
     /// The next thing from standard output, waiting until `deadline` or until the run is
-    /// cancelled.
+    /// cancelled. A line longer than [`MAX_LINE`], a last line without its newline, or a read
+    /// error ends the output: every later call gives `Eof`.
     pub(crate) fn recv(&mut self, deadline: Instant, cancel: &Cancel) -> Result<Incoming, Wait> {
         loop {
+            if let Some(item) = self.next_incoming() {
+                if let (Some(t), Incoming::Line(Line::Complete(l))) = (&self.transcript, &item) {
+                    t.record("< ", l);
+                }
+                return Ok(item);
+            }
             self.drain_stderr();
             if cancel.is_cancelled() {
                 return Err(Wait::Interrupted);
@@ -163,20 +176,81 @@ impl ShimProcess {
                 return Err(Wait::Timeout);
             }
             let slice = (deadline - now).min(Duration::from_millis(20));
-            match self.rx.recv_timeout(slice) {
-                Ok(item) => {
-                    if let (Some(t), Incoming::Line(Line::Complete(l))) = (&self.transcript, &item)
-                    {
-                        t.record("< ", l);
-                    }
-                    return Ok(item);
+            if !self.wait_readable(slice) {
+                // A slice without a word from the shim: make the transcript whole on disk.
+                if let Some(t) = &self.transcript {
+                    t.flush();
                 }
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Ok(Incoming::Line(Line::Eof));
+            }
+            self.fill();
+        }
+    }
+
+    /// A line (or the end of the output) from what was read, if there is one.
+    fn next_incoming(&mut self) -> Option<Incoming> {
+        let window = self.pending.len().min(MAX_LINE);
+        if let Some(i) = self.pending[..window].iter().position(|b| *b == b'\n') {
+            let mut line: Vec<u8> = self.pending.drain(..=i).collect();
+            line.pop();
+            return Some(Incoming::Line(Line::Complete(line)));
+        }
+        if self.pending.len() >= MAX_LINE {
+            self.pending = Vec::new();
+            self.stdout_done = true;
+            return Some(Incoming::Line(Line::Oversized));
+        }
+        if let Some(e) = self.read_error.take() {
+            self.pending.clear();
+            return Some(Incoming::Error(e));
+        }
+        if self.stdout_done {
+            return Some(Incoming::Line(if self.pending.is_empty() {
+                Line::Eof
+            } else {
+                Line::Truncated(std::mem::take(&mut self.pending))
+            }));
+        }
+        None
+    }
+
+    /// Reads what standard output has now, without blocking.
+    fn fill(&mut self) {
+        let mut buf = [0u8; 64 * 1024];
+        while !self.stdout_done && self.pending.len() < MAX_LINE {
+            match self.stdout.read(&mut buf) {
+                Ok(0) => self.stdout_done = true,
+                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    // Kept as the end of the output, after what was read before it.
+                    self.read_error = Some(e.to_string());
+                    self.stdout_done = true;
                 }
             }
         }
+    }
+
+    /// Waits up to `slice` for standard output (or standard error) to have something;
+    /// `false` if the slice passed with nothing.
+    fn wait_readable(&mut self, slice: Duration) -> bool {
+        let mut fds = [
+            libc::pollfd {
+                fd: self.stdout.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.stderr.as_ref().map_or(-1, |e| e.as_raw_fd()),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let ms = slice.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: `fds` is a valid array of two pollfd for the duration of the call; a
+        // negative fd is ignored by poll(2).
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        n > 0
     }
 
     /// Moves whatever the shim wrote on standard error into the capture, without blocking.

@@ -3,7 +3,7 @@
 //! (`every_good_shim_passes_every_applicable_case`) prove that no check raises a false alarm
 //! on it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use reference_impl::book::invalidation::GpuImporter;
@@ -191,6 +191,8 @@ pub struct FencesInCallback {
     att: AttId,
     /// Queued jobs whose fences are not yet in the reservation object: (fence, write).
     queued: RefCell<Vec<(FenceId, bool)>>,
+    /// The buffer its attach reached (none if the exporter refused it, or after detach).
+    attached: Cell<Option<BufId>>,
 }
 
 impl DmaBufAttachOps for FencesInCallback {
@@ -219,7 +221,9 @@ impl Importer for FencesInCallback {
         self.att
     }
     fn attach(&self, k: &Kernel, buf: BufId) -> Result<(), Errno> {
-        self.inner.attach(k, buf)
+        self.inner.attach(k, buf)?;
+        self.attached.set(Some(buf));
+        Ok(())
     }
     fn map(&self, k: &Kernel) -> Result<(), Errno> {
         self.inner.map(k)
@@ -227,8 +231,12 @@ impl Importer for FencesInCallback {
     fn access(&self, k: &Kernel, write: bool) {
         self.inner.access(k, write)
     }
+    /// Only through an attachment the exporter accepted (a refused one is never invalidated:
+    /// a mapping made through it would hang VFIO's wait for unmaps).
     fn submit(&self, k: &Kernel, write: bool) {
-        let buf = k.attachment(self.att).buf;
+        let Some(buf) = self.attached.get() else {
+            return;
+        };
         k.dma_resv_lock(buf);
         if let Ok(sgt) = self.inner.ensure_mapped(k, buf) {
             let fence = k.device_submit(self.att, sgt, write);
@@ -240,7 +248,8 @@ impl Importer for FencesInCallback {
         self.inner.unmap(k)
     }
     fn detach(&self, k: &Kernel) {
-        self.inner.detach(k)
+        self.inner.detach(k);
+        self.attached.set(None);
     }
     fn vmap(&self, k: &Kernel) {
         self.inner.vmap(k)
@@ -264,6 +273,7 @@ pub const FENCES_IN_CALLBACK: Shim = Shim {
                 inner: GpuImporter::new(att),
                 att,
                 queued: RefCell::new(Vec::new()),
+                attached: Cell::new(None),
             })
         },
     },

@@ -57,8 +57,10 @@ impl Importer for ScanoutPlane {
     }
 
     /// Plane enable: map without holding the reservation lock; the core pins the buffer and
-    /// waits for its KERNEL fences on our behalf.
+    /// waits for its KERNEL fences on our behalf. Not through an attach the exporter refused:
+    /// there is no attachment (nothing would ever tell us to give such a mapping back).
     fn map(&self, k: &Kernel) -> Result<(), Errno> {
+        self.dmabuf.get().ok_or(Errno::EINVAL)?;
         let sgt = k.dma_buf_map_attachment_unlocked(self.att)?;
         self.sgt.set(Some(sgt));
         Ok(())

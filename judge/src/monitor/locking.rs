@@ -46,6 +46,14 @@ pub(super) const MONITORS: &[Monitor] = &[
         expects: "without the lock it uses the `_unlocked` variants; the `_unlocked` variants are never called with the lock held",
         judge: unlocked_helpers,
     },
+    Monitor {
+        rule: "lock.no-deadlock",
+        source: file!(),
+        role: Role::Core,
+        applies: "every trace that takes a lock or waits, whichever role does (the core, an exporter, an importer)",
+        expects: "every call returns, except a wait for a fence the scenario made never to signal; a hang no more specific rule covers is charged to the role holding the lock or owning the fence that never came",
+        judge: no_deadlock,
+    },
 ];
 
 fn each_locked(o: &Observed<'_>, names: &[CallName], locked: bool, from_importer: bool) -> Verdict {
@@ -127,6 +135,57 @@ fn own_lock_inside_resv(o: &Observed<'_>) -> Verdict {
                 j.violated(w, e.from, format!("{}: {what}", shows(e)));
             }
         }
+    }
+    j.verdict()
+}
+
+/// A hang the contract charges to no more specific rule ([`crate::hangs`]), and a step that
+/// returns holding a reservation lock it took (lockdep's "lock held when returning to user
+/// space!"), which makes the next lock of that buffer a hang; a trace whose every call
+/// returned and whose steps dropped what they took holds wherever it took a lock or waited.
+fn no_deadlock(o: &Observed<'_>) -> Verdict {
+    let mut j = Judgement::new();
+    match crate::hangs::unexplained(o.steps, o.trace) {
+        Some(u) if u.rule == crate::hangs::NO_DEADLOCK => j.violated(u.event, u.actor, u.observed),
+        _ => {}
+    }
+    // Per step and buffer, the locks it took and has not dropped (the last one's event).
+    let mut held: std::collections::BTreeMap<(usize, reference_impl::BufId), Vec<usize>> =
+        Default::default();
+    for (i, e) in o.events() {
+        match e.call {
+            Call::DmaResvLock { buf }
+            | Call::DmaResvWaitTimeout { buf, .. }
+            | Call::WaitForUnmap { buf } => {
+                j.applies();
+                if matches!(e.call, Call::DmaResvLock { .. }) && o.returned(i) {
+                    held.entry((e.step, buf)).or_default().push(i);
+                }
+            }
+            Call::DmaResvUnlock { buf } => {
+                held.entry((e.step, buf)).or_default().pop();
+            }
+            _ => {}
+        }
+    }
+    for ((step, buf), locks) in held {
+        let Some(&i) = locks.last() else { continue };
+        if !o.step_completed(step) {
+            continue;
+        }
+        let e = o.event(i);
+        let by = match e.from {
+            Actor::Device(a) => Actor::Importer(a),
+            a => a,
+        };
+        j.violated(
+            i,
+            by,
+            format!(
+                "{} (event #{i}) and step {step} returns without dropping it (lockdep: \"lock held when returning to user space!\"): the next lock of {buf} never returns",
+                shows(e)
+            ),
+        );
     }
     j.verdict()
 }

@@ -680,6 +680,31 @@ const EXAMPLES: &[Example] = &[
         },
     },
     Example {
+        rule: "lock.no-deadlock",
+        case: "every_call_returns",
+        variant: "",
+        break_it: |t| {
+            // The importer's map step returns holding the lock: the revoke's lock never
+            // returns. The violation is the lock the step kept.
+            let map = first(t, |e| is(e, N::DmaBufMapAttachment));
+            let kept = (0..map)
+                .rev()
+                .find(|&i| is(&t.events[i], N::DmaResvLock) && t.events[i].from == IMP0)
+                .expect("the importer locks to map");
+            let unlock = t.events[map..]
+                .iter()
+                .position(|e| is(e, N::DmaResvUnlock) && e.from == IMP0)
+                .map(|k| map + k)
+                .expect("the importer unlocks");
+            remove(t, unlock);
+            let lock = first(t, |e| is(e, N::DmaResvLock) && e.from == EXP0);
+            t.events.truncate(lock + 1);
+            t.events[lock].ret = Some(Ret::Hang);
+            t.hung_at = Some(t.events[lock].step);
+            kept
+        },
+    },
+    Example {
         rule: "map.lock.held",
         case: "static_import_pins_and_waits",
         variant: "",

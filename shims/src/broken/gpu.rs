@@ -108,6 +108,9 @@ struct ImporterBugs {
     submits_after_unlock: bool,
     /// Frees its object in `detach`, between its unmap and `dma_buf_detach()`.
     frees_in_detach: bool,
+    /// Returns from `submit` without dropping the reservation lock when it cannot map (an
+    /// error path that forgets `dma_resv_unlock()`).
+    keeps_lock_on_error: bool,
 }
 
 /// A GPU dynamic importer written without the reference's care.
@@ -274,7 +277,11 @@ impl Importer for SloppyGpu {
         }
         k.dma_resv_lock(buf);
         let mut late = None;
-        if let Some(sgt) = self.mapping(k, buf, true) {
+        let mapped = self.mapping(k, buf, true);
+        if mapped.is_none() && self.bugs.keeps_lock_on_error {
+            return;
+        }
+        if let Some(sgt) = mapped {
             let fence = if self.bugs.fence_locks_resv {
                 k.device_submit_locking_resv(self.att, sgt, write)
             } else {
@@ -349,6 +356,13 @@ macro_rules! sloppy {
     };
 }
 
+sloppy!(
+    KEEPS_LOCK_ON_ERROR,
+    "broken-gpu-keeps-lock-on-error",
+    keeps_lock_on_error,
+    "returns from a submission it cannot map (the buffer is revoked) without dropping the reservation lock, so the next lock of the buffer never returns",
+    "lock.no-deadlock"
+);
 sloppy!(
     NO_REMAP,
     "broken-gpu-no-remap",

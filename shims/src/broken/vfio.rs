@@ -26,6 +26,7 @@ struct Bugs {
     marks_after_unlock: bool,
     rearms_on_unrevoke: bool,
     cleanup_without_memory_lock: bool,
+    cleanup_relocks_memory_lock: bool,
 }
 
 /// The reference VFIO exporter with one bug.
@@ -200,6 +201,15 @@ impl Exporter for BuggyVfio {
         }
     }
     fn put(&self, k: &Kernel) {
+        if self.bugs.cleanup_relocks_memory_lock {
+            // The cleanup takes `memory_lock` and drains through the reset path, which takes
+            // it again (instead of the move that asserts it held): it never returns.
+            k.down_write(self.buf);
+            self.inner.revoke(k);
+            k.up_write(self.buf);
+            k.dma_buf_put(self.buf);
+            return;
+        }
         if self.bugs.cleanup_without_memory_lock {
             // The cleanup's revoke without `down_write(&vdev->memory_lock)`: a reset on
             // another thread can run between its test of the mark and its invalidation.
@@ -544,4 +554,22 @@ broken!(
     },
     "tears the buffer down through the revoke path without taking the device's memory lock, so a concurrent reset makes it revoke twice",
     "revoke.exporter.cleanup-once"
+);
+
+// A cleanup that holds `vdev->memory_lock` and calls the reset path, which takes it again.
+broken!(
+    CLEANUP_RELOCKS_MEMORY_LOCK,
+    "broken-vfio-cleanup-relocks-memory-lock",
+    ShimRole::Exporter {
+        plays: &[ExporterKind::Vfio],
+        make: |buf| BuggyVfio::make(
+            buf,
+            Bugs {
+                cleanup_relocks_memory_lock: true,
+                ..Bugs::default()
+            }
+        ),
+    },
+    "tears the buffer down holding the device's memory lock and drains through the reset path, which takes that lock again",
+    "lock.no-deadlock"
 );
