@@ -1886,19 +1886,49 @@ static void importer_unmap(int att)
 	}
 }
 
+/* dma_buf_vunmap(), traced; the caller holds the lock. */
+static void core_vunmap(int buf)
+{
+	int idx = ev_call(buf, actor(RS_CORE, 0), "{\"fn\":\"dma_buf_vunmap\",\"buf\":%d}", buf);
+
+	dma_buf_vunmap(rs.bufs[buf].dmabuf, &rs.bufs[buf].vmap);
+	ret_void(idx);
+}
+
+/*
+ * The dynamic importer vmaps under the lock, and gives the vmap back at once (the step vmap)
+ * or keeps it until its vunmap or detach (vmap_hold).
+ */
+static void importer_vmap(int att, bool keep)
+{
+	struct rs_att *ia = &rs.atts[att];
+	int buf = ia->buf, idx, ret;
+
+	if (ia->kind != RS_DYNAMIC || buf < 0)
+		return;
+	if (core_lock(buf))
+		return;
+	idx = ev_call(buf, actor(RS_CORE, 0), "{\"fn\":\"dma_buf_vmap\",\"buf\":%d}", buf);
+	ret = dma_buf_vmap(rs.bufs[buf].dmabuf, &rs.bufs[buf].vmap);
+	ret_int(idx, ret);
+	if (!ret && keep)
+		ia->vmaps++;
+	else if (!ret)
+		core_vunmap(buf);
+	core_unlock(buf);
+}
+
 /* The dynamic importer gives back one vmap it holds: dma_buf_vunmap() under the lock. */
 static void importer_vunmap(int att)
 {
 	struct rs_att *ia = &rs.atts[att];
-	int buf = ia->buf, idx;
+	int buf = ia->buf;
 
 	if (ia->kind != RS_DYNAMIC || buf < 0 || ia->vmaps <= 0)
 		return;
 	if (core_lock(buf))
 		return;
-	idx = ev_call(buf, actor(RS_CORE, 0), "{\"fn\":\"dma_buf_vunmap\",\"buf\":%d}", buf);
-	dma_buf_vunmap(rs.bufs[buf].dmabuf, &rs.bufs[buf].vmap);
-	ret_void(idx);
+	core_vunmap(buf);
 	ia->vmaps--;
 	core_unlock(buf);
 }
@@ -2030,40 +2060,8 @@ static void importer_step(const struct rs_step *s)
 		}
 		break;
 	case RS_VMAP:
-		if (ia->kind == RS_DYNAMIC && buf >= 0) {
-			struct rs_buf *b = &rs.bufs[buf];
-			int idx;
-
-			if (core_lock(buf))
-				return;
-			idx = ev_call(buf, actor(RS_CORE, 0), "{\"fn\":\"dma_buf_vmap\",\"buf\":%d}",
-				      buf);
-			ret = dma_buf_vmap(b->dmabuf, &b->vmap);
-			ret_int(idx, ret);
-			if (!ret) {
-				idx = ev_call(buf, actor(RS_CORE, 0),
-					      "{\"fn\":\"dma_buf_vunmap\",\"buf\":%d}", buf);
-				dma_buf_vunmap(b->dmabuf, &b->vmap);
-				ret_void(idx);
-			}
-			core_unlock(buf);
-		}
-		break;
 	case RS_VMAP_HOLD:
-		if (ia->kind == RS_DYNAMIC && buf >= 0) {
-			struct rs_buf *b = &rs.bufs[buf];
-			int idx;
-
-			if (core_lock(buf))
-				return;
-			idx = ev_call(buf, actor(RS_CORE, 0), "{\"fn\":\"dma_buf_vmap\",\"buf\":%d}",
-				      buf);
-			ret = dma_buf_vmap(b->dmabuf, &b->vmap);
-			ret_int(idx, ret);
-			if (!ret)
-				ia->vmaps++;
-			core_unlock(buf);
-		}
+		importer_vmap(att, s->op == RS_VMAP_HOLD);
 		break;
 	case RS_VUNMAP:
 		importer_vunmap(att);

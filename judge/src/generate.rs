@@ -449,13 +449,12 @@ mod tests {
                         Step::Detach { att } => {
                             held.remove(&att);
                         }
-                        Step::Move { buf } => {
+                        Step::Move { buf }
                             if held
                                 .iter()
-                                .any(|(a, n)| *n > 0 && buf_of.get(a) == Some(&buf))
-                            {
-                                across += 1;
-                            }
+                                .any(|(a, n)| *n > 0 && buf_of.get(a) == Some(&buf)) =>
+                        {
+                            across += 1;
                         }
                         _ => {}
                     }

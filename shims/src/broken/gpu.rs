@@ -52,6 +52,15 @@ impl Importer for RelockingGpu {
     fn detach(&self, k: &Kernel) {
         self.inner.detach(k)
     }
+    fn vmap(&self, k: &Kernel) {
+        self.inner.vmap(k)
+    }
+    fn vmap_hold(&self, k: &Kernel) {
+        self.inner.vmap_hold(k)
+    }
+    fn vunmap(&self, k: &Kernel) {
+        self.inner.vunmap(k)
+    }
 }
 
 // The callback takes the lock it is called under.
@@ -91,6 +100,9 @@ struct ImporterBugs {
     init_after_attach: bool,
     /// Maps without holding the reservation lock.
     map_unlocked: bool,
+    /// Calls `dma_buf_vmap()` and `dma_buf_vunmap()` without the reservation lock (where
+    /// `dma_buf_vmap_unlocked()` takes it).
+    vmap_unlocked: bool,
     /// Adds the fence of writing work as BOOKKEEP instead of WRITE.
     bookkeep_for_writes: bool,
     /// Never maps again once a map has failed, not even after an invalidation.
@@ -122,6 +134,8 @@ struct SloppyGpu {
     failed: Cell<bool>,
     freed: Cell<bool>,
     ready: Cell<bool>,
+    /// vmaps it holds, as the reference importer counts them.
+    vmaps: Cell<u32>,
     bugs: ImporterBugs,
 }
 
@@ -135,6 +149,7 @@ impl SloppyGpu {
             failed: Cell::new(false),
             freed: Cell::new(false),
             ready: Cell::new(!bugs.init_after_attach),
+            vmaps: Cell::new(0),
             bugs,
         })
     }
@@ -318,6 +333,9 @@ impl Importer for SloppyGpu {
     }
     fn detach(&self, k: &Kernel) {
         self.unmap(k);
+        while self.vmaps.get() > 0 {
+            self.vunmap(k);
+        }
         if self.bugs.frees_in_detach {
             self.freed.set(true); // Freed before dma_buf_detach() unlinks the attachment.
         }
@@ -327,11 +345,40 @@ impl Importer for SloppyGpu {
     }
     fn vmap(&self, k: &Kernel) {
         let Some(buf) = self.buf.get() else { return };
-        k.dma_resv_lock(buf);
+        self.vmap_lock(k, buf, true);
         if k.dma_buf_vmap(buf).is_ok() {
             k.dma_buf_vunmap(buf);
         }
-        k.dma_resv_unlock(buf);
+        self.vmap_lock(k, buf, false);
+    }
+    fn vmap_hold(&self, k: &Kernel) {
+        let Some(buf) = self.buf.get() else { return };
+        self.vmap_lock(k, buf, true);
+        if k.dma_buf_vmap(buf).is_ok() {
+            self.vmaps.set(self.vmaps.get() + 1);
+        }
+        self.vmap_lock(k, buf, false);
+    }
+    fn vunmap(&self, k: &Kernel) {
+        let Some(buf) = self.buf.get() else { return };
+        if self.vmaps.get() == 0 {
+            return;
+        }
+        self.vmap_lock(k, buf, true);
+        k.dma_buf_vunmap(buf);
+        self.vmaps.set(self.vmaps.get() - 1);
+        self.vmap_lock(k, buf, false);
+    }
+}
+
+impl SloppyGpu {
+    /// Takes (or drops) the reservation lock around a vmap, unless the bug leaves it out.
+    fn vmap_lock(&self, k: &Kernel, buf: BufId, take: bool) {
+        match (self.bugs.vmap_unlocked, take) {
+            (true, _) => {}
+            (false, true) => k.dma_resv_lock(buf),
+            (false, false) => k.dma_resv_unlock(buf),
+        }
     }
 }
 
@@ -356,6 +403,13 @@ macro_rules! sloppy {
     };
 }
 
+sloppy!(
+    VMAP_UNLOCKED,
+    "broken-gpu-vmap-unlocked",
+    vmap_unlocked,
+    "calls dma_buf_vmap() and dma_buf_vunmap() without the reservation lock, where it meant dma_buf_vmap_unlocked()",
+    "cpu.vmap.lock-held"
+);
 sloppy!(
     KEEPS_LOCK_ON_ERROR,
     "broken-gpu-keeps-lock-on-error",
