@@ -15,7 +15,10 @@ wire protocol") on standard input and output:
     revoke-conformance run --shim-cmd 'python3 shims-py/iommufd_importer.py'
 
 The parts marked YOUR DRIVER are where a real driver's logic goes; the rest is the protocol,
-the same for any shim. `--bug NAME` plants one of the bugs the suite must catch (the tests run
+the same for any shim. Hold no lock of your own (a threading.Lock standing for a mutex) across
+a kernel call: the harness runs one scenario thread at a time and cannot see your locks, so a
+lock another thread then waits for ends that schedule as a shim that does not answer (the
+protocol chapter, "A driver's own locks are invisible to the harness"). `--bug NAME` plants one of the bugs the suite must catch (the tests run
 the template both ways).
 """
 

@@ -395,6 +395,37 @@ pub fn in_order(step: StepRef, names: &'static [CallName]) -> Check {
     )
 }
 
+/// During `step`, every `pin` call that returned 0 is followed by an `unpin` call in the same
+/// step: a failed map leaves no pin behind. Vacuous when nothing was pinned (an exporter that
+/// refused the attachment left nothing to pin).
+pub fn pins_undone(step: StepRef, pin: CallName, unpin: CallName) -> Check {
+    Check::at(
+        step,
+        format!(
+            "step {}: every `{pin}` that succeeded is followed by `{unpin}`",
+            step.0
+        ),
+        move |t| {
+            step_ran(t, step)?;
+            let of_step = || {
+                t.events
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| e.step == step.0)
+            };
+            for (i, _) in of_step().filter(|(_, e)| is(e, pin) && e.ret == Some(Ret::Int(0))) {
+                if !of_step().any(|(j, e)| j > i && is(e, unpin)) {
+                    return Err(format!(
+                        "`{pin}` at event #{i} succeeded and no `{unpin}` follows in step {}",
+                        step.0
+                    ));
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
 /// During `step`, a `dma_resv_wait_timeout` for at least `usage` with an unbounded timeout
 /// returns a positive value.
 pub fn waits_for(step: StepRef, usage: DmaResvUsage) -> Check {

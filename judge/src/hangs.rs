@@ -66,7 +66,7 @@ pub fn judge(steps: &[Step], trace: &Trace) -> Option<Hang> {
             event,
             actor: who,
             observed: format!(
-                "step {step} never returns, stuck outside every call the trace shows: {who} blocks on something only its own thread would release (a lock it holds already?)"
+                "step {step} never returns (after event #{event}, the last the trace shows), stuck outside every call the trace shows: {who} blocks on something only its own thread would release (a lock it holds already?)"
             ),
         }));
     };

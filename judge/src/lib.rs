@@ -9,7 +9,8 @@
 //! host, whatever the backend.
 //!
 //! Every trace is also judged by every rule's monitor ([`monitor`]), whatever the case, and a
-//! failed case names its root cause ([`root_cause`]).
+//! failed case names its root cause ([`root_cause`]). A trace that hangs is judged by the hang
+//! contract ([`hangs`]): which hangs a conforming driver set may show, whose every other is.
 //!
 //! Data flows one way: `defs`, `calls`, `check` -> `scenario` -> `outcome` -> `results` ->
 //! `expectations`, `formats`; `runner` drives a backend through them.

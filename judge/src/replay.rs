@@ -168,7 +168,10 @@ pub fn judge(spec: &Spec, file: &ScenarioFile, trace: &Trace) -> Result<Vec<Chec
     checks.extend(crate::invariants::judge(trace));
     // A hang the contract does not allow, under the rule it breaks (a trace that returns, or
     // hangs as allowed, adds nothing: the case's checks say what it expects of its waits).
-    if let Some(u) = crate::hangs::unexplained(&file.plain_steps(), trace) {
+    // Said once: not again when the rule's monitor already reported it.
+    if let Some(u) = crate::hangs::unexplained(&file.plain_steps(), trace)
+        && !checks.iter().any(|c| c.rule == u.rule && c.result.is_err())
+    {
         checks.push(CheckOutcome {
             rule: u.rule,
             describe: format!("{} {}", crate::hangs::HANG_MARK, crate::hangs::EXPECTS),

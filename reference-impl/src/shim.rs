@@ -212,6 +212,8 @@ pub fn profiles_apply(role: Role, plays: &[&str], steps: &[Step]) -> Result<(), 
         .collect();
     if used.iter().any(|k| plays.contains(k)) {
         Ok(())
+    } else if used.is_empty() {
+        Err(format!("the case has no {role}; this shim is an {role}"))
     } else {
         Err(format!(
             "the case needs an {role} of profile {}; this shim plays {}",
@@ -269,5 +271,43 @@ fn names<'a>(it: impl Iterator<Item = &'a str>) -> String {
         "none".into()
     } else {
         v.join(" or ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The book's table of profiles (`book/src/shims.md`) names, for each profile, exactly the
+    /// capabilities `hello` accepts for it.
+    #[test]
+    fn the_books_table_of_profiles_lists_their_capability_names() {
+        let page = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../book/src/shims.md"),
+        )
+        .expect("book/src/shims.md");
+        let row = |role: &str, profile: &str| -> Vec<String> {
+            let start = format!("| {role} | `{profile}` |");
+            let line = page
+                .lines()
+                .find(|l| l.starts_with(&start))
+                .unwrap_or_else(|| panic!("no row for the {role} profile {profile}"));
+            let last = line.trim_end_matches('|').rsplit('|').next().unwrap_or("");
+            last.split(',')
+                .map(|c| c.trim().trim_matches('`').to_string())
+                .filter(|c| !c.is_empty())
+                .collect()
+        };
+        for k in [ExporterKind::Vfio, ExporterKind::Gpu] {
+            assert_eq!(row("exporter", k.name()), k.capabilities(), "{}", k.name());
+        }
+        for k in [
+            ImporterKind::Static,
+            ImporterKind::Dynamic,
+            ImporterKind::Iommufd,
+            ImporterKind::Rdma,
+        ] {
+            assert_eq!(row("importer", k.name()), k.capabilities(), "{}", k.name());
+        }
     }
 }

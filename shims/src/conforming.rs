@@ -204,6 +204,14 @@ impl DmaBufAttachOps for FencesInCallback {
     }
     fn invalidate_mappings(&self, k: &Kernel, att: AttId) {
         let buf = k.attachment(att).buf;
+        self.publish(k, buf);
+        self.inner.invalidate_mappings(k, att)
+    }
+}
+
+impl FencesInCallback {
+    /// Adds the fences of the jobs still queued (the caller holds the lock of `buf`).
+    fn publish(&self, k: &Kernel, buf: BufId) {
         for (fence, write) in self.queued.take() {
             let usage = if write {
                 DmaResvUsage::Write
@@ -212,7 +220,18 @@ impl DmaBufAttachOps for FencesInCallback {
             };
             k.dma_resv_add_fence(buf, fence, usage);
         }
-        self.inner.invalidate_mappings(k, att)
+    }
+
+    /// Before it gives its mapping back (unmap, detach), the jobs it queued are published:
+    /// no callback will come to do it, and a revoke after that must still wait for them.
+    fn publish_locked(&self, k: &Kernel) {
+        if let Some(buf) = self.attached.get()
+            && !self.queued.borrow().is_empty()
+        {
+            k.dma_resv_lock(buf);
+            self.publish(k, buf);
+            k.dma_resv_unlock(buf);
+        }
     }
 }
 
@@ -245,9 +264,11 @@ impl Importer for FencesInCallback {
         k.dma_resv_unlock(buf);
     }
     fn unmap(&self, k: &Kernel) {
+        self.publish_locked(k);
         self.inner.unmap(k)
     }
     fn detach(&self, k: &Kernel) {
+        self.publish_locked(k);
         self.inner.detach(k);
         self.attached.set(None);
     }

@@ -209,3 +209,79 @@ fn a_trace_that_returns_has_no_hang() {
     let t = reference(&steps);
     assert_eq!(judge(&steps, &t), None);
 }
+
+/// Generated scenarios report a hang the contract does not allow, shrunk to a file that names
+/// the rule and the role (a VFIO cleanup that takes its `memory_lock` twice), and pass the
+/// reference, whose every hang in them is allowed.
+#[test]
+fn generated_scenarios_report_an_unexplained_hang() {
+    use crate::generate::{Profiles, generate};
+    let shim = shims::registry::all()
+        .into_iter()
+        .find(|r| r.name == "broken-vfio-cleanup-relocks-memory-lock")
+        .and_then(|r| match r.runs {
+            shims::registry::Runs::InProcess { shim, .. } => Some(shim),
+            shims::registry::Runs::Process { .. } => None,
+        })
+        .expect("registered in process");
+    let roles = shim.roles();
+    let profiles = Profiles::for_shim(&shim);
+    let run = |roles: &reference_impl::Roles| {
+        generate(
+            &profiles,
+            500,
+            1,
+            &mut |steps| {
+                if shim.applies_to(steps).is_err() {
+                    return Ok(None);
+                }
+                reference_impl::run_with(roles, steps).map(Some)
+            },
+            &|_| {},
+        )
+    };
+    let f = run(&roles).failing.expect("caught");
+    assert!(f.message.starts_with("lock.no-deadlock: "), "{}", f.message);
+    assert!(f.message.contains("by exporter.buf0"), "{}", f.message);
+    assert!(
+        f.file
+            .steps
+            .last()
+            .is_some_and(|s| matches!(s.step, Step::Put { .. })),
+        "{:?}",
+        f.file.steps
+    );
+    assert!(run(&reference_impl::Roles::reference()).failing.is_none());
+}
+
+/// A shim process that stops answering is not a hang of the contract: its trace records the
+/// process's failure, which the hang judgement leaves alone and the harness's pseudo-rule
+/// reports as the process's, not as a driver's crash or a rule of the contract.
+#[test]
+fn a_shim_process_timeout_is_no_driver_verdict() {
+    let steps = case_steps("revoke_around_reset", "dynamic");
+    let mut t = reference(&steps);
+    let revoke = t
+        .events
+        .iter()
+        .position(|e| matches!(e.call, Call::DmaBufInvalidateMappings { .. }))
+        .expect("the revoke");
+    t.events.truncate(revoke);
+    let step = t.events[revoke - 1].step;
+    t.crashed = Some(reference_impl::Crash {
+        step,
+        message: "no answer to `revoke` within 0.5 s (--timeout); the shim process was killed"
+            .into(),
+        shim_process: true,
+    });
+    assert_eq!(judge(&steps, &t), None);
+    let checks = crate::invariants::judge(&t);
+    let failed: Vec<_> = checks.iter().filter(|c| c.result.is_err()).collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].rule, crate::invariants::CRASH);
+    let said = failed[0].result.as_ref().unwrap_err();
+    assert!(
+        said.starts_with("the shim process failed") && said.contains("not a verdict on the driver"),
+        "{said}"
+    );
+}

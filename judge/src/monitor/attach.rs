@@ -59,7 +59,7 @@ pub(super) const MONITORS: &[Monitor] = &[
         source: file!(),
         role: Role::Exporter,
         applies: "exporters that revoke pinned attachments (capability `revokes-pinned`)",
-        expects: "`ops.attach` accepts only after `dma_buf_attach_revocable()` said true, and refuses with `-EOPNOTSUPP` when it said false",
+        expects: "`ops.attach` accepts only after `dma_buf_attach_revocable()` said true, and refuses with `-EOPNOTSUPP` when it said false (or with the revoke's `-ENODEV` while the buffer is revoked)",
         judge: revocable_check_in_attach,
     },
     Monitor {
@@ -297,8 +297,11 @@ fn revocable_check_in_attach(o: &Observed<'_>) -> Verdict {
                 format!("{} without calling `dma_buf_attach_revocable()`", shows(e)),
             ),
             (Some(r), Some(Some(Ret::Bool(false)))) => {
+                // A revoked buffer's attach may give the revoke's -ENODEV instead: which
+                // refusal comes first is the exporter's order (7.2's VFIO tests the mark first).
+                let revoked_refusal = *r == Ret::Err(Errno::ENODEV) && o.revoked_at(info.buf, i);
                 j.expect(
-                    *r == Ret::Err(Errno::EOPNOTSUPP),
+                    *r == Ret::Err(Errno::EOPNOTSUPP) || revoked_refusal,
                     i,
                     Actor::Exporter(info.buf),
                     || {

@@ -69,8 +69,8 @@ pub(super) const MONITORS: &[Monitor] = &[
         rule: "revoke.exporter.reject-attach",
         source: file!(),
         role: Role::Exporter,
-        applies: "`ops.attach` while the buffer is revoked, of attachments the exporter would otherwise consider",
-        expects: "it fails with -ENODEV",
+        applies: "`ops.attach` while the buffer is revoked, by exporters that revoke pinned attachments (capability `revokes-pinned`), of attachments the exporter would otherwise consider",
+        expects: "it fails with -ENODEV (a non-revocable attachment: -ENODEV or -EOPNOTSUPP)",
         judge: reject_attach,
     },
     Monitor {
@@ -435,12 +435,23 @@ fn reject_attach(o: &Observed<'_>) -> Verdict {
             continue;
         };
         let Some(info) = o.att(att) else { continue };
-        if !o.revoked_at(info.buf, i) || e.ret.is_none() {
+        // The rule binds exporters that revoke as part of normal operation; one that revokes
+        // only on a rare event (a GPU's hot unplug) may keep accepting, as amdgpu and xe do.
+        if !o.exporter_can(info.buf, "revokes-pinned")
+            || !o.revoked_at(info.buf, i)
+            || e.ret.is_none()
+        {
             continue;
         }
         // An attachment a peer-to-peer-only exporter refuses anyway is judged by
         // `attach.peer2peer.refuse`, which the exporter checks first.
         if o.exporter_can(info.buf, "peer2peer-only") && !(info.dynamic && info.allow_peer2peer) {
+            continue;
+        }
+        // A non-revocable attachment is refused anyway (`attach.revocable.check-in-attach`):
+        // which refusal comes first is the exporter's order, so either errno is right.
+        if !info.callback && e.ret == Some(Ret::Err(Errno::EOPNOTSUPP)) {
+            j.applies();
             continue;
         }
         expect_enodev(&mut j, i, e, info.buf);

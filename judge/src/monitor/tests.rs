@@ -1514,3 +1514,148 @@ fn a_write_at_the_callback_entry_is_before_the_invalidation() {
         .collect();
     assert!(found.is_empty(), "{found:?}");
 }
+
+/// The verdict of the monitor of `rule` on `trace`.
+fn verdict(rule: &str, steps: &[Step], trace: &Trace) -> Verdict {
+    let m = all()
+        .into_iter()
+        .find(|m| m.rule == rule)
+        .expect("a monitor of the rule");
+    (m.judge)(&Observed::new(steps, trace))
+}
+
+/// A non-revocable importer (RDMA) attaches to a revoked VFIO buffer. Both refusals are
+/// right: 7.2's `vfio_pci_dma_buf_attach()` tests the revoke first (-ENODEV, the reference),
+/// an exporter that asks `dma_buf_attach_revocable()` first gives -EOPNOTSUPP (an outside
+/// driver trial flagged that as a false alarm of `revoke.exporter.reject-attach`); any other
+/// errno, or accepting, is still a violation.
+#[test]
+fn either_refusal_of_a_non_revocable_attachment_to_a_revoked_buffer_holds() {
+    use reference_impl::{ExporterKind, ImporterKind};
+    let steps = vec![
+        Step::Export {
+            buf: BufId(0),
+            exporter: ExporterKind::Vfio,
+        },
+        Step::Attach {
+            att: AttId(0),
+            buf: BufId(0),
+            importer: ImporterKind::Iommufd,
+        },
+        Step::Map { att: AttId(0) },
+        Step::Revoke { buf: BufId(0) },
+        Step::Attach {
+            att: AttId(1),
+            buf: BufId(0),
+            importer: ImporterKind::Rdma,
+        },
+    ];
+    let reference = reference_impl::run_reference(&steps).expect("the reference runs");
+    let attach = last(&reference, |e| is(e, N::OpsAttach));
+    assert_eq!(reference.events[attach].ret, Some(Ret::Err(Errno::ENODEV)));
+    for rule in [
+        "revoke.exporter.reject-attach",
+        "attach.revocable.check-in-attach",
+    ] {
+        assert!(
+            !matches!(verdict(rule, &steps, &reference), Verdict::Violated(_)),
+            "{rule} on the reference"
+        );
+    }
+    // The other order: ask first, refuse as not revocable.
+    let mut other = reference.clone();
+    other.events[attach].ret = Some(Ret::Err(Errno::EOPNOTSUPP));
+    let depth = other.events[attach].depth + 1;
+    insert(
+        &mut other,
+        attach + 1,
+        ev(
+            depth,
+            Actor::Exporter(BufId(0)),
+            Actor::Core,
+            Call::DmaBufAttachRevocable { att: AttId(1) },
+            false,
+            Ret::Bool(false),
+        ),
+    );
+    for rule in [
+        "revoke.exporter.reject-attach",
+        "attach.revocable.check-in-attach",
+    ] {
+        assert_eq!(
+            verdict(rule, &steps, &other),
+            Verdict::Held,
+            "{rule}, other order"
+        );
+    }
+    // Asked, then refused with the revoke's errno: also right.
+    let mut asked_enodev = other.clone();
+    asked_enodev.events[attach].ret = Some(Ret::Err(Errno::ENODEV));
+    assert_eq!(
+        verdict("attach.revocable.check-in-attach", &steps, &asked_enodev),
+        Verdict::Held
+    );
+    // A wrong errno is still caught by both.
+    let mut wrong = other.clone();
+    wrong.events[attach].ret = Some(Ret::Err(Errno::EINVAL));
+    for rule in [
+        "revoke.exporter.reject-attach",
+        "attach.revocable.check-in-attach",
+    ] {
+        assert!(
+            matches!(verdict(rule, &steps, &wrong), Verdict::Violated(v) if v.event == attach),
+            "{rule}, -EINVAL"
+        );
+    }
+}
+
+/// An exporter that revokes only on a rare event (a GPU's hot unplug, no `revokes-pinned`)
+/// is not bound by `revoke.exporter.reject-attach`: amdgpu's and xe's attach ops accept after
+/// an unplug, and an outside driver trial's GPU exporter with such an op was flagged. A VFIO
+/// exporter that accepts while revoked still is.
+#[test]
+fn reject_attach_binds_exporters_that_revoke_as_part_of_normal_operation() {
+    use reference_impl::{ExporterKind, ImporterKind};
+    for (exporter, bound) in [(ExporterKind::Gpu, false), (ExporterKind::Vfio, true)] {
+        let steps = vec![
+            Step::Export {
+                buf: BufId(0),
+                exporter,
+            },
+            Step::Revoke { buf: BufId(0) },
+            Step::Attach {
+                att: AttId(0),
+                buf: BufId(0),
+                importer: ImporterKind::Dynamic,
+            },
+        ];
+        let mut t = reference_impl::run_reference(&steps).expect("the reference runs");
+        // The attach op accepts (the reference GPU exporter has no attach op: add one).
+        let attach = match t.events.iter().position(|e| is(e, N::OpsAttach)) {
+            Some(i) => i,
+            None => {
+                let outer = last(&t, |e| is(e, N::DmaBufDynamicAttach));
+                let depth = t.events[outer].depth + 1;
+                insert(
+                    &mut t,
+                    outer + 1,
+                    ev(
+                        depth,
+                        Actor::Core,
+                        Actor::Exporter(BufId(0)),
+                        Call::OpsAttach { att: AttId(0) },
+                        false,
+                        Ret::Int(0),
+                    ),
+                )
+            }
+        };
+        t.events[attach].ret = Some(Ret::Int(0));
+        let v = verdict("revoke.exporter.reject-attach", &steps, &t);
+        assert_eq!(
+            matches!(v, Verdict::Violated(ref x) if x.event == attach),
+            bound,
+            "{exporter:?}: {v:?}"
+        );
+    }
+}
