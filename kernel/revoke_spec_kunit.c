@@ -75,7 +75,7 @@ MODULE_IMPORT_NS(DMA_BUF);
 enum rs_op {
 	RS_EXPORT, RS_ATTACH, RS_ATTACH_DURING_EVICTION, RS_MAP, RS_ACCESS, RS_SUBMIT,
 	RS_UNMAP, RS_DETACH, RS_VMAP, RS_MMAP, RS_REVOKE, RS_RESTORE, RS_MOVE, RS_RECLAIM,
-	RS_EXPORTER_FENCE, RS_PUT, RS_COMPLETE,
+	RS_EXPORTER_FENCE, RS_PUT, RS_COMPLETE, RS_VMAP_HOLD, RS_VUNMAP,
 };
 
 enum rs_kind { RS_VFIO, RS_GPU, RS_STATIC, RS_DYNAMIC, RS_IOMMUFD, RS_RDMA };
@@ -198,6 +198,8 @@ struct rs_buf {
 	struct task_struct *memory_owner;
 	/* gpu */
 	u32 pins;
+	/* the pin a held vmap keeps, as amdgpu_dma_buf_vmap() pins and its vunmap unpins */
+	u32 vmap_pins;
 	bool in_system;
 	bool unplugged;
 	void *vaddr;
@@ -220,6 +222,7 @@ struct rs_att {
 	bool pinned;
 	bool revoked;
 	int pins, mappings; /* observed from its calls, as the model does */
+	int vmaps; /* vmaps it holds (vmap_hold without its vunmap yet) */
 };
 
 struct rs_sgt {
@@ -1385,7 +1388,7 @@ static int gpu_pin(struct dma_buf_attachment *a)
 	list_for_each_entry(it, &a->dmabuf->attachments, node)
 		if (!it->peer2peer)
 			all_p2p = false;
-	if (b->pins == 0 && !all_p2p && !b->in_system && !b->unplugged) {
+	if (b->pins == 0 && b->vmap_pins == 0 && !all_p2p && !b->in_system && !b->unplugged) {
 		gpu_migrate(buf);
 		/* @pin: the memory is ready when pin returns: wait for the copy. */
 		core_wait(buf, RS_KERNEL, false, false);
@@ -1416,6 +1419,11 @@ static int gpu_vmap(struct dma_buf *d, struct iosys_map *map)
 		ret_int(idx, -ENODEV);
 		return -ENODEV;
 	}
+	/*
+	 * As amdgpu_dma_buf_vmap(): "Pin to keep buffer in place while it's vmap'ed", in
+	 * whichever placement it has (both can be mapped).
+	 */
+	b->vmap_pins++;
 	iosys_map_set_vaddr(map, b->vaddr);
 	ret_int(idx, 0);
 	return 0;
@@ -1427,6 +1435,9 @@ static void gpu_vunmap(struct dma_buf *d, struct iosys_map *map)
 	int idx = ev_call(bufno(b), actor(RS_EXPORTER, bufno(b)),
 			  "{\"fn\":\"ops_vunmap\",\"buf\":%d}", bufno(b));
 
+	/* As amdgpu_dma_buf_vunmap(): the buffer may move again. */
+	if (b->vmap_pins)
+		b->vmap_pins--;
 	ret_void(idx);
 }
 
@@ -1638,12 +1649,15 @@ static void exporter_step(const struct rs_step *s)
 		if (b->kind == RS_GPU) {
 			if (core_lock(buf))
 				return;
-			if (b->pins == 0)
+			if (b->pins == 0 && b->vmap_pins == 0)
 				gpu_migrate(buf);
 			core_unlock(buf);
 		}
 		break;
 	case RS_RECLAIM:
+		/* Not while a held vmap pins the memory: its kernel mapping still points there. */
+		if (b->kind == RS_GPU && b->vmap_pins)
+			break;
 		rs_reclaim(buf);
 		break;
 	case RS_EXPORTER_FENCE: {
@@ -1872,6 +1886,53 @@ static void importer_unmap(int att)
 	}
 }
 
+/* dma_buf_vunmap(), traced; the caller holds the lock. */
+static void core_vunmap(int buf)
+{
+	int idx = ev_call(buf, actor(RS_CORE, 0), "{\"fn\":\"dma_buf_vunmap\",\"buf\":%d}", buf);
+
+	dma_buf_vunmap(rs.bufs[buf].dmabuf, &rs.bufs[buf].vmap);
+	ret_void(idx);
+}
+
+/*
+ * The dynamic importer vmaps under the lock, and gives the vmap back at once (the step vmap)
+ * or keeps it until its vunmap or detach (vmap_hold).
+ */
+static void importer_vmap(int att, bool keep)
+{
+	struct rs_att *ia = &rs.atts[att];
+	int buf = ia->buf, idx, ret;
+
+	if (ia->kind != RS_DYNAMIC || buf < 0)
+		return;
+	if (core_lock(buf))
+		return;
+	idx = ev_call(buf, actor(RS_CORE, 0), "{\"fn\":\"dma_buf_vmap\",\"buf\":%d}", buf);
+	ret = dma_buf_vmap(rs.bufs[buf].dmabuf, &rs.bufs[buf].vmap);
+	ret_int(idx, ret);
+	if (!ret && keep)
+		ia->vmaps++;
+	else if (!ret)
+		core_vunmap(buf);
+	core_unlock(buf);
+}
+
+/* The dynamic importer gives back one vmap it holds: dma_buf_vunmap() under the lock. */
+static void importer_vunmap(int att)
+{
+	struct rs_att *ia = &rs.atts[att];
+	int buf = ia->buf;
+
+	if (ia->kind != RS_DYNAMIC || buf < 0 || ia->vmaps <= 0)
+		return;
+	if (core_lock(buf))
+		return;
+	core_vunmap(buf);
+	ia->vmaps--;
+	core_unlock(buf);
+}
+
 static void importer_step(const struct rs_step *s)
 {
 	int att = s->att;
@@ -1977,6 +2038,14 @@ static void importer_step(const struct rs_step *s)
 		break;
 	case RS_DETACH:
 		importer_unmap(att);
+		/* What it holds goes back first: its mapping, then every vmap it kept. */
+		while (ia->vmaps > 0 && !rs.stopped) {
+			int held = ia->vmaps;
+
+			importer_vunmap(att);
+			if (ia->vmaps == held)
+				break;
+		}
 		if (rs.stopped || ia->buf < 0)
 			return;
 		{
@@ -1991,24 +2060,11 @@ static void importer_step(const struct rs_step *s)
 		}
 		break;
 	case RS_VMAP:
-		if (ia->kind == RS_DYNAMIC && buf >= 0) {
-			struct rs_buf *b = &rs.bufs[buf];
-			int idx;
-
-			if (core_lock(buf))
-				return;
-			idx = ev_call(buf, actor(RS_CORE, 0), "{\"fn\":\"dma_buf_vmap\",\"buf\":%d}",
-				      buf);
-			ret = dma_buf_vmap(b->dmabuf, &b->vmap);
-			ret_int(idx, ret);
-			if (!ret) {
-				idx = ev_call(buf, actor(RS_CORE, 0),
-					      "{\"fn\":\"dma_buf_vunmap\",\"buf\":%d}", buf);
-				dma_buf_vunmap(b->dmabuf, &b->vmap);
-				ret_void(idx);
-			}
-			core_unlock(buf);
-		}
+	case RS_VMAP_HOLD:
+		importer_vmap(att, s->op == RS_VMAP_HOLD);
+		break;
+	case RS_VUNMAP:
+		importer_vunmap(att);
 		break;
 	}
 }
@@ -2162,6 +2218,8 @@ static void run_step(const struct rs_step *s, int i)
 	case RS_UNMAP:
 	case RS_DETACH:
 	case RS_VMAP:
+	case RS_VMAP_HOLD:
+	case RS_VUNMAP:
 		importer_step(s);
 		break;
 	case RS_MMAP:
@@ -2201,6 +2259,9 @@ static void cleanup(void)
 		if (b->released)
 			continue;
 		dma_resv_lock(b->dmabuf->resv, NULL);
+		/* A vmap left held would trip BUG_ON(dmabuf->vmapping_counter) at release. */
+		for (; ia->vmaps > 0; ia->vmaps--)
+			dma_buf_vunmap(b->dmabuf, &b->vmap);
 		if (ia->sgt && !rs.sgts[ia->sgt].unmapped && !rs.sgts[ia->sgt].private)
 			dma_buf_unmap_attachment(ia->a, rs.sgts[ia->sgt].t, DMA_BIDIRECTIONAL);
 		for (; ia->pins > 0; ia->pins--)

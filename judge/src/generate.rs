@@ -101,6 +101,8 @@ struct Att {
     live: bool,
     /// Mapped and not unmapped (a pinned importer maps once).
     mapped: bool,
+    /// vmaps it holds (`VmapHold` without its `Vunmap` yet; its detach gives them back).
+    vmaps: u32,
 }
 
 fn has(caps: &[&str], cap: &str) -> bool {
@@ -110,9 +112,10 @@ fn has(caps: &[&str], cap: &str) -> bool {
 /// The steps a list of choices makes. Each step is addressed to a driver whose profile does
 /// what the step asks (capabilities, `revoke-conformance shims`): a revoke, a restore and a
 /// reuse of memory to an exporter that revokes (VFIO), a move and an exporter's own fence to
-/// one that moves (GPU), an mmap to one that offers it; a vmap and a fenced submission to an
-/// importer that does them; a pinned importer maps once until it unmaps; the last reference
-/// to a buffer goes only when no importer is attached (each holds one).
+/// one that moves (GPU), an mmap to one that offers it; a vmap (in one step, or held until a
+/// later vunmap) and a fenced submission to an importer that does them; a pinned importer
+/// maps once until it unmaps; the last reference to a buffer goes only when no importer is
+/// attached (each holds one).
 pub fn build(profiles: &Profiles, choices: &[Choice]) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut bufs: Vec<Buf> = Vec::new();
@@ -177,6 +180,7 @@ pub fn build(profiles: &Profiles, choices: &[Choice]) -> Vec<Step> {
                         kind,
                         live: true,
                         mapped: false,
+                        vmaps: 0,
                     });
                     Step::Attach {
                         att: id,
@@ -203,9 +207,25 @@ pub fn build(profiles: &Profiles, choices: &[Choice]) -> Vec<Step> {
             }),
             7 => att_for(&|_| true).map(|i| {
                 atts[i].live = false;
+                atts[i].vmaps = 0;
                 Step::Detach { att: atts[i].id }
             }),
-            8 => att_for(&|x| imp(x, "vmap")).map(|i| Step::Vmap { att: atts[i].id }),
+            // A vmap in one step, or held across the steps that follow (a move, a revoke, a
+            // pin elsewhere) until a vunmap.
+            8 => att_for(&|x| imp(x, "vmap")).map(|i| {
+                let att = atts[i].id;
+                match b % 3 {
+                    1 => {
+                        atts[i].vmaps += 1;
+                        Step::VmapHold { att }
+                    }
+                    2 if atts[i].vmaps > 0 => {
+                        atts[i].vmaps -= 1;
+                        Step::Vunmap { att }
+                    }
+                    _ => Step::Vmap { att },
+                }
+            }),
             9 => buf_for(&|x| exp(x, "mmap")).map(|i| Step::Mmap { buf: bufs[i].id }),
             10 => buf_for(&|x| exp(x, "revokes-pinned")).map(|i| {
                 bufs[i].revoked = true;
@@ -405,6 +425,45 @@ mod tests {
             kinds.len() > 12,
             "the generator reaches most kinds of step: {kinds:?}"
         );
+    }
+
+    /// Generated scenarios hold vmaps across a move of the buffer: the steps that put a
+    /// moving exporter under `cpu.exporter.vmap-keeps-placement`.
+    #[test]
+    fn vmaps_are_held_across_moves() {
+        let mut across = 0;
+        generate(
+            &Profiles::all(),
+            2000,
+            7,
+            &mut |steps| {
+                let mut held: std::collections::BTreeMap<AttId, u32> = Default::default();
+                let mut buf_of = std::collections::BTreeMap::new();
+                for s in steps {
+                    match *s {
+                        Step::Attach { att, buf, .. } => {
+                            buf_of.insert(att, buf);
+                        }
+                        Step::VmapHold { att } => *held.entry(att).or_default() += 1,
+                        Step::Vunmap { att } => *held.entry(att).or_default() -= 1,
+                        Step::Detach { att } => {
+                            held.remove(&att);
+                        }
+                        Step::Move { buf }
+                            if held
+                                .iter()
+                                .any(|(a, n)| *n > 0 && buf_of.get(a) == Some(&buf)) =>
+                        {
+                            across += 1;
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(None)
+            },
+            &|_| {},
+        );
+        assert!(across > 10, "{across} moves under a held vmap");
     }
 
     /// A failure shrinks to a small scenario: here, "any revoke fails" shrinks to exports

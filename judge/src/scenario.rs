@@ -136,6 +136,16 @@ impl Scenario {
         self.push(Step::Vmap { att })
     }
 
+    /// The importer vmaps the buffer and holds the vmap until its [`Scenario::vunmap`].
+    pub fn vmap_hold(&mut self, att: AttId) -> StepRef {
+        self.push(Step::VmapHold { att })
+    }
+
+    /// The importer gives back the vmap it holds.
+    pub fn vunmap(&mut self, att: AttId) -> StepRef {
+        self.push(Step::Vunmap { att })
+    }
+
     /// User space mmaps the buffer.
     pub fn mmap(&mut self, buf: BufId) -> StepRef {
         self.push(Step::Mmap { buf })

@@ -82,6 +82,8 @@ pub fn step(s: &Step) -> String {
         Step::Unmap { att } => format!(".op = RS_UNMAP, .att = {}", att.0),
         Step::Detach { att } => format!(".op = RS_DETACH, .att = {}", att.0),
         Step::Vmap { att } => format!(".op = RS_VMAP, .att = {}", att.0),
+        Step::VmapHold { att } => format!(".op = RS_VMAP_HOLD, .att = {}", att.0),
+        Step::Vunmap { att } => format!(".op = RS_VUNMAP, .att = {}", att.0),
         Step::Mmap { buf } => format!(".op = RS_MMAP, .buf = {}", buf.0),
         Step::Revoke { buf } => format!(".op = RS_REVOKE, .buf = {}", buf.0),
         Step::Restore { buf } => format!(".op = RS_RESTORE, .buf = {}", buf.0),

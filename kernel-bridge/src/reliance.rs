@@ -219,6 +219,8 @@ pub fn relied_on(steps: &[Step]) -> Vec<Reliance> {
             }
             Step::Restore { .. }
             | Step::Vmap { .. }
+            | Step::VmapHold { .. }
+            | Step::Vunmap { .. }
             | Step::Mmap { .. }
             | Step::Reclaim { .. }
             | Step::ExporterFence { .. }

@@ -167,4 +167,9 @@ pub trait Importer: DmaBufAttachOps {
     fn detach(&self, k: &Kernel);
     /// Map the buffer into kernel address space with `dma_buf_vmap()` and unmap it again.
     fn vmap(&self, _k: &Kernel) {}
+    /// Map the buffer into kernel address space with `dma_buf_vmap()` and keep the vmap
+    /// until [`Importer::vunmap`] (or the detach).
+    fn vmap_hold(&self, _k: &Kernel) {}
+    /// Give back a vmap kept by [`Importer::vmap_hold`] with `dma_buf_vunmap()`.
+    fn vunmap(&self, _k: &Kernel) {}
 }

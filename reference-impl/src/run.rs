@@ -220,6 +220,14 @@ impl<R: std::ops::Deref<Target = Roles>> StepRunner<R> {
                 let d = imp(att)?;
                 Box::new(move |k| d.vmap(k))
             }
+            Step::VmapHold { att } => {
+                let d = imp(att)?;
+                Box::new(move |k| d.vmap_hold(k))
+            }
+            Step::Vunmap { att } => {
+                let d = imp(att)?;
+                Box::new(move |k| d.vunmap(k))
+            }
             Step::Mmap { buf } => {
                 exp(buf)?;
                 let buf = *buf;

@@ -84,8 +84,14 @@ pub enum Step {
     Unmap { att: AttId },
     /// The importer detaches.
     Detach { att: AttId },
-    /// The importer maps the buffer into kernel address space (`dma_buf_vmap()`).
+    /// The importer maps the buffer into kernel address space (`dma_buf_vmap()`) and unmaps
+    /// it again (`dma_buf_vunmap()`) in the same step.
     Vmap { att: AttId },
+    /// The importer maps the buffer into kernel address space (`dma_buf_vmap()`) and keeps
+    /// the vmap across the steps that follow, until its `Vunmap` (or its detach).
+    VmapHold { att: AttId },
+    /// The importer gives back a vmap it holds (`dma_buf_vunmap()`).
+    Vunmap { att: AttId },
     /// User space maps the buffer (`dma_buf_mmap()`).
     Mmap { buf: BufId },
     /// The exporter revokes the buffer.
@@ -130,7 +136,9 @@ impl Step {
             | Step::Submit { att, .. }
             | Step::Unmap { att }
             | Step::Detach { att }
-            | Step::Vmap { att } => Actor::Importer(att),
+            | Step::Vmap { att }
+            | Step::VmapHold { att }
+            | Step::Vunmap { att } => Actor::Importer(att),
             Step::Mmap { .. } | Step::Complete | Step::Signal { .. } => Actor::Harness,
         }
     }
@@ -158,6 +166,8 @@ impl fmt::Display for Step {
             Step::Unmap { att } => write!(f, "importer.{att}: unmap"),
             Step::Detach { att } => write!(f, "importer.{att}: detach"),
             Step::Vmap { att } => write!(f, "importer.{att}: vmap"),
+            Step::VmapHold { att } => write!(f, "importer.{att}: vmap and hold it"),
+            Step::Vunmap { att } => write!(f, "importer.{att}: vunmap"),
             Step::Mmap { buf } => write!(f, "user space: mmap {buf}"),
             Step::Revoke { buf } => write!(f, "exporter.{buf}: revoke"),
             Step::Restore { buf } => write!(f, "exporter.{buf}: restore"),

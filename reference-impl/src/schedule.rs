@@ -105,7 +105,9 @@ pub fn step_buffers(steps: &[Step]) -> Vec<Option<BufId>> {
             | Step::Submit { att, .. }
             | Step::Unmap { att }
             | Step::Detach { att }
-            | Step::Vmap { att } => of_att.get(&att).copied(),
+            | Step::Vmap { att }
+            | Step::VmapHold { att }
+            | Step::Vunmap { att } => of_att.get(&att).copied(),
             Step::Complete => None,
         })
         .collect()
@@ -141,7 +143,9 @@ pub fn step_dependencies(steps: &[Step]) -> Vec<Option<usize>> {
             | Step::Submit { att, .. }
             | Step::Unmap { att }
             | Step::Detach { att }
-            | Step::Vmap { att } => attached.get(&att).copied(),
+            | Step::Vmap { att }
+            | Step::VmapHold { att }
+            | Step::Vunmap { att } => attached.get(&att).copied(),
             Step::Complete => None,
         })
         .collect()

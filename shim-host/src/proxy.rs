@@ -253,4 +253,10 @@ impl Importer for RemoteImporter {
     fn vmap(&self, k: &Kernel) {
         self.void(k, "vmap", ImporterCall::Vmap { att: self.att })
     }
+    fn vmap_hold(&self, k: &Kernel) {
+        self.void(k, "vmap_hold", ImporterCall::VmapHold { att: self.att })
+    }
+    fn vunmap(&self, k: &Kernel) {
+        self.void(k, "vunmap", ImporterCall::Vunmap { att: self.att })
+    }
 }

@@ -65,6 +65,8 @@ pub trait ImporterDriver {
     fn unmap(&self, k: &dyn KernelApi);
     fn detach(&self, k: &dyn KernelApi);
     fn vmap(&self, _k: &dyn KernelApi) {}
+    fn vmap_hold(&self, _k: &dyn KernelApi) {}
+    fn vunmap(&self, _k: &dyn KernelApi) {}
 }
 
 /// Runs an [`ExporterDriver`] in the harness's process.
@@ -172,6 +174,12 @@ impl<D: ImporterDriver> Importer for LocalImporter<D> {
     }
     fn vmap(&self, k: &Kernel) {
         self.0.vmap(k)
+    }
+    fn vmap_hold(&self, k: &Kernel) {
+        self.0.vmap_hold(k)
+    }
+    fn vunmap(&self, k: &Kernel) {
+        self.0.vunmap(k)
     }
 }
 

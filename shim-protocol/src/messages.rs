@@ -240,6 +240,12 @@ pub enum ImporterCall {
     Vmap {
         att: AttId,
     },
+    VmapHold {
+        att: AttId,
+    },
+    Vunmap {
+        att: AttId,
+    },
 }
 
 impl ShimCall {

@@ -452,7 +452,9 @@ impl Server<'_> {
             | I::Submit { att, .. }
             | I::Unmap { att }
             | I::Detach { att }
-            | I::Vmap { att } => *att,
+            | I::Vmap { att }
+            | I::VmapHold { att }
+            | I::Vunmap { att } => *att,
         };
         if let I::New { att } = call {
             let d = make(*att);
@@ -477,6 +479,8 @@ impl Server<'_> {
             I::Unmap { .. } => json!(d.unmap(k)),
             I::Detach { .. } => json!(d.detach(k)),
             I::Vmap { .. } => json!(d.vmap(k)),
+            I::VmapHold { .. } => json!(d.vmap_hold(k)),
+            I::Vunmap { .. } => json!(d.vunmap(k)),
         })
     }
 

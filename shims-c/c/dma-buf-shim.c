@@ -1476,6 +1476,8 @@ static const struct call_desc importer_calls[] = {
 	{ "unmap", { A_ATT } },
 	{ "detach", { A_ATT } },
 	{ "vmap", { A_ATT } },
+	{ "vmap_hold", { A_ATT } },
+	{ "vunmap", { A_ATT } },
 	{ NULL, { A_NONE } },
 };
 
@@ -1816,6 +1818,12 @@ static void importer_call(const struct call_args *a, struct reply *r)
 	} else if (!strcmp(fn, "vmap")) {
 		if (act && act->vmap)
 			act->vmap(imp);
+	} else if (!strcmp(fn, "vmap_hold")) {
+		if (act && act->vmap_hold)
+			act->vmap_hold(imp);
+	} else if (!strcmp(fn, "vunmap")) {
+		if (act && act->vunmap)
+			act->vunmap(imp);
 	}
 }
 

@@ -417,7 +417,12 @@ struct dma_buf_importer_actions {
 	void (*submit)(struct dma_buf_importer *imp, bool write);
 	void (*unmap)(struct dma_buf_importer *imp);
 	void (*detach)(struct dma_buf_importer *imp);
+	/* dma_buf_vmap() and dma_buf_vunmap() in one action. */
 	void (*vmap)(struct dma_buf_importer *imp);
+	/* dma_buf_vmap(), kept until vunmap (or detach, which gives it back first). */
+	void (*vmap_hold)(struct dma_buf_importer *imp);
+	/* dma_buf_vunmap() of a vmap kept by vmap_hold. */
+	void (*vunmap)(struct dma_buf_importer *imp);
 };
 
 /* What an exporter shim says of itself in the hello. Lists end with NULL. */

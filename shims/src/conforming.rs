@@ -289,6 +289,12 @@ impl Importer for FencesInCallback {
     fn vmap(&self, k: &Kernel) {
         self.inner.vmap(k)
     }
+    fn vmap_hold(&self, k: &Kernel) {
+        self.inner.vmap_hold(k)
+    }
+    fn vunmap(&self, k: &Kernel) {
+        self.inner.vunmap(k)
+    }
 }
 
 /// The shim: fences of queued work published from inside the callback.
@@ -414,6 +420,12 @@ impl Importer for DeferredUnmap {
     }
     fn vmap(&self, k: &Kernel) {
         self.inner.vmap(k)
+    }
+    fn vmap_hold(&self, k: &Kernel) {
+        self.inner.vmap_hold(k)
+    }
+    fn vunmap(&self, k: &Kernel) {
+        self.inner.vunmap(k)
     }
 }
 

@@ -152,6 +152,8 @@ pub fn all() -> Vec<Registered> {
             broken::gpu::NEVER_UNMAPS,
             broken::gpu::REMAPS_IN_CALLBACK,
             broken::gpu::PIN_BEFORE_COPY,
+            broken::gpu::MOVES_UNDER_VMAP,
+            broken::gpu::VMAP_UNLOCKED,
             broken::gpu::SUBMITS_AFTER_UNLOCK,
             broken::gpu::FREES_IN_DETACH,
             broken::gpu::WORKER_UNMAPS_CURRENT,

@@ -116,6 +116,24 @@ fn insert(t: &mut Trace, i: usize, mut e: Event) -> usize {
 }
 
 /// The driver crashes inside event `i`: the trace ends there.
+/// The exporter of buf0 starts a move in step `step`: it invalidates right after taking the
+/// lock. Returns the inserted event.
+fn moves_in_step(t: &mut Trace, step: usize) -> usize {
+    let i = first(t, |e| e.step == step && is(e, N::DmaResvLock));
+    insert(
+        t,
+        i + 1,
+        ev(
+            0,
+            EXP0,
+            Actor::Core,
+            Call::DmaBufInvalidateMappings { buf: BufId(0) },
+            true,
+            Ret::Void,
+        ),
+    )
+}
+
 fn crash_in(t: &mut Trace, i: usize) -> usize {
     t.events.truncate(i + 1);
     let step = t.events[i].step;
@@ -349,6 +367,13 @@ const EXAMPLES: &[Example] = &[
             t.events[i].ret = Some(Ret::Int(0));
             i
         },
+    },
+    Example {
+        rule: "cpu.exporter.vmap-keeps-placement",
+        case: "held_vmap_keeps_the_buffer_in_place",
+        variant: "",
+        // The eviction under the held vmap moves the buffer: it invalidates first.
+        break_it: |t| moves_in_step(t, 4),
     },
     Example {
         rule: "cpu.vmap.lock-held",
@@ -585,21 +610,7 @@ const EXAMPLES: &[Example] = &[
         rule: "invalidate.exporter.pinned-stays",
         case: "pinned_buffer_is_not_moved",
         variant: "",
-        break_it: |t| {
-            let i = first(t, |e| e.step == 3 && is(e, N::DmaResvLock));
-            insert(
-                t,
-                i + 1,
-                ev(
-                    0,
-                    EXP0,
-                    Actor::Core,
-                    Call::DmaBufInvalidateMappings { buf: BufId(0) },
-                    true,
-                    Ret::Void,
-                ),
-            )
-        },
+        break_it: |t| moves_in_step(t, 3),
     },
     Example {
         rule: "legacy.exporter.rare-revoke-risk",

@@ -52,6 +52,15 @@ impl Importer for RelockingGpu {
     fn detach(&self, k: &Kernel) {
         self.inner.detach(k)
     }
+    fn vmap(&self, k: &Kernel) {
+        self.inner.vmap(k)
+    }
+    fn vmap_hold(&self, k: &Kernel) {
+        self.inner.vmap_hold(k)
+    }
+    fn vunmap(&self, k: &Kernel) {
+        self.inner.vunmap(k)
+    }
 }
 
 // The callback takes the lock it is called under.
@@ -91,6 +100,9 @@ struct ImporterBugs {
     init_after_attach: bool,
     /// Maps without holding the reservation lock.
     map_unlocked: bool,
+    /// Calls `dma_buf_vmap()` and `dma_buf_vunmap()` without the reservation lock (where
+    /// `dma_buf_vmap_unlocked()` takes it).
+    vmap_unlocked: bool,
     /// Adds the fence of writing work as BOOKKEEP instead of WRITE.
     bookkeep_for_writes: bool,
     /// Never maps again once a map has failed, not even after an invalidation.
@@ -122,6 +134,8 @@ struct SloppyGpu {
     failed: Cell<bool>,
     freed: Cell<bool>,
     ready: Cell<bool>,
+    /// vmaps it holds, as the reference importer counts them.
+    vmaps: Cell<u32>,
     bugs: ImporterBugs,
 }
 
@@ -135,6 +149,7 @@ impl SloppyGpu {
             failed: Cell::new(false),
             freed: Cell::new(false),
             ready: Cell::new(!bugs.init_after_attach),
+            vmaps: Cell::new(0),
             bugs,
         })
     }
@@ -318,6 +333,9 @@ impl Importer for SloppyGpu {
     }
     fn detach(&self, k: &Kernel) {
         self.unmap(k);
+        while self.vmaps.get() > 0 {
+            self.vunmap(k);
+        }
         if self.bugs.frees_in_detach {
             self.freed.set(true); // Freed before dma_buf_detach() unlinks the attachment.
         }
@@ -327,11 +345,40 @@ impl Importer for SloppyGpu {
     }
     fn vmap(&self, k: &Kernel) {
         let Some(buf) = self.buf.get() else { return };
-        k.dma_resv_lock(buf);
+        self.vmap_lock(k, buf, true);
         if k.dma_buf_vmap(buf).is_ok() {
             k.dma_buf_vunmap(buf);
         }
-        k.dma_resv_unlock(buf);
+        self.vmap_lock(k, buf, false);
+    }
+    fn vmap_hold(&self, k: &Kernel) {
+        let Some(buf) = self.buf.get() else { return };
+        self.vmap_lock(k, buf, true);
+        if k.dma_buf_vmap(buf).is_ok() {
+            self.vmaps.set(self.vmaps.get() + 1);
+        }
+        self.vmap_lock(k, buf, false);
+    }
+    fn vunmap(&self, k: &Kernel) {
+        let Some(buf) = self.buf.get() else { return };
+        if self.vmaps.get() == 0 {
+            return;
+        }
+        self.vmap_lock(k, buf, true);
+        k.dma_buf_vunmap(buf);
+        self.vmaps.set(self.vmaps.get() - 1);
+        self.vmap_lock(k, buf, false);
+    }
+}
+
+impl SloppyGpu {
+    /// Takes (or drops) the reservation lock around a vmap, unless the bug leaves it out.
+    fn vmap_lock(&self, k: &Kernel, buf: BufId, take: bool) {
+        match (self.bugs.vmap_unlocked, take) {
+            (true, _) => {}
+            (false, true) => k.dma_resv_lock(buf),
+            (false, false) => k.dma_resv_unlock(buf),
+        }
     }
 }
 
@@ -356,6 +403,13 @@ macro_rules! sloppy {
     };
 }
 
+sloppy!(
+    VMAP_UNLOCKED,
+    "broken-gpu-vmap-unlocked",
+    vmap_unlocked,
+    "calls dma_buf_vmap() and dma_buf_vunmap() without the reservation lock, where it meant dma_buf_vmap_unlocked()",
+    "cpu.vmap.lock-held"
+);
 sloppy!(
     KEEPS_LOCK_ON_ERROR,
     "broken-gpu-keeps-lock-on-error",
@@ -502,6 +556,7 @@ struct ExporterBugs {
     no_wait_before_reuse: bool,
     cpu_access_after_unplug: bool,
     pin_before_copy: bool,
+    moves_under_vmap: bool,
 }
 
 struct BuggyGpuExporter {
@@ -525,11 +580,11 @@ impl DmaBufOps for BuggyGpuExporter {
             .attachments_of(self.buf)
             .iter()
             .all(|a| k.attachment(*a).peer2peer);
-        let (pins, in_system) = {
+        let (pinned, in_system) = {
             let bo = self.inner.bo.borrow();
-            (bo.pins, bo.in_system)
+            (bo.pinned(), bo.in_system)
         };
-        if pins == 0 && !all_p2p && !in_system {
+        if !pinned && !all_p2p && !in_system {
             self.inner.migrate(k);
         }
         self.inner.bo.borrow_mut().pins += 1;
@@ -549,7 +604,17 @@ impl DmaBufOps for BuggyGpuExporter {
         if self.bugs.cpu_access_after_unplug {
             return Ok(());
         }
+        if self.bugs.moves_under_vmap {
+            // amdgpu_dma_buf_vmap() without its amdgpu_bo_pin(): maps, keeps nothing in place.
+            return match self.inner.bo.borrow().unplugged {
+                true => Err(Errno::ENODEV),
+                false => Ok(()),
+            };
+        }
         self.inner.vmap(k)
+    }
+    fn vunmap(&self, k: &Kernel) {
+        self.inner.vunmap(k)
     }
     fn mmap(&self, k: &Kernel) -> Result<(), Errno> {
         if self.bugs.cpu_access_after_unplug {
@@ -569,8 +634,12 @@ impl Exporter for BuggyGpuExporter {
     fn revoke(&self, k: &Kernel) {
         self.inner.revoke(k)
     }
+    fn reclaim(&self, k: &Kernel) {
+        self.inner.reclaim(k)
+    }
     fn move_buffer(&self, k: &Kernel) {
-        if self.pins.get() > 0 && !self.bugs.moves_pinned {
+        let vmapped = self.inner.bo.borrow().vmap_pins > 0;
+        if (self.pins.get() > 0 && !self.bugs.moves_pinned) || vmapped {
             return self.inner.move_buffer(k);
         }
         k.dma_resv_lock(self.buf);
@@ -635,6 +704,13 @@ buggy_exporter!(
     pin_before_copy,
     "migrates a buffer for a pin and returns from pin with the copy only fenced, not finished",
     "pin.exporter.ready"
+);
+buggy_exporter!(
+    MOVES_UNDER_VMAP,
+    "broken-gpu-moves-under-vmap",
+    moves_under_vmap,
+    "its vmap does not pin (amdgpu_dma_buf_vmap() without amdgpu_bo_pin()), so an eviction moves the buffer and reuses its memory while a kernel vmap of it is held",
+    "cpu.exporter.vmap-keeps-placement"
 );
 
 /// The work function of a GPU importer that leaves the unmap to a worker (as
