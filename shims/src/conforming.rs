@@ -324,6 +324,9 @@ pub struct DeferredUnmap {
     att: AttId,
     /// Mappings invalidated and not yet given back.
     stale: RefCell<Vec<SgtId>>,
+    /// Mappings a staged work item took off `stale` and has not given back yet (the work
+    /// item's own list: [`staged_unmap`]).
+    taken: RefCell<Vec<SgtId>>,
     /// Its work function, one stage a call ([`DeferredUnmap::unmap_stale`] in one stage;
     /// a broken variant plugs in its own).
     work: WorkFn,
@@ -347,6 +350,7 @@ impl DeferredUnmap {
             inner: GpuImporter::new(att),
             att,
             stale: RefCell::new(Vec::new()),
+            taken: RefCell::new(Vec::new()),
             work,
         }
     }
@@ -436,6 +440,52 @@ pub const DEFERRED_UNMAP: Shim = Shim {
     role: ShimRole::Importer {
         plays: &[ImporterKind::Dynamic],
         make: |att| Rc::new(DeferredUnmap::new(att)),
+    },
+};
+
+/// The work function of a GPU importer whose work item gives the invalidated mappings back
+/// in three stages, with the CPU given up between them (another thread may run there): it
+/// takes them off the importer's list under the reservation lock (the lock its
+/// `invalidate_mappings` wrote the list under), waits for its device's TLB invalidation of
+/// them (a sleep; untraced in the model, where the device stopped using them in the
+/// callback), and only then takes the reservation lock again and unmaps them. It unmaps only what it took, all of
+/// it reached by an invalidation (`revoke.importer.deferred-unmap-scope`); an invalidation
+/// that reaches the importer while the item is half-way puts its mapping on the list and
+/// queues the item again (a started item can be queued again), so that mapping is the next
+/// run's.
+fn staged_unmap(me: &DeferredUnmap, k: &Kernel, att: AttId, stage: u32) -> Work {
+    match stage {
+        0 => {
+            let buf = k.attachment(att).buf;
+            k.dma_resv_lock(buf);
+            let stale = me.stale.take();
+            me.taken.borrow_mut().extend(stale);
+            k.dma_resv_unlock(buf);
+            Work::Continue
+        }
+        1 => Work::Continue,
+        _ => {
+            let taken = me.taken.take();
+            if !taken.is_empty() {
+                let buf = k.attachment(att).buf;
+                k.dma_resv_lock(buf);
+                for sgt in taken {
+                    k.dma_buf_unmap_attachment(att, sgt);
+                }
+                k.dma_resv_unlock(buf);
+            }
+            Work::Done
+        }
+    }
+}
+
+/// The shim: unmaps from a work item of three stages.
+pub const STAGED_UNMAP: Shim = Shim {
+    name: "gpu-importer-staged-unmap",
+    description: "GPU importer whose invalidate_mappings stops using the mapping and leaves the unmap to a worker that takes the invalidated mappings off its list under the lock, waits for its TLB invalidation and unmaps them, in three stages",
+    role: ShimRole::Importer {
+        plays: &[ImporterKind::Dynamic],
+        make: |att| Rc::new(DeferredUnmap::with_work(att, staged_unmap)),
     },
 };
 
