@@ -415,10 +415,15 @@ impl Importer for DeferredUnmap {
         self.unmap_stale(k);
         self.inner.unmap(k)
     }
-    /// `flush_work()` before detaching, as a driver does: once it returns the worker has
-    /// given back everything an invalidation took (even if it was half-way), so the detach
-    /// gives back only the current mapping.
+    /// Gives back its current mapping, then `flush_work()`, then detaches, as a driver
+    /// does: once the current mapping is gone an invalidation finds nothing and queues no
+    /// work, and once the flush returns the worker has given back everything an invalidation
+    /// took (even an item a schedule left half-way). Flushing first would leave a window in
+    /// which a move invalidates the current mapping and queues an item that is still
+    /// running at `dma_buf_detach()` (the racy case `moves_while_the_unmap_worker_runs`
+    /// finds it).
     fn detach(&self, k: &Kernel) {
+        self.inner.unmap(k);
         k.flush_work(self.att);
         self.inner.detach(k)
     }
