@@ -569,6 +569,33 @@ pub fn unmapped_before(step: StepRef, until: CallName) -> Check {
     )
 }
 
+/// Every mapping made with `dma_buf_map_attachment` (or its `_unlocked` variant) before
+/// `step` and not yet unmapped when it begins is unmapped by the end of the trace: the bounded
+/// time an importer has when the exporter does not wait for unmaps (a GPU's hot unplug).
+/// Vacuous when no such mapping is held.
+pub fn unmapped_by_end(step: StepRef) -> Check {
+    Check::at(
+        step,
+        format!(
+            "every mapping held when step {} begins is unmapped before the scenario ends",
+            step.0
+        ),
+        move |t| {
+            step_ran(t, step)?;
+            let begin = step_begins(t, step);
+            let held = held_mappings(&t.events[..begin]);
+            let still = held_mappings(&t.events);
+            match held.iter().find(|s| still.contains(s)) {
+                None => Ok(()),
+                Some(sgt) => Err(format!(
+                    "{sgt} is still mapped when the scenario ends ({} events)",
+                    t.events.len()
+                )),
+            }
+        },
+    )
+}
+
 fn unmaps(e: &Event) -> Option<reference_impl::SgtId> {
     match e.call {
         Call::DmaBufUnmapAttachment { sgt, .. }
@@ -1162,5 +1189,43 @@ mod tests {
             Err(Failure::Violated(m)) if m == "event #0: `dma_buf_pin` was called"
         ));
         assert_eq!(no_hang().step, None);
+    }
+
+    fn event(step: usize, call: Call, ret: Option<Ret>) -> Event {
+        Event {
+            step,
+            depth: 0,
+            from: Actor::Importer(AttId(0)),
+            to: Actor::Core,
+            call,
+            locked: true,
+            ret,
+        }
+    }
+
+    /// A mapping held when the step begins must be given back by the end of the trace,
+    /// from inside the step or after it; one still held at the end violates the check.
+    #[test]
+    fn a_mapping_held_to_the_end_is_not_unmapped_by_end() {
+        let (att, sgt) = (AttId(0), reference_impl::SgtId(1));
+        let map = event(0, Call::DmaBufMapAttachment { att }, Some(Ret::Sgt(sgt)));
+        let unmap = event(2, Call::DmaBufUnmapAttachment { att, sgt }, None);
+        let mut t = Trace {
+            events: vec![
+                map.clone(),
+                event(1, Call::DmaBufPin { att }, Some(Ret::Int(0))),
+            ],
+            hung_at: None,
+            crashed: None,
+        };
+        let check = unmapped_by_end(StepRef(1));
+        assert!(matches!(
+            check.judge(&t),
+            Err(Failure::Violated(m)) if m.contains("sgt1 is still mapped")
+        ));
+        t.events.push(unmap);
+        assert_eq!(check.judge(&t), Ok(()));
+        t.events.remove(0);
+        assert_eq!(check.judge(&t), Ok(()), "nothing held: vacuous");
     }
 }

@@ -157,6 +157,7 @@ pub fn all() -> Vec<Registered> {
             broken::gpu::SUBMITS_AFTER_UNLOCK,
             broken::gpu::FREES_IN_DETACH,
             broken::gpu::WORKER_UNMAPS_CURRENT,
+            broken::gpu::WORKER_FLUSHES_ITSELF,
             broken::gpu::KEEPS_LOCK_ON_ERROR,
             broken::core::CALLBACK_UNLOCKED,
             broken::core::CALLS_NULL_CALLBACKS,

@@ -737,6 +737,30 @@ fn worker_unmaps_current(me: &DeferredUnmap, k: &Kernel, att: AttId, stage: u32)
     Work::Done
 }
 
+/// The work function of a GPU importer that leaves the unmap to a worker and, before it
+/// unmaps, waits for "any earlier run" of its own work item with `flush_work()` on that very
+/// item: a work item flushing itself waits for its own end, which never comes (Linux's
+/// lockdep reports the recursion on the work's lockdep map; the worker and every thread
+/// that waits for it hang).
+fn worker_flushes_itself(me: &DeferredUnmap, k: &Kernel, att: AttId, _stage: u32) -> Work {
+    // The bug: the item being run is the one flushed.
+    k.flush_work(att);
+    me.unmap_stale(k);
+    Work::Done
+}
+
+// The worker flushes its own work item.
+broken!(
+    WORKER_FLUSHES_ITSELF,
+    "broken-gpu-worker-flushes-itself",
+    ShimRole::Importer {
+        plays: &[ImporterKind::Dynamic],
+        make: |att| Rc::new(DeferredUnmap::with_work(att, worker_flushes_itself)),
+    },
+    "unmaps from a worker, which first calls flush_work() on its own work item and so waits for its own end",
+    "lock.no-deadlock"
+);
+
 // The worker, half-way, unmaps the mapping made after the restore.
 broken!(
     WORKER_UNMAPS_CURRENT,
