@@ -15,7 +15,9 @@
 //!   every case that applies to both, and so does every good in-tree shim process (over the wire: the names it sends are checked by the model);
 //! - a shim process that names an object the model never handed out is refused, naming it;
 //! - every broken in-process shim is caught on the rule its bug breaks, by a case, by an
-//!   interleaving of a racy case, or by generated scenarios of its profiles.
+//!   interleaving of a racy case, or by generated scenarios of its profiles;
+//! - every broken shim written for a race fails the schedule kept for it, replayed from its
+//!   scenario file.
 
 use std::rc::Rc;
 
@@ -455,6 +457,63 @@ fn caught_by_a_case(spec: &Spec, shim: &Shim, rule: &str) -> bool {
                 .violation
                 .is_some_and(|v| v.message.split(':').next() == Some(rule))
         })
+}
+
+/// Every broken shim written for a race fails, on the rule its bug breaks, the schedule kept
+/// for it (its racy case's minimal violating schedule, replayed from the scenario file under
+/// `conformance/tests/scenarios/regressions/`), and the reference passes that schedule or
+/// refuses it as one it cannot run. A schedule says where other threads, and the kernel's
+/// worker, run: the model must run there what it says, leave a work item half-way where a
+/// schedule stopped it, and go on with it only where the schedule or a wait says.
+#[test]
+fn every_race_only_broken_shim_fails_its_kept_schedule() {
+    let spec = judge::spec();
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../conformance/tests/scenarios/regressions"
+    );
+    let mut failed = Vec::new();
+    for &(name, case, kept) in registry::RACE_ONLY_BUGS {
+        let path = format!("{dir}/{kept}.json");
+        let file = reference_impl::ScenarioFile::from_json(
+            &std::fs::read_to_string(&path).expect("the kept regression"),
+        )
+        .expect("reads");
+        assert_eq!(file.case.as_deref(), Some(case), "{path}");
+        let r = registry::by_name(name).expect("registered");
+        let breaks = r.broken.expect("a broken shim").breaks;
+        let Runs::InProcess { shim, .. } = r.runs else {
+            panic!("{name} runs in process")
+        };
+        let run = reference_impl::run_scheduled(Rc::new(shim.roles()), &file);
+        let caught = run.blocked.is_none()
+            && run.unused.is_empty()
+            && run.trace.as_ref().is_ok_and(|t| {
+                judge::replay::judge(&spec, &file, t)
+                    .expect("judged")
+                    .iter()
+                    .any(|c| c.rule == breaks && c.result.is_err())
+            });
+        if !caught {
+            failed.push(format!("{name} passes {kept} (breaks {breaks})"));
+        }
+        let reference = reference_impl::run_scheduled(Rc::new(Roles::reference()), &file);
+        // A schedule the reference cannot run (a lock the preempting step wants; no work
+        // item for the worker, since the reference importer unmaps in its callback) is
+        // refused, not judged.
+        if let (None, Ok(trace)) = (&reference.blocked, &reference.trace) {
+            let violated: Vec<_> = judge::replay::judge(&spec, &file, trace)
+                .expect("judged")
+                .into_iter()
+                .filter(|c| c.result.is_err())
+                .map(|c| c.rule)
+                .collect();
+            if !violated.is_empty() {
+                failed.push(format!("the reference violates {violated:?} in {kept}"));
+            }
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
 
 #[test]

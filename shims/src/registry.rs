@@ -269,3 +269,39 @@ mod tests {
         assert!(served("rust-vfio-exporter").is_some() && served("vfio-pci").is_none());
     }
 }
+
+/// The broken shims written for a race, with their case and the regression file that keeps
+/// the minimal schedule that catches them (under `conformance/tests/scenarios/regressions/`,
+/// without `.json`): each passes every case run in order.
+pub const RACE_ONLY_BUGS: &[(&str, &str, &str)] = &[
+    (
+        "broken-vfio-marks-after-unlock",
+        "revoke_races_a_map",
+        "revoke-races-a-map-at-the-unlock",
+    ),
+    (
+        "broken-vfio-rearms-on-unrevoke",
+        "restore_races_an_attach",
+        "restore-races-an-attach-before-the-rearm",
+    ),
+    (
+        "broken-vfio-cleanup-without-memory-lock",
+        "cleanup_races_a_revoke",
+        "cleanup-races-a-revoke-at-its-lock",
+    ),
+    (
+        "broken-gpu-submits-after-unlock",
+        "revoke_races_a_submission",
+        "revoke-races-a-submission-after-its-map",
+    ),
+    (
+        "broken-gpu-frees-in-detach",
+        "revoke_races_a_detach",
+        "revoke-races-a-detach-after-its-unmap",
+    ),
+    (
+        "broken-gpu-worker-unmaps-current",
+        "worker_races_a_restore",
+        "worker-races-a-restore-stopped-after-its-unmap",
+    ),
+];

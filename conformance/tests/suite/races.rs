@@ -236,48 +236,13 @@ fn the_book_page_of_explored_races_is_current() {
     );
 }
 
-/// The broken shims written for a race, with their case and the regression file that keeps
-/// the minimal schedule that catches them.
-const RACE_ONLY_BUGS: &[(&str, &str, &str)] = &[
-    (
-        "broken-vfio-marks-after-unlock",
-        "revoke_races_a_map",
-        "revoke-races-a-map-at-the-unlock",
-    ),
-    (
-        "broken-vfio-rearms-on-unrevoke",
-        "restore_races_an_attach",
-        "restore-races-an-attach-before-the-rearm",
-    ),
-    (
-        "broken-vfio-cleanup-without-memory-lock",
-        "cleanup_races_a_revoke",
-        "cleanup-races-a-revoke-at-its-lock",
-    ),
-    (
-        "broken-gpu-submits-after-unlock",
-        "revoke_races_a_submission",
-        "revoke-races-a-submission-after-its-map",
-    ),
-    (
-        "broken-gpu-frees-in-detach",
-        "revoke_races_a_detach",
-        "revoke-races-a-detach-after-its-unmap",
-    ),
-    (
-        "broken-gpu-worker-unmaps-current",
-        "worker_races_a_restore",
-        "worker-races-a-restore-stopped-after-its-unmap",
-    ),
-];
-
 /// Each race's broken shim passes every case run in order (every check and every monitor),
 /// fails its racy case by the rule it breaks with at least one preemption, and the minimal
 /// schedule is the one kept as a regression; replayed from that file, it fails again.
 #[test]
 fn each_race_only_bug_is_caught_by_its_kept_schedule() {
     let spec = conformance::spec();
-    for &(name, case_name, kept) in RACE_ONLY_BUGS {
+    for &(name, case_name, kept) in shims::registry::RACE_ONLY_BUGS {
         let r = shims::registry::by_name(name).expect("registered");
         let breaks = r.broken.expect("a broken shim").breaks;
         let roles = Rc::new(shim(name).roles());
