@@ -240,36 +240,6 @@ pub fn served_names() -> Vec<&'static str> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Names are unique, every broken shim says what it breaks, and the lists the rest of the
-    /// suite reads are cuts of this one.
-    #[test]
-    fn one_list_of_unique_names() {
-        let all = all();
-        let mut names: Vec<&str> = all.iter().map(|r| r.name).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), all.len(), "a name registered twice");
-        for r in &all {
-            if let Some(bug) = r.broken {
-                assert!(r.name.contains("broken") || r.name.contains("no-wait"));
-                assert!(bug.breaks.contains('.'), "{}: {}", r.name, bug.breaks);
-            }
-        }
-        assert_eq!(
-            crate::in_tree().len() + broken::all().len(),
-            all.iter()
-                .filter(|r| matches!(r.runs, Runs::InProcess { .. }))
-                .count()
-        );
-        assert_eq!(served_names(), ["rust-vfio-exporter"]);
-        assert!(served("rust-vfio-exporter").is_some() && served("vfio-pci").is_none());
-    }
-}
-
 /// The broken shims written for a race, with their case and the regression file that keeps
 /// the minimal schedule that catches them (under `conformance/tests/scenarios/regressions/`,
 /// without `.json`): each passes every case run in order.
@@ -305,3 +275,33 @@ pub const RACE_ONLY_BUGS: &[(&str, &str, &str)] = &[
         "worker-races-a-restore-stopped-after-its-unmap",
     ),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names are unique, every broken shim says what it breaks, and the lists the rest of the
+    /// suite reads are cuts of this one.
+    #[test]
+    fn one_list_of_unique_names() {
+        let all = all();
+        let mut names: Vec<&str> = all.iter().map(|r| r.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len(), "a name registered twice");
+        for r in &all {
+            if let Some(bug) = r.broken {
+                assert!(r.name.contains("broken") || r.name.contains("no-wait"));
+                assert!(bug.breaks.contains('.'), "{}: {}", r.name, bug.breaks);
+            }
+        }
+        assert_eq!(
+            crate::in_tree().len() + broken::all().len(),
+            all.iter()
+                .filter(|r| matches!(r.runs, Runs::InProcess { .. }))
+                .count()
+        );
+        assert_eq!(served_names(), ["rust-vfio-exporter"]);
+        assert!(served("rust-vfio-exporter").is_some() && served("vfio-pci").is_none());
+    }
+}
