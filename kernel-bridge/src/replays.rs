@@ -40,6 +40,12 @@ const REGRESSIONS: &[(&str, &str)] = &[
         ),
     ),
     (
+        "moves-while-the-unmap-worker-runs-before-the-detach-unmaps.json",
+        include_str!(
+            "../../conformance/tests/scenarios/regressions/moves-while-the-unmap-worker-runs-before-the-detach-unmaps.json"
+        ),
+    ),
+    (
         "restore-races-an-attach-before-the-rearm.json",
         include_str!(
             "../../conformance/tests/scenarios/regressions/restore-races-an-attach-before-the-rearm.json"
@@ -61,6 +67,12 @@ const REGRESSIONS: &[(&str, &str)] = &[
         "revoke-races-a-submission-after-its-map.json",
         include_str!(
             "../../conformance/tests/scenarios/regressions/revoke-races-a-submission-after-its-map.json"
+        ),
+    ),
+    (
+        "unplug-stops-the-unmap-worker-half-way.json",
+        include_str!(
+            "../../conformance/tests/scenarios/regressions/unplug-stops-the-unmap-worker-half-way.json"
         ),
     ),
     (

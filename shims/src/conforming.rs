@@ -330,6 +330,9 @@ pub struct DeferredUnmap {
     /// Its work function, one stage a call ([`DeferredUnmap::unmap_stale`] in one stage;
     /// a broken variant plugs in its own).
     work: WorkFn,
+    /// Whether its detach flushes the worker before giving back its current mapping (the
+    /// order of `broken-gpu-flushes-before-unmap`; a conforming one gives it back first).
+    pub(crate) flush_first: bool,
 }
 
 /// A [`DeferredUnmap`]'s work function: stage `stage` of its work item.
@@ -352,6 +355,7 @@ impl DeferredUnmap {
             stale: RefCell::new(Vec::new()),
             taken: RefCell::new(Vec::new()),
             work,
+            flush_first: false,
         }
     }
 
@@ -423,7 +427,9 @@ impl Importer for DeferredUnmap {
     /// running at `dma_buf_detach()` (the racy case `moves_while_the_unmap_worker_runs`
     /// finds it).
     fn detach(&self, k: &Kernel) {
-        self.inner.unmap(k);
+        if !self.flush_first {
+            self.inner.unmap(k);
+        }
         k.flush_work(self.att);
         self.inner.detach(k)
     }
@@ -458,7 +464,7 @@ pub const DEFERRED_UNMAP: Shim = Shim {
 /// that reaches the importer while the item is half-way puts its mapping on the list and
 /// queues the item again (a started item can be queued again), so that mapping is the next
 /// run's.
-fn staged_unmap(me: &DeferredUnmap, k: &Kernel, att: AttId, stage: u32) -> Work {
+pub(crate) fn staged_unmap(me: &DeferredUnmap, k: &Kernel, att: AttId, stage: u32) -> Work {
     match stage {
         0 => {
             let buf = k.attachment(att).buf;

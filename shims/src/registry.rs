@@ -158,6 +158,7 @@ pub fn all() -> Vec<Registered> {
             broken::gpu::FREES_IN_DETACH,
             broken::gpu::WORKER_UNMAPS_CURRENT,
             broken::gpu::WORKER_FLUSHES_ITSELF,
+            broken::gpu::FLUSHES_BEFORE_UNMAP,
             broken::gpu::KEEPS_LOCK_ON_ERROR,
             broken::core::CALLBACK_UNLOCKED,
             broken::core::CALLS_NULL_CALLBACKS,
@@ -273,6 +274,11 @@ pub const RACE_ONLY_BUGS: &[(&str, &str, &str)] = &[
         "broken-gpu-worker-unmaps-current",
         "worker_races_a_restore",
         "worker-races-a-restore-stopped-after-its-unmap",
+    ),
+    (
+        "broken-gpu-flushes-before-unmap",
+        "moves_while_the_unmap_worker_runs",
+        "moves-while-the-unmap-worker-runs-before-the-detach-unmaps",
     ),
 ];
 

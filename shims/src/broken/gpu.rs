@@ -737,6 +737,22 @@ fn worker_unmaps_current(me: &DeferredUnmap, k: &Kernel, att: AttId, stage: u32)
     Work::Done
 }
 
+// The detach flushes the worker before it gives back its current mapping.
+broken!(
+    FLUSHES_BEFORE_UNMAP,
+    "broken-gpu-flushes-before-unmap",
+    ShimRole::Importer {
+        plays: &[ImporterKind::Dynamic],
+        make: |att| {
+            let mut me = DeferredUnmap::with_work(att, crate::conforming::staged_unmap);
+            me.flush_first = true;
+            Rc::new(me)
+        },
+    },
+    "unmaps from a work item of three stages and detaches with flush_work() first, then gives back its current mapping: a move between the two invalidates that mapping and queues an item still running at dma_buf_detach()",
+    "teardown.importer.release-before-detach"
+);
+
 /// The work function of a GPU importer that leaves the unmap to a worker and, before it
 /// unmaps, waits for "any earlier run" of its own work item with `flush_work()` on that very
 /// item: a work item flushing itself waits for its own end, which never comes (Linux's
