@@ -258,12 +258,6 @@ impl Importer for FencesInCallback {
         self.attached.set(Some(buf));
         Ok(())
     }
-    fn map(&self, k: &Kernel) -> Result<(), Errno> {
-        self.inner.map(k)
-    }
-    fn access(&self, k: &Kernel, write: bool) {
-        self.inner.access(k, write)
-    }
     /// Only through an attachment the exporter accepted (a refused one is never invalidated:
     /// a mapping made through it would hang VFIO's wait for unmaps).
     fn submit(&self, k: &Kernel, write: bool) {
@@ -286,15 +280,7 @@ impl Importer for FencesInCallback {
         self.inner.detach(k);
         self.attached.set(None);
     }
-    fn vmap(&self, k: &Kernel) {
-        self.inner.vmap(k)
-    }
-    fn vmap_hold(&self, k: &Kernel) {
-        self.inner.vmap_hold(k)
-    }
-    fn vunmap(&self, k: &Kernel) {
-        self.inner.vunmap(k)
-    }
+    forward_importer!(map, access, vmap, vmap_hold, vunmap);
 }
 
 /// The shim: fences of queued work published from inside the callback.
@@ -403,18 +389,6 @@ impl Importer for DeferredUnmap {
     fn att(&self) -> AttId {
         self.att
     }
-    fn attach(&self, k: &Kernel, buf: BufId) -> Result<(), Errno> {
-        self.inner.attach(k, buf)
-    }
-    fn map(&self, k: &Kernel) -> Result<(), Errno> {
-        self.inner.map(k)
-    }
-    fn access(&self, k: &Kernel, write: bool) {
-        self.inner.access(k, write)
-    }
-    fn submit(&self, k: &Kernel, write: bool) {
-        self.inner.submit(k, write)
-    }
     fn unmap(&self, k: &Kernel) {
         self.unmap_stale(k);
         self.inner.unmap(k)
@@ -433,15 +407,7 @@ impl Importer for DeferredUnmap {
         k.flush_work(self.att);
         self.inner.detach(k)
     }
-    fn vmap(&self, k: &Kernel) {
-        self.inner.vmap(k)
-    }
-    fn vmap_hold(&self, k: &Kernel) {
-        self.inner.vmap_hold(k)
-    }
-    fn vunmap(&self, k: &Kernel) {
-        self.inner.vunmap(k)
-    }
+    forward_importer!(attach, map, access, submit, vmap, vmap_hold, vunmap);
 }
 
 /// The shim: unmaps from a worker after the callback.
@@ -526,27 +492,7 @@ impl Importer for WithoutPeer2peer {
     fn att(&self) -> AttId {
         self.att
     }
-    fn attach(&self, k: &Kernel, buf: BufId) -> Result<(), Errno> {
-        self.inner.attach(k, buf)
-    }
-    fn map(&self, k: &Kernel) -> Result<(), Errno> {
-        self.inner.map(k)
-    }
-    fn access(&self, k: &Kernel, write: bool) {
-        self.inner.access(k, write)
-    }
-    fn submit(&self, k: &Kernel, write: bool) {
-        self.inner.submit(k, write)
-    }
-    fn unmap(&self, k: &Kernel) {
-        self.inner.unmap(k)
-    }
-    fn detach(&self, k: &Kernel) {
-        self.inner.detach(k)
-    }
-    fn vmap(&self, k: &Kernel) {
-        self.inner.vmap(k)
-    }
+    forward_importer!(attach, map, access, submit, unmap, detach, vmap);
 }
 
 /// The shim: a dynamic importer without peer-to-peer. Not registered: the book's cases attach

@@ -5,6 +5,8 @@
 //! for. [`scanout`] is written from scratch as the example the book walks through; the others
 //! adapt the book's reference drivers, which are modelled on the drivers of the thread.
 
+#[macro_use]
+mod forward;
 pub mod broken;
 pub mod conforming;
 pub mod gpu;

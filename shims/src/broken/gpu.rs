@@ -34,33 +34,9 @@ impl Importer for RelockingGpu {
     fn att(&self) -> AttId {
         self.att
     }
-    fn attach(&self, k: &Kernel, buf: BufId) -> Result<(), Errno> {
-        self.inner.attach(k, buf)
-    }
-    fn map(&self, k: &Kernel) -> Result<(), Errno> {
-        self.inner.map(k)
-    }
-    fn access(&self, k: &Kernel, write: bool) {
-        self.inner.access(k, write)
-    }
-    fn submit(&self, k: &Kernel, write: bool) {
-        self.inner.submit(k, write)
-    }
-    fn unmap(&self, k: &Kernel) {
-        self.inner.unmap(k)
-    }
-    fn detach(&self, k: &Kernel) {
-        self.inner.detach(k)
-    }
-    fn vmap(&self, k: &Kernel) {
-        self.inner.vmap(k)
-    }
-    fn vmap_hold(&self, k: &Kernel) {
-        self.inner.vmap_hold(k)
-    }
-    fn vunmap(&self, k: &Kernel) {
-        self.inner.vunmap(k)
-    }
+    forward_importer!(
+        attach, map, access, submit, unmap, detach, vmap, vmap_hold, vunmap
+    );
 }
 
 // The callback takes the lock it is called under.
