@@ -492,7 +492,9 @@ impl Importer for WithoutPeer2peer {
     fn att(&self) -> AttId {
         self.att
     }
-    forward_importer!(attach, map, access, submit, unmap, detach, vmap);
+    forward_importer!(
+        attach, map, access, submit, unmap, detach, vmap, vmap_hold, vunmap
+    );
 }
 
 /// The shim: a dynamic importer without peer-to-peer. Not registered: the book's cases attach
@@ -511,3 +513,52 @@ pub const WITHOUT_PEER2PEER: Shim = Shim {
         },
     },
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reference_impl::{Call, Roles, Step, run_with};
+
+    /// Every importer that wraps the GPU importer keeps a vmap it is asked to hold and gives
+    /// it back: the trace shows `dma_buf_vmap` at `vmap_hold` and `dma_buf_vunmap` at
+    /// `vunmap`. (The trait's empty defaults would make a wrapper that does not forward them
+    /// do nothing, silently.)
+    #[test]
+    fn forwarding_importers_hold_vmaps() {
+        let steps = [
+            Step::Export {
+                buf: BufId(0),
+                exporter: ExporterKind::Gpu,
+            },
+            Step::Attach {
+                att: AttId(0),
+                buf: BufId(0),
+                importer: ImporterKind::Dynamic,
+            },
+            Step::VmapHold { att: AttId(0) },
+            Step::Vunmap { att: AttId(0) },
+        ];
+        for shim in [
+            FENCES_IN_CALLBACK,
+            DEFERRED_UNMAP,
+            STAGED_UNMAP,
+            WITHOUT_PEER2PEER,
+        ] {
+            let roles: Roles = shim.roles();
+            let trace = run_with(&roles, &steps).expect("runs");
+            let in_step = |i: usize, want: fn(&Call) -> bool| {
+                trace.events.iter().any(|e| e.step == i && want(&e.call))
+            };
+            assert!(
+                in_step(2, |c| matches!(c, Call::DmaBufVmap { .. })),
+                "{}: no dma_buf_vmap at vmap_hold",
+                shim.name
+            );
+            assert!(
+                in_step(3, |c| matches!(c, Call::DmaBufVunmap { .. })),
+                "{}: no dma_buf_vunmap at vunmap",
+                shim.name
+            );
+        }
+    }
+}

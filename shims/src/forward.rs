@@ -1,7 +1,8 @@
 //! Forwarding for shims that wrap another importer (`inner`) and change only some of what it
 //! does. [`reference_impl::Importer`] gives several methods an empty default (a driver without
 //! vmap support does nothing), so a wrapper that forgets to forward one silently stops doing
-//! it; each wrapper names the methods it forwards in one line, next to those it overrides.
+//! it; each wrapper names the methods it forwards in one line, next to those it overrides,
+//! and `conforming::tests::forwarding_importers_hold_vmaps` checks the vmap ones on a trace.
 
 /// Methods of [`reference_impl::Importer`] forwarded unchanged to `self.inner`, one name per
 /// method: `forward_importer!(map, access, vmap, vmap_hold, vunmap);` inside the `impl`.
