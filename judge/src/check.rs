@@ -538,9 +538,7 @@ pub fn unmapped_before(step: StepRef, until: CallName) -> Check {
             step.0
         ),
         move |t| {
-            step_ran(t, step)?;
-            let begin = step_begins(t, step);
-            let held = held_mappings(&t.events[..begin]);
+            let held = held_when_step_begins(t, step)?;
             if held.is_empty() {
                 return Ok(());
             }
@@ -581,9 +579,7 @@ pub fn unmapped_by_end(step: StepRef) -> Check {
             step.0
         ),
         move |t| {
-            step_ran(t, step)?;
-            let begin = step_begins(t, step);
-            let held = held_mappings(&t.events[..begin]);
+            let held = held_when_step_begins(t, step)?;
             let still = held_mappings(&t.events);
             match held.iter().find(|s| still.contains(s)) {
                 None => Ok(()),
@@ -602,6 +598,13 @@ fn unmaps(e: &Event) -> Option<reference_impl::SgtId> {
         | Call::DmaBufUnmapAttachmentUnlocked { sgt, .. } => Some(sgt),
         _ => None,
     }
+}
+
+/// The mappings made through the core and not unmapped when `step` begins (an error if the
+/// step never ran).
+fn held_when_step_begins(t: &Trace, step: StepRef) -> Result<Vec<reference_impl::SgtId>, String> {
+    step_ran(t, step)?;
+    Ok(held_mappings(&t.events[..step_begins(t, step)]))
 }
 
 /// The mappings made through the core in `events` and not unmapped there.
