@@ -480,11 +480,10 @@ fn every_race_only_broken_shim_fails_its_kept_schedule() {
         )
         .expect("reads");
         assert_eq!(file.case.as_deref(), Some(case), "{path}");
-        let r = registry::by_name(name).expect("registered");
-        let breaks = r.broken.expect("a broken shim").breaks;
-        let Runs::InProcess { shim, .. } = r.runs else {
-            panic!("{name} runs in process")
-        };
+        let (_, shim, breaks) = in_process(true)
+            .into_iter()
+            .find(|(n, ..)| *n == name)
+            .expect("a broken in-process shim");
         let run = reference_impl::run_scheduled(Rc::new(shim.roles()), &file);
         let caught = run.blocked.is_none()
             && run.unused.is_empty()
